@@ -1,0 +1,549 @@
+"""Load an agreement's rule files (TOML) strictly into typed declarations.
+
+Each file in `rules/<agreement>/` holds one top-level table: `[agreement]`, `[covenant]` or
+`[instrument]`. Unknown keys, wrong types, bad amounts and overlapping schedule rows are all
+collected and raised together as one InputError naming each file and key.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError, Problem
+from .expr import Expr, parse_expr
+from .schema import METRIC_TABLES
+from .values import FiscalQuarter, parse_decimal
+
+
+class TestKind(StrEnum):
+    """When a covenant is tested."""
+
+    FISCAL_QUARTER_END = "fiscal_quarter_end"  # as of the last day of each fiscal quarter
+    ANY_TIME = "any_time"  # on every balance-sheet date reported, interim ones included
+    EACH_REPORTED_DATE = "each_reported_date"  # on every date the controller reports
+    REPORTED = "reported"  # terms not in the documents: breaches come as reported facts
+
+
+class Consequence(StrEnum):
+    """What a failed test leads to."""
+
+    DEFAULT = "default"  # a breach, then a Default, then an Event of Default after grace
+    ACCELERATION = "acceleration"  # its first occurrence makes an amount due (Section 4.2)
+
+
+# A schedule row is keyed by fiscal quarter for quarter-end tests and by date otherwise.
+Key = date | FiscalQuarter
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One row of a covenant's table: the minimum in force from `start` through `end`."""
+
+    start: Key
+    end: Key | None  # None: "and thereafter"
+    minimum: Decimal
+    table_row: str
+    source: str
+    note: str | None = None
+
+    def covers(self, key: Key) -> bool:
+        return self.start <= key and (self.end is None or key <= self.end)
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    amount_field: str
+    interest_from: date
+    rate: str
+    day_count: str
+    source: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Covenant:
+    section: str
+    title: str
+    text: str
+    test: TestKind
+    consequence: Consequence
+    file: str
+    metric: Expr | None = None
+    table: str | None = None  # the facts table the metric reads
+    plus: Expr | None = None  # added to every row's minimum (6.21's Net Securities Proceeds)
+    plus_source: str | None = None
+    on_zero_denominator: str | None = None
+    zero_denominator_note: str | None = None
+    grace_days: int = 0
+    grace_note: str | None = None
+    schedule: tuple[Threshold, ...] = ()
+    acceleration: Acceleration | None = None
+    amended_by: str | None = None
+    note: str | None = None
+
+    def threshold_for(self, key: Key) -> Threshold | None:
+        return next((row for row in self.schedule if row.covers(key)), None)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    covenants: tuple[str, ...]
+    source: str  # waives breaches dated before the instrument's effective date
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """Covenants suspended from the effective date through the earlier of an event and a date."""
+
+    covenants: tuple[str, ...]
+    until_event: str
+    until_latest: date
+    source: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Instrument:
+    id: str
+    title: str
+    dated: date
+    document: str
+    effective: date
+    text: str
+    file: str
+    conditions_precedent: str | None = None  # effective only if facts record them satisfied
+    amends: tuple[str, ...] = ()
+    waiver: Waiver | None = None
+    suspension: Suspension | None = None
+
+
+@dataclass(frozen=True)
+class RateFloor:
+    start: date
+    end: date | None
+    floor_percent: Decimal
+    source: str
+    note: str | None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    id: str
+    title: str
+    borrower: str
+    lenders: tuple[str, ...]
+    text: str
+    default_rates: tuple[RateFloor, ...]
+    covenants: dict[str, Covenant]
+    instruments: dict[str, Instrument]
+    folder: str
+
+
+def load_agreements(rules_dir: Path) -> list[Agreement]:
+    """Every agreement folder under `rules_dir`, all checked before any is returned."""
+    if not rules_dir.is_dir():
+        raise InputError([Problem(str(rules_dir), "rules folder not found")])
+    folders = sorted(p for p in rules_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not folders:
+        raise InputError([Problem(str(rules_dir), "no agreement folders (rules/<agreement>/)")])
+    agreements, problems = [], []
+    for folder in folders:
+        try:
+            agreements.append(load_agreement(folder))
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(problems)
+    return agreements
+
+
+def load_agreement(folder: Path) -> Agreement:
+    problems: list[Problem] = []
+    agreement_tables, covenants, instruments = [], {}, {}
+    files = sorted(folder.glob("*.toml"))
+    if not files:
+        raise InputError([Problem(str(folder), "no rule files (*.toml)")])
+    for path in files:
+        reader = _Reader(str(path), problems)
+        try:
+            with path.open("rb") as handle:
+                data = tomllib.load(handle)
+        except tomllib.TOMLDecodeError as error:
+            problems.append(Problem(str(path), f"not valid TOML: {error}"))
+            continue
+        if len(data) != 1 or next(iter(data)) not in ("agreement", "covenant", "instrument"):
+            found = ", ".join(data) or "nothing"
+            problems.append(
+                Problem(
+                    str(path),
+                    "a rule file holds exactly one table: [agreement], [covenant] or "
+                    f"[instrument]; found {found}",
+                )
+            )
+            continue
+        kind, body = next(iter(data.items()))
+        section = reader.section(body, kind)
+        if section is None:
+            continue
+        if kind == "agreement":
+            agreement_tables.append(section)
+        elif kind == "covenant":
+            covenant = _covenant(section)
+            if covenant and covenant.section in covenants:
+                reader.problem("covenant.section", f"section {covenant.section} declared twice")
+            elif covenant:
+                covenants[covenant.section] = covenant
+        else:
+            instrument = _instrument(section)
+            if instrument and instrument.id in instruments:
+                reader.problem("instrument.id", f"instrument {instrument.id} declared twice")
+            elif instrument:
+                instruments[instrument.id] = instrument
+    if len(agreement_tables) != 1:
+        problems.append(
+            Problem(str(folder), f"expected one [agreement] file, found {len(agreement_tables)}")
+        )
+        raise InputError(problems)
+    agreement = _agreement(agreement_tables[0], folder, covenants, instruments)
+    _check_references(agreement, problems)
+    if problems or agreement is None:
+        raise InputError(problems)
+    return agreement
+
+
+def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agreement | None:
+    agreement_id = section.text("id")
+    if agreement_id is not None and agreement_id != folder.name:
+        section.problem("id", f"must match its folder name {folder.name!r}")
+    rates = []
+    for row in section.tables("default_rate"):
+        rates.append(
+            RateFloor(
+                row.date("from"),
+                row.date("through", required=False),
+                row.decimal("floor_percent"),
+                row.text("source"),
+                row.text("note", required=False),
+            )
+        )
+        row.done()
+    _check_rows(section, "default_rate", [(r.start, r.end) for r in rates])
+    agreement = Agreement(
+        id=agreement_id,
+        title=section.text("title"),
+        borrower=section.text("borrower"),
+        lenders=section.strings("lenders"),
+        text=section.text("text"),
+        default_rates=tuple(rates),
+        covenants=covenants,
+        instruments=instruments,
+        folder=str(folder),
+    )
+    return agreement if section.done() else None
+
+
+def _covenant(section: _Section) -> Covenant | None:
+    test = section.choice("test", TestKind)
+    consequence = section.choice("consequence", Consequence)
+    metric = table = plus = None
+    if test is not None and test is not TestKind.REPORTED:
+        metric, table = section.metric("metric")
+        section.choice("breach_when", ("below",))
+        if section.has("plus"):
+            plus, plus_table = section.metric("plus")
+            if plus_table is not None and table is not None and plus_table != table:
+                section.problem("plus", f"must read the same table as the metric ({table})")
+    schedule = _schedule(section, test) if test is not TestKind.REPORTED else ()
+    acceleration = None
+    accel = section.table("acceleration", required=consequence is Consequence.ACCELERATION)
+    if accel is not None:
+        acceleration = Acceleration(
+            accel.choice("amount", ("initial_capitalized_interest_amount",)),
+            accel.date("interest_from"),
+            accel.choice("rate", ("default_rate",)),
+            accel.choice("day_count", ("30/360",)),
+            accel.text("source"),
+            accel.text("note", required=False),
+        )
+        accel.done()
+    covenant = Covenant(
+        section=section.text("section"),
+        title=section.text("title"),
+        text=section.text("text"),
+        test=test,
+        consequence=consequence,
+        file=section.file,
+        metric=metric,
+        table=table,
+        plus=plus,
+        plus_source=section.text("plus_source", required=plus is not None),
+        on_zero_denominator=section.choice("on_zero_denominator", ("comply",), required=False),
+        zero_denominator_note=section.text("zero_denominator_note", required=False),
+        grace_days=section.integer("grace_days", required=consequence is Consequence.DEFAULT),
+        grace_note=section.text("grace_note", required=False),
+        schedule=schedule,
+        acceleration=acceleration,
+        amended_by=section.text("amended_by", required=False),
+        note=section.text("note", required=False),
+    )
+    return covenant if section.done() else None
+
+
+def _schedule(section: _Section, test: TestKind | None) -> tuple[Threshold, ...]:
+    by_quarter = test is TestKind.FISCAL_QUARTER_END
+    rows = []
+    for row in section.tables("schedule", required=True):
+        start = row.quarter("from") if by_quarter else row.date("from")
+        end = row.quarter("through", required=False) if by_quarter else row.date("through", False)
+        rows.append(
+            Threshold(
+                start,
+                end,
+                row.decimal("minimum"),
+                row.text("table_row"),
+                row.text("source"),
+                row.text("note", required=False),
+            )
+        )
+        row.done()
+    _check_rows(section, "schedule", [(r.start, r.end) for r in rows])
+    return tuple(rows)
+
+
+def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> None:
+    """Rows in order, none empty, none overlapping; only the last may run on ("thereafter")."""
+    for i, (start, end) in enumerate(spans):
+        if start is None:
+            continue
+        if end is not None and end < start:
+            section.problem(f"{key}[{i}].through", f"{end} is before from {start}")
+        if i == 0:
+            continue
+        prev_start, prev_end = spans[i - 1]
+        if prev_start is None:
+            continue
+        if start == prev_start:
+            section.problem(f"{key}[{i}].from", f"duplicate row starting {start}")
+        elif prev_end is None or start <= prev_end:
+            section.problem(
+                f"{key}[{i}].from",
+                f"row starting {start} overlaps the row before it ({prev_start} through "
+                f"{prev_end or 'thereafter'}); rows must be in order and not overlap",
+            )
+
+
+def _instrument(section: _Section) -> Instrument | None:
+    waiver = suspension = None
+    if (w := section.table("waiver", required=False)) is not None:
+        w.choice("breaches_before", ("effective",))
+        waiver = Waiver(w.strings("covenants"), w.text("source"))
+        w.done()
+    if (s := section.table("suspension", required=False)) is not None:
+        suspension = Suspension(
+            s.strings("covenants"),
+            s.choice("until_event", ("senior_debt_action",)),
+            s.date("until_latest"),
+            s.text("source"),
+            s.text("note", required=False),
+        )
+        s.done()
+    instrument = Instrument(
+        id=section.text("id"),
+        title=section.text("title"),
+        dated=section.date("dated"),
+        document=section.text("document"),
+        effective=section.date("effective"),
+        text=section.text("text"),
+        file=section.file,
+        conditions_precedent=section.text("conditions_precedent", required=False),
+        amends=section.strings("amends", required=False),
+        waiver=waiver,
+        suspension=suspension,
+    )
+    return instrument if section.done() else None
+
+
+def _check_references(agreement: Agreement | None, problems: list[Problem]) -> None:
+    if agreement is None:
+        return
+    for covenant in agreement.covenants.values():
+        if covenant.amended_by and covenant.amended_by not in agreement.instruments:
+            problems.append(
+                Problem(
+                    covenant.file,
+                    f"names instrument {covenant.amended_by!r}, which no rule file declares",
+                    key="covenant.amended_by",
+                )
+            )
+        if covenant.acceleration and not agreement.default_rates:
+            problems.append(
+                Problem(
+                    covenant.file,
+                    "accelerates at the Default Rate but the agreement declares none",
+                    key="covenant.acceleration.rate",
+                )
+            )
+    for instrument in agreement.instruments.values():
+        for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
+            for section in part.covenants if part else ():
+                if section not in agreement.covenants:
+                    problems.append(
+                        Problem(
+                            instrument.file,
+                            f"covenant {section!r} is not declared in any rule file",
+                            key=f"instrument.{key}.covenants",
+                        )
+                    )
+
+
+class _Reader:
+    """Collects the problems of one rule file."""
+
+    def __init__(self, file: str, problems: list[Problem]):
+        self.file = file
+        self.problems = problems
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(Problem(self.file, message, key=key))
+
+    def section(self, data: object, path: str) -> _Section | None:
+        if not isinstance(data, dict):
+            self.problem(path, "must be a table")
+            return None
+        return _Section(self, data, path)
+
+
+class _Section:
+    """One TOML table, read key by key; `done()` reports the keys nobody asked for."""
+
+    def __init__(self, reader: _Reader, data: dict[str, Any], path: str):
+        self.reader, self.data, self.path = reader, data, path
+        self.seen: set[str] = set()
+        self.ok = True
+
+    @property
+    def file(self) -> str:
+        return self.reader.file
+
+    def problem(self, key: str, message: str) -> None:
+        self.ok = False
+        self.reader.problem(f"{self.path}.{key}", message)
+
+    def has(self, key: str) -> bool:
+        return key in self.data
+
+    def _get(self, key: str, required: bool, types: tuple[type, ...], what: str) -> Any:
+        self.seen.add(key)
+        if key not in self.data:
+            if required:
+                self.problem(key, "required key is missing")
+            return None
+        value = self.data[key]
+        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+            self.problem(key, f"expected {what}, found {value!r}")
+            return None
+        return value
+
+    def text(self, key: str, required: bool = True) -> str | None:
+        value = self._get(key, required, (str,), "text")
+        if value is not None and not value.strip():
+            self.problem(key, "must not be empty")
+            return None
+        return value.strip() if value is not None else None
+
+    def strings(self, key: str, required: bool = True) -> tuple[str, ...]:
+        value = self._get(key, required, (list,), "a list of text")
+        if value is None:
+            return ()
+        if not all(isinstance(v, str) and v.strip() for v in value):
+            self.problem(key, "expected a list of non-empty text")
+            return ()
+        return tuple(value)
+
+    def date(self, key: str, required: bool = True) -> date | None:
+        value = self._get(key, required, (date,), "a date such as 1997-08-20 (TOML date, no quotes)")
+        if value is not None and not type(value) is date:
+            self.problem(key, "expected a date without a time of day")
+            return None
+        return value
+
+    def quarter(self, key: str, required: bool = True) -> FiscalQuarter | None:
+        value = self._get(key, required, (str,), "a fiscal quarter such as \"1997Q4\"")
+        if value is None:
+            return None
+        try:
+            return FiscalQuarter.parse(value)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+
+    def decimal(self, key: str, required: bool = True) -> Decimal | None:
+        value = self._get(key, required, (str,), 'an amount as text, such as "(16,609,000)"')
+        if value is None:
+            return None
+        try:
+            return parse_decimal(value)
+        except ValueError as error:
+            self.problem(key, str(error))
+            return None
+
+    def integer(self, key: str, required: bool = True) -> int:
+        value = self._get(key, required, (int,), "a whole number")
+        if value is not None and value < 0:
+            self.problem(key, "must not be negative")
+        return value or 0
+
+    def choice(self, key: str, choices, required: bool = True):
+        value = self._get(key, required, (str,), "text")
+        if value is None:
+            return None
+        allowed = [str(c) for c in choices]
+        if value not in allowed:
+            self.problem(key, f"{value!r} is not one of: {', '.join(allowed)}")
+            return None
+        return choices(value) if isinstance(choices, type) else value
+
+    def metric(self, key: str) -> tuple[Expr | None, str | None]:
+        source = self.text(key)
+        if source is None:
+            return None, None
+        for table_name, table in METRIC_TABLES.items():
+            try:
+                return parse_expr(source, table.amount_fields), table_name
+            except ValueError:
+                continue
+        fields = sorted(set().union(*(t.amount_fields for t in METRIC_TABLES.values())))
+        try:  # parse against every field to name the real fault
+            parse_expr(source, frozenset(fields))
+            self.problem(key, "a metric must read the amounts of one facts table only")
+        except ValueError as error:
+            self.problem(key, str(error))
+        return None, None
+
+    def table(self, key: str, required: bool = True) -> _Section | None:
+        value = self._get(key, required, (dict,), "a table")
+        return _Section(self.reader, value, f"{self.path}.{key}") if value is not None else None
+
+    def tables(self, key: str, required: bool = False) -> list[_Section]:
+        value = self._get(key, required, (list,), "an array of tables ([[...]])")
+        if value is None:
+            return []
+        sections = []
+        for i, item in enumerate(value):
+            if not isinstance(item, dict):
+                self.problem(f"{key}[{i}]", "must be a table")
+                continue
+            sections.append(_Section(self.reader, item, f"{self.path}.{key}[{i}]"))
+        return sections
+
+    def done(self) -> bool:
+        for key in self.data:
+            if key not in self.seen:
+                self.problem(key, "unknown key")
+        return self.ok

@@ -1,0 +1,115 @@
+"""The controller's tables and their columns: the vocabulary rules and facts share.
+
+A metric in a rule file may name only the amount columns of one table below, so a rule can never
+read a field that the facts loader does not check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    DATE = "date"
+    AMOUNT = "amount"
+    PERCENT = "percent"
+    QUARTER = "quarter"
+    TEXT = "text"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    required: bool = True  # must appear in the header (a cell may still be blank where allowed)
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def amount_fields(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns if c.kind is Kind.AMOUNT)
+
+
+# Figures that exist only at a fiscal quarter's end; interim rows leave them blank.
+QUARTER_END_FIELDS = (
+    "net_income",
+    "gain_on_sale_pcs",
+    "accounts_receivable",
+    "inventory",
+    "wells_fargo_debt",
+    "current_assets",
+    "current_liabilities",
+)
+
+FINANCIALS = Table(
+    "financials",
+    (
+        Column("period_end", Kind.DATE),
+        Column("fiscal_quarter", Kind.QUARTER, required=False),
+        Column("net_income", Kind.AMOUNT),
+        Column("gain_on_sale_pcs", Kind.AMOUNT, required=False),
+        Column("accounts_receivable", Kind.AMOUNT),
+        Column("inventory", Kind.AMOUNT),
+        Column("wells_fargo_debt", Kind.AMOUNT),
+        Column("current_assets", Kind.AMOUNT),
+        Column("current_liabilities", Kind.AMOUNT),
+        Column("tangible_net_worth", Kind.AMOUNT),
+        Column("net_securities_proceeds", Kind.AMOUNT, required=False),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+REVOLVER = Table(
+    "revolver",
+    (
+        Column("date", Kind.DATE),
+        Column("revolving_loans_outstanding", Kind.AMOUNT),
+        Column("revolving_loans_available", Kind.AMOUNT),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+NOTES = Table(
+    "notes",
+    (
+        Column("holder", Kind.TEXT),
+        Column("initial_capitalized_interest_amount", Kind.AMOUNT),
+    ),
+)
+PRIME_RATE = Table(
+    "prime_rate",
+    (Column("date", Kind.DATE), Column("rate_percent", Kind.PERCENT)),
+)
+EVENTS = Table(
+    "events",
+    (
+        Column("date", Kind.DATE),
+        Column("event", Kind.TEXT),
+        Column("covenant", Kind.TEXT, required=False),
+        Column("instrument", Kind.TEXT, required=False),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+
+TABLES: dict[str, Table] = {t.name: t for t in (FINANCIALS, REVOLVER, NOTES, PRIME_RATE, EVENTS)}
+
+# The tables whose amounts a covenant's metric may read, and the date each row is tested on.
+METRIC_TABLES: dict[str, Table] = {"financials": FINANCIALS, "revolver": REVOLVER}
+
+
+class FactEvent(StrEnum):
+    """What a row of events.csv may record."""
+
+    REPORTED_BREACH = "reported_breach"  # a breach of a covenant the engine cannot compute
+    SENIOR_DEBT_ACTION = "senior_debt_action"  # a holder of Senior Debt acts on a default
+    CONDITIONS_SATISFIED = "conditions_satisfied"  # an instrument's conditions precedent are met

@@ -1,0 +1,98 @@
+"""Parsing of the values people type: amounts in accounting notation, ISO dates, fiscal quarters.
+
+Shared by the rule loader and the facts loader so that a threshold written "(16,609,000)" in a
+rule file and a loss written "(1,458,000)" in a controller's sheet mean the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+
+from dateutil.relativedelta import relativedelta
+
+_NUMBER = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_QUARTER = re.compile(r"(\d{4})Q([1-4])")
+
+
+def parse_decimal(text: str) -> Decimal:
+    """Read `1,458,000`, `$(1,458,000)`, `-1458000.50`, `8.5%`; raise ValueError otherwise.
+
+    A parenthesis must be balanced: the First Amendment's own misprint `$  1,458,000)` is
+    refused here, so that such a reading is always a decision recorded in a rule file.
+    """
+    s = text.strip()
+    negative = False
+    if s.startswith("$"):
+        s = s[1:].strip()
+    if s.startswith("(") or s.endswith(")"):
+        if not (s.startswith("(") and s.endswith(")")):
+            raise ValueError(f"unbalanced parenthesis in {text!r}")
+        negative, s = True, s[1:-1].strip()
+    if s.startswith("-"):
+        if negative:
+            raise ValueError(f"both parentheses and a minus sign in {text!r}")
+        negative, s = True, s[1:].strip()
+    if s.startswith("$"):
+        s = s[1:].strip()
+    s = s.removesuffix("%").strip()
+    if not _NUMBER.fullmatch(s):
+        raise ValueError(f"{text!r} is not a number")
+    try:
+        value = Decimal(s.replace(",", ""))
+    except InvalidOperation as error:  # pragma: no cover - the pattern admits only digits
+        raise ValueError(f"{text!r} is not a number") from error
+    return -value if negative else value
+
+
+def parse_date(value: object) -> date:
+    """Read an ISO date (`1997-12-27`) or a date cell from a spreadsheet; raise ValueError."""
+    if isinstance(value, datetime):
+        if value.time() != datetime.min.time():
+            raise ValueError(f"{value} has a time of day; expected a date")
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    if not _ISO_DATE.fullmatch(text):
+        raise ValueError(f"{text!r} is not a date; expected YYYY-MM-DD")
+    try:
+        return date.fromisoformat(text)
+    except ValueError as error:
+        raise ValueError(f"{text!r} is not a date; expected YYYY-MM-DD") from error
+
+
+@dataclass(frozen=True, order=True)
+class FiscalQuarter:
+    """A fiscal quarter such as `1997Q4`, named by the calendar quarter its tables call it by.
+
+    Cerplex closed its books on a 52/53-week calendar, so `1997Q4` ended on 1997-12-27 although
+    the covenant tables call it "the fiscal quarter ending December 31, 1997".
+    """
+
+    year: int
+    quarter: int
+
+    @classmethod
+    def parse(cls, text: str) -> FiscalQuarter:
+        match = _QUARTER.fullmatch(text.strip().upper())
+        if not match:
+            raise ValueError(f"{text!r} is not a fiscal quarter; expected e.g. 1997Q4")
+        return cls(int(match[1]), int(match[2]))
+
+    @classmethod
+    def of(cls, day: date) -> FiscalQuarter:
+        """The calendar quarter containing `day`."""
+        return cls(day.year, (day.month - 1) // 3 + 1)
+
+    @property
+    def nominal_end(self) -> date:
+        """The calendar quarter end the covenant tables name (e.g. December 31, 1997)."""
+        first_of_next = date(self.year, 3 * self.quarter, 1) + relativedelta(months=1)
+        return first_of_next - relativedelta(days=1)
+
+    def __str__(self) -> str:
+        return f"{self.year}Q{self.quarter}"
