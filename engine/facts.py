@@ -1,0 +1,515 @@
+"""Load what the controller feeds (`facts/<borrower>/`), from CSV or Excel, into typed facts.
+
+Every cell of every table is checked before anything is returned; all problems are raised
+together as one InputError, each naming the file, the row and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import openpyxl
+
+from .errors import InputError, Problem
+from .rules import Agreement, TestKind
+from .schema import QUARTER_END_FIELDS, TABLES, FactEvent, Kind, Table
+from .values import FiscalQuarter, parse_date, parse_decimal
+
+# A quarter-end row's fiscal quarter may end this far from the calendar quarter end the covenant
+# tables name (a 52/53-week year ends within a week of December 31).
+_FISCAL_SLACK_DAYS = 14
+_NON_NEGATIVE = {
+    "gain_on_sale_pcs",
+    "accounts_receivable",
+    "inventory",
+    "wells_fargo_debt",
+    "current_assets",
+    "current_liabilities",
+    "net_securities_proceeds",
+    "revolving_loans_outstanding",
+    "revolving_loans_available",
+    "initial_capitalized_interest_amount",
+}
+_REQUIRED_AT_QUARTER_END = tuple(f for f in QUARTER_END_FIELDS if f != "gain_on_sale_pcs")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a fact came from, so that every audit event can point back to its row."""
+
+    file: str
+    row: int
+
+    def __str__(self) -> str:
+        return f"{self.file} row {self.row}"
+
+
+@dataclass(frozen=True)
+class FinancialRow:
+    period_end: date
+    fiscal_quarter: FiscalQuarter | None  # set on quarter-end rows only
+    amounts: dict[str, Decimal]
+    origin: Origin
+    note: str | None = None
+    nsp_carried_from: date | None = None  # Net Securities Proceeds taken from an earlier row
+
+
+@dataclass(frozen=True)
+class RevolverRow:
+    date: date
+    amounts: dict[str, Decimal]
+    origin: Origin
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    holder: str
+    initial_capitalized_interest_amount: Decimal
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class PrimeRate:
+    date: date
+    rate_percent: Decimal
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class FactEventRow:
+    date: date
+    event: FactEvent
+    origin: Origin
+    covenant: str | None = None
+    instrument: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    borrower: str
+    financials: tuple[FinancialRow, ...] = ()
+    revolver: tuple[RevolverRow, ...] = ()
+    notes: tuple[Note, ...] = ()
+    prime_rates: tuple[PrimeRate, ...] = ()
+    events: tuple[FactEventRow, ...] = ()
+    files: tuple[str, ...] = field(default=())
+
+    def as_of(self, day: date) -> Facts:
+        """Only what was dated on or before `day` (the notes themselves are undated terms)."""
+        return replace(
+            self,
+            financials=tuple(r for r in self.financials if r.period_end <= day),
+            revolver=tuple(r for r in self.revolver if r.date <= day),
+            prime_rates=tuple(r for r in self.prime_rates if r.date <= day),
+            events=tuple(r for r in self.events if r.date <= day),
+        )
+
+
+def load_facts(folder: Path, agreement: Agreement) -> Facts:
+    """Read every table in `folder`; names of covenants and instruments are checked against
+    the agreement the facts are for."""
+    problems: list[Problem] = []
+    sources = _find_sources(folder, problems)
+    tables: dict[str, list[tuple[Origin, dict[str, object]]]] = {}
+    for name, source in sources.items():
+        tables[name] = _parse(source, TABLES[name], problems)
+    facts = Facts(
+        borrower=folder.name,
+        financials=_financials(tables.get("financials", []), problems),
+        revolver=_revolver(tables.get("revolver", []), problems),
+        notes=_notes(tables.get("notes", []), problems),
+        prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
+        events=_events(tables.get("events", []), agreement, problems),
+        files=tuple(sorted(s.label for s in sources.values())),
+    )
+    if problems:
+        raise InputError(problems)
+    return facts
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    sheet: str | None = None  # for a workbook
+
+    @property
+    def label(self) -> str:
+        return f"{self.path} [sheet {self.sheet}]" if self.sheet else str(self.path)
+
+
+def _find_sources(folder: Path, problems: list[Problem]) -> dict[str, _Source]:
+    found: dict[str, list[_Source]] = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_dir() or path.name.startswith((".", "~$")):
+            continue
+        suffix = path.suffix.lower()
+        if suffix == ".csv":
+            if path.stem in TABLES:
+                found.setdefault(path.stem, []).append(_Source(path))
+            else:
+                problems.append(Problem(str(path), f"unknown facts file; expected {_expected()}"))
+        elif suffix == ".xlsx":
+            _workbook_sources(path, found, problems)
+        elif suffix not in (".md", ".txt"):
+            problems.append(Problem(str(path), "unknown file; facts are .csv or .xlsx"))
+    sources = {}
+    for name, candidates in found.items():
+        if len(candidates) > 1:
+            places = ", ".join(c.label for c in candidates)
+            problems.append(Problem(str(folder), f"table {name} is given more than once: {places}"))
+        else:
+            sources[name] = candidates[0]
+    return sources
+
+
+def _workbook_sources(path: Path, found: dict[str, list[_Source]], problems: list[Problem]):
+    try:
+        workbook = openpyxl.load_workbook(path, read_only=True)
+        sheets = list(workbook.sheetnames)
+        workbook.close()
+    except Exception as error:  # openpyxl raises many types for a broken file
+        problems.append(Problem(str(path), f"cannot read workbook: {error}"))
+        return
+    tables_here = [s for s in sheets if s in TABLES]
+    if path.stem in TABLES and path.stem not in tables_here:
+        found.setdefault(path.stem, []).append(_Source(path, sheets[0]))
+    for sheet in tables_here:
+        found.setdefault(sheet, []).append(_Source(path, sheet))
+    if path.stem not in TABLES and not tables_here:
+        problems.append(
+            Problem(str(path), f"no sheet is named after a facts table ({', '.join(TABLES)})")
+        )
+
+
+def _expected() -> str:
+    return ", ".join(f"{name}.csv" for name in TABLES)
+
+
+def _rows(source: _Source) -> Iterator[tuple[int, list[object]]]:
+    """(row number as the user sees it, cells); blank rows are skipped."""
+    if source.sheet is None:
+        with source.path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for cells in reader:
+                if any(c.strip() for c in cells):
+                    yield reader.line_num, list(cells)
+        return
+    workbook = openpyxl.load_workbook(source.path, read_only=True, data_only=True)
+    try:
+        for number, cells in enumerate(workbook[source.sheet].iter_rows(values_only=True), 1):
+            if any(c is not None and str(c).strip() for c in cells):
+                yield number, list(cells)
+    finally:
+        workbook.close()
+
+
+def _parse(
+    source: _Source, table: Table, problems: list[Problem]
+) -> list[tuple[Origin, dict[str, object]]]:
+    """Check the header and every cell's type; return typed rows (blank cells as None)."""
+    label = source.label
+    try:
+        rows = iter(list(_rows(source)))
+    except (UnicodeDecodeError, csv.Error) as error:
+        problems.append(Problem(label, f"cannot read file: {error}"))
+        return []
+    header_row = next(rows, None)
+    if header_row is None:
+        problems.append(Problem(label, "file is empty; expected a header row"))
+        return []
+    header_number, header_cells = header_row
+    header = [str(c).strip() if c is not None else "" for c in header_cells]
+    while header and not header[-1]:
+        header.pop()
+    ok = True
+    for position, name in enumerate(header, 1):
+        if name not in table.column_names:
+            what = f"unknown column {name!r}" if name else f"column {position} has no name"
+            problems.append(
+                Problem(label, f"{what}; expected {', '.join(table.column_names)}",
+                        row=header_number, column=name or str(position))
+            )
+            ok = False
+        elif header.index(name) != position - 1:
+            problems.append(Problem(label, "column appears twice", row=header_number, column=name))
+            ok = False
+    for column in table.columns:
+        if column.required and column.name not in header:
+            problems.append(
+                Problem(label, "required column is missing", row=header_number, column=column.name)
+            )
+            ok = False
+    if not ok:
+        return []
+    typed = []
+    for number, cells in rows:
+        origin = Origin(label, number)
+        record: dict[str, object] = {}
+        for position, cell in enumerate(cells):
+            if position >= len(header):
+                if cell is not None and str(cell).strip():
+                    problems.append(
+                        Problem(label, "value in a column with no header", row=number,
+                                column=str(position + 1))
+                    )
+                continue
+            name = header[position]
+            try:
+                record[name] = _cell(cell, table.column(name).kind)
+            except ValueError as error:
+                problems.append(Problem(label, str(error), row=number, column=name))
+                record[name] = _INVALID
+        typed.append((origin, record))
+    return typed
+
+
+class _Invalid:
+    """A cell already reported as bad: later checks must not report it again as blank."""
+
+
+_INVALID = _Invalid()
+
+
+def _cell(cell: object, kind: Kind) -> object:
+    if cell is None or isinstance(cell, str) and not cell.strip():
+        return None
+    if kind is Kind.DATE:
+        return parse_date(cell)
+    if kind in (Kind.AMOUNT, Kind.PERCENT):
+        if isinstance(cell, bool):
+            raise ValueError(f"{cell!r} is not a number")
+        if isinstance(cell, int | float):
+            return Decimal(str(cell))
+        return parse_decimal(str(cell))
+    if kind is Kind.QUARTER:
+        return FiscalQuarter.parse(str(cell))
+    return str(cell).strip()
+
+
+class _RowCheck:
+    """Checks on one typed row that report with the row's file, number and column."""
+
+    def __init__(self, origin: Origin, record: dict[str, object], problems: list[Problem]):
+        self.origin, self.record, self.problems = origin, record, problems
+
+    def problem(self, column: str, message: str) -> None:
+        self.problems.append(
+            Problem(self.origin.file, message, row=self.origin.row, column=column)
+        )
+
+    def get(self, column: str) -> object:
+        value = self.record.get(column)
+        return None if value is _INVALID else value
+
+    def present(self, column: str) -> bool:
+        return self.record.get(column) is not None
+
+    def require(self, column: str, why: str = "required value is blank") -> object:
+        if self.record.get(column) is None:
+            self.problem(column, why)
+        return self.get(column)
+
+    def amounts(self, columns: Iterable[str]) -> dict[str, Decimal]:
+        values = {}
+        for column in columns:
+            value = self.get(column)
+            if isinstance(value, Decimal):
+                if column in _NON_NEGATIVE and value < 0:
+                    self.problem(column, f"{value} is negative; this amount cannot be")
+                values[column] = value
+        return values
+
+
+def _unique(checks: list[tuple[_RowCheck, object]], column: str, what: str) -> None:
+    first_row: dict[object, int] = {}
+    for check, key in checks:
+        if key is None:
+            continue
+        if key in first_row:
+            check.problem(column, f"duplicate {what} {key} (also row {first_row[key]})")
+        else:
+            first_row[key] = check.origin.row
+
+
+def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        period_end = check.require("period_end")
+        check.require("tangible_net_worth")
+        quarter_end = check.present("fiscal_quarter") or any(
+            check.present(f) for f in QUARTER_END_FIELDS
+        )
+        quarter = None
+        if quarter_end:
+            for column in _REQUIRED_AT_QUARTER_END:
+                check.require(column, "blank on a quarter-end row (one with quarterly figures)")
+            quarter = check.get("fiscal_quarter")
+            if quarter is None and isinstance(period_end, date) and not check.present(
+                "fiscal_quarter"
+            ):
+                quarter = FiscalQuarter.of(period_end)
+            if isinstance(quarter, FiscalQuarter) and isinstance(period_end, date):
+                gap = abs((period_end - quarter.nominal_end).days)
+                if gap > _FISCAL_SLACK_DAYS:
+                    check.problem(
+                        "fiscal_quarter",
+                        f"{quarter} ends near {quarter.nominal_end}, but period_end is "
+                        f"{period_end} ({gap} days away)",
+                    )
+        if isinstance(check.get("gain_on_sale_pcs"), Decimal) and not quarter_end:
+            check.problem("gain_on_sale_pcs", "a gain belongs to a quarter-end row")
+        amounts = check.amounts(c for c in TABLES["financials"].column_names
+                                if TABLES["financials"].column(c).kind is Kind.AMOUNT)
+        if quarter_end:
+            amounts.setdefault("gain_on_sale_pcs", Decimal(0))
+        checked.append((check, period_end, quarter, amounts))
+    _unique([(c, p) for c, p, _, _ in checked], "period_end", "period_end")
+    _unique([(c, q) for c, _, q, _ in checked], "fiscal_quarter", "fiscal quarter")
+    result = []
+    latest_nsp: tuple[Decimal, date | None] = (Decimal(0), None)
+    ordered = sorted(
+        (item for item in checked if isinstance(item[1], date)), key=lambda item: item[1]
+    )
+    for check, period_end, quarter, amounts in ordered:
+        carried_from = None
+        nsp = amounts.get("net_securities_proceeds")
+        if nsp is None:
+            amounts["net_securities_proceeds"], carried_from = latest_nsp
+        elif nsp < latest_nsp[0]:
+            check.problem(
+                "net_securities_proceeds",
+                f"{nsp} is less than the {latest_nsp[0]} reported on {latest_nsp[1]}; "
+                "Net Securities Proceeds are cumulative",
+            )
+        else:
+            latest_nsp = (nsp, period_end)
+        note = check.get("note")
+        result.append(
+            FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from)
+        )
+    return tuple(result)
+
+
+def _revolver(rows, problems: list[Problem]) -> tuple[RevolverRow, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        day = check.require("date")
+        check.require("revolving_loans_outstanding")
+        check.require("revolving_loans_available")
+        amounts = check.amounts(("revolving_loans_outstanding", "revolving_loans_available"))
+        checked.append((check, day, amounts))
+    _unique([(c, d) for c, d, _ in checked], "date", "date")
+    return tuple(
+        sorted(
+            (RevolverRow(d, a, c.origin, c.get("note")) for c, d, a in checked
+             if isinstance(d, date)),
+            key=lambda r: r.date,
+        )
+    )
+
+
+def _notes(rows, problems: list[Problem]) -> tuple[Note, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        holder = check.require("holder")
+        check.require("initial_capitalized_interest_amount")
+        amounts = check.amounts(("initial_capitalized_interest_amount",))
+        checked.append((check, holder, amounts.get("initial_capitalized_interest_amount")))
+    _unique([(c, h) for c, h, _ in checked], "holder", "holder")
+    return tuple(
+        Note(h, a, c.origin) for c, h, a in checked if isinstance(h, str) and a is not None
+    )
+
+
+def _prime_rates(rows, problems: list[Problem]) -> tuple[PrimeRate, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        day = check.require("date")
+        rate = check.require("rate_percent")
+        if isinstance(rate, Decimal) and not Decimal(0) <= rate < Decimal(100):
+            check.problem("rate_percent", f"{rate} is not a percentage between 0 and 100")
+        checked.append((check, day, rate))
+    _unique([(c, d) for c, d, _ in checked], "date", "date")
+    return tuple(
+        sorted(
+            (PrimeRate(d, r, c.origin) for c, d, r in checked
+             if isinstance(d, date) and isinstance(r, Decimal)),
+            key=lambda r: r.date,
+        )
+    )
+
+
+def _events(rows, agreement: Agreement, problems: list[Problem]) -> tuple[FactEventRow, ...]:
+    result, seen = [], {}
+    known_events = ", ".join(e.value for e in FactEvent)
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        day = check.require("date")
+        name = check.require("event")
+        covenant, instrument = check.get("covenant"), check.get("instrument")
+        try:
+            event = FactEvent(name) if isinstance(name, str) else None
+        except ValueError:
+            check.problem("event", f"unknown event {name!r}; expected one of {known_events}")
+            event = None
+        if event is FactEvent.REPORTED_BREACH:
+            _check_reported_covenant(check, covenant, agreement)
+        elif covenant is not None and event is not None:
+            check.problem("covenant", f"only {FactEvent.REPORTED_BREACH} names a covenant")
+        if event is FactEvent.CONDITIONS_SATISFIED:
+            _check_instrument(check, instrument, agreement)
+        elif instrument is not None and event is not None:
+            check.problem("instrument", f"only {FactEvent.CONDITIONS_SATISFIED} names an instrument")
+        if event is None or not isinstance(day, date):
+            continue
+        key = (day, event, covenant, instrument)
+        if key in seen:
+            check.problem("event", f"the same event is recorded twice (also row {seen[key]})")
+            continue
+        seen[key] = origin.row
+        result.append(FactEventRow(day, event, origin, covenant, instrument, check.get("note")))
+    return tuple(sorted(result, key=lambda e: e.date))
+
+
+def _check_reported_covenant(check: _RowCheck, covenant: object, agreement: Agreement) -> None:
+    if covenant is None:
+        check.require("covenant", f"{FactEvent.REPORTED_BREACH} must name a covenant")
+        return
+    declared = agreement.covenants.get(str(covenant))
+    if declared is None:
+        check.problem(
+            "covenant",
+            f"unknown covenant {covenant!r}; agreement {agreement.id} declares "
+            f"{', '.join(sorted(agreement.covenants))}",
+        )
+    elif declared.test is not TestKind.REPORTED:
+        check.problem(
+            "covenant",
+            f"covenant {covenant} is computed from the facts; report its figures, not its breach",
+        )
+
+
+def _check_instrument(check: _RowCheck, instrument: object, agreement: Agreement) -> None:
+    if instrument is None:
+        check.require("instrument", f"{FactEvent.CONDITIONS_SATISFIED} must name an instrument")
+        return
+    declared = agreement.instruments.get(str(instrument))
+    if declared is None:
+        check.problem(
+            "instrument",
+            f"unknown instrument {instrument!r}; agreement {agreement.id} declares "
+            f"{', '.join(sorted(agreement.instruments))}",
+        )
+    elif declared.conditions_precedent is None:
+        check.problem("instrument", f"instrument {instrument} has no conditions precedent")
