@@ -28,6 +28,11 @@ class Expr:
     tree: ast.expr
     names: frozenset[str]
 
+    @property
+    def is_ratio(self) -> bool:
+        """A quotient at the top: shown as a ratio, not as money."""
+        return isinstance(self.tree, ast.BinOp) and isinstance(self.tree.op, ast.Div)
+
     def evaluate(self, values: Mapping[str, Decimal]) -> Decimal:
         """Raise ZeroDivisionError when a denominator is zero (the caller decides what it means)."""
         return _evaluate(self.tree, values)

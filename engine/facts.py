@@ -233,8 +233,12 @@ def _parse(
         if name not in table.column_names:
             what = f"unknown column {name!r}" if name else f"column {position} has no name"
             problems.append(
-                Problem(label, f"{what}; expected {', '.join(table.column_names)}",
-                        row=header_number, column=name or str(position))
+                Problem(
+                    label,
+                    f"{what}; expected {', '.join(table.column_names)}",
+                    row=header_number,
+                    column=name or str(position),
+                )
             )
             ok = False
         elif header.index(name) != position - 1:
@@ -256,8 +260,12 @@ def _parse(
             if position >= len(header):
                 if cell is not None and str(cell).strip():
                     problems.append(
-                        Problem(label, "value in a column with no header", row=number,
-                                column=str(position + 1))
+                        Problem(
+                            label,
+                            "value in a column with no header",
+                            row=number,
+                            column=str(position + 1),
+                        )
                     )
                 continue
             name = header[position]
@@ -278,7 +286,7 @@ _INVALID = _Invalid()
 
 
 def _cell(cell: object, kind: Kind) -> object:
-    if cell is None or isinstance(cell, str) and not cell.strip():
+    if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
     if kind is Kind.DATE:
         return parse_date(cell)
@@ -300,9 +308,7 @@ class _RowCheck:
         self.origin, self.record, self.problems = origin, record, problems
 
     def problem(self, column: str, message: str) -> None:
-        self.problems.append(
-            Problem(self.origin.file, message, row=self.origin.row, column=column)
-        )
+        self.problems.append(Problem(self.origin.file, message, row=self.origin.row, column=column))
 
     def get(self, column: str) -> object:
         value = self.record.get(column)
@@ -352,8 +358,10 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
             for column in _REQUIRED_AT_QUARTER_END:
                 check.require(column, "blank on a quarter-end row (one with quarterly figures)")
             quarter = check.get("fiscal_quarter")
-            if quarter is None and isinstance(period_end, date) and not check.present(
-                "fiscal_quarter"
+            if (
+                quarter is None
+                and isinstance(period_end, date)
+                and not check.present("fiscal_quarter")
             ):
                 quarter = FiscalQuarter.of(period_end)
             if isinstance(quarter, FiscalQuarter) and isinstance(period_end, date):
@@ -366,8 +374,11 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
                     )
         if isinstance(check.get("gain_on_sale_pcs"), Decimal) and not quarter_end:
             check.problem("gain_on_sale_pcs", "a gain belongs to a quarter-end row")
-        amounts = check.amounts(c for c in TABLES["financials"].column_names
-                                if TABLES["financials"].column(c).kind is Kind.AMOUNT)
+        amounts = check.amounts(
+            c
+            for c in TABLES["financials"].column_names
+            if TABLES["financials"].column(c).kind is Kind.AMOUNT
+        )
         if quarter_end:
             amounts.setdefault("gain_on_sale_pcs", Decimal(0))
         checked.append((check, period_end, quarter, amounts))
@@ -392,9 +403,7 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
         else:
             latest_nsp = (nsp, period_end)
         note = check.get("note")
-        result.append(
-            FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from)
-        )
+        result.append(FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from))
     return tuple(result)
 
 
@@ -410,8 +419,11 @@ def _revolver(rows, problems: list[Problem]) -> tuple[RevolverRow, ...]:
     _unique([(c, d) for c, d, _ in checked], "date", "date")
     return tuple(
         sorted(
-            (RevolverRow(d, a, c.origin, c.get("note")) for c, d, a in checked
-             if isinstance(d, date)),
+            (
+                RevolverRow(d, a, c.origin, c.get("note"))
+                for c, d, a in checked
+                if isinstance(d, date)
+            ),
             key=lambda r: r.date,
         )
     )
@@ -443,8 +455,11 @@ def _prime_rates(rows, problems: list[Problem]) -> tuple[PrimeRate, ...]:
     _unique([(c, d) for c, d, _ in checked], "date", "date")
     return tuple(
         sorted(
-            (PrimeRate(d, r, c.origin) for c, d, r in checked
-             if isinstance(d, date) and isinstance(r, Decimal)),
+            (
+                PrimeRate(d, r, c.origin)
+                for c, d, r in checked
+                if isinstance(d, date) and isinstance(r, Decimal)
+            ),
             key=lambda r: r.date,
         )
     )
@@ -470,7 +485,9 @@ def _events(rows, agreement: Agreement, problems: list[Problem]) -> tuple[FactEv
         if event is FactEvent.CONDITIONS_SATISFIED:
             _check_instrument(check, instrument, agreement)
         elif instrument is not None and event is not None:
-            check.problem("instrument", f"only {FactEvent.CONDITIONS_SATISFIED} names an instrument")
+            check.problem(
+                "instrument", f"only {FactEvent.CONDITIONS_SATISFIED} names an instrument"
+            )
         if event is None or not isinstance(day, date):
             continue
         key = (day, event, covenant, instrument)

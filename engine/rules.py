@@ -445,7 +445,7 @@ class _Section:
                 self.problem(key, "required key is missing")
             return None
         value = self.data[key]
-        if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
             self.problem(key, f"expected {what}, found {value!r}")
             return None
         return value
@@ -467,14 +467,16 @@ class _Section:
         return tuple(value)
 
     def date(self, key: str, required: bool = True) -> date | None:
-        value = self._get(key, required, (date,), "a date such as 1997-08-20 (TOML date, no quotes)")
-        if value is not None and not type(value) is date:
+        value = self._get(
+            key, required, (date,), "a date such as 1997-08-20 (TOML date, no quotes)"
+        )
+        if value is not None and type(value) is not date:
             self.problem(key, "expected a date without a time of day")
             return None
         return value
 
     def quarter(self, key: str, required: bool = True) -> FiscalQuarter | None:
-        value = self._get(key, required, (str,), "a fiscal quarter such as \"1997Q4\"")
+        value = self._get(key, required, (str,), 'a fiscal quarter such as "1997Q4"')
         if value is None:
             return None
         try:

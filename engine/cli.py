@@ -1,0 +1,206 @@
+"""The `covenant-monitor` command: parses arguments and calls the stages, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+
+from . import audit, report
+from .errors import InputError
+from .lifecycle import ATTENTION
+from .pipeline import monitor
+from .values import parse_date
+
+EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
+# Counted rather than listed by `run` unless --verbose: every test, and dates not tested.
+_ROUTINE = frozenset({"test", "not_tested"})
+
+_DESCRIPTION = """\
+Monitor loan covenants and events of default. Covenants are declared as rule files
+(rules/<agreement>/*.toml), the borrower's controller feeds facts (facts/<borrower>/*.csv or
+.xlsx), and every conclusion is appended to an audit log (SQLite) with the clause it rests on.
+"""
+_EXIT_CODES = """\
+exit codes:
+  0  nothing new that needs attention
+  1  the run recorded a new breach, default, event_of_default, revolving_loan_reduction
+     or amount_due
+  2  bad input or usage; the message names the file, row and column; nothing was written
+"""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # usage errors exit 2, as bad input does
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
+
+
+def _iso_date(text: str) -> date:
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="covenant-monitor",
+        description=_DESCRIPTION,
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser(
+        "run",
+        help="test the covenants on the facts and record what is new",
+        description="Load every agreement in --rules and the facts of the borrower folder of "
+        "the same name in --facts, test every covenant, apply waivers, suspensions "
+        "and grace periods, and append the new events to the audit log in one "
+        "transaction. Events already in the log are not recorded again.",
+        epilog=_EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    run.add_argument(
+        "--rules",
+        type=Path,
+        default=Path("rules"),
+        metavar="DIR",
+        help="folder with one sub-folder of rule files per agreement (default: ./rules)",
+    )
+    run.add_argument(
+        "--facts",
+        type=Path,
+        default=Path("facts"),
+        metavar="DIR",
+        help="folder with one sub-folder of facts per borrower, named like the "
+        "agreement (default: ./facts)",
+    )
+    run.add_argument(
+        "--db",
+        type=Path,
+        default=Path("covenant-monitor.db"),
+        metavar="PATH",
+        help="audit log file, created if absent (default: ./covenant-monitor.db)",
+    )
+    run.add_argument(
+        "--as-of",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="use only facts dated on or before this date (default: today)",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="also list each new covenant test and each date not tested "
+        "(by default they are counted, not listed)",
+    )
+
+    log = commands.add_parser(
+        "log",
+        help="print the audit log",
+        description="Print every event in the audit log in the order it was recorded.",
+    )
+    log.add_argument(
+        "--db",
+        type=Path,
+        default=Path("covenant-monitor.db"),
+        metavar="PATH",
+        help="audit log file (default: ./covenant-monitor.db)",
+    )
+    log.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per line: seq, event, agreement, covenant, date and "
+        "the event's own fields",
+    )
+
+    rep = commands.add_parser(
+        "report",
+        help="write a breach report from the audit log",
+        description="Per agreement and covenant: status as of the latest test, value against "
+        "threshold and headroom, open defaults and events of default, waivers and "
+        "suspensions with their dates, amounts due and notices owed.",
+    )
+    rep.add_argument(
+        "--db",
+        type=Path,
+        default=Path("covenant-monitor.db"),
+        metavar="PATH",
+        help="audit log file (default: ./covenant-monitor.db)",
+    )
+    rep.add_argument(
+        "--format",
+        choices=("md", "json"),
+        default="md",
+        help="md (Markdown, for e-mail and tickets) or json (default: md)",
+    )
+    rep.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="write the report to this file (default: standard output)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(args)
+        if args.command == "log":
+            return _log(args)
+        return _report(args)
+    except InputError as error:
+        print(f"covenant-monitor: bad input, nothing was written:\n{error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except audit.AuditLogMissing as error:
+        print(f"covenant-monitor: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run(args: argparse.Namespace) -> int:
+    as_of = args.as_of or date.today()
+    outcome = monitor(args.rules, args.facts, as_of)
+    for agreement in outcome.without_facts:
+        print(
+            f"note: no facts folder {args.facts / agreement}; agreement {agreement} not tested",
+            file=sys.stderr,
+        )
+    stored = audit.record(args.db, outcome.events, as_of, outcome.inputs)
+    routine = Counter(e.event for e in stored if e.event in _ROUTINE)
+    for event in stored:
+        if args.verbose or event.event not in _ROUTINE:
+            print(report.one_line(event))
+    already = len({e.key for e in outcome.events}) - len(stored)
+    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in sorted(routine.items()))
+    print(
+        f"\n{len(stored)} new event(s) recorded in {args.db} as of {as_of}{counted}; "
+        f"{already} already in the log."
+    )
+    return EXIT_ATTENTION if any(e.event in ATTENTION for e in stored) else EXIT_OK
+
+
+def _log(args: argparse.Namespace) -> int:
+    for event in audit.read(args.db):
+        print(json.dumps(event.as_json()) if args.json else report.one_line(event))
+    return EXIT_OK
+
+
+def _report(args: argparse.Namespace) -> int:
+    model = report.build(audit.read(args.db))
+    text = report.to_json(model) if args.format == "json" else report.to_markdown(model)
+    if args.out is None:
+        sys.stdout.write(text)
+    else:
+        args.out.write_text(text, encoding="utf-8")
+        print(f"report written to {args.out}", file=sys.stderr)
+    return EXIT_OK

@@ -1,0 +1,95 @@
+"""Interest on an accelerated amount: the Default Rate over time, counted 30/360.
+
+Section 4.1(a) accrues interest "on the basis of a 360-day year of twelve 30-day months". The
+day count used is 30/360 Bond Basis (ISDA 2006 Definitions, Section 4.16(f)): a first day of
+31 becomes 30, and a last day of 31 becomes 30 when the first day is 30 or 31.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+
+from dateutil.relativedelta import relativedelta
+
+from .facts import PrimeRate
+from .rules import RateFloor
+
+CENT = Decimal("0.01")
+
+
+def days_30_360(start: date, end: date) -> int:
+    """Days from `start` (included) to `end` (excluded) in 30/360 Bond Basis."""
+    d1 = min(start.day, 30)
+    d2 = min(end.day, 30) if d1 == 30 else end.day
+    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
+
+
+@dataclass(frozen=True)
+class RatePiece:
+    """The Default Rate over [start, end): the greater of the floor and the prime in effect."""
+
+    start: date
+    end: date
+    rate_percent: Decimal
+    basis: str
+
+    @property
+    def days(self) -> int:
+        return days_30_360(self.start, self.end)
+
+
+@dataclass(frozen=True)
+class Accrual:
+    principal: Decimal
+    interest: Decimal  # rounded to the cent, half up
+    pieces: tuple[RatePiece, ...]
+
+    @property
+    def total(self) -> Decimal:
+        return self.principal + self.interest
+
+    @property
+    def days(self) -> int:
+        return sum(p.days for p in self.pieces)
+
+
+def default_rate_pieces(
+    floors: tuple[RateFloor, ...], primes: tuple[PrimeRate, ...], start: date, end: date
+) -> tuple[RatePiece, ...]:
+    """Split [start, end) wherever the floor or the prime rate changes."""
+    cuts = {start, end}
+    for floor in floors:
+        cuts.add(floor.start)
+        if floor.end is not None:
+            cuts.add(floor.end + relativedelta(days=1))
+    cuts.update(p.date for p in primes)
+    bounds = sorted(d for d in cuts if start <= d <= end)
+    pieces = []
+    for a, b in itertools.pairwise(bounds):
+        floor = next((f for f in floors if f.start <= a and (f.end is None or a <= f.end)), None)
+        if floor is None:
+            raise ValueError(f"no Default Rate is declared for {a}")
+        prime = next((p for p in reversed(primes) if p.date <= a), None)
+        if prime is None:
+            rate = floor.floor_percent
+            basis = (
+                f"{floor.floor_percent}% floor ({floor.source}); no prime rate in effect on "
+                f"{a} is given in prime_rate.csv, so the floor is used"
+            )
+        else:
+            rate = max(floor.floor_percent, prime.rate_percent)
+            basis = (
+                f"greater of the {floor.floor_percent}% floor ({floor.source}) and the prime "
+                f"rate of {prime.rate_percent}% in effect from {prime.date} ({prime.origin})"
+            )
+        pieces.append(RatePiece(a, b, rate, basis))
+    return tuple(pieces)
+
+
+def accrue(principal: Decimal, pieces: tuple[RatePiece, ...]) -> Accrual:
+    """Simple interest over the pieces, rounded once at the end."""
+    exact = sum((principal * p.rate_percent / 100 * p.days / 360 for p in pieces), Decimal(0))
+    return Accrual(principal, exact.quantize(CENT, rounding=ROUND_HALF_UP), pieces)

@@ -1,0 +1,539 @@
+"""The lifecycle as rules: breach, default, event of default, waiver, suspension, reinstatement,
+first occurrence and acceleration. Each firing becomes one audit event carrying what it was
+computed from.
+
+Facts go into durable-rules in date order, each carrying what its rule compares: a test its
+signed headroom, a breach the waiver and suspension windows of its covenant, a default the date
+its grace ends and the as-of date. The Python objects behind a fact travel by reference (`ref`),
+so the engine sees only plain numbers and strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+
+from . import host
+from .evaluate import Evaluation, NotTested, TestResult
+from .facts import FactEventRow, Facts
+from .instruments import InstrumentState, Status, Window
+from .interest import accrue, default_rate_pieces
+from .rules import Agreement, Consequence, Covenant
+
+# Events whose first recording makes `run` exit 1: something new needs attention.
+ATTENTION = frozenset(
+    {"breach", "default", "event_of_default", "revolving_loan_reduction", "amount_due"}
+)
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    event: str
+    agreement: str
+    covenant: str | None
+    date: date
+    details: dict[str, Any] = field(default_factory=dict)  # JSON-ready values only
+    discriminator: str = ""  # what else, beside event, covenant and date, makes it distinct
+
+    @property
+    def key(self) -> str:
+        """Idempotency key: a rerun on the same inputs produces the same keys."""
+        parts = (self.agreement, self.event, self.covenant or "-", self.date.isoformat())
+        return "|".join((*parts, self.discriminator))
+
+
+def as_int(day: date | None) -> int:
+    """durable-rules has no date type; yyyymmdd integers compare in date order."""
+    return 0 if day is None else day.year * 10000 + day.month * 100 + day.day
+
+
+def text(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass
+class _Breach:
+    covenant: Covenant
+    date: date
+    details: dict[str, Any]
+    window: Window
+
+
+class Lifecycle:
+    """One run of one agreement's lifecycle rules; collects the audit events they emit."""
+
+    def __init__(self, agreement: Agreement, facts: Facts, as_of: date):
+        self.agreement, self.facts, self.as_of = agreement, facts, as_of
+        self.events: list[AuditEvent] = []
+        self._refs: list[Any] = []
+
+    def ref(self, obj: Any) -> int:
+        self._refs.append(obj)
+        return len(self._refs) - 1
+
+    def emit(
+        self,
+        event: str,
+        covenant: Covenant | None,
+        day: date,
+        discriminator: str = "",
+        **details: Any,
+    ) -> None:
+        if covenant is not None:
+            details = {"title": covenant.title, **details}
+        self.events.append(
+            AuditEvent(
+                event,
+                self.agreement.id,
+                covenant.section if covenant else None,
+                day,
+                details,
+                discriminator,
+            )
+        )
+
+    def run(
+        self, evaluation: Evaluation, states: list[InstrumentState], windows: dict[str, Window]
+    ) -> list[AuditEvent]:
+        stream: list[tuple[date, int, dict[str, Any]]] = []
+        for test in evaluation.tests:
+            fact = {
+                "kind": "test",
+                "ref": self.ref(test),
+                "date": as_int(test.date),
+                "covenant": test.covenant.section,
+                "effect": test.covenant.consequence.value,
+            }
+            if test.headroom is not None:
+                fact["headroom"] = float(test.headroom)  # float keeps the sign exactly
+            stream.append((test.date, 1, fact))
+        for item in evaluation.not_tested:
+            stream.append((item.date, 0, {"kind": "not_tested", "ref": self.ref(item)}))
+        for row in self.facts.events:
+            if row.covenant is not None:  # only reported breaches name a covenant
+                stream.append((row.date, 1, {"kind": "reported_breach", "ref": self.ref(row)}))
+        for state in states:
+            for day, fact in self._instrument_facts(state):
+                stream.append((day, 2, fact))
+        self._windows = windows
+        stream.sort(key=lambda item: (item[0], item[1]))
+        with host.RuleSession(f"lifecycle-{self.agreement.id}", self._rules()) as session:
+            for _, _, fact in stream:
+                session.assert_fact(fact)
+        return self.events
+
+    def _instrument_facts(self, state: InstrumentState):
+        instrument = state.instrument
+        if state.status is Status.NOT_YET_EFFECTIVE:
+            return
+        yield (
+            instrument.effective,
+            {"kind": "instrument", "ref": self.ref(state), "status": state.status.value},
+        )
+        if state.reinstatement is not None:
+            yield state.reinstatement, {"kind": "reinstatement", "ref": self.ref(state)}
+
+    # The rules. Conditions are data; actions turn a firing into audit events.
+    def _rules(self) -> dict[str, host.Rule]:
+        kind = lambda k: host.equals("kind", k)  # noqa: E731
+        date_ = "date"
+        return {
+            "record_test": host.Rule(kind("test"), self._record_test),
+            "breach": host.Rule(
+                host.all_of(
+                    kind("test"),
+                    host.equals("effect", Consequence.DEFAULT.value),
+                    host.less("headroom", 0),
+                ),
+                self._breach,
+            ),
+            "reported_breach": host.Rule(kind("reported_breach"), self._reported_breach),
+            "waived": host.Rule(
+                host.all_of(kind("breach"), host.less(date_, host.field("waived_before"))),
+                self._waived,
+            ),
+            "suspended": host.Rule(
+                host.all_of(
+                    kind("breach"),
+                    host.greater_or_equal(date_, host.field("suspended_from")),
+                    host.less_or_equal(date_, host.field("suspended_through")),
+                ),
+                self._suspended,
+            ),
+            "default": host.Rule(
+                host.all_of(
+                    kind("breach"),
+                    host.greater_or_equal(date_, host.field("waived_before")),
+                    host.any_of(
+                        host.less(date_, host.field("suspended_from")),
+                        host.greater(date_, host.field("suspended_through")),
+                    ),
+                ),
+                self._default,
+            ),
+            "event_of_default": host.Rule(
+                host.all_of(kind("default"), host.less_or_equal("grace_ends", host.field("as_of"))),
+                self._event_of_default,
+            ),
+            "grace_period": host.Rule(
+                host.all_of(kind("default"), host.greater("grace_ends", host.field("as_of"))),
+                self._grace_period,
+            ),
+            "first_occurrence": host.Rule(
+                host.all_of(
+                    kind("test"),
+                    host.equals("effect", Consequence.ACCELERATION.value),
+                    host.less("headroom", 0),
+                ),
+                self._first_occurrence,
+                unless=host.all_of(
+                    kind("occurred"), host.equals("covenant", host.matched("covenant"))
+                ),
+            ),
+            "accelerate": host.Rule(kind("occurred"), self._accelerate),
+            "not_tested": host.Rule(kind("not_tested"), self._not_tested),
+            "instrument_effective": host.Rule(
+                host.all_of(kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
+                self._instrument_effective,
+            ),
+            "waiver_pending": host.Rule(
+                host.all_of(kind("instrument"), host.equals("status", Status.PENDING.value)),
+                self._waiver_pending,
+            ),
+            "reinstatement_date": host.Rule(kind("reinstatement"), self._reinstatement),
+        }
+
+    def _obj(self, firing: host.Firing) -> Any:
+        return self._refs[firing.fact["ref"]]
+
+    def _test_details(self, test: TestResult) -> dict[str, Any]:
+        covenant = test.covenant
+        details: dict[str, Any] = {
+            "period": test.period,
+            "value": text(test.value),
+            "threshold": text(test.threshold),
+            "minimum": text(test.row.minimum),
+            "headroom": text(test.headroom),
+            "headroom_percent": text(test.headroom_percent),
+            "metric": covenant.metric.source if covenant.metric else None,
+            "unit": "ratio" if covenant.metric and covenant.metric.is_ratio else "USD",
+            "inputs": {k: str(v) for k, v in test.inputs.items()},
+            "clause": test.row.source,
+            "table_row": test.row.table_row,
+            "rule_file": covenant.file,
+            "source_row": str(test.origin),
+        }
+        if test.plus_value is not None:
+            details["plus"] = {"value": str(test.plus_value), "clause": covenant.plus_source}
+        if test.note:
+            details["note"] = test.note
+        return details
+
+    def _record_test(self, firing: host.Firing) -> None:
+        test: TestResult = self._obj(firing)
+        result = (
+            "compliant"
+            if test.passed
+            else ("breach" if test.covenant.consequence is Consequence.DEFAULT else "below_minimum")
+        )
+        self.emit(
+            "test",
+            test.covenant,
+            test.date,
+            f"{test.period}|{test.value}|{test.threshold}",
+            result=result,
+            **self._test_details(test),
+        )
+
+    def _breach(self, firing: host.Firing) -> None:
+        test: TestResult = self._obj(firing)
+        details = self._test_details(test)
+        self.emit("breach", test.covenant, test.date, test.period, rule="breach", **details)
+        self._assert_breach(
+            firing,
+            _Breach(
+                test.covenant,
+                test.date,
+                details,
+                self._windows.get(test.covenant.section, Window()),
+            ),
+        )
+
+    def _reported_breach(self, firing: host.Firing) -> None:
+        row: FactEventRow = self._obj(firing)
+        covenant = self.agreement.covenants[row.covenant]
+        details = {
+            "value": None,
+            "threshold": None,
+            "clause": f"Section {covenant.section} ({covenant.file}); terms not in the documents",
+            "reported_by": str(row.origin),
+        }
+        if row.note:
+            details["note"] = row.note
+        self.emit("breach", covenant, row.date, rule="reported_breach", **details)
+        self._assert_breach(
+            firing,
+            _Breach(covenant, row.date, details, self._windows.get(covenant.section, Window())),
+        )
+
+    def _assert_breach(self, firing: host.Firing, breach: _Breach) -> None:
+        window = breach.window
+        firing.assert_fact(
+            {
+                "kind": "breach",
+                "ref": self.ref(breach),
+                "date": as_int(breach.date),
+                "waived_before": as_int(window.waived_before),
+                "suspended_from": as_int(window.suspended_from),
+                "suspended_through": as_int(window.suspended_through),
+            }
+        )
+
+    def _waived(self, firing: host.Firing) -> None:
+        breach: _Breach = self._obj(firing)
+        state = breach.window.waiver
+        assert state is not None and state.instrument.waiver is not None
+        self.emit(
+            "waived",
+            breach.covenant,
+            breach.date,
+            state.instrument.id,
+            instrument=state.instrument.id,
+            effective_date=state.instrument.effective.isoformat(),
+            breach_date=breach.date.isoformat(),
+            clause=state.instrument.waiver.source,
+            conditions_satisfied=str(state.conditions.origin) if state.conditions else None,
+        )
+
+    def _suspended(self, firing: host.Firing) -> None:
+        breach: _Breach = self._obj(firing)
+        state = breach.window.suspension
+        assert state is not None and state.instrument.suspension is not None
+        self.emit(
+            "suspended",
+            breach.covenant,
+            breach.date,
+            state.instrument.id,
+            instrument=state.instrument.id,
+            breach_date=breach.date.isoformat(),
+            suspended_from=state.instrument.effective.isoformat(),
+            reinstatement_date=state.reinstatement.isoformat() if state.reinstatement else None,
+            clause=state.instrument.suspension.source,
+        )
+
+    def _default(self, firing: host.Firing) -> None:
+        breach: _Breach = self._obj(firing)
+        covenant = breach.covenant
+        grace_ends = breach.date + relativedelta(days=covenant.grace_days)
+        reason = "no waiver or suspension covers this breach"
+        if breach.window.suspension is not None:
+            reason = (
+                f"the breach falls outside the suspension by "
+                f"{breach.window.suspension.instrument.id}"
+            )
+        self.emit(
+            "default",
+            covenant,
+            breach.date,
+            clause=breach.details.get("clause"),
+            breach_date=breach.date.isoformat(),
+            reason=reason,
+            grace_days=covenant.grace_days,
+            grace_note=covenant.grace_note,
+            event_of_default_on=grace_ends.isoformat(),
+        )
+        firing.assert_fact(
+            {
+                "kind": "default",
+                "ref": self.ref(breach),
+                "grace_ends": as_int(grace_ends),
+                "as_of": as_int(self.as_of),
+            }
+        )
+
+    def _event_of_default(self, firing: host.Firing) -> None:
+        breach: _Breach = self._obj(firing)
+        covenant = breach.covenant
+        day = breach.date + relativedelta(days=covenant.grace_days)
+        self.emit(
+            "event_of_default",
+            covenant,
+            day,
+            clause=breach.details.get("clause"),
+            breach_date=breach.date.isoformat(),
+            grace_days=covenant.grace_days,
+            grace_note=covenant.grace_note,
+        )
+
+    def _grace_period(self, firing: host.Firing) -> None:
+        breach: _Breach = self._obj(firing)
+        covenant = breach.covenant
+        ends = breach.date + relativedelta(days=covenant.grace_days)
+        self.emit(
+            "grace_period",
+            covenant,
+            breach.date,
+            breach_date=breach.date.isoformat(),
+            event_of_default_on=ends.isoformat(),
+            grace_days=covenant.grace_days,
+            grace_note=covenant.grace_note,
+        )
+
+    def _first_occurrence(self, firing: host.Firing) -> None:
+        test: TestResult = self._obj(firing)
+        firing.assert_fact(
+            {"kind": "occurred", "ref": self.ref(test), "covenant": test.covenant.section}
+        )
+
+    def _accelerate(self, firing: host.Firing) -> None:
+        test: TestResult = self._obj(firing)
+        covenant = test.covenant
+        details = self._test_details(test)
+        self.emit(
+            "revolving_loan_reduction", covenant, test.date, rule="first_occurrence", **details
+        )
+        self.emit(
+            "notice_required",
+            covenant,
+            test.date,
+            deadline=test.date.isoformat(),
+            to="each holder of Notes",
+            clause=covenant.acceleration.source if covenant.acceleration else details["clause"],
+            reason=f"Revolving Loan Reduction on {test.date} (notice owed immediately)",
+        )
+        self._amounts_due(covenant, test)
+
+    def _amounts_due(self, covenant: Covenant, test: TestResult) -> None:
+        acceleration = covenant.acceleration
+        assert acceleration is not None
+        pieces = default_rate_pieces(
+            self.agreement.default_rates,
+            self.facts.prime_rates,
+            acceleration.interest_from,
+            test.date,
+        )
+        if not self.facts.notes:
+            self.emit(
+                "data_missing",
+                covenant,
+                test.date,
+                "notes",
+                message="notes.csv gives no Initial Capitalized Interest Amounts: the "
+                "amounts now due cannot be computed",
+            )
+        for note in self.facts.notes:
+            accrual = accrue(note.initial_capitalized_interest_amount, pieces)
+            self.emit(
+                "amount_due",
+                covenant,
+                test.date,
+                note.holder,
+                holder=note.holder,
+                amount=str(accrual.total),
+                principal=str(accrual.principal),
+                interest=str(accrual.interest),
+                due_date=test.date.isoformat(),
+                interest_from=acceleration.interest_from.isoformat(),
+                interest_to_excluding=test.date.isoformat(),
+                day_count=acceleration.day_count,
+                days=accrual.days,
+                rates=[
+                    {
+                        "from": p.start.isoformat(),
+                        "to_excluding": p.end.isoformat(),
+                        "rate_percent": str(p.rate_percent),
+                        "days": p.days,
+                        "basis": p.basis,
+                    }
+                    for p in accrual.pieces
+                ],
+                clause=acceleration.source,
+                source_row=str(note.origin),
+            )
+
+    def _not_tested(self, firing: host.Firing) -> None:
+        item: NotTested = self._obj(firing)
+        self.emit(
+            "not_tested",
+            item.covenant,
+            item.date,
+            item.period,
+            period=item.period,
+            reason=item.reason,
+            rule_file=item.covenant.file,
+            source_row=str(item.origin),
+        )
+
+    def _instrument_effective(self, firing: host.Firing) -> None:
+        state: InstrumentState = self._obj(firing)
+        instrument = state.instrument
+        self.emit(
+            "instrument_effective",
+            None,
+            instrument.effective,
+            instrument.id,
+            instrument=instrument.id,
+            title=instrument.title,
+            document=instrument.document,
+            conditions_satisfied=str(state.conditions.origin) if state.conditions else None,
+        )
+        if instrument.suspension is not None:
+            for section in instrument.suspension.covenants:
+                self.emit(
+                    "covenant_suspended",
+                    self.agreement.covenants[section],
+                    instrument.effective,
+                    instrument.id,
+                    instrument=instrument.id,
+                    suspended_from=instrument.effective.isoformat(),
+                    until_earlier_of=[
+                        instrument.suspension.until_event,
+                        instrument.suspension.until_latest.isoformat(),
+                    ],
+                    clause=instrument.suspension.source,
+                )
+
+    def _waiver_pending(self, firing: host.Firing) -> None:
+        state: InstrumentState = self._obj(firing)
+        instrument = state.instrument
+        self.emit(
+            "waiver_pending",
+            None,
+            instrument.effective,
+            instrument.id,
+            instrument=instrument.id,
+            title=instrument.title,
+            reason=f"events.csv records no conditions_satisfied for {instrument.id} on or "
+            f"before {instrument.effective}; nothing is waived or suspended",
+            clause=f"{instrument.title} ({instrument.dated}), {instrument.conditions_precedent}",
+        )
+
+    def _reinstatement(self, firing: host.Firing) -> None:
+        state: InstrumentState = self._obj(firing)
+        instrument = state.instrument
+        assert instrument.suspension is not None and state.reinstatement is not None
+        for section in instrument.suspension.covenants:
+            self.emit(
+                "reinstatement_date",
+                self.agreement.covenants[section],
+                state.reinstatement,
+                instrument.id,
+                instrument=instrument.id,
+                trigger=state.reinstatement_trigger,
+                clause=instrument.suspension.source,
+            )
+
+
+def run_lifecycle(
+    agreement: Agreement,
+    facts: Facts,
+    as_of: date,
+    evaluation: Evaluation,
+    states: list[InstrumentState],
+    windows: dict[str, Window],
+) -> list[AuditEvent]:
+    return Lifecycle(agreement, facts, as_of).run(evaluation, states, windows)

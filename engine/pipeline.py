@@ -1,0 +1,80 @@
+"""One monitoring run: rules and facts in, audit events out, nothing written.
+
+Every input is loaded and checked before any agreement is evaluated, so bad input anywhere
+stops the run before the audit log is touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from . import instruments
+from .errors import InputError, Problem
+from .evaluate import evaluate
+from .facts import Facts, load_facts
+from .lifecycle import AuditEvent, run_lifecycle
+from .rules import Agreement, load_agreements
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    events: list[AuditEvent]
+    agreements: list[str]
+    without_facts: list[str]  # agreements with no facts folder: nothing to test
+    inputs: dict[str, str]  # what the run read, for the audit log's run record
+
+
+def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
+    agreements = load_agreements(rules_dir)
+    if not facts_dir.is_dir():
+        raise InputError([Problem(str(facts_dir), "facts folder not found")])
+    loaded: list[tuple[Agreement, Facts]] = []
+    without_facts, problems = [], []
+    for agreement in agreements:
+        folder = facts_dir / agreement.id
+        if not folder.is_dir():
+            without_facts.append(agreement.id)
+            continue
+        try:
+            loaded.append((agreement, load_facts(folder, agreement)))
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        raise InputError(problems)
+    events: list[AuditEvent] = []
+    for agreement, facts in loaded:
+        current = facts.as_of(as_of)
+        states = instruments.resolve(agreement, current, as_of)
+        events.extend(
+            run_lifecycle(
+                agreement,
+                current,
+                as_of,
+                evaluate(agreement, current),
+                states,
+                instruments.windows(states, as_of),
+            )
+        )
+    return RunOutcome(
+        events,
+        [a.id for a, _ in loaded],
+        without_facts,
+        {
+            "rules": str(rules_dir),
+            "facts": str(facts_dir),
+            "digest": _digest([rules_dir, facts_dir]),
+        },
+    )
+
+
+def _digest(folders: list[Path]) -> str:
+    """A fingerprint of every input file, so a run record says exactly what it read."""
+    sha = hashlib.sha256()
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            sha.update(str(path.relative_to(folder)).encode())
+            sha.update(hashlib.sha256(path.read_bytes()).digest())
+    return sha.hexdigest()
