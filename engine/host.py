@@ -83,6 +83,10 @@ class Firing:
         self._closure.assert_fact(self._session.stamp(fact))
 
 
+class UnmatchedFact(Exception):
+    """A fact no rule matches: a gap in the ruleset, never an input error."""
+
+
 class _QuietHost(engine.Host):
     def _run(self) -> None:
         """No dispatcher threads: actions run synchronously in the asserting call."""
@@ -124,7 +128,10 @@ class RuleSession:
 
         A fact that no rule matches is a gap in the ruleset, not an input error: it raises.
         """
-        result = self._host.assert_fact(self._name, self.stamp(fact))
+        try:
+            result = self._host.assert_fact(self._name, self.stamp(fact))
+        except engine.MessageNotHandledException as error:
+            raise UnmatchedFact(f"no rule of {self._name} matches fact {fact}") from error
         if self._error is not None:
             error, self._error = self._error, None
             raise error

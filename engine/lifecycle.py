@@ -2,8 +2,8 @@
 first occurrence and acceleration. Each firing becomes one audit event carrying what it was
 computed from.
 
-Facts go into durable-rules in date order, each carrying what its rule compares: a test its
-signed headroom, a breach the waiver and suspension windows of its covenant, a default the date
+Facts go into durable-rules in date order, each carrying what its rule compares: a test the
+sign of its headroom, a breach the waiver and suspension windows of its covenant, a default the date
 its grace ends and the as-of date. The Python objects behind a fact travel by reference (`ref`),
 so the engine sees only plain numbers and strings.
 """
@@ -44,6 +44,10 @@ class AuditEvent:
         """Idempotency key: a rerun on the same inputs produces the same keys."""
         parts = (self.agreement, self.event, self.covenant or "-", self.date.isoformat())
         return "|".join((*parts, self.discriminator))
+
+
+def _kind(name: str) -> host.Condition:
+    return host.equals("kind", name)
 
 
 def as_int(day: date | None) -> int:
@@ -109,7 +113,9 @@ class Lifecycle:
                 "effect": test.covenant.consequence.value,
             }
             if test.headroom is not None:
-                fact["headroom"] = float(test.headroom)  # float keeps the sign exactly
+                # Only the sign matters to the rules; a float such as -5e-08 would reach
+                # durable-rules' JSON parser in exponent form, which it rejects (error 204).
+                fact["headroom_sign"] = (test.headroom > 0) - (test.headroom < 0)
             stream.append((test.date, 1, fact))
         for item in evaluation.not_tested:
             stream.append((item.date, 0, {"kind": "not_tested", "ref": self.ref(item)}))
@@ -139,72 +145,72 @@ class Lifecycle:
 
     # The rules. Conditions are data; actions turn a firing into audit events.
     def _rules(self) -> dict[str, host.Rule]:
-        kind = lambda k: host.equals("kind", k)  # noqa: E731
-        date_ = "date"
         return {
-            "record_test": host.Rule(kind("test"), self._record_test),
+            "record_test": host.Rule(_kind("test"), self._record_test),
             "breach": host.Rule(
                 host.all_of(
-                    kind("test"),
+                    _kind("test"),
                     host.equals("effect", Consequence.DEFAULT.value),
-                    host.less("headroom", 0),
+                    host.less("headroom_sign", 0),
                 ),
                 self._breach,
             ),
-            "reported_breach": host.Rule(kind("reported_breach"), self._reported_breach),
+            "reported_breach": host.Rule(_kind("reported_breach"), self._reported_breach),
             "waived": host.Rule(
-                host.all_of(kind("breach"), host.less(date_, host.field("waived_before"))),
+                host.all_of(_kind("breach"), host.less("date", host.field("waived_before"))),
                 self._waived,
             ),
             "suspended": host.Rule(
                 host.all_of(
-                    kind("breach"),
-                    host.greater_or_equal(date_, host.field("suspended_from")),
-                    host.less_or_equal(date_, host.field("suspended_through")),
+                    _kind("breach"),
+                    host.greater_or_equal("date", host.field("suspended_from")),
+                    host.less_or_equal("date", host.field("suspended_through")),
                 ),
                 self._suspended,
             ),
             "default": host.Rule(
                 host.all_of(
-                    kind("breach"),
-                    host.greater_or_equal(date_, host.field("waived_before")),
+                    _kind("breach"),
+                    host.greater_or_equal("date", host.field("waived_before")),
                     host.any_of(
-                        host.less(date_, host.field("suspended_from")),
-                        host.greater(date_, host.field("suspended_through")),
+                        host.less("date", host.field("suspended_from")),
+                        host.greater("date", host.field("suspended_through")),
                     ),
                 ),
                 self._default,
             ),
             "event_of_default": host.Rule(
-                host.all_of(kind("default"), host.less_or_equal("grace_ends", host.field("as_of"))),
+                host.all_of(
+                    _kind("default"), host.less_or_equal("grace_ends", host.field("as_of"))
+                ),
                 self._event_of_default,
             ),
             "grace_period": host.Rule(
-                host.all_of(kind("default"), host.greater("grace_ends", host.field("as_of"))),
+                host.all_of(_kind("default"), host.greater("grace_ends", host.field("as_of"))),
                 self._grace_period,
             ),
             "first_occurrence": host.Rule(
                 host.all_of(
-                    kind("test"),
+                    _kind("test"),
                     host.equals("effect", Consequence.ACCELERATION.value),
-                    host.less("headroom", 0),
+                    host.less("headroom_sign", 0),
                 ),
                 self._first_occurrence,
                 unless=host.all_of(
-                    kind("occurred"), host.equals("covenant", host.matched("covenant"))
+                    _kind("occurred"), host.equals("covenant", host.matched("covenant"))
                 ),
             ),
-            "accelerate": host.Rule(kind("occurred"), self._accelerate),
-            "not_tested": host.Rule(kind("not_tested"), self._not_tested),
+            "accelerate": host.Rule(_kind("occurred"), self._accelerate),
+            "not_tested": host.Rule(_kind("not_tested"), self._not_tested),
             "instrument_effective": host.Rule(
-                host.all_of(kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
+                host.all_of(_kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
                 self._instrument_effective,
             ),
             "waiver_pending": host.Rule(
-                host.all_of(kind("instrument"), host.equals("status", Status.PENDING.value)),
+                host.all_of(_kind("instrument"), host.equals("status", Status.PENDING.value)),
                 self._waiver_pending,
             ),
-            "reinstatement_date": host.Rule(kind("reinstatement"), self._reinstatement),
+            "reinstatement_date": host.Rule(_kind("reinstatement"), self._reinstatement),
         }
 
     def _obj(self, firing: host.Firing) -> Any:

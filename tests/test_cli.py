@@ -1,0 +1,196 @@
+"""The command-line contract: run / log / report, exit codes, JSON fields, help."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_FACTS, ROOT, RULES
+from engine.cli import main
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "covenant-monitor.db"
+
+
+def cli(*args: str) -> int:
+    return main(list(args))
+
+
+def run_example(db: Path, *extra: str) -> int:
+    return cli("run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db), *extra)
+
+
+def log_json(db: Path, capsys) -> list[dict]:
+    capsys.readouterr()
+    assert cli("log", "--db", str(db), "--json") == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_run_exits_1_on_new_breaches_then_0_on_a_rerun(db, capsys):
+    assert run_example(db) == 1
+    out = capsys.readouterr().out
+    assert "6.18  breach" in out and "[First Amendment Agreement" in out
+    assert run_example(db) == 0
+    assert "0 new event(s)" in capsys.readouterr().out
+
+
+def test_run_lists_waivers_suspensions_and_reinstatement_dates_with_clauses(db, capsys):
+    run_example(db)
+    out = capsys.readouterr().out
+    for word in (
+        "waived",
+        "suspended",
+        "reinstatement_date",
+        "event_of_default",
+        "amount_due",
+        "notice_required",
+    ):
+        assert word in out
+    assert "Waiver and Amendment Agreement (1996-10-31), Section 1" in out
+
+
+def test_run_exits_0_when_nothing_needs_attention(db, tmp_path, capsys):
+    facts = tmp_path / "facts" / "cerplex"
+    facts.mkdir(parents=True)
+    (facts / "revolver.csv").write_text(
+        "date,revolving_loans_outstanding,revolving_loans_available\n1997-10-01,4900000,0\n"
+    )
+    assert (
+        cli("run", "--facts", str(tmp_path / "facts"), "--rules", str(RULES), "--db", str(db)) == 0
+    )
+
+
+def test_log_json_carries_the_contract_fields(db, capsys):
+    run_example(db)
+    events = log_json(db, capsys)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    for e in events:
+        assert {"event", "agreement", "covenant", "date"} <= e.keys()
+    breach = next(e for e in events if e["event"] == "breach" and e["covenant"] == "6.18")
+    assert (breach["date"], breach["value"], breach["threshold"]) == (
+        "1997-09-27",
+        "-1600000",
+        "-1458000",
+    )
+    assert "row 'September 30, 1997'" in breach["clause"]
+    amounts = [e for e in events if e["event"] == "amount_due"]
+    assert sorted(e["amount"] for e in amounts) == ["329762.02", "412202.53", "82440.51"]
+    assert {e["due_date"] for e in amounts} == {"1997-09-02"}
+    notice = next(e for e in events if e["event"] == "notice_required")
+    assert (notice["covenant"], notice["deadline"]) == ("4.2", "1997-09-02")
+    rlr = next(e for e in events if e["event"] == "revolving_loan_reduction")
+    assert (rlr["value"], rlr["threshold"]) == ("4850000", "4886984")
+    waived = [e for e in events if e["event"] == "waived"]
+    assert {(e["covenant"], e["instrument"]) for e in waived} == {
+        ("6.3", "waiver-1996-10-31"),
+        ("6.4", "waiver-1996-10-31"),
+    }
+    suspended = next(e for e in events if e["event"] == "suspended")
+    assert (suspended["covenant"], suspended["date"]) == ("6.4", "1996-11-15")
+    assert {(e["covenant"], e["date"]) for e in events if e["event"] == "reinstatement_date"} == {
+        ("6.3", "1996-11-22"),
+        ("6.4", "1996-11-22"),
+    }
+    assert {e["covenant"] for e in events} == {
+        None,
+        "4.2",
+        "6.3",
+        "6.4",
+        "6.18",
+        "6.19",
+        "6.20",
+        "6.21",
+    }
+
+
+def test_as_of_limits_the_run(db, capsys):
+    assert run_example(db, "--as-of", "1997-09-01") == 1
+    events = log_json(db, capsys)
+    assert max(e["date"] for e in events) <= "1997-09-01"
+    assert not any(e["event"] == "revolving_loan_reduction" for e in events)
+
+
+def test_report_markdown_and_json(db, tmp_path, capsys):
+    run_example(db)
+    capsys.readouterr()
+    assert cli("report", "--db", str(db)) == 0
+    md = capsys.readouterr().out
+    assert "| 6.21 | Minimum Consolidated Tangible Net Worth | event of default |" in md
+    assert "$412,202.53" in md
+    assert "Reinstatement Date 1996-11-22" in md
+    out = tmp_path / "report.json"
+    assert cli("report", "--db", str(db), "--format", "json", "--out", str(out)) == 0
+    model = json.loads(out.read_text())
+    (agreement,) = model["agreements"]
+    status = {c["section"]: c["status"] for c in agreement["covenants"]}
+    assert status["6.18"] == "compliant"  # 1998Q4: $5,000,000 exactly
+    assert status["6.21"] == "event of default"
+    assert sorted(a["amount"] for a in agreement["amounts_due"]) == [
+        "329762.02",
+        "412202.53",
+        "82440.51",
+    ]
+    assert [n["deadline"] for n in agreement["notices_owed"]] == ["1997-09-02"]
+
+
+def test_report_escapes_borrower_text(db, tmp_path, capsys):
+    facts = tmp_path / "facts" / "cerplex"
+    facts.mkdir(parents=True)
+    (facts / "events.csv").write_text(
+        "date,event,covenant,instrument,note\n1996-12-28,reported_breach,6.3,,"
+        "<script>alert(1)</script> | x\n"
+    )
+    cli("run", "--facts", str(tmp_path / "facts"), "--rules", str(RULES), "--db", str(db))
+    capsys.readouterr()
+    cli("report", "--db", str(db))
+    md = capsys.readouterr().out
+    assert "<script>" not in md
+
+
+def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
+    assert cli("log", "--db", str(tmp_path / "none.db")) == 2
+    assert "run `covenant-monitor run` first" in capsys.readouterr().err
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli("run", "--as-of", "31/12/1997")
+    assert exit_.value.code == 2
+    assert "is not a date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["log"], ["report"]])
+def test_help_explains_each_command(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli(*command, "--help")
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "exit codes" in text or "--db" in text
+    if command == ["run"]:
+        assert "--as-of" in text and "nothing was written" in text
+
+
+def test_python_dash_m_engine_runs_the_command(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine",
+            "run",
+            "--db",
+            str(tmp_path / "x.db"),
+            "--as-of",
+            "1996-12-31",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "reinstatement_date" in result.stdout
