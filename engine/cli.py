@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -164,6 +165,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except audit.AuditLogMissing as error:
         print(f"covenant-monitor: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except sqlite3.Error as error:
+        print(f"covenant-monitor: cannot use the audit log {args.db}: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

@@ -74,7 +74,8 @@ def matched(name: str) -> dict[str, str]:
 class Firing:
     """What an action sees: the fact that fired the rule, and a way to assert follow-ups."""
 
-    def __init__(self, fact: dict[str, Any], session: RuleSession, closure: Any):
+    def __init__(self, rule: str, fact: dict[str, Any], session: RuleSession, closure: Any):
+        self.rule = rule  # the name of the rule that fired, for the audit trail
         self.fact = fact
         self._session = session
         self._closure = closure
@@ -104,16 +105,16 @@ class RuleSession:
             conditions = [{"first" if rule.unless else "m": rule.when}]
             if rule.unless is not None:
                 conditions.append({"m_1$not": rule.unless})
-            definition[rule_name] = {"all": conditions, "run": self._wrap(rule)}
+            definition[rule_name] = {"all": conditions, "run": self._wrap(rule_name, rule)}
         self._host = _QuietHost()
         self._host.register_rulesets({name: definition})
         self._ruleset = self._host.get_ruleset(name)
 
-    def _wrap(self, rule: Rule) -> Callable[[Any], None]:
+    def _wrap(self, name: str, rule: Rule) -> Callable[[Any], None]:
         def action(closure: Any) -> None:
             fact = closure.first if rule.unless is not None else closure.m
             try:
-                rule.then(Firing(dict(fact._d), self, closure))
+                rule.then(Firing(name, dict(fact._d), self, closure))
             except BaseException as error:  # durable-rules would swallow it into its state
                 self._error = self._error or error
                 raise

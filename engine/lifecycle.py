@@ -81,12 +81,14 @@ class Lifecycle:
 
     def emit(
         self,
+        firing: host.Firing,
         event: str,
         covenant: Covenant | None,
         day: date,
         discriminator: str = "",
         **details: Any,
     ) -> None:
+        details = {"rule": firing.rule, **details}
         if covenant is not None:
             details = {"title": covenant.title, **details}
         self.events.append(
@@ -247,6 +249,7 @@ class Lifecycle:
             else ("breach" if test.covenant.consequence is Consequence.DEFAULT else "below_minimum")
         )
         self.emit(
+            firing,
             "test",
             test.covenant,
             test.date,
@@ -258,7 +261,7 @@ class Lifecycle:
     def _breach(self, firing: host.Firing) -> None:
         test: TestResult = self._obj(firing)
         details = self._test_details(test)
-        self.emit("breach", test.covenant, test.date, test.period, rule="breach", **details)
+        self.emit(firing, "breach", test.covenant, test.date, test.period, **details)
         self._assert_breach(
             firing,
             _Breach(
@@ -280,7 +283,7 @@ class Lifecycle:
         }
         if row.note:
             details["note"] = row.note
-        self.emit("breach", covenant, row.date, rule="reported_breach", **details)
+        self.emit(firing, "breach", covenant, row.date, **details)
         self._assert_breach(
             firing,
             _Breach(covenant, row.date, details, self._windows.get(covenant.section, Window())),
@@ -304,6 +307,7 @@ class Lifecycle:
         state = breach.window.waiver
         assert state is not None and state.instrument.waiver is not None
         self.emit(
+            firing,
             "waived",
             breach.covenant,
             breach.date,
@@ -320,6 +324,7 @@ class Lifecycle:
         state = breach.window.suspension
         assert state is not None and state.instrument.suspension is not None
         self.emit(
+            firing,
             "suspended",
             breach.covenant,
             breach.date,
@@ -342,6 +347,7 @@ class Lifecycle:
                 f"{breach.window.suspension.instrument.id}"
             )
         self.emit(
+            firing,
             "default",
             covenant,
             breach.date,
@@ -366,6 +372,7 @@ class Lifecycle:
         covenant = breach.covenant
         day = breach.date + relativedelta(days=covenant.grace_days)
         self.emit(
+            firing,
             "event_of_default",
             covenant,
             day,
@@ -380,6 +387,7 @@ class Lifecycle:
         covenant = breach.covenant
         ends = breach.date + relativedelta(days=covenant.grace_days)
         self.emit(
+            firing,
             "grace_period",
             covenant,
             breach.date,
@@ -399,10 +407,9 @@ class Lifecycle:
         test: TestResult = self._obj(firing)
         covenant = test.covenant
         details = self._test_details(test)
+        self.emit(firing, "revolving_loan_reduction", covenant, test.date, **details)
         self.emit(
-            "revolving_loan_reduction", covenant, test.date, rule="first_occurrence", **details
-        )
-        self.emit(
+            firing,
             "notice_required",
             covenant,
             test.date,
@@ -411,9 +418,9 @@ class Lifecycle:
             clause=covenant.acceleration.source if covenant.acceleration else details["clause"],
             reason=f"Revolving Loan Reduction on {test.date} (notice owed immediately)",
         )
-        self._amounts_due(covenant, test)
+        self._amounts_due(firing, covenant, test)
 
-    def _amounts_due(self, covenant: Covenant, test: TestResult) -> None:
+    def _amounts_due(self, firing: host.Firing, covenant: Covenant, test: TestResult) -> None:
         acceleration = covenant.acceleration
         assert acceleration is not None
         pieces = default_rate_pieces(
@@ -424,6 +431,7 @@ class Lifecycle:
         )
         if not self.facts.notes:
             self.emit(
+                firing,
                 "data_missing",
                 covenant,
                 test.date,
@@ -434,6 +442,7 @@ class Lifecycle:
         for note in self.facts.notes:
             accrual = accrue(note.initial_capitalized_interest_amount, pieces)
             self.emit(
+                firing,
                 "amount_due",
                 covenant,
                 test.date,
@@ -464,6 +473,7 @@ class Lifecycle:
     def _not_tested(self, firing: host.Firing) -> None:
         item: NotTested = self._obj(firing)
         self.emit(
+            firing,
             "not_tested",
             item.covenant,
             item.date,
@@ -478,6 +488,7 @@ class Lifecycle:
         state: InstrumentState = self._obj(firing)
         instrument = state.instrument
         self.emit(
+            firing,
             "instrument_effective",
             None,
             instrument.effective,
@@ -490,6 +501,7 @@ class Lifecycle:
         if instrument.suspension is not None:
             for section in instrument.suspension.covenants:
                 self.emit(
+                    firing,
                     "covenant_suspended",
                     self.agreement.covenants[section],
                     instrument.effective,
@@ -507,6 +519,7 @@ class Lifecycle:
         state: InstrumentState = self._obj(firing)
         instrument = state.instrument
         self.emit(
+            firing,
             "waiver_pending",
             None,
             instrument.effective,
@@ -524,6 +537,7 @@ class Lifecycle:
         assert instrument.suspension is not None and state.reinstatement is not None
         for section in instrument.suspension.covenants:
             self.emit(
+                firing,
                 "reinstatement_date",
                 self.agreement.covenants[section],
                 state.reinstatement,

@@ -194,3 +194,8 @@ def test_python_dash_m_engine_runs_the_command(tmp_path):
     )
     assert result.returncode == 1, result.stderr
     assert "reinstatement_date" in result.stdout
+
+
+def test_an_audit_log_that_cannot_be_opened_is_a_clear_error(tmp_path, capsys):
+    assert run_example(tmp_path / "no" / "such" / "folder" / "x.db") == 2
+    assert "cannot use the audit log" in capsys.readouterr().err

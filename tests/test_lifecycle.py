@@ -68,3 +68,13 @@ def test_every_logged_breach_carries_its_inputs_threshold_rule_and_clause():
             assert breach.details["inputs"] and breach.details["threshold"]
             assert breach.details["rule_file"].endswith(".toml")
             assert "row" in breach.details["source_row"]
+
+
+def test_every_event_names_the_rule_that_fired_it():
+    events = monitor(RULES, RULES.parent / "facts", LATE).events
+    rules = {(e.event, e.details["rule"]) for e in events}
+    assert ("breach", "breach") in rules
+    assert ("breach", "reported_breach") in rules
+    assert ("waived", "waived") in rules and ("suspended", "suspended") in rules
+    assert ("amount_due", "accelerate") in rules
+    assert ("reinstatement_date", "reinstatement_date") in rules
