@@ -48,6 +48,17 @@ def _iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(str(error)) from error
 
 
+def _add_db(parser: argparse.ArgumentParser, creating: bool = False) -> None:
+    created = ", created if absent" if creating else ""
+    parser.add_argument(
+        "--db",
+        type=Path,
+        default=Path("covenant-monitor.db"),
+        metavar="PATH",
+        help=f"audit log file{created} (default: ./covenant-monitor.db)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="covenant-monitor",
@@ -82,13 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="folder with one sub-folder of facts per borrower, named like the "
         "agreement (default: ./facts)",
     )
-    run.add_argument(
-        "--db",
-        type=Path,
-        default=Path("covenant-monitor.db"),
-        metavar="PATH",
-        help="audit log file, created if absent (default: ./covenant-monitor.db)",
-    )
+    _add_db(run, creating=True)
     run.add_argument(
         "--as-of",
         type=_iso_date,
@@ -108,13 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the audit log",
         description="Print every event in the audit log in the order it was recorded.",
     )
-    log.add_argument(
-        "--db",
-        type=Path,
-        default=Path("covenant-monitor.db"),
-        metavar="PATH",
-        help="audit log file (default: ./covenant-monitor.db)",
-    )
+    _add_db(log)
     log.add_argument(
         "--json",
         action="store_true",
@@ -129,13 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
         "threshold and headroom, open defaults and events of default, waivers and "
         "suspensions with their dates, amounts due and notices owed.",
     )
-    rep.add_argument(
-        "--db",
-        type=Path,
-        default=Path("covenant-monitor.db"),
-        metavar="PATH",
-        help="audit log file (default: ./covenant-monitor.db)",
-    )
+    _add_db(rep)
     rep.add_argument(
         "--format",
         choices=("md", "json"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -99,7 +99,6 @@ class Facts:
     notes: tuple[Note, ...] = ()
     prime_rates: tuple[PrimeRate, ...] = ()
     events: tuple[FactEventRow, ...] = ()
-    files: tuple[str, ...] = field(default=())
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms)."""
@@ -127,7 +126,6 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         notes=_notes(tables.get("notes", []), problems),
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
-        files=tuple(sorted(s.label for s in sources.values())),
     )
     if problems:
         raise InputError(problems)

@@ -389,9 +389,20 @@ def _check_references(agreement: Agreement | None, problems: list[Problem]) -> N
                     key="covenant.acceleration.rate",
                 )
             )
+    claimed: dict[tuple[str, str], str] = {}  # (waiver|suspension, covenant) -> instrument
     for instrument in agreement.instruments.values():
         for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
             for section in part.covenants if part else ():
+                if (key, section) in claimed:
+                    problems.append(
+                        Problem(
+                            instrument.file,
+                            f"covenant {section} already has a {key} in "
+                            f"{claimed[key, section]}; one {key} per covenant is supported",
+                            key=f"instrument.{key}.covenants",
+                        )
+                    )
+                claimed[key, section] = instrument.id
                 if section not in agreement.covenants:
                     problems.append(
                         Problem(

@@ -186,3 +186,13 @@ def test_an_unknown_facts_file_is_refused(facts_dir):
     (facts_dir / "cerplex" / "financial.csv").write_text("period_end\n")
     with pytest.raises(InputError, match=r"financial\.csv: unknown facts file"):
         load_facts(facts_dir / "cerplex", load_agreement(RULES / "cerplex"))
+
+
+def test_a_second_waiver_of_the_same_covenant_is_refused(rules_copy):
+    folder = rules_copy / "cerplex"
+    text = (folder / "instrument-waiver-1996-10-31.toml").read_text()
+    (folder / "instrument-waiver-copy.toml").write_text(
+        text.replace('id = "waiver-1996-10-31"', 'id = "waiver-copy"')
+    )
+    with pytest.raises(InputError, match=r"covenant 6\.3 already has a waiver"):
+        load_agreement(folder)
