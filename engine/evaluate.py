@@ -124,6 +124,12 @@ def _test(
             origin,
         )
     names = covenant.metric.names | (covenant.plus.names if covenant.plus else frozenset())
+    missing = sorted(names - amounts.keys())
+    if missing:
+        # Blank inputs make the test impossible: said in the log, never passed in silence.
+        return NotTested(
+            covenant, day, period, f"{', '.join(missing)} not reported ({origin})", origin
+        )
     inputs = {name: amounts[name] for name in sorted(names)}
     plus_value = covenant.plus.evaluate(inputs) if covenant.plus else None
     threshold = row.minimum + (plus_value or 0)

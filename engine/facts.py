@@ -35,7 +35,6 @@ _NON_NEGATIVE = {
     "revolving_loans_available",
     "initial_capitalized_interest_amount",
 }
-_REQUIRED_AT_QUARTER_END = tuple(f for f in QUARTER_END_FIELDS if f != "gain_on_sale_pcs")
 
 
 @dataclass(frozen=True)
@@ -347,14 +346,11 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
     for origin, record in rows:
         check = _RowCheck(origin, record, problems)
         period_end = check.require("period_end")
-        check.require("tangible_net_worth")
         quarter_end = check.present("fiscal_quarter") or any(
             check.present(f) for f in QUARTER_END_FIELDS
         )
         quarter = None
         if quarter_end:
-            for column in _REQUIRED_AT_QUARTER_END:
-                check.require(column, "blank on a quarter-end row (one with quarterly figures)")
             quarter = check.get("fiscal_quarter")
             if (
                 quarter is None
@@ -370,8 +366,9 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
                         f"{quarter} ends near {quarter.nominal_end}, but period_end is "
                         f"{period_end} ({gap} days away)",
                     )
-        if isinstance(check.get("gain_on_sale_pcs"), Decimal) and not quarter_end:
-            check.problem("gain_on_sale_pcs", "a gain belongs to a quarter-end row")
+        if not quarter_end:
+            # An interim balance sheet: its one figure is the net worth Section 6.21 tests.
+            check.require("tangible_net_worth", "blank on a row with no quarterly figures")
         amounts = check.amounts(
             c
             for c in TABLES["financials"].column_names

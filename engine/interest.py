@@ -49,7 +49,7 @@ class Accrual:
 
     @property
     def total(self) -> Decimal:
-        return self.principal + self.interest
+        return (self.principal + self.interest).quantize(CENT)
 
     @property
     def days(self) -> int:

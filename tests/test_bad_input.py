@@ -166,11 +166,9 @@ def test_invalid_toml_is_refused_with_its_file(rules_copy):
         load_agreement(rules_copy / "cerplex")
 
 
-def test_quarter_end_rows_need_every_quarterly_figure(facts_dir):
-    row = quarter("1997-09-27", fiscal_quarter="1997Q3")
-    row["current_liabilities"] = ""
-    write_table(facts_dir / "cerplex", "financials", [row])
-    with pytest.raises(InputError, match="row 2, column current_liabilities: blank on a quarter"):
+def test_a_row_with_no_figures_is_refused(facts_dir):
+    write_table(facts_dir / "cerplex", "financials", [{"period_end": "1997-10-31"}])
+    with pytest.raises(InputError, match="row 2, column tangible_net_worth: blank on a row"):
         load_facts(facts_dir / "cerplex", load_agreement(RULES / "cerplex"))
 
 

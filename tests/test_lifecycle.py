@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from conftest import LATE, RULES, interim, only, pick, run, write_table
+from conftest import LATE, RULES, interim, only, pick, quarter, run, write_table
 from engine import audit
 from engine.pipeline import monitor
 
@@ -78,3 +78,17 @@ def test_every_event_names_the_rule_that_fired_it():
     assert ("waived", "waived") in rules and ("suspended", "suspended") in rules
     assert ("amount_due", "accelerate") in rules
     assert ("reinstatement_date", "reinstatement_date") in rules
+
+
+def test_a_blank_quarterly_figure_leaves_only_its_covenants_not_tested(facts_dir):
+    # 1997Q3 reported with current liabilities blank: 6.20 cannot be tested and says why;
+    # 6.18 is tested (-1,600,000 < -1,458,000: a breach).
+    row = quarter("1997-09-27", fiscal_quarter="1997Q3", net_income="(1,600,000)")
+    row["current_liabilities"] = ""
+    write_table(facts_dir / "cerplex", "financials", [row])
+    events = run(facts_dir)
+    assert only(events, "not_tested", "6.20").details["reason"] == (
+        f"current_liabilities not reported ({facts_dir / 'cerplex' / 'financials.csv'} row 2)"
+    )
+    assert pick(events, "test", "6.20") == []
+    assert only(events, "breach", "6.18").details["headroom"] == "-142000"
