@@ -167,6 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     as_of = args.as_of or date.today()
     outcome = monitor(args.rules, args.facts, as_of)
+    for borrower in outcome.without_rules:
+        print(
+            f"note: no agreement {args.rules / borrower} for facts {args.facts / borrower}; "
+            "not read",
+            file=sys.stderr,
+        )
     for agreement in outcome.without_facts:
         print(
             f"note: no facts folder {args.facts / agreement}; agreement {agreement} not tested",

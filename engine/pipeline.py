@@ -24,6 +24,7 @@ class RunOutcome:
     events: list[AuditEvent]
     agreements: list[str]
     without_facts: list[str]  # agreements with no facts folder: nothing to test
+    without_rules: list[str]  # borrower folders no agreement is named after: not read
     inputs: dict[str, str]  # what the run read, for the audit log's run record
 
 
@@ -58,10 +59,17 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
                 instruments.windows(states, as_of),
             )
         )
+    names = {a.id for a in agreements}
+    without_rules = sorted(
+        p.name
+        for p in facts_dir.iterdir()
+        if p.is_dir() and not p.name.startswith(".") and p.name not in names
+    )
     return RunOutcome(
         events,
         [a.id for a, _ in loaded],
         without_facts,
+        without_rules,
         {
             "rules": str(rules_dir),
             "facts": str(facts_dir),

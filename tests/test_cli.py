@@ -199,3 +199,12 @@ def test_python_dash_m_engine_runs_the_command(tmp_path):
 def test_an_audit_log_that_cannot_be_opened_is_a_clear_error(tmp_path, capsys):
     assert run_example(tmp_path / "no" / "such" / "folder" / "x.db") == 2
     assert "cannot use the audit log" in capsys.readouterr().err
+
+
+def test_a_borrower_folder_without_an_agreement_is_reported(db, tmp_path, capsys):
+    (tmp_path / "facts" / "acme").mkdir(parents=True)
+    (tmp_path / "facts" / "cerplex").mkdir()
+    assert (
+        cli("run", "--facts", str(tmp_path / "facts"), "--rules", str(RULES), "--db", str(db)) == 0
+    )
+    assert "no agreement" in capsys.readouterr().err
