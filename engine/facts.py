@@ -494,18 +494,25 @@ def _events(rows, agreement: Agreement, problems: list[Problem]) -> tuple[FactEv
     return tuple(sorted(result, key=lambda e: e.date))
 
 
-def _check_reported_covenant(check: _RowCheck, covenant: object, agreement: Agreement) -> None:
-    if covenant is None:
-        check.require("covenant", f"{FactEvent.REPORTED_BREACH} must name a covenant")
-        return
-    declared = agreement.covenants.get(str(covenant))
-    if declared is None:
+def _declared(check: _RowCheck, column: str, name: object, declared: dict, event: str):
+    """The declaration `name` refers to, or None after reporting why it names none."""
+    if name is None:
+        check.require(column, f"{event} must name a {column}")
+        return None
+    found = declared.get(str(name))
+    if found is None:
         check.problem(
-            "covenant",
-            f"unknown covenant {covenant!r}; agreement {agreement.id} declares "
-            f"{', '.join(sorted(agreement.covenants))}",
+            column,
+            f"unknown {column} {name!r}; the agreement declares {', '.join(sorted(declared))}",
         )
-    elif declared.test is not TestKind.REPORTED:
+    return found
+
+
+def _check_reported_covenant(check: _RowCheck, covenant: object, agreement: Agreement) -> None:
+    declared = _declared(
+        check, "covenant", covenant, agreement.covenants, FactEvent.REPORTED_BREACH
+    )
+    if declared is not None and declared.test is not TestKind.REPORTED:
         check.problem(
             "covenant",
             f"covenant {covenant} is computed from the facts; report its figures, not its breach",
@@ -513,15 +520,8 @@ def _check_reported_covenant(check: _RowCheck, covenant: object, agreement: Agre
 
 
 def _check_instrument(check: _RowCheck, instrument: object, agreement: Agreement) -> None:
-    if instrument is None:
-        check.require("instrument", f"{FactEvent.CONDITIONS_SATISFIED} must name an instrument")
-        return
-    declared = agreement.instruments.get(str(instrument))
-    if declared is None:
-        check.problem(
-            "instrument",
-            f"unknown instrument {instrument!r}; agreement {agreement.id} declares "
-            f"{', '.join(sorted(agreement.instruments))}",
-        )
-    elif declared.conditions_precedent is None:
+    declared = _declared(
+        check, "instrument", instrument, agreement.instruments, FactEvent.CONDITIONS_SATISFIED
+    )
+    if declared is not None and declared.conditions_precedent is None:
         check.problem("instrument", f"instrument {instrument} has no conditions precedent")

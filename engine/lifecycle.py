@@ -66,12 +66,18 @@ class _Breach:
     details: dict[str, Any]
     window: Window
 
+    @property
+    def grace_ends(self) -> date:
+        """The day the default becomes an Event of Default."""
+        return self.date + relativedelta(days=self.covenant.grace_days)
+
 
 class Lifecycle:
     """One run of one agreement's lifecycle rules; collects the audit events they emit."""
 
-    def __init__(self, agreement: Agreement, facts: Facts, as_of: date):
+    def __init__(self, agreement: Agreement, facts: Facts, as_of: date, windows: dict[str, Window]):
         self.agreement, self.facts, self.as_of = agreement, facts, as_of
+        self.windows = windows
         self.events: list[AuditEvent] = []
         self._refs: list[Any] = []
 
@@ -102,9 +108,7 @@ class Lifecycle:
             )
         )
 
-    def run(
-        self, evaluation: Evaluation, states: list[InstrumentState], windows: dict[str, Window]
-    ) -> list[AuditEvent]:
+    def run(self, evaluation: Evaluation, states: list[InstrumentState]) -> list[AuditEvent]:
         stream: list[tuple[date, int, dict[str, Any]]] = []
         for test in evaluation.tests:
             fact = {
@@ -127,7 +131,6 @@ class Lifecycle:
         for state in states:
             for day, fact in self._instrument_facts(state):
                 stream.append((day, 2, fact))
-        self._windows = windows
         stream.sort(key=lambda item: (item[0], item[1]))
         with host.RuleSession(f"lifecycle-{self.agreement.id}", self._rules()) as session:
             for _, _, fact in stream:
@@ -262,15 +265,7 @@ class Lifecycle:
         test: TestResult = self._obj(firing)
         details = self._test_details(test)
         self.emit(firing, "breach", test.covenant, test.date, test.period, **details)
-        self._assert_breach(
-            firing,
-            _Breach(
-                test.covenant,
-                test.date,
-                details,
-                self._windows.get(test.covenant.section, Window()),
-            ),
-        )
+        self._assert_breach(firing, test.covenant, test.date, details)
 
     def _reported_breach(self, firing: host.Firing) -> None:
         row: FactEventRow = self._obj(firing)
@@ -284,12 +279,12 @@ class Lifecycle:
         if row.note:
             details["note"] = row.note
         self.emit(firing, "breach", covenant, row.date, **details)
-        self._assert_breach(
-            firing,
-            _Breach(covenant, row.date, details, self._windows.get(covenant.section, Window())),
-        )
+        self._assert_breach(firing, covenant, row.date, details)
 
-    def _assert_breach(self, firing: host.Firing, breach: _Breach) -> None:
+    def _assert_breach(
+        self, firing: host.Firing, covenant: Covenant, day: date, details: dict[str, Any]
+    ) -> None:
+        breach = _Breach(covenant, day, details, self.windows.get(covenant.section, Window()))
         window = breach.window
         firing.assert_fact(
             {
@@ -339,7 +334,6 @@ class Lifecycle:
     def _default(self, firing: host.Firing) -> None:
         breach: _Breach = self._obj(firing)
         covenant = breach.covenant
-        grace_ends = breach.date + relativedelta(days=covenant.grace_days)
         reason = "no waiver or suspension covers this breach"
         if breach.window.suspension is not None:
             reason = (
@@ -356,13 +350,13 @@ class Lifecycle:
             reason=reason,
             grace_days=covenant.grace_days,
             grace_note=covenant.grace_note,
-            event_of_default_on=grace_ends.isoformat(),
+            event_of_default_on=breach.grace_ends.isoformat(),
         )
         firing.assert_fact(
             {
                 "kind": "default",
                 "ref": self.ref(breach),
-                "grace_ends": as_int(grace_ends),
+                "grace_ends": as_int(breach.grace_ends),
                 "as_of": as_int(self.as_of),
             }
         )
@@ -370,12 +364,11 @@ class Lifecycle:
     def _event_of_default(self, firing: host.Firing) -> None:
         breach: _Breach = self._obj(firing)
         covenant = breach.covenant
-        day = breach.date + relativedelta(days=covenant.grace_days)
         self.emit(
             firing,
             "event_of_default",
             covenant,
-            day,
+            breach.grace_ends,
             clause=breach.details.get("clause"),
             breach_date=breach.date.isoformat(),
             grace_days=covenant.grace_days,
@@ -385,14 +378,13 @@ class Lifecycle:
     def _grace_period(self, firing: host.Firing) -> None:
         breach: _Breach = self._obj(firing)
         covenant = breach.covenant
-        ends = breach.date + relativedelta(days=covenant.grace_days)
         self.emit(
             firing,
             "grace_period",
             covenant,
             breach.date,
             breach_date=breach.date.isoformat(),
-            event_of_default_on=ends.isoformat(),
+            event_of_default_on=breach.grace_ends.isoformat(),
             grace_days=covenant.grace_days,
             grace_note=covenant.grace_note,
         )
@@ -556,4 +548,4 @@ def run_lifecycle(
     states: list[InstrumentState],
     windows: dict[str, Window],
 ) -> list[AuditEvent]:
-    return Lifecycle(agreement, facts, as_of).run(evaluation, states, windows)
+    return Lifecycle(agreement, facts, as_of, windows).run(evaluation, states)

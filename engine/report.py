@@ -174,19 +174,12 @@ def _agreement(name: str, events: list[StoredEvent]) -> dict[str, Any]:
             entry["status"] = "not tested" if entry["not_tested"] else "no test or breach logged"
         covenants.append(entry)
 
+    breaches_by_date = {(b.covenant, b.date.isoformat()): b for b in kinds["breach"]}
     defaults = []
     for event in kinds["default"]:
         key = (event.covenant, event.details.get("breach_date"))
         eod = dispositions.get(key, {}).get("event_of_default")
-        breach = next(
-            (
-                b
-                for b in kinds["breach"]
-                if b.covenant == event.covenant
-                and b.date.isoformat() == event.details.get("breach_date")
-            ),
-            None,
-        )
+        breach = breaches_by_date.get(key)
         defaults.append(
             {
                 **_row(event, "breach_date", "reason", "clause", "grace_days", "grace_note"),
