@@ -18,8 +18,9 @@ from .pipeline import monitor
 from .values import parse_date
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
-# Counted rather than listed by `run` unless --verbose: every test, and dates not tested.
-_ROUTINE = frozenset({"test", "not_tested"})
+# Counted rather than listed by `run` unless --verbose: every test, dates not tested, and the
+# terms of the agreement and its covenants (recorded when first seen or changed).
+_ROUTINE = frozenset({"test", "not_tested", "agreement_terms", "covenant_terms"})
 
 _DESCRIPTION = """\
 Monitor loan covenants and events of default. Covenants are declared as rule files
@@ -104,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--verbose",
         action="store_true",
-        help="also list each new covenant test and each date not tested "
-        "(by default they are counted, not listed)",
+        help="also list each new covenant test, each date not tested and the terms "
+        "recorded (by default they are counted, not listed)",
     )
 
     log = commands.add_parser(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from . import instruments
+from . import instruments, terms
 from .errors import InputError, Problem
 from .evaluate import evaluate
 from .facts import Facts, load_facts
@@ -49,6 +49,7 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
     for agreement, facts in loaded:
         current = facts.as_of(as_of)
         states = instruments.resolve(agreement, current, as_of)
+        events.extend(terms.declared(agreement))
         events.extend(
             run_lifecycle(
                 agreement,

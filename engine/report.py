@@ -82,6 +82,11 @@ def one_line(event: StoredEvent) -> str:
         body = f"breach of {d.get('breach_date')}"
         if d.get("event_of_default_on"):
             body += f"; event of default on {d['event_of_default_on']}"
+    elif event.event == "covenant_terms":
+        rows = len(d.get("schedule") or [])
+        body = f"{d.get('title')}: {d.get('test')}, {rows} schedule row(s) ({d.get('rule_file')})"
+    elif event.event == "agreement_terms":
+        body = f"{d.get('title')}, dated {d.get('dated')}"
     elif event.event == "not_tested":
         body = f"{d.get('period')}: {d.get('reason')}"
     else:

@@ -136,6 +136,7 @@ class RateFloor:
 class Agreement:
     id: str
     title: str
+    dated: date
     borrower: str
     lenders: tuple[str, ...]
     text: str
@@ -237,6 +238,7 @@ def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agree
     agreement = Agreement(
         id=agreement_id,
         title=section.text("title"),
+        dated=section.date("dated"),
         borrower=section.text("borrower"),
         lenders=section.strings("lenders"),
         text=section.text("text"),

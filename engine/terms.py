@@ -1,0 +1,99 @@
+"""The agreement's terms as audit events, so a report built from the log alone can show the
+clause text and the schedule of thresholds every test was run against.
+
+A covenant's terms are recorded once per version: the idempotency key carries a digest of their
+content, so editing a rule file records the new terms beside the old, and a rerun records nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from typing import Any
+
+from .lifecycle import AuditEvent
+from .rules import Agreement, Covenant
+
+RULE = "declared"
+
+
+def declared(agreement: Agreement) -> list[AuditEvent]:
+    """One `agreement_terms` event and one `covenant_terms` event per covenant."""
+    events = [
+        _event(
+            "agreement_terms",
+            agreement,
+            None,
+            agreement.dated,
+            {
+                "title": agreement.title,
+                "dated": agreement.dated.isoformat(),
+                "borrower": agreement.borrower,
+                "lenders": list(agreement.lenders),
+                "text": agreement.text.strip(),
+                "rule_folder": agreement.folder,
+                "default_rates": [
+                    {
+                        "from": rate.start.isoformat(),
+                        "through": rate.end.isoformat() if rate.end else None,
+                        "floor_percent": str(rate.floor_percent),
+                        "source": rate.source,
+                        "note": rate.note,
+                    }
+                    for rate in agreement.default_rates
+                ],
+            },
+        )
+    ]
+    for covenant in agreement.covenants.values():
+        amended = agreement.instruments.get(covenant.amended_by or "")
+        in_force_from = amended.effective if amended else agreement.dated
+        events.append(
+            _event("covenant_terms", agreement, covenant, in_force_from, _covenant(covenant))
+        )
+    return events
+
+
+def _covenant(covenant: Covenant) -> dict[str, Any]:
+    return {
+        "title": covenant.title,
+        "text": covenant.text.strip(),
+        "test": str(covenant.test),
+        "consequence": str(covenant.consequence),
+        "metric": covenant.metric.source if covenant.metric else None,
+        "unit": "ratio" if covenant.metric and covenant.metric.is_ratio else "USD",
+        "plus": covenant.plus.source if covenant.plus else None,
+        "plus_source": covenant.plus_source,
+        "on_zero_denominator": covenant.on_zero_denominator,
+        "zero_denominator_note": covenant.zero_denominator_note,
+        "grace_days": covenant.grace_days,
+        "grace_note": covenant.grace_note,
+        "amended_by": covenant.amended_by,
+        "note": covenant.note,
+        "rule_file": covenant.file,
+        "schedule": [
+            {
+                "from": str(row.start),
+                "through": str(row.end) if row.end is not None else None,
+                "minimum": str(row.minimum),
+                "table_row": row.table_row,
+                "source": row.source,
+                "note": row.note,
+            }
+            for row in covenant.schedule
+        ],
+    }
+
+
+def _event(
+    kind: str, agreement: Agreement, covenant: Covenant | None, day: date, details: dict[str, Any]
+) -> AuditEvent:
+    # The digest covers the terms, not where the rule files sit: --rules given as a relative or
+    # an absolute path must not record the same terms twice.
+    content = {k: v for k, v in details.items() if k not in ("rule_file", "rule_folder")}
+    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
+    details = {"rule": RULE, **details}
+    return AuditEvent(
+        kind, agreement.id, covenant.section if covenant else None, day, details, digest
+    )
