@@ -9,6 +9,7 @@ import sys
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from . import audit, report
@@ -47,6 +48,16 @@ def _iso_date(text: str) -> date:
         return parse_date(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _percent(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        value = Decimal(-1)
+    if not value.is_finite() or value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a percentage such as 10 or 7.5")
+    return value
 
 
 def _add_db(parser: argparse.ArgumentParser, creating: bool = False) -> None:
@@ -125,16 +136,21 @@ def build_parser() -> argparse.ArgumentParser:
     rep = commands.add_parser(
         "report",
         help="write a breach report from the audit log",
-        description="Per agreement and covenant: status as of the latest test, value against "
-        "threshold and headroom, open defaults and events of default, waivers and "
-        "suspensions with their dates, amounts due and notices owed.",
+        description="A report built from the audit log alone. A summary first: covenants "
+        "in compliance and in breach, open defaults and events of default, amounts due and "
+        "notices owed, and early warnings (thin headroom; minimums that step up at the next "
+        "two quarter-ends, with the improvement they require). Then per covenant: status, "
+        "clause and text, every test with its inputs and headroom (charted against the "
+        "threshold schedule in HTML); what became of each breach; and the audit-log events "
+        "it rests on, by sequence number.",
     )
     _add_db(rep)
     rep.add_argument(
         "--format",
-        choices=("md", "json"),
+        choices=report.FORMATS,
         default="md",
-        help="md (Markdown, for e-mail and tickets) or json (default: md)",
+        help="md (Markdown, for e-mail and tickets), json (for other systems), html (one "
+        "self-contained file with charts) or xlsx (Excel; needs --out) (default: md)",
     )
     rep.add_argument(
         "--out",
@@ -142,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="PATH",
         help="write the report to this file (default: standard output)",
+    )
+    rep.add_argument(
+        "--as-of",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="the state on this date: events dated on or before it, each counted from the "
+        "day it took effect (default: the latest run's as-of date)",
+    )
+    rep.add_argument(
+        "--thin-headroom",
+        type=_percent,
+        default=report.THIN_HEADROOM_PERCENT,
+        metavar="PERCENT",
+        help="warn when a compliant covenant's headroom is less than this share of its "
+        f"threshold (default: {report.THIN_HEADROOM_PERCENT})",
     )
     return parser
 
@@ -200,11 +232,14 @@ def _log(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    model = report.build(audit.read(args.db))
-    text = report.to_json(model) if args.format == "json" else report.to_markdown(model)
+    if args.format == "xlsx" and args.out is None:
+        print("covenant-monitor: --format xlsx needs --out FILE", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    model = report.build(audit.read(args.db), args.as_of, args.thin_headroom)
+    content = report.render(model, args.format)
     if args.out is None:
-        sys.stdout.write(text)
+        sys.stdout.buffer.write(content)
     else:
-        args.out.write_text(text, encoding="utf-8")
+        args.out.write_bytes(content)
         print(f"report written to {args.out}", file=sys.stderr)
     return EXIT_OK

@@ -89,6 +89,11 @@ class FiscalQuarter:
         return cls(day.year, (day.month - 1) // 3 + 1)
 
     @property
+    def nominal_start(self) -> date:
+        """The first day of the calendar quarter the tables name."""
+        return date(self.year, 3 * self.quarter - 2, 1)
+
+    @property
     def nominal_end(self) -> date:
         """The calendar quarter end the covenant tables name (e.g. December 31, 1997)."""
         first_of_next = date(self.year, 3 * self.quarter, 1) + relativedelta(months=1)

@@ -128,7 +128,7 @@ def test_report_markdown_and_json(db, tmp_path, capsys):
     (agreement,) = model["agreements"]
     status = {c["section"]: c["status"] for c in agreement["covenants"]}
     assert status["6.18"] == "compliant"  # 1998Q4: $5,000,000 exactly
-    assert status["6.21"] == "event of default"
+    assert status["6.21"] == "event_of_default"
     assert sorted(a["amount"] for a in agreement["amounts_due"]) == [
         "329762.02",
         "412202.53",

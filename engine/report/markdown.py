@@ -1,0 +1,277 @@
+"""The report as Markdown, for e-mail and tickets: the same content as HTML, without charts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .text import amount, money, percent, step_up_sentence, when
+
+
+def md(value: object) -> str:
+    """Table-safe Markdown: borrower text must never become markup or break a table."""
+    text = "" if value is None else str(value)
+    for raw, safe in (
+        ("\\", "\\\\"),
+        ("&", "&amp;"),
+        ("<", "&lt;"),
+        (">", "&gt;"),
+        ("|", "\\|"),
+        ("\r", " "),
+        ("\n", " "),
+        ("*", "\\*"),
+        ("_", "\\_"),
+        ("`", "\\`"),
+        ("[", "\\["),
+        ("]", "\\]"),
+        ("#", "\\#"),
+    ):
+        text = text.replace(raw, safe)
+    return text
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _headroom(test: dict[str, Any]) -> str:
+    share = f" ({percent(test['headroom_percent'])})" if test["headroom_percent"] else ""
+    return amount(test["unit"], test["headroom"]) + share
+
+
+def _inputs(test: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {money(v)}" for k, v in test["inputs"].items())
+
+
+def to_markdown(model: dict[str, Any]) -> str:
+    out = ["# Covenant report", ""]
+    if not model["agreements"]:
+        return "\n".join([*out, "The audit log holds no events for this date.", ""])
+    source = model["generated_from"]
+    basis = "as given" if model["as_of_given"] else "the latest run's as-of date"
+    out += [
+        f"State on **{model['state_on']}** ({basis}). Built from {source['events']} of the "
+        f"{source['log_events']} audit-log events (sequence numbers "
+        f"{source['first_seq']}-{source['last_seq']}); numbers in brackets are sequence numbers "
+        "(`covenant-monitor log`), listed in the appendix.",
+        "",
+    ]
+    for agreement in model["agreements"]:
+        out += _agreement(model, agreement)
+    out += ["## Appendix: the audit-log events this report rests on", ""]
+    out += _table(
+        ["Seq", "Date", "Event", "Agreement", "Covenant", "What it records"],
+        [
+            [e["seq"], e["date"], e["event"], e["agreement"], e["covenant"] or "", e["summary"]]
+            for e in model["events"]
+        ],
+    )
+    return "\n".join(out)
+
+
+def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    s = a["summary"]
+    out = [f"## {md(a['borrower'] or a['agreement'])}: {md(a['title'] or '')}", ""]
+    if a["dated"]:
+        out += [
+            f"Agreement `{md(a['agreement'])}` dated {a['dated']} [{a['terms_seq']}]; "
+            f"lenders: {md('; '.join(a['lenders']))}.",
+            "",
+        ]
+    out += ["### Summary", ""]
+    out += [
+        f"- Covenants: {s['covenants']}: **{s['compliant']} compliant**, "
+        f"**{s['in_breach']} in breach**, {s['other']} other (not tested, waived or suspended)",
+        f"- Open defaults: **{s['open_defaults']}**, of which events of default: "
+        f"**{s['events_of_default']}**",
+        f"- Amounts due: {len(a['amounts_due'])}, totalling {money(s['amounts_due_total'], True)}",
+        f"- Notices owed: {len(a['notices_owed'])}",
+        "",
+    ]
+    out += _open_defaults(a) + _money_and_notices(a) + _warnings(model, a)
+    out += ["### Covenants", ""]
+    out += _table(
+        ["Section", "Covenant", "Status", "Latest test", "Value", "Threshold", "Headroom"],
+        [
+            [
+                c["section"],
+                c["title"],
+                c["status_text"],
+                f"{when(t)} [{t['seq']}]" if (t := c["latest_test"]) else "",
+                amount(t["unit"], t["value"], t["threshold"]) if t else "",
+                amount(t["unit"], t["threshold"]) if t else "",
+                _headroom(t) if t else "",
+            ]
+            for c in a["covenants"]
+        ],
+    )
+    for c in a["covenants"]:
+        out += _covenant(c)
+    out += _lifecycles(a) + _instruments(a)
+    return out
+
+
+def _open_defaults(a: dict[str, Any]) -> list[str]:
+    out = ["#### Open defaults and events of default", ""]
+    if not a["open_defaults"]:
+        return [*out, "None.", ""]
+    return out + _table(
+        ["Covenant", "Breach", "Value", "Threshold", "Status", "Clause"],
+        [
+            [
+                f"{d['covenant']} {d['title']}",
+                f"{d['breach_date']} [{d['breach_seq']}]",
+                amount(d["unit"], d["value"], d["threshold"]) if d["threshold"] else "reported",
+                amount(d["unit"], d["threshold"]) if d["threshold"] else "",
+                d["status_text"],
+                d["clause"],
+            ]
+            for d in a["open_defaults"]
+        ],
+    )
+
+
+def _money_and_notices(a: dict[str, Any]) -> list[str]:
+    out = ["#### Amounts due and notices owed", ""]
+    if a["amounts_due"]:
+        out += _table(
+            ["Holder", "Amount due", "Principal", "Interest", "Due date", "Days", "Clause"],
+            [
+                [
+                    x["holder"],
+                    money(x["amount"], True),
+                    money(x["principal"], True),
+                    money(x["interest"], True),
+                    f"{x['due_date']} [{x['seq']}]",
+                    f"{x['days']} ({x['day_count']})",
+                    x["clause"],
+                ]
+                for x in a["amounts_due"]
+            ],
+        )
+    if a["notices_owed"]:
+        out += _table(
+            ["Notice", "Deadline", "To", "Clause"],
+            [
+                [n["reason"], f"{n['deadline']} [{n['seq']}]", n["to"], n["clause"]]
+                for n in a["notices_owed"]
+            ],
+        )
+    if not (a["amounts_due"] or a["notices_owed"]):
+        out += ["None.", ""]
+    return out
+
+
+def _warnings(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    s = a["summary"]
+    out = [
+        "#### Early warnings",
+        "",
+        f"Thin headroom (a compliant latest test less than {model['thin_headroom_percent']}% "
+        "above its threshold):",
+        "",
+    ]
+    if s["thin_headroom"]:
+        out += _table(
+            ["Covenant", "Latest test", "Value", "Threshold", "Headroom", "Clause"],
+            [
+                [
+                    f"{w['covenant']} {w['title']}",
+                    f"{when(w)} [{w['seq']}]",
+                    amount(w["unit"], w["value"], w["threshold"]),
+                    amount(w["unit"], w["threshold"]),
+                    _headroom(w),
+                    w["clause"],
+                ]
+                for w in s["thin_headroom"]
+            ],
+        )
+    else:
+        out += ["None.", ""]
+    horizon = model["horizon"]
+    out += [
+        f"Step-ups from {horizon['after']} through {horizon['through']} (the next two "
+        "quarter-ends):",
+        "",
+    ]
+    if not s["step_ups"]:
+        return [*out, "None.", ""]
+    for up in s["step_ups"]:
+        out.append("- " + md(step_up_sentence(up)) + f" [{up['terms_seq']}]")
+    return [*out, ""]
+
+
+def _covenant(c: dict[str, Any]) -> list[str]:
+    out = [f"#### {c['section']} {md(c['title'])}: {md(c['status_text'])}", ""]
+    facts = []
+    if c["clause"]:
+        facts.append(f"Threshold in force at the latest test: {md(c['clause'])}.")
+    if c["metric"]:
+        plus = f" + {c['plus']}" if c["plus"] else ""
+        facts.append(f"Metric: `{c['metric']}`, minimum{plus}; breach when below.")
+    if c["grace_days"] is not None:
+        facts.append(f"Grace: {c['grace_days']} days.")
+    facts.append(f"Terms [{c['terms_seq']}] from `{c['rule_file']}`." if c["rule_file"] else "")
+    out += [" ".join(f for f in facts if f), ""]
+    if c["text"]:
+        out += ["> " + md(" ".join(c["text"].split())), ""]
+    if c["tests"]:
+        out += _table(
+            ["Date", "Inputs", "Metric", "Threshold", "Headroom", "%", "Result"],
+            [
+                [
+                    f"{when(t)} [{t['seq']}]",
+                    _inputs(t),
+                    amount(t["unit"], t["value"], t["threshold"]),
+                    amount(t["unit"], t["threshold"]),
+                    amount(t["unit"], t["headroom"]),
+                    percent(t["headroom_percent"]),
+                    t["result"]
+                    + (f" [{t['breach_seq']}]" if t["breach_seq"] else "")
+                    + (f": {t['note']}" if t["note"] else ""),
+                ]
+                for t in c["tests"]
+            ],
+        )
+    if c["not_tested"]:
+        out += [f"Not tested on {len(c['not_tested'])} date(s):", ""]
+        out += [f"- {n['date']}: {md(n['reason'])} [{n['seq']}]" for n in c["not_tested"]] + [""]
+    return out
+
+
+def _lifecycles(a: dict[str, Any]) -> list[str]:
+    out = ["### What became of each breach", ""]
+    if not a["lifecycles"]:
+        return [*out, "No breach.", ""]
+    for life in a["lifecycles"]:
+        out += [
+            f"#### {life['covenant']} {md(life['title'])}, {life['breach_date']}: "
+            f"{md(life['status_text'])}",
+            "",
+        ]
+        out += [f"- {s['date']} {md(s['text'])} [{s['seq']}]" for s in life["steps"]] + [""]
+    return out
+
+
+def _instruments(a: dict[str, Any]) -> list[str]:
+    out = ["### Instruments, waivers and suspensions", ""]
+    lines = [
+        f"- {i['date']}: {md(i['title'])} (`{md(i['instrument'])}`) effective [{i['seq']}]"
+        for i in a["instruments"]
+    ]
+    lines += [
+        f"- **Pending** {md(w['instrument'])}: {md(w['reason'])} [{w['seq']}]"
+        for w in a["waivers_pending"]
+    ]
+    lines += [
+        f"- {s['covenant']}: suspended from {s['suspended_from']} by {md(s['instrument'])} until "
+        f"the earlier of {md(' and '.join(s['until_earlier_of'] or []))} [{s['seq']}]"
+        for s in a["suspensions"]
+    ]
+    lines += [
+        f"- {r['covenant']}: Reinstatement Date {r['date']} ({md(r['trigger'])}) [{r['seq']}]"
+        for r in a["reinstatement_dates"]
+    ]
+    lines += [f"- {md(m['message'])} [{m['seq']}]" for m in a["data_missing"]]
+    return out + (lines or ["None."]) + [""]

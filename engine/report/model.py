@@ -1,0 +1,501 @@
+"""The report model: what a reviewer needs, built from audit-log events alone.
+
+`build` keeps the events that had happened on the report's date (each counts from the day it
+took effect: a waiver from its Effective Date, an Event of Default from the day grace ran out)
+and turns them into plain JSON-ready data that every format renders the same way. Every entry
+carries the sequence numbers of the events it rests on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from itertools import pairwise
+from typing import Any
+
+from ..audit import StoredEvent
+from ..values import FiscalQuarter
+from .text import describe
+
+THIN_HEADROOM_PERCENT = Decimal(10)
+QUARTERS_AHEAD = 2  # step-ups are looked for at this many coming quarter-ends
+
+# A breach's state on the report's date, most serious first, and how it reads.
+STATUS_WORDS = {
+    "event_of_default": "event of default",
+    "in_grace": "default (in grace)",
+    "default": "default",
+    "breach": "breach",
+    "below_minimum": "below minimum",
+    "accelerated": "accelerated (Revolving Loan Reduction)",
+    "suspended": "breach suspended",
+    "waived": "breach waived",
+    "compliant": "compliant",
+    "no_breach_reported": "no breach reported",
+    "not_tested": "not tested",
+}
+IN_BREACH = frozenset({"event_of_default", "in_grace", "default", "breach", "below_minimum"})
+OPEN_DEFAULT = frozenset({"event_of_default", "in_grace", "default"})
+_TERMS = ("agreement_terms", "covenant_terms")
+
+
+def build(
+    events: list[StoredEvent],
+    state_on: date | None = None,
+    thin_percent: Decimal = THIN_HEADROOM_PERCENT,
+) -> dict[str, Any]:
+    """The model of the report on `state_on` (default: the latest run's as-of date)."""
+    latest_run = max((e.as_of for e in events), default=None)
+    day = state_on or latest_run
+    used = _used(events, day) if day else []
+    by_agreement: dict[str, list[StoredEvent]] = defaultdict(list)
+    for event in used:
+        by_agreement[event.agreement].append(event)
+    horizon = _horizon(day) if day else None
+    return {
+        "state_on": day.isoformat() if day else None,
+        "as_of_given": state_on is not None,
+        "latest_run_as_of": latest_run.isoformat() if latest_run else None,
+        "thin_headroom_percent": str(thin_percent),
+        "horizon": {"after": day.isoformat(), "through": horizon.isoformat()} if day else None,
+        "generated_from": {
+            "events": len(used),
+            "log_events": len(events),
+            "first_seq": used[0].seq if used else None,
+            "last_seq": used[-1].seq if used else None,
+        },
+        "agreements": [
+            _Agreement(name, evs, day, horizon, thin_percent).model()
+            for name, evs in sorted(by_agreement.items())
+        ],
+        "events": [
+            {
+                "seq": e.seq,
+                "run": e.run,
+                "run_as_of": e.as_of.isoformat(),
+                "date": e.date.isoformat(),
+                "event": e.event,
+                "agreement": e.agreement,
+                "covenant": e.covenant,
+                "summary": describe(e),
+                "clause": e.details.get("clause"),
+            }
+            for e in used
+        ],
+    }
+
+
+def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:
+    """Events in effect on `day`, and only the latest recorded version of each set of terms."""
+    latest_terms = {(e.event, e.agreement, e.covenant): e.seq for e in events if e.event in _TERMS}
+    kept = []
+    for e in events:
+        if e.event in _TERMS:
+            if latest_terms[(e.event, e.agreement, e.covenant)] == e.seq:
+                kept.append(e)
+        elif e.event == "waived":
+            if date.fromisoformat(e.details["effective_date"]) <= day:
+                kept.append(e)
+        elif e.date <= day:
+            kept.append(e)
+    return kept
+
+
+def _horizon(day: date) -> date:
+    """The last of the next QUARTERS_AHEAD quarter-ends after `day`."""
+    quarter = FiscalQuarter.of(day)
+    ends = 0
+    while True:
+        if quarter.nominal_end > day:
+            ends += 1
+            if ends == QUARTERS_AHEAD:
+                return quarter.nominal_end
+        quarter = FiscalQuarter(quarter.year + quarter.quarter // 4, quarter.quarter % 4 + 1)
+
+
+def _seq_row(event: StoredEvent, *keys: str) -> dict[str, Any]:
+    row = {"seq": event.seq, "date": event.date.isoformat(), "covenant": event.covenant}
+    row.update({k: event.details.get(k) for k in keys})
+    return row
+
+
+@dataclass
+class _Lifecycle:
+    """One breach (or Revolving Loan Reduction) and what followed it, as of the report's date."""
+
+    covenant: str
+    breach: StoredEvent
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "breach"
+    status_note: str = ""
+
+    def model(self) -> dict[str, Any]:
+        d = self.breach.details
+        return {
+            "covenant": self.covenant,
+            "title": d.get("title"),
+            "breach_date": self.breach.date.isoformat(),
+            "breach_seq": self.breach.seq,
+            "kind": self.breach.event,
+            "period": d.get("period"),
+            "value": d.get("value"),
+            "threshold": d.get("threshold"),
+            "headroom": d.get("headroom"),
+            "unit": d.get("unit"),
+            "clause": d.get("clause"),
+            "reported_by": d.get("reported_by"),
+            "note": d.get("note"),
+            "status": self.status,
+            "status_text": STATUS_WORDS[self.status]
+            + (f", {self.status_note}" if self.status_note else ""),
+            "steps": sorted(self.steps, key=lambda s: (s["date"], s["seq"])),
+        }
+
+
+def _step(event: StoredEvent, day: date | str, text: str) -> dict[str, Any]:
+    when = day if isinstance(day, str) else day.isoformat()
+    return {"date": when, "event": event.event, "seq": event.seq, "text": text}
+
+
+class _Agreement:
+    def __init__(
+        self,
+        name: str,
+        events: list[StoredEvent],
+        day: date,
+        horizon: date,
+        thin_percent: Decimal,
+    ):
+        self.name, self.events, self.day = name, events, day
+        self.horizon, self.thin_percent = horizon, thin_percent
+        self.kinds: dict[str, list[StoredEvent]] = defaultdict(list)
+        for event in events:
+            self.kinds[event.event].append(event)
+        self.lifecycles = self._lifecycles()
+
+    def _lifecycles(self) -> dict[tuple[str, str], _Lifecycle]:
+        found: dict[tuple[str, str], _Lifecycle] = {}
+        for event in self.kinds["breach"] + self.kinds["revolving_loan_reduction"]:
+            life = _Lifecycle(event.covenant or "", event)
+            if event.event == "breach":
+                life.steps.append(_step(event, event.date, "breach"))
+            else:
+                life.status = "accelerated"
+                life.steps.append(_step(event, event.date, "Revolving Loan Reduction first occurs"))
+            found[(life.covenant, event.date.isoformat())] = life
+        by_breach: dict[tuple[str, str], dict[str, StoredEvent]] = defaultdict(dict)
+        for kind in ("default", "event_of_default", "waived", "suspended"):
+            for event in self.kinds[kind]:
+                breach_date = event.details.get("breach_date", event.date.isoformat())
+                by_breach[(event.covenant or "", breach_date)][kind] = event
+        reinstated: dict[str, list[StoredEvent]] = defaultdict(list)
+        for event in self.kinds["reinstatement_date"]:
+            reinstated[event.covenant or ""].append(event)
+        for key, life in found.items():
+            done = by_breach.get(key, {})
+            if default := done.get("default"):
+                life.status = "default"
+                life.steps.append(
+                    _step(default, default.date, f"default: {default.details.get('reason')}")
+                )
+                eod_on = default.details.get("event_of_default_on")
+                if eod_on and date.fromisoformat(eod_on) > self.day:
+                    life.status, life.status_note = "in_grace", f"until {eod_on}"
+            if eod := done.get("event_of_default"):
+                life.status = "event_of_default"
+                grace = eod.details.get("grace_days")
+                life.steps.append(_step(eod, eod.date, f"event of default ({grace} days' grace)"))
+            if suspended := done.get("suspended"):
+                life.status = "suspended"
+                d = suspended.details
+                life.steps.append(
+                    _step(
+                        suspended,
+                        suspended.date,
+                        f"suspended: within the suspension by {d.get('instrument')} "
+                        f"from {d.get('suspended_from')}",
+                    )
+                )
+                after = [r for r in reinstated[life.covenant] if r.date >= life.breach.date]
+                if after:
+                    first = min(after, key=lambda r: r.date)
+                    life.status_note = f"covenant in full force again after {first.date}"
+                    life.steps.append(
+                        _step(
+                            first,
+                            first.date,
+                            f"Reinstatement Date ({first.details.get('trigger')}); the "
+                            "covenant is in full force again after it",
+                        )
+                    )
+            if waived := done.get("waived"):
+                life.status = "waived"
+                effective = waived.details.get("effective_date")
+                life.steps.append(
+                    _step(waived, effective, f"waived by {waived.details.get('instrument')}")
+                )
+            if life.breach.event == "revolving_loan_reduction":
+                for event in self.kinds["notice_required"] + self.kinds["amount_due"]:
+                    if event.covenant == life.covenant and event.date == life.breach.date:
+                        life.steps.append(_step(event, event.date, describe(event)))
+        return found
+
+    def _terms(self, covenant: str | None) -> StoredEvent | None:
+        kind = "covenant_terms" if covenant else "agreement_terms"
+        return next((e for e in self.kinds[kind] if e.covenant == covenant), None)
+
+    def model(self) -> dict[str, Any]:
+        agreement = self._terms(None)
+        covenants = [self._covenant(section) for section in self._sections()]
+        lifecycles = [life.model() for life in self.lifecycles.values()]
+        lifecycles.sort(key=lambda life: (life["breach_date"], _section_key(life["covenant"])))
+        open_defaults = [life for life in lifecycles if life["status"] in OPEN_DEFAULT]
+        amounts = [
+            _seq_row(
+                e,
+                "holder",
+                "amount",
+                "principal",
+                "interest",
+                "due_date",
+                "days",
+                "day_count",
+                "clause",
+            )
+            for e in self.kinds["amount_due"]
+        ]
+        notices = [
+            _seq_row(e, "deadline", "to", "reason", "clause") for e in self.kinds["notice_required"]
+        ]
+        buckets = defaultdict(int)
+        for c in covenants:
+            buckets[c["bucket"]] += 1
+        return {
+            "agreement": self.name,
+            "title": agreement.details.get("title") if agreement else None,
+            "borrower": agreement.details.get("borrower") if agreement else None,
+            "lenders": agreement.details.get("lenders") if agreement else [],
+            "dated": agreement.details.get("dated") if agreement else None,
+            "terms_seq": agreement.seq if agreement else None,
+            "summary": {
+                "covenants": len(covenants),
+                "compliant": buckets["compliant"],
+                "in_breach": buckets["in_breach"],
+                "other": buckets["other"],
+                "open_defaults": len(open_defaults),
+                "events_of_default": sum(
+                    1 for life in open_defaults if life["status"] == "event_of_default"
+                ),
+                "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
+                "thin_headroom": [w for c in covenants if (w := c.pop("_thin"))],
+                "step_ups": [s for c in covenants for s in c.pop("_step_ups")],
+            },
+            "covenants": covenants,
+            "lifecycles": lifecycles,
+            "open_defaults": open_defaults,
+            "amounts_due": amounts,
+            "notices_owed": notices,
+            "instruments": [
+                _seq_row(e, "instrument", "title", "document", "conditions_satisfied")
+                for e in self.kinds["instrument_effective"]
+            ],
+            "waivers_pending": [
+                _seq_row(e, "instrument", "reason", "clause") for e in self.kinds["waiver_pending"]
+            ],
+            "suspensions": [
+                _seq_row(e, "instrument", "suspended_from", "until_earlier_of", "clause")
+                for e in self.kinds["covenant_suspended"]
+            ],
+            "reinstatement_dates": [
+                _seq_row(e, "instrument", "trigger", "clause")
+                for e in self.kinds["reinstatement_date"]
+            ],
+            "data_missing": [_seq_row(e, "message") for e in self.kinds["data_missing"]],
+        }
+
+    def _sections(self) -> list[str]:
+        return sorted({e.covenant for e in self.events if e.covenant}, key=_section_key)
+
+    def _covenant(self, section: str) -> dict[str, Any]:
+        own = [e for e in self.events if e.covenant == section]
+        terms = self._terms(section)
+        t = terms.details if terms else {}
+        tests = sorted((e for e in own if e.event == "test"), key=lambda e: (e.date, e.seq))
+        breach_seqs = {
+            (life.breach.date, life.covenant): life.breach.seq for life in self.lifecycles.values()
+        }
+        latest = tests[-1] if tests else None
+        status, notes = self._status(section, latest, t)
+        schedule = [_schedule_row(row, t.get("test")) for row in t.get("schedule") or []]
+        not_tested = [_seq_row(e, "period", "reason") for e in own if e.event == "not_tested"]
+        if latest and not_tested and not_tested[-1]["date"] > latest.date.isoformat():
+            notes.append(f"not tested on {not_tested[-1]['date']}, the latest date reported")
+        entry = {
+            "section": section,
+            "title": t.get("title") or own[0].details.get("title"),
+            "status": status,
+            "status_text": STATUS_WORDS[status] + (f" ({'; '.join(notes)})" if notes else ""),
+            "status_notes": notes,
+            "bucket": "compliant"
+            if status == "compliant"
+            else "in_breach"
+            if status in IN_BREACH
+            else "other",
+            "text": t.get("text"),
+            "test": t.get("test"),
+            "metric": t.get("metric"),
+            "plus": t.get("plus"),
+            "plus_source": t.get("plus_source"),
+            "unit": t.get("unit"),
+            "grace_days": t.get("grace_days"),
+            "grace_note": t.get("grace_note"),
+            "note": t.get("note"),
+            "rule_file": t.get("rule_file"),
+            "terms_seq": terms.seq if terms else None,
+            "clause": latest.details.get("clause") if latest else None,
+            "latest_test": _test_row(latest, breach_seqs) if latest else None,
+            "tests": [_test_row(e, breach_seqs) for e in tests],
+            "schedule": schedule,
+            "not_tested": not_tested,
+            "breaches": [
+                life.breach.seq for life in self.lifecycles.values() if life.covenant == section
+            ],
+        }
+        entry["_thin"] = self._thin(entry)
+        entry["_step_ups"] = self._step_ups(entry)
+        return entry
+
+    def _status(
+        self, section: str, latest: StoredEvent | None, terms: dict[str, Any]
+    ) -> tuple[str, list[str]]:
+        """The covenant's state on the report's date, with what else a reviewer must know."""
+        own = sorted(
+            (life for life in self.lifecycles.values() if life.covenant == section),
+            key=lambda life: (life.breach.date, life.breach.seq),
+        )
+        if latest is not None:
+            life = self.lifecycles.get((section, latest.date.isoformat()))
+            if life is not None:
+                return life.status, [life.status_note] if life.status_note else []
+            status = latest.details.get("result") or "breach"
+            notes = []
+            for kind in ("event_of_default", "in_grace", "default"):
+                dates = [str(life.breach.date) for life in own if life.status == kind]
+                if dates:
+                    notes.append(f"open {STATUS_WORDS[kind]} of {', '.join(dates)}")
+            notes += [
+                f"Revolving Loan Reduction on {life.breach.date}"
+                for life in own
+                if life.status == "accelerated"
+            ]
+            return status, notes
+        if own:
+            last = own[-1]
+            return last.status, [f"reported {last.breach.date}"] + (
+                [last.status_note] if last.status_note else []
+            )
+        if terms.get("test") == "reported":
+            return "no_breach_reported", []
+        return "not_tested", []
+
+    def _thin(self, covenant: dict[str, Any]) -> dict[str, Any] | None:
+        test = covenant["latest_test"]
+        if covenant["status"] != "compliant" or not test or test["headroom_percent"] is None:
+            return None
+        if Decimal(test["headroom_percent"]) >= self.thin_percent:
+            return None
+        return {"covenant": covenant["section"], "title": covenant["title"], **test}
+
+    def _step_ups(self, covenant: dict[str, Any]) -> list[dict[str, Any]]:
+        latest = covenant["latest_test"]
+        found = []
+        for before, row in pairwise(covenant["schedule"]):
+            lift = Decimal(row["minimum"]) - Decimal(before["minimum"])
+            takes_effect = date.fromisoformat(row["takes_effect"])
+            if lift <= 0 or not self.day <= takes_effect <= self.horizon:
+                continue
+            if latest and not _untested(row, latest, covenant["test"]):
+                continue
+            plus = Decimal((latest or {}).get("plus_value") or 0)
+            required = Decimal(row["minimum"]) + plus
+            value = latest["value"] if latest else None
+            found.append(
+                {
+                    "covenant": covenant["section"],
+                    "title": covenant["title"],
+                    "unit": covenant["unit"],
+                    "takes_effect": row["takes_effect"],
+                    "table_row": row["table_row"],
+                    "source": row["source"],
+                    "from_minimum": before["minimum"],
+                    "to_minimum": row["minimum"],
+                    "lift": str(lift),
+                    "plus": covenant["plus"],
+                    "plus_value": str(plus) if covenant["plus"] else None,
+                    "required": str(required),
+                    "latest": latest,
+                    "improvement_needed": str(max(required - Decimal(value), Decimal(0)))
+                    if value is not None
+                    else None,
+                    "terms_seq": covenant["terms_seq"],
+                }
+            )
+        return found
+
+
+def _untested(row: dict[str, Any], latest: dict[str, Any], test: str | None) -> bool:
+    """Whether a schedule row starts after the latest test (so no test has met it yet)."""
+    if test == "fiscal_quarter_end":
+        return FiscalQuarter.parse(row["from"]) > FiscalQuarter.parse(latest["period"])
+    return date.fromisoformat(row["from"]) > date.fromisoformat(latest["date"])
+
+
+def _schedule_row(row: dict[str, Any], test: str | None) -> dict[str, Any]:
+    """A schedule row with the calendar days it governs, for charts and step-up warnings."""
+    if test == "fiscal_quarter_end":
+        first = FiscalQuarter.parse(row["from"])
+        last = FiscalQuarter.parse(row["through"]) if row["through"] else None
+        starts, ends, takes_effect = (
+            first.nominal_start,
+            last.nominal_end if last else None,
+            first.nominal_end,
+        )
+    else:
+        starts = takes_effect = date.fromisoformat(row["from"])
+        ends = date.fromisoformat(row["through"]) if row["through"] else None
+    return {
+        **row,
+        "starts": starts.isoformat(),
+        "ends": ends.isoformat() if ends else None,
+        "takes_effect": takes_effect.isoformat(),
+    }
+
+
+def _test_row(event: StoredEvent, breach_seqs: dict[tuple[date, str], int]) -> dict[str, Any]:
+    d = event.details
+    return {
+        "seq": event.seq,
+        "date": event.date.isoformat(),
+        "period": d.get("period"),
+        "inputs": d.get("inputs") or {},
+        "metric": d.get("metric"),
+        "value": d.get("value"),
+        "minimum": d.get("minimum"),
+        "plus_value": (d.get("plus") or {}).get("value"),
+        "threshold": d.get("threshold"),
+        "headroom": d.get("headroom"),
+        "headroom_percent": d.get("headroom_percent"),
+        "unit": d.get("unit"),
+        "result": d.get("result"),
+        "note": d.get("note"),
+        "clause": d.get("clause"),
+        "table_row": d.get("table_row"),
+        "source_row": d.get("source_row"),
+        "breach_seq": breach_seqs.get((event.date, event.covenant or "")),
+    }
+
+
+def _section_key(section: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in section.split(".") if p.isdigit())

@@ -1,0 +1,124 @@
+"""How amounts, ratios and events read in every report format, and in `run` and `log`."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from ..audit import StoredEvent
+
+
+def money(value: str | Decimal | None, cents: bool = False) -> str:
+    """Accounting style: $1,234 and ($1,234) for a negative amount; cents when there are any."""
+    if value is None:
+        return "n/a"
+    amount = Decimal(value)
+    places = "{:,.2f}" if cents or amount != amount.to_integral_value() else "{:,.0f}"
+    body = "$" + places.format(abs(amount))
+    return f"({body})" if amount < 0 else body
+
+
+def ratio(value: str | Decimal | None, threshold: str | Decimal | None = None) -> str:
+    if value is None:
+        return "n/a"
+    amount = Decimal(value)
+    shown = amount.quantize(Decimal("0.0001"))
+    # Never let rounding make a breach look like equality.
+    if threshold is not None and shown == Decimal(threshold) and amount != Decimal(threshold):
+        shown = amount
+    return f"{shown}"
+
+
+def amount(unit: str | None, value: str | Decimal | None, threshold: str | None = None) -> str:
+    """A metric, threshold or headroom in its covenant's unit."""
+    return ratio(value, threshold) if unit == "ratio" else money(value)
+
+
+def figure(details: dict[str, Any], key: str) -> str:
+    other = details.get("threshold") if key == "value" else None
+    return amount(details.get("unit"), details.get(key), other)
+
+
+def percent(value: str | None) -> str:
+    return "" if value is None else f"{value}%"
+
+
+def when(test: dict[str, Any]) -> str:
+    """A test's date, with its fiscal quarter when it has one."""
+    period = test.get("period")
+    return test["date"] if not period or period == test["date"] else f"{period} ({test['date']})"
+
+
+def step_up_sentence(up: dict[str, Any]) -> str:
+    """The step-up warning in words; shared by every format."""
+    unit = up["unit"]
+    plus = ""
+    if up["plus"]:
+        plus = f" plus {up['plus'].replace('_', ' ')} ({amount(unit, up['plus_value'])} so far)"
+    text = (
+        f"{up['covenant']} {up['title']}: from {up['takes_effect']} ({up['table_row']}) the "
+        f"minimum rises from {amount(unit, up['from_minimum'])} to "
+        f"{amount(unit, up['to_minimum'])}{plus}."
+    )
+    latest = up["latest"]
+    if latest is None:
+        return text + " No test yet to compare with."
+    needed = up["improvement_needed"]
+    tested = when(latest)
+    if needed is None:
+        return text + f" The latest test ({tested}) has no value to compare with."
+    if needed == "0":
+        value = amount(unit, latest["value"])
+        return text + f" The latest value, {value} ({tested}), already meets it."
+    return (
+        text + f" The latest value, {amount(unit, latest['value'])} ({tested}), must improve by "
+        f"{amount(unit, needed)} to comply. ({up['source']})"
+    )
+
+
+def describe(event: StoredEvent) -> str:
+    """One line saying what the event records, without its date, covenant or clause."""
+    d = event.details
+    kind = event.event
+    if kind in ("test", "breach", "revolving_loan_reduction") and "threshold" in d:
+        if d.get("threshold") is None:
+            return f"reported ({d.get('reported_by')})"
+        body = (
+            f"{d.get('period')}: {figure(d, 'value')} vs minimum "
+            f"{figure(d, 'threshold')}, headroom {figure(d, 'headroom')}"
+        )
+        return body + (f" -> {d.get('result')}" if kind == "test" else "")
+    if kind == "amount_due":
+        return f"{money(d['amount'])} due {d['due_date']} from {d['holder']}"
+    if kind == "notice_required":
+        return f"notice to {d.get('to')} by {d['deadline']}"
+    if kind in (
+        "waived",
+        "suspended",
+        "reinstatement_date",
+        "covenant_suspended",
+        "instrument_effective",
+        "waiver_pending",
+    ):
+        body = f"{d.get('instrument')}"
+        return body + (f" ({d['trigger']})" if d.get("trigger") else "")
+    if kind in ("default", "event_of_default", "grace_period"):
+        body = f"breach of {d.get('breach_date')}"
+        if d.get("event_of_default_on"):
+            body += f"; event of default on {d['event_of_default_on']}"
+        return body
+    if kind == "covenant_terms":
+        rows = len(d.get("schedule") or [])
+        return f"{d.get('title')}: {d.get('test')}, {rows} schedule row(s) ({d.get('rule_file')})"
+    if kind == "agreement_terms":
+        return f"{d.get('title')}, dated {d.get('dated')}"
+    if kind == "not_tested":
+        return f"{d.get('period')}: {d.get('reason')}"
+    return d.get("message") or d.get("reason") or ""
+
+
+def one_line(event: StoredEvent) -> str:
+    """The short form `run` and `log` print."""
+    head = f"{event.date}  {event.agreement:<10} {event.covenant or '-':<5} {event.event:<24}"
+    clause = event.details.get("clause")
+    return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
