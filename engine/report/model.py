@@ -436,13 +436,19 @@ class _Agreement:
                     "plus_value": str(plus) if covenant["plus"] else None,
                     "required": str(required),
                     "latest": latest,
-                    "improvement_needed": str(max(required - Decimal(value), Decimal(0)))
-                    if value is not None
-                    else None,
+                    "improvement_needed": _shortfall(required, value),
                     "terms_seq": covenant["terms_seq"],
                 }
             )
         return found
+
+
+def _shortfall(required: Decimal, value: str | None) -> str | None:
+    """How far the latest value is below a coming minimum; "0" when it already meets it."""
+    if value is None:
+        return None
+    short = required - Decimal(value)
+    return str(short) if short > 0 else "0"
 
 
 def _untested(row: dict[str, Any], latest: dict[str, Any], test: str | None) -> bool:

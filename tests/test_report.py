@@ -1,0 +1,259 @@
+"""The report model on the bundled example: the state on a date, early warnings with numbers
+worked out by hand from the First Amendment's tables, breach lifecycles, and traceability."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import EXAMPLE_FACTS, LATE, RULES
+from engine import audit, report
+from engine.audit import StoredEvent
+from engine.pipeline import monitor
+
+
+def logged(tmp_path: Path, rules: Path = RULES, facts: Path = EXAMPLE_FACTS) -> list[StoredEvent]:
+    db = tmp_path / "log.db"
+    outcome = monitor(rules, facts, LATE)
+    audit.record(db, outcome.events, LATE, outcome.inputs)
+    return audit.read(db)
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory) -> list[StoredEvent]:
+    return logged(tmp_path_factory.mktemp("example"))
+
+
+def agreement(events: list[StoredEvent], on: str | None, **options) -> dict:
+    model = report.build(events, date.fromisoformat(on) if on else None, **options)
+    (only,) = model["agreements"]
+    return only
+
+
+def covenant(model: dict, section: str) -> dict:
+    return next(c for c in model["covenants"] if c["section"] == section)
+
+
+def test_march_1998_thin_headroom_worked_by_hand(example):
+    summary = agreement(example, "1998-03-31")["summary"]
+    thin = {w["covenant"]: (w["headroom"], w["headroom_percent"]) for w in summary["thin_headroom"]}
+    assert thin == {
+        # Section 4.2(iii), 1997-10-01: 4,900,000 - 4,886,984 = 13,016; / 4,886,984 = 0.27%
+        "4.2": ("13016", "0.27"),
+        # Section 6.19, 1998Q1: (8,700,000 + 4,500,000) / 30,000,000 = 0.44 against 0.425:
+        # 0.015, / 0.425 = 3.53%
+        "6.19": ("0.015", "3.53"),
+        # Section 6.20, 1998Q1: 13,650,000 / 30,000,000 = 0.455 against 0.45: 0.005 = 1.11%
+        "6.20": ("0.005", "1.11"),
+        # Section 6.21, 1998-03-28: (14,000,000) against (14,642,000): 642,000 = 4.38%
+        "6.21": ("642000", "4.38"),
+    }
+    # Section 6.18, 1998Q1: (350,000) against (391,000): 41,000 / 391,000 = 10.49%, not thin.
+    assert (
+        covenant(agreement(example, "1998-03-31"), "6.18")["latest_test"]["headroom_percent"]
+        == "10.49"
+    )
+
+
+def test_the_thin_headroom_limit_is_a_strict_less_than_and_can_be_set(example):
+    def thin(limit: str) -> list[str]:
+        model = agreement(example, "1998-03-31", thin_percent=Decimal(limit))
+        return [w["covenant"] for w in model["summary"]["thin_headroom"]]
+
+    assert "6.18" not in thin("10.49")  # 10.49% is not less than 10.49%
+    assert "6.18" in thin("10.5")
+    assert thin("1.11") == ["4.2"]  # 6.20's 1.11% equals the limit: not thin
+
+
+def test_march_1998_warns_of_the_june_1998_step_ups(example):
+    ups = agreement(example, "1998-03-31")["summary"]["step_ups"]
+    by = {(u["covenant"], u["takes_effect"]): u for u in ups}
+    assert sorted(by) == [
+        ("6.18", "1998-06-30"),
+        ("6.19", "1998-06-30"),
+        ("6.20", "1998-06-30"),
+        ("6.21", "1998-03-31"),
+        ("6.21", "1998-05-02"),
+    ]
+    # Section 6.18: the floor goes from a $391,000 loss (March 31, 1998) to $5,000,000 of income
+    # (June 30, 1998 and thereafter): a lift of $5,391,000; from the 1998Q1 loss of $350,000 the
+    # quarter's income must improve by 5,000,000 + 350,000 = $5,350,000.
+    june = by[("6.18", "1998-06-30")]
+    assert (june["from_minimum"], june["to_minimum"], june["lift"]) == (
+        "-391000",
+        "5000000",
+        "5391000",
+    )
+    assert june["improvement_needed"] == "5350000"
+    assert june["table_row"] == "June 30, 1998 and thereafter"
+    # Section 6.19: 0.670 - 0.44 = 0.23; Section 6.20: 1.00 - 0.455 = 0.545.
+    assert Decimal(by[("6.19", "1998-06-30")]["improvement_needed"]) == Decimal("0.23")
+    assert Decimal(by[("6.20", "1998-06-30")]["improvement_needed"]) == Decimal("0.545")
+    # Section 6.21 plus Net Securities Proceeds ($0 reported by March 1998): (13,842,000) from
+    # March 31 needs (13,842,000) - (14,000,000) = 158,000 more; $5,000,000 from May 2 needs
+    # 5,000,000 + 14,000,000 = 19,000,000 more.
+    assert by[("6.21", "1998-03-31")]["improvement_needed"] == "158000"
+    assert by[("6.21", "1998-05-02")]["improvement_needed"] == "19000000"
+    assert by[("6.21", "1998-05-02")]["required"] == "5000000"
+
+
+def test_the_horizon_is_the_next_two_quarter_ends(example):
+    # Mid-March 1998 the next two quarter-ends are March 31 and June 30, 1998; the latest tests
+    # are those of 1997Q4 (6.18: (700,000); 6.20: 0.45) and February 28, 1998 (6.21).
+    model = report.build(example, date(1998, 3, 15))
+    assert model["horizon"] == {"after": "1998-03-15", "through": "1998-06-30"}
+    ups = {
+        (u["covenant"], u["takes_effect"]): u for u in model["agreements"][0]["summary"]["step_ups"]
+    }
+    # 6.18 1998Q1: (391,000) after (838,000); from (700,000) it needs 309,000 more.
+    assert ups[("6.18", "1998-03-31")]["improvement_needed"] == "309000"
+    assert ups[("6.18", "1998-06-30")]["improvement_needed"] == "5700000"
+    # 6.20 1998Q1: 0.45 after 0.44; the 1997Q4 ratio of 13,500,000 / 30,000,000 = 0.45 meets it.
+    assert ups[("6.20", "1998-03-31")]["improvement_needed"] == "0"
+    # 6.19's row for 1998Q1 is the row already in force (0.425): not a step-up.
+    assert ("6.19", "1998-03-31") not in ups
+    assert ups[("6.21", "1998-03-31")]["improvement_needed"] == "758000"  # 14,600,000 - 13,842,000
+    # After June 1998 every table has reached its "and thereafter" row: nothing steps up.
+    assert agreement(example, "1998-06-30")["summary"]["step_ups"] == []
+
+
+def test_march_1998_counts_and_open_events_of_default(example):
+    model = agreement(example, "1998-03-31")
+    summary = model["summary"]
+    assert (summary["compliant"], summary["in_breach"], summary["other"]) == (5, 1, 1)
+    # 6.3 (reported 1996-12-28), 6.18 (1997Q3), 6.21 (1997-11-29 and 1998-01-31).
+    assert [(d["covenant"], d["breach_date"]) for d in model["open_defaults"]] == [
+        ("6.3", "1996-12-28"),
+        ("6.18", "1997-09-27"),
+        ("6.21", "1997-11-29"),
+        ("6.21", "1998-01-31"),
+    ]
+    assert summary["events_of_default"] == 4
+    # Section 4.2: 409,687.50 + 327,750.00 + 81,937.50 plus 30/360 interest at 17% for 13 days.
+    assert summary["amounts_due_total"] == "824405.06"
+    assert covenant(model, "6.18")["status_text"] == (
+        "compliant (open event of default of 1997-09-27)"
+    )
+
+
+def test_waivers_count_from_their_effective_date(example):
+    # Waiver and Amendment Agreement, effective October 31, 1996: before it, the 6.3 breach of
+    # September 20, 1996 is a breach the log shows no waiver for.
+    before = agreement(example, "1996-10-15")
+    (life,) = [x for x in before["lifecycles"] if x["covenant"] == "6.3"]
+    assert life["status"] == "breach"
+    assert [s["event"] for s in life["steps"]] == ["breach"]
+    after = agreement(example, "1996-11-01")
+    (life,) = [x for x in after["lifecycles"] if x["covenant"] == "6.3"]
+    assert life["status"] == "waived"
+    assert [(s["date"], s["event"]) for s in life["steps"]] == [
+        ("1996-09-20", "breach"),
+        ("1996-10-31", "waived"),
+    ]
+
+
+def test_a_suspended_breach_and_its_reinstatement_date(example):
+    # The 6.4 breach of November 15, 1996 falls inside the suspension; the senior lender's action
+    # of November 22, 1996 makes that day the Reinstatement Date.
+    on_20th = agreement(example, "1996-11-20")
+    (life,) = [x for x in on_20th["lifecycles"] if x["breach_date"] == "1996-11-15"]
+    assert (life["status"], life["status_text"]) == ("suspended", "breach suspended")
+    later = agreement(example, None)
+    (life,) = [x for x in later["lifecycles"] if x["breach_date"] == "1996-11-15"]
+    assert life["status_text"] == (
+        "breach suspended, covenant in full force again after 1996-11-22"
+    )
+    assert [s["event"] for s in life["steps"]] == ["breach", "suspended", "reinstatement_date"]
+
+
+def test_a_default_in_grace_on_the_report_date(tmp_path, rules_copy):
+    # Give 6.18 ten days' grace: its 1997Q3 breach (1997-09-27) becomes an Event of Default on
+    # 1997-10-07 (27 September + 10 days).
+    path = rules_copy / "cerplex" / "covenant-6.18-minimum-profitability.toml"
+    path.write_text(path.read_text().replace("grace_days = 0", "grace_days = 10"))
+    events = logged(tmp_path, rules=rules_copy)
+
+    def life(on: str) -> dict:
+        model = agreement(events, on)
+        return next(x for x in model["lifecycles"] if x["breach_date"] == "1997-09-27")
+
+    assert (life("1997-10-06")["status"], life("1997-10-06")["status_text"]) == (
+        "in_grace",
+        "default (in grace), until 1997-10-07",
+    )
+    assert life("1997-10-07")["status"] == "event_of_default"
+    assert [s["date"] for s in life("1997-10-07")["steps"]] == [
+        "1997-09-27",
+        "1997-09-27",
+        "1997-10-07",
+    ]
+
+
+def test_the_revolving_loan_reduction_lifecycle_carries_its_notice_and_amounts(example):
+    model = agreement(example, None)
+    (life,) = [x for x in model["lifecycles"] if x["covenant"] == "4.2"]
+    assert life["status"] == "accelerated"
+    assert [s["event"] for s in life["steps"]] == [
+        "revolving_loan_reduction",
+        "notice_required",
+        "amount_due",
+        "amount_due",
+        "amount_due",
+    ]
+
+
+def test_every_sequence_number_cited_is_in_the_appendix(example):
+    for on in ("1996-10-15", "1998-03-31", None):
+        model = report.build(example, date.fromisoformat(on) if on else None)
+        listed = {e["seq"] for e in model["events"]}
+        cited = set(_seqs(model["agreements"]))
+        assert cited and cited <= listed
+        if on:
+            day = date.fromisoformat(on)
+            assert all(
+                e.date <= day
+                for e in example
+                if e.seq in listed and not e.event.endswith("_terms") and e.event != "waived"
+            )
+
+
+def test_the_latest_version_of_the_terms_is_used(tmp_path, rules_copy):
+    db = tmp_path / "log.db"
+    for minimum in ("0.45", "0.46"):
+        path = rules_copy / "cerplex" / "covenant-6.20-current-ratio.toml"
+        path.write_text(path.read_text().replace('minimum = "0.45"', f'minimum = "{minimum}"'))
+        outcome = monitor(rules_copy, EXAMPLE_FACTS, LATE)
+        audit.record(db, outcome.events, LATE, outcome.inputs)
+    model = agreement(audit.read(db), None)
+    schedule = covenant(model, "6.20")["schedule"]
+    assert schedule[3]["minimum"] == "0.46"
+
+
+def test_markdown_carries_the_warnings_and_the_appendix(example):
+    text = report.render(report.build(example, date(1998, 3, 31)), "md").decode()
+    assert "State on **1998-03-31**" in text
+    assert (
+        "6.18 Minimum Profitability: from 1998-06-30 (June 30, 1998 and thereafter) the minimum "
+        "rises from ($391,000) to $5,000,000. The latest value, ($350,000) (1998Q1 (1998-03-28)), "
+        "must improve by $5,350,000 to comply."
+    ) in text
+    assert (
+        "| 6.20 Current Ratio | 1998Q1 (1998-03-28) [87] | 0.4550 | 0.4500 | 0.0050 (1.11%) |"
+        in (text.replace("\\[", "[").replace("\\]", "]"))
+    )
+    assert "## Appendix: the audit-log events this report rests on" in text
+
+
+def _seqs(value: object):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if key.endswith("seq") and isinstance(item, int):
+                yield item
+            else:
+                yield from _seqs(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _seqs(item)
