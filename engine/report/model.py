@@ -148,6 +148,8 @@ class _Lifecycle:
             "reported_by": d.get("reported_by"),
             "note": d.get("note"),
             "status": self.status,
+            "status_label": STATUS_WORDS[self.status],
+            "status_note": self.status_note,
             "status_text": STATUS_WORDS[self.status]
             + (f", {self.status_note}" if self.status_note else ""),
             "steps": sorted(self.steps, key=lambda s: (s["date"], s["seq"])),
@@ -336,6 +338,7 @@ class _Agreement:
             "section": section,
             "title": t.get("title") or own[0].details.get("title"),
             "status": status,
+            "status_label": STATUS_WORDS[status],
             "status_text": STATUS_WORDS[status] + (f" ({'; '.join(notes)})" if notes else ""),
             "status_notes": notes,
             "bucket": "compliant"

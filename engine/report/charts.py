@@ -1,0 +1,138 @@
+"""Each covenant's metric against its step-function threshold over time, as inline SVG.
+
+matplotlib draws it (no pyplot: no global figure state) with text kept as text, so the chart is
+small, selectable and needs no font from anywhere. Floats appear only here, for drawing; every
+figure a reviewer reads is printed from the Decimal strings in the tables beside the chart.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+from itertools import pairwise
+from typing import Any
+
+import matplotlib
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+_STYLE = {
+    "svg.fonttype": "none",  # text as <text>, rendered with the reader's own sans-serif
+    "svg.hashsalt": "covenant-monitor",  # stable element ids: the same log gives the same file
+    "text.parse_math": False,  # "$" is a currency sign here, not mathtext
+    "font.family": "sans-serif",
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+}
+_INK, _THRESHOLD, _BREACH, _MUTED = "#1f4e79", "#7f7f7f", "#c0392b", "#9a9a9a"
+_MARGIN = timedelta(days=45)
+
+
+def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str) -> str | None:
+    """The SVG of one covenant's chart, or None when it has no schedule or no test to draw."""
+    tests = [t for t in covenant["tests"] if t["value"] is not None]
+    schedule = covenant["schedule"]
+    if not schedule or not covenant["tests"]:
+        return None
+    first = min(date.fromisoformat(schedule[0]["starts"]), _day(covenant["tests"][0]))
+    last_test = _day(covenant["tests"][-1])
+    coming = [
+        date.fromisoformat(row["starts"])
+        for row in schedule
+        if date.fromisoformat(row["takes_effect"]) <= date.fromisoformat(horizon_through)
+    ]
+    end = max([last_test, *coming]) + _MARGIN
+    ratio = covenant["unit"] == "ratio"
+
+    with matplotlib.rc_context(_STYLE):
+        figure = Figure(figsize=(7.6, 2.7))
+        axes = figure.add_subplot()
+        for xs, ys in _threshold_runs(schedule, covenant["tests"], end):
+            axes.plot(xs, ys, drawstyle="steps-post", color=_THRESHOLD, linewidth=1.6)
+        axes.plot([], [], color=_THRESHOLD, linewidth=1.6, label="minimum in force")
+        axes.plot(
+            [_day(t) for t in tests],
+            [float(t["value"]) for t in tests],
+            color=_INK,
+            marker="o",
+            markersize=3.5,
+            linewidth=1.2,
+            label="metric",
+        )
+        failed = [t for t in tests if t["result"] != "compliant"]
+        if failed:
+            axes.scatter(
+                [_day(t) for t in failed],
+                [float(t["value"]) for t in failed],
+                marker="X",
+                s=70,
+                color=_BREACH,
+                zorder=5,
+                label="breach",
+            )
+        day = date.fromisoformat(state_on)
+        if first <= day <= end:
+            axes.axvline(day, color=_MUTED, linestyle="--", linewidth=1, label=f"as of {day}")
+        axes.set_xlim(first - _MARGIN, end)
+        axes.yaxis.set_major_formatter(FuncFormatter(_ratio if ratio else _millions))
+        axes.grid(axis="y", color="#e6e6e6", linewidth=0.6)
+        axes.legend(loc="best", fontsize=8, frameon=False)
+        locator = AutoDateLocator(maxticks=9)
+        axes.xaxis.set_major_locator(locator)
+        axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+        figure.tight_layout()
+        out = io.StringIO()
+        figure.savefig(out, format="svg", metadata={"Date": None, "Creator": None})
+    svg = out.getvalue()
+    return svg[svg.index("<svg") :]
+
+
+def _day(test: dict[str, Any]) -> date:
+    return date.fromisoformat(test["date"])
+
+
+def _threshold_runs(
+    schedule: list[dict[str, Any]], tests: list[dict[str, Any]], end: date
+) -> list[tuple[list[date], list[float]]]:
+    """The threshold as unbroken step runs: each row's minimum, plus (for a covenant such as
+    6.21) the amount added to it as the tests report it, from the date they report it."""
+    changes: list[tuple[date, float]] = []
+    for test in tests:
+        plus = float(test["plus_value"] or 0)
+        if not changes or changes[-1][1] != plus:
+            changes.append((_day(test), plus))
+
+    def plus_on(day: date) -> float:
+        return next((p for d, p in reversed(changes) if d <= day), 0.0)
+
+    runs: list[tuple[list[date], list[float]]] = []
+    previous_end: date | None = None
+    for row in schedule:
+        start = date.fromisoformat(row["starts"])
+        stop = min(date.fromisoformat(row["ends"]) + timedelta(days=1), end) if row["ends"] else end
+        if start >= end:
+            break
+        if previous_end is None or start > previous_end:
+            runs.append(([], []))
+        cuts = [start, *(d for d, _ in changes if start < d < stop), stop]
+        xs, ys = runs[-1]
+        if xs:
+            xs.pop(), ys.pop()  # the previous run's closing point: this row continues it
+        for a, _next in pairwise(cuts):
+            xs.append(a)
+            ys.append(float(row["minimum"]) + plus_on(a))
+        xs.append(stop)
+        ys.append(ys[-1])
+        previous_end = stop
+    return runs
+
+
+def _millions(value: float, _position: float) -> str:
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value) / 1e6:,.1f}m"
+
+
+def _ratio(value: float, _position: float) -> str:
+    return f"{value:.2f}"

@@ -1,0 +1,47 @@
+"""The report as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched.
+
+Jinja2 renders it with autoescaping on, so borrower text (names, notes) is always text. A
+Content-Security-Policy in the page forbids every outside resource, so a reader's browser
+enforces that the file stands alone (and a test in Chromium checks it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from .. import __version__
+from .charts import covenant_chart
+from .text import amount, money, percent, step_up_sentence, when
+
+
+def to_html(model: dict[str, Any]) -> str:
+    environment = Environment(
+        loader=PackageLoader("engine.report", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters.update(
+        amount=lambda test, key: amount(
+            test["unit"], test[key], test["threshold"] if key == "value" else None
+        ),
+        money=money,
+        cents=lambda value: money(value, cents=True),
+        percent=percent,
+        when=when,
+        step_up=step_up_sentence,
+        anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
+    )
+    charts = {}
+    if model["state_on"]:
+        for agreement in model["agreements"]:
+            for covenant in agreement["covenants"]:
+                svg = covenant_chart(covenant, model["state_on"], model["horizon"]["through"])
+                # Our own drawing: matplotlib escapes every text it writes into the SVG.
+                charts[(agreement["agreement"], covenant["section"])] = svg and Markup(svg)
+    template = environment.get_template("report.html.j2")
+    return template.render(model=model, charts=charts, version=__version__)

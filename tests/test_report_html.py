@@ -1,0 +1,93 @@
+"""The HTML report: self-contained, escaped, and checked in a real browser (headless Chromium)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from chromium import Page
+
+from conftest import EXAMPLE_FACTS, RULES
+from engine.cli import main
+
+SECTIONS = ["4.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21"]
+CHARTED = ["4.2", "6.18", "6.19", "6.20", "6.21"]  # 6.3 and 6.4 have no computable metric
+
+
+def html_report(tmp_path: Path, facts: Path = EXAMPLE_FACTS, *options: str) -> Path:
+    db, out = tmp_path / "log.db", tmp_path / "report.html"
+    main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)])
+    assert main(["report", "--db", str(db), "--format", "html", "--out", str(out), *options]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def march_1998(tmp_path_factory) -> Path:
+    return html_report(tmp_path_factory.mktemp("html"), EXAMPLE_FACTS, "--as-of", "1998-03-31")
+
+
+def test_the_report_loads_in_chromium_with_no_errors_and_every_part_present(march_1998, tmp_path):
+    with Page(tmp_path / "profile") as page:
+        page.open(march_1998.as_uri())
+        shot = page.screenshot(tmp_path / "report.png")
+        found = page.evaluate(
+            """({
+            summary: !!document.querySelector('#summary .agreement-summary'),
+            warnings: document.querySelector('.warnings')?.innerText ?? '',
+            sections: [...document.querySelectorAll('section.covenant')]
+                .map(s => s.dataset.section),
+            charts: [...document.querySelectorAll('section.covenant figure.chart svg')]
+                .map(svg => ({
+                section: svg.closest('section.covenant').dataset.section,
+                width: svg.getBoundingClientRect().width,
+                height: svg.getBoundingClientRect().height,
+                paths: svg.querySelectorAll('path').length,
+            })),
+            timelines: document.querySelectorAll('ol.timeline li').length,
+            appendix: document.querySelectorAll('#appendix tr[id^="event-"]').length,
+            brokenLinks: [...document.querySelectorAll('a[href^="#"]')]
+                .filter(a => !document.getElementById(a.getAttribute('href').slice(1)))
+                .map(a => a.getAttribute('href')),
+        })"""
+        )
+    assert page.errors == []
+    assert page.requests == [march_1998.as_uri()]  # nothing fetched but the file itself
+    assert found["summary"]
+    assert "Thin headroom" in found["warnings"]
+    assert "must improve by $5,350,000 to comply" in found["warnings"]  # 6.18, June 30, 1998
+    assert found["sections"] == SECTIONS
+    assert [c["section"] for c in found["charts"]] == CHARTED
+    assert all(c["width"] > 400 and c["height"] > 100 and c["paths"] > 5 for c in found["charts"])
+    assert found["timelines"] > 0 and found["appendix"] > 0
+    assert found["brokenLinks"] == []
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
+
+
+def test_borrower_text_stays_text_in_the_browser(tmp_path):
+    facts = tmp_path / "facts" / "cerplex"
+    facts.mkdir(parents=True)
+    (facts / "events.csv").write_text(
+        "date,event,covenant,instrument,note\n"
+        '1996-12-28,reported_breach,6.3,,"<script>window.pwned = 1</script><img src=x '
+        'onerror=""window.pwned = 2""> & more"\n'
+    )
+    out = html_report(tmp_path, tmp_path / "facts")
+    text = out.read_text()
+    assert "<script>" not in text and "<img" not in text
+    assert "&lt;script&gt;window.pwned = 1&lt;/script&gt;" in text
+    with Page(tmp_path / "profile") as page:
+        page.open(out.as_uri())
+        assert page.evaluate("typeof window.pwned") == "undefined"
+        assert "<script>window.pwned = 1</script>" in page.evaluate("document.body.innerText")
+    assert page.errors == []
+
+
+def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):
+    text = march_1998.read_text()
+    assert "default-src 'none'" in text  # the browser refuses anything from outside
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", text)
+    assert "<script" not in text
+    again = html_report(tmp_path, EXAMPLE_FACTS, "--as-of", "1998-03-31")
+    # Each run's as-of date is shown, never the time it ran, so the same log reads the same.
+    assert again.read_text() == text
