@@ -1,0 +1,136 @@
+"""The Excel report, read back with openpyxl: sheets, real numbers and dates, frozen headers."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from conftest import EXAMPLE_FACTS, RULES
+from engine.cli import main
+
+
+def workbook_of(tmp_path: Path, facts: Path = EXAMPLE_FACTS, as_of: str = "1998-03-31"):
+    db, out = tmp_path / "log.db", tmp_path / "report.xlsx"
+    main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)])
+    args = ["report", "--db", str(db), "--format", "xlsx", "--out", str(out), "--as-of", as_of]
+    assert main(args) == 0
+    return load_workbook(out)
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    return workbook_of(tmp_path_factory.mktemp("xlsx"))
+
+
+def rows(sheet, header_row: int = 1) -> list[dict]:
+    values = list(sheet.iter_rows(min_row=header_row, values_only=True))
+    names = values[0]
+    out = []
+    for row in values[1:]:
+        if all(v is None for v in row):
+            break
+        out.append(dict(zip(names, row, strict=True)))
+    return out
+
+
+def test_the_sheets_and_their_frozen_headers(book):
+    assert book.sheetnames == ["Summary", "Tests", "Events", "Amounts and notices"]
+    assert book["Summary"].freeze_panes == "D7"
+    assert book["Tests"].freeze_panes == "D2"
+    assert book["Events"].freeze_panes == "B2"
+    assert book["Amounts and notices"].freeze_panes == "A2"
+    assert book["Tests"]["A1"].font.bold
+    width = book["Summary"].column_dimensions["C"].width
+    assert 20 < width <= 60  # covenant titles are long; the cap keeps the sheet usable
+
+
+def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):
+    sheet = book["Summary"]
+    assert sheet["B2"].value == datetime(1998, 3, 31)
+    assert sheet["B2"].number_format == "yyyy-mm-dd"
+    covenants = {r["Section"]: r for r in rows(sheet, header_row=6)}
+    assert list(covenants) == ["4.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21"]
+    # Section 6.20, 1998Q1: 13,650,000 / 30,000,000 = 0.455 against 0.45; 0.005 / 0.45 = 1.11%.
+    ratio = covenants["6.20"]
+    assert (ratio["Value"], ratio["Minimum"]) == (0.455, 0.45)
+    assert ratio["Headroom %"] == pytest.approx(0.0111)
+    assert ratio["Warning"] == "thin"
+    assert ratio["Latest test"] == datetime(1998, 3, 28)
+    # Section 6.18, 1998Q1: a $350,000 loss against a $391,000 loss floor: compliant by 41,000.
+    profit = covenants["6.18"]
+    assert (profit["Value"], profit["Minimum"], profit["Headroom"]) == (-350000, -391000, 41000)
+    assert isinstance(profit["Value"], int | float)
+    assert covenants["6.3"]["In breach"] == "yes"
+
+
+def test_summary_lists_the_june_1998_step_up(book):
+    sheet = book["Summary"]
+    label_row = next(
+        cell.row for cell in sheet["A"] if str(cell.value).startswith("Step-ups through")
+    )
+    steps = rows(sheet, header_row=label_row + 1)
+    june = next(s for s in steps if s["Section"] == "6.18")
+    # (391,000) to 5,000,000; from the 1998Q1 loss of 350,000 it needs 5,350,000 more.
+    assert june["Takes effect"] == datetime(1998, 6, 30)
+    assert (june["Minimum now"], june["Minimum then"]) == (-391000, 5000000)
+    assert june["Improvement needed"] == 5350000
+
+
+def test_tests_sheet_has_one_row_per_test_with_its_inputs(book):
+    tests = rows(book["Tests"])
+    # To March 31, 1998: 4.2 seven revolver dates; 6.18 and 6.20 1997Q2-1998Q1 (four each);
+    # 6.19 1997Q3-1998Q1 (three); 6.21 nine balance-sheet dates from July 26, 1997.
+    counts = {}
+    for t in tests:
+        counts[t["Section"]] = counts.get(t["Section"], 0) + 1
+    assert counts == {"4.2": 7, "6.18": 4, "6.19": 3, "6.20": 4, "6.21": 9}
+    breach = next(t for t in tests if t["Section"] == "6.21" and t["Date"] == datetime(1998, 1, 31))
+    # Section 6.21, December 31, 1997 through March 30, 1998: (14,642,000) plus NSP of 0.
+    assert breach["tangible_net_worth"] == -14700000
+    assert (breach["Threshold"], breach["Headroom"], breach["Result"]) == (
+        -14642000,
+        -58000,
+        "breach",
+    )
+    assert breach["Facts row"].endswith("facts/cerplex/financials.csv row 14")
+    assert isinstance(breach["Seq"], int) and isinstance(breach["Breach seq"], int)
+
+
+def test_events_and_amounts(book):
+    events = rows(book["Events"])
+    seqs = [e["Seq"] for e in events]
+    assert seqs == sorted(seqs) and all(isinstance(s, int) for s in seqs)
+    assert all(e["Date"] <= datetime(1998, 3, 31) or e["Event"].endswith("terms") for e in events)
+    money = rows(book["Amounts and notices"])
+    due = [m for m in money if m["Kind"] == "amount due"]
+    # Section 4.2: each Initial Capitalized Interest Amount plus 13 days (30/360) at 17%.
+    assert sorted(m["Amount"] for m in due) == [82440.51, 329762.02, 412202.53]
+    assert all(m["Due date or deadline"] == datetime(1997, 9, 2) for m in due)
+    assert book["Amounts and notices"]["E2"].number_format == "#,##0.00;(#,##0.00)"
+    (notice,) = [m for m in money if m["Kind"] == "notice"]
+    assert notice["Due date or deadline"] == datetime(1997, 9, 2)
+
+
+def test_a_holder_name_that_looks_like_a_formula_stays_text(tmp_path):
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    notes = facts / "cerplex" / "notes.csv"
+    notes.write_text(
+        notes.read_text().replace(
+            "John Hancock Mutual Life Insurance Company", '"=HYPERLINK(""http://x"",""y"")"'
+        )
+    )
+    sheet = workbook_of(tmp_path, facts)["Amounts and notices"]
+    cell = next(c for c in sheet["D"] if str(c.value).startswith("=HYPERLINK"))
+    assert cell.data_type == "s"
+
+
+def test_xlsx_needs_an_output_file(tmp_path, capsys):
+    db = tmp_path / "log.db"
+    main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
+    assert main(["report", "--db", str(db), "--format", "xlsx"]) == 2
+    assert "--format xlsx needs --out" in capsys.readouterr().err
