@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sqlite3
 import sys
 from collections import Counter
@@ -226,8 +227,12 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _log(args: argparse.Namespace) -> int:
-    for event in audit.read(args.db):
-        print(json.dumps(event.as_json()) if args.json else report.one_line(event))
+    try:
+        for event in audit.read(args.db):
+            print(json.dumps(event.as_json()) if args.json else report.one_line(event))
+    except BrokenPipeError:  # `log | head`: the reader has all it wants
+        # As the Python docs advise: point stdout at devnull so the flush at exit is quiet.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 

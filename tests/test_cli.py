@@ -208,3 +208,16 @@ def test_a_borrower_folder_without_an_agreement_is_reported(db, tmp_path, capsys
         cli("run", "--facts", str(tmp_path / "facts"), "--rules", str(RULES), "--db", str(db)) == 0
     )
     assert "no agreement" in capsys.readouterr().err
+
+
+def test_log_into_a_pipe_closed_early_is_quiet(db, capsys):
+    run_example(db)
+    piped = subprocess.run(
+        f"'{sys.executable}' -m engine log --json --db '{db}' | head -n 1",
+        shell=True,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert piped.stdout.count("\n") == 1
+    assert piped.stderr == ""  # no BrokenPipeError traceback

@@ -70,7 +70,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
                 s=70,
                 color=_BREACH,
                 zorder=5,
-                label="breach",
+                label="below the minimum",
             )
         day = date.fromisoformat(state_on)
         if first <= day <= end:

@@ -216,6 +216,20 @@ def _covenant(c: dict[str, Any]) -> list[str]:
     out += [" ".join(f for f in facts if f), ""]
     if c["text"]:
         out += ["> " + md(" ".join(c["text"].split())), ""]
+    if c["schedule"]:
+        out += _table(
+            ["Table row", "From", "Through", "Minimum", "Source"],
+            [
+                [
+                    row["table_row"],
+                    row["from"],
+                    row["through"] or "thereafter",
+                    amount(c["unit"], row["minimum"]),
+                    row["source"] + (f" ({' '.join(row['note'].split())})" if row["note"] else ""),
+                ]
+                for row in c["schedule"]
+            ],
+        )
     if c["tests"]:
         out += _table(
             ["Date", "Inputs", "Metric", "Threshold", "Headroom", "%", "Result"],
