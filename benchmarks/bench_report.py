@@ -10,14 +10,13 @@ one process; compare ratios within one run, not seconds across machines.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
 
-from bench_run import RULES, write_facts
+from bench_run import RULES, arguments, write_facts
 
 from engine import audit, report
 from engine.pipeline import monitor
@@ -52,10 +51,7 @@ def measure(size: int, repeat: int) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = arguments(__doc__)
     print(f"median of {args.repeat} runs; seconds per stage; html/md = cost of HTML over Markdown")
     print(
         f"{'dates':>6} {'events':>7}"

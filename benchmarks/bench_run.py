@@ -84,11 +84,16 @@ def measure(size: int, repeat: int) -> dict[str, float]:
     return medians
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def arguments(doc: str) -> argparse.Namespace:
+    """The options every benchmark here takes: the sizes to run and how often."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000])
     parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = arguments(__doc__)
     print(f"median of {args.repeat} runs; seconds per stage, then tests or events per second")
     print(
         f"{'dates':>6} {'tests':>6} {'events':>7} {'load':>7} {'evaluate':>9} {'lifecycle':>10}"
