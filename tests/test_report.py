@@ -3,6 +3,7 @@ worked out by hand from the First Amendment's tables, breach lifecycles, and tra
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -257,3 +258,12 @@ def _seqs(value: object):
     elif isinstance(value, list):
         for item in value:
             yield from _seqs(item)
+
+
+def test_an_empty_log_renders_in_every_format():
+    model = report.build([])
+    assert model["agreements"] == [] and model["state_on"] is None
+    assert "holds no events" in report.render(model, "md").decode()
+    assert "holds no events" in report.render(model, "html").decode()
+    assert json.loads(report.render(model, "json"))["events"] == []
+    assert report.render(model, "xlsx")[:2] == b"PK"  # a zip: the workbook

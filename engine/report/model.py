@@ -291,8 +291,8 @@ class _Agreement:
                     1 for life in open_defaults if life["status"] == "event_of_default"
                 ),
                 "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
-                "thin_headroom": [w for c in covenants if (w := c.pop("_thin"))],
-                "step_ups": [s for c in covenants for s in c.pop("_step_ups")],
+                "thin_headroom": [w for c in covenants if (w := self._thin(c))],
+                "step_ups": [up for c in covenants for up in self._step_ups(c)],
             },
             "covenants": covenants,
             "lifecycles": lifecycles,
@@ -334,7 +334,7 @@ class _Agreement:
         not_tested = [_seq_row(e, "period", "reason") for e in own if e.event == "not_tested"]
         if latest and not_tested and not_tested[-1]["date"] > latest.date.isoformat():
             notes.append(f"not tested on {not_tested[-1]['date']}, the latest date reported")
-        entry = {
+        return {
             "section": section,
             "title": t.get("title") or own[0].details.get("title"),
             "status": status,
@@ -366,9 +366,6 @@ class _Agreement:
                 life.breach.seq for life in self.lifecycles.values() if life.covenant == section
             ],
         }
-        entry["_thin"] = self._thin(entry)
-        entry["_step_ups"] = self._step_ups(entry)
-        return entry
 
     def _status(
         self, section: str, latest: StoredEvent | None, terms: dict[str, Any]
