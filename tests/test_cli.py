@@ -157,11 +157,21 @@ def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
     assert not (tmp_path / "none.db").exists()
 
 
-def test_bad_usage_exits_2(capsys):
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--as-of", "31/12/1997"], "is not a date"),
+        (["report", "--as-of", "1997-02-30"], "is not a date"),
+        (["report", "--thin-headroom", "ten"], "is not a percentage"),
+        (["report", "--thin-headroom", "-5"], "is not a percentage"),
+        (["report", "--format", "pdf"], "invalid choice"),
+    ],
+)
+def test_bad_usage_exits_2(args, message, capsys):
     with pytest.raises(SystemExit) as exit_:
-        cli("run", "--as-of", "31/12/1997")
+        cli(*args)
     assert exit_.value.code == 2
-    assert "is not a date" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["log"], ["report"]])
