@@ -176,6 +176,8 @@ class _Agreement:
         for event in events:
             self.kinds[event.event].append(event)
         self.lifecycles = self._lifecycles()
+        # The breach (or Revolving Loan Reduction) event each failed test led to, by its key.
+        self.breach_seqs = {key: life.breach.seq for key, life in self.lifecycles.items()}
 
     def _lifecycles(self) -> dict[tuple[str, str], _Lifecycle]:
         found: dict[tuple[str, str], _Lifecycle] = {}
@@ -325,9 +327,6 @@ class _Agreement:
         terms = self._terms(section)
         t = terms.details if terms else {}
         tests = sorted((e for e in own if e.event == "test"), key=lambda e: (e.date, e.seq))
-        breach_seqs = {
-            (life.breach.date, life.covenant): life.breach.seq for life in self.lifecycles.values()
-        }
         latest = tests[-1] if tests else None
         status, notes = self._status(section, latest, t)
         schedule = [_schedule_row(row, t.get("test")) for row in t.get("schedule") or []]
@@ -358,8 +357,8 @@ class _Agreement:
             "rule_file": t.get("rule_file"),
             "terms_seq": terms.seq if terms else None,
             "clause": latest.details.get("clause") if latest else None,
-            "latest_test": _test_row(latest, breach_seqs) if latest else None,
-            "tests": [_test_row(e, breach_seqs) for e in tests],
+            "latest_test": _test_row(latest, self.breach_seqs) if latest else None,
+            "tests": [_test_row(e, self.breach_seqs) for e in tests],
             "schedule": schedule,
             "not_tested": not_tested,
             "breaches": [
@@ -479,7 +478,7 @@ def _schedule_row(row: dict[str, Any], test: str | None) -> dict[str, Any]:
     }
 
 
-def _test_row(event: StoredEvent, breach_seqs: dict[tuple[date, str], int]) -> dict[str, Any]:
+def _test_row(event: StoredEvent, breach_seqs: dict[tuple[str, str], int]) -> dict[str, Any]:
     d = event.details
     return {
         "seq": event.seq,
@@ -499,7 +498,7 @@ def _test_row(event: StoredEvent, breach_seqs: dict[tuple[date, str], int]) -> d
         "clause": d.get("clause"),
         "table_row": d.get("table_row"),
         "source_row": d.get("source_row"),
-        "breach_seq": breach_seqs.get((event.date, event.covenant or "")),
+        "breach_seq": breach_seqs.get((event.covenant or "", event.date.isoformat())),
     }
 
 
