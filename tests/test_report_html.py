@@ -10,6 +10,7 @@ from chromium import Page
 
 from conftest import EXAMPLE_FACTS, RULES
 from engine.cli import main
+from engine.report.html import headroom_meter
 
 SECTIONS = ["4.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21"]
 CHARTED = ["4.2", "6.18", "6.19", "6.20", "6.21"]  # 6.3 and 6.4 have no computable metric
@@ -91,3 +92,16 @@ def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):
     again = html_report(tmp_path, EXAMPLE_FACTS, "--as-of", "1998-03-31")
     # Each run's as-of date is shown, never the time it ran, so the same log reads the same.
     assert again.read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("headroom", "kind", "width"),
+    [
+        ("10.49", "ample", "42"),  # 6.18, 1998Q1: 10.49% of a full scale of 25%
+        ("3.53", "thin", "14"),  # 6.19, 1998Q1: under the 10% limit
+        ("0.00", "thin", "3"),  # equality complies, with no room at all (a sliver shows)
+        ("-111.25", "below", "100"),  # 6.21, 1998-12-26: far below; the bar is full and red
+    ],
+)
+def test_the_headroom_meter(headroom, kind, width):
+    assert headroom_meter(headroom, "10") == {"kind": kind, "width": width}

@@ -7,6 +7,7 @@ enforces that the file stands alone (and a test in Chromium checks it).
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -15,6 +16,16 @@ from markupsafe import Markup
 from .. import __version__
 from .charts import covenant_chart
 from .text import amount, money, percent, step_up_sentence, when
+
+METER_FULL_PERCENT = Decimal(25)  # headroom of a quarter of the threshold or more fills it
+
+
+def headroom_meter(headroom_percent: str, thin_percent: str) -> dict[str, Any]:
+    """How a headroom reads at a glance: its share of a full bar, and ample, thin or below."""
+    share = Decimal(headroom_percent)
+    kind = "below" if share < 0 else "thin" if share < Decimal(thin_percent) else "ample"
+    width = min(abs(share), METER_FULL_PERCENT) / METER_FULL_PERCENT * 100
+    return {"kind": kind, "width": f"{max(width, Decimal(3)):.0f}"}
 
 
 def to_html(model: dict[str, Any]) -> str:
@@ -35,6 +46,7 @@ def to_html(model: dict[str, Any]) -> str:
         when=when,
         step_up=step_up_sentence,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
+        meter=headroom_meter,
     )
     charts = {}
     if model["state_on"]:
