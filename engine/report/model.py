@@ -170,11 +170,14 @@ class _Agreement:
         horizon: date,
         thin_percent: Decimal,
     ):
-        self.name, self.events, self.day = name, events, day
+        self.name, self.day = name, day
         self.horizon, self.thin_percent = horizon, thin_percent
         self.kinds: dict[str, list[StoredEvent]] = defaultdict(list)
+        self.by_covenant: dict[str, list[StoredEvent]] = defaultdict(list)
         for event in events:
             self.kinds[event.event].append(event)
+            if event.covenant:
+                self.by_covenant[event.covenant].append(event)
         self.lifecycles = self._lifecycles()
         # The breach (or Revolving Loan Reduction) event each failed test led to, by its key.
         self.breach_seqs = {key: life.breach.seq for key, life in self.lifecycles.items()}
@@ -320,10 +323,10 @@ class _Agreement:
         }
 
     def _sections(self) -> list[str]:
-        return sorted({e.covenant for e in self.events if e.covenant}, key=_section_key)
+        return sorted(self.by_covenant, key=_section_key)
 
     def _covenant(self, section: str) -> dict[str, Any]:
-        own = [e for e in self.events if e.covenant == section]
+        own = self.by_covenant[section]
         terms = self._terms(section)
         t = terms.details if terms else {}
         tests = sorted((e for e in own if e.event == "test"), key=lambda e: (e.date, e.seq))
