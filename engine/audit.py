@@ -1,9 +1,21 @@
-"""The audit log: an append-only, hash-chained SQLite file.
+"""The audit log: an append-only, hash-chained SQLite ledger of runs and the events they found.
 
-One transaction per run: either every new event of the run is recorded, or none is. An event
-whose idempotency key is already in the log is not recorded again, so rerunning on the same
-inputs records nothing. Triggers refuse UPDATE and DELETE; each row's hash covers the previous
-row's hash, so an edit made behind the triggers' back shows in `verify`.
+- One transaction per run: every new event of a run is recorded, or none is (a process killed
+  mid-run leaves the log as it was; SQLite's journal rolls the half-written transaction back).
+- An event has a stable identity (`key`: agreement, kind, covenant, date) and a `version` (a
+  digest of what it says, the facts it was computed from included). A rerun on the same inputs
+  records nothing; an event whose inputs were corrected is recorded again as a new version that
+  supersedes the old one, and events that no longer hold are withdrawn by a `restatement` event.
+  Nothing is updated or deleted: the current view is every row that no later row supersedes.
+- Bitemporal: an event's `date` is the day it is about; its run's `recorded_at` is when the
+  monitor learnt it. Reading with `known_as_of` gives the log as it stood at that moment.
+- Each run stores the exact input files it read (deduplicated by digest), so what the monitor
+  knew at any moment can be re-evaluated (`run --known-as-of`) and restatements compared.
+- Tamper evidence: one hash chain runs through every run row and every event row in order, each
+  hash covering the row's canonical content and the previous hash. `verify` names the first row
+  that was edited, deleted, inserted or reordered behind the monitor's back. A rewrite of the
+  whole chain from some row on can only be caught against a copy of the head hash kept elsewhere;
+  `run --log-format json` and `verify` print it for that purpose.
 """
 
 from __future__ import annotations
@@ -11,7 +23,8 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -19,35 +32,64 @@ from typing import Any
 
 from .lifecycle import AuditEvent
 
-_SCHEMA = """
+SCHEMA_VERSION = 2
+_TABLES = ("runs", "events", "files", "channels", "deliveries")
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS runs (
     run INTEGER PRIMARY KEY,
     recorded_at TEXT NOT NULL,
     as_of TEXT NOT NULL,
-    inputs TEXT NOT NULL
+    inputs TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
     run INTEGER NOT NULL REFERENCES runs(run),
-    key TEXT NOT NULL UNIQUE,
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
     event TEXT NOT NULL,
     agreement TEXT NOT NULL,
     covenant TEXT,
     date TEXT NOT NULL,
     details TEXT NOT NULL,
+    supersedes TEXT NOT NULL,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS runs_no_update BEFORE UPDATE ON runs
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS runs_no_delete BEFORE DELETE ON runs
-BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    channel TEXT PRIMARY KEY,
+    since_seq INTEGER NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    channel TEXT NOT NULL REFERENCES channels(channel),
+    seq INTEGER NOT NULL REFERENCES events(seq),
+    delivered_at TEXT NOT NULL,
+    PRIMARY KEY (channel, seq)
+);
 """
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}\n"
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;\n"
+        for table in _TABLES
+        for verb in ("update", "delete")
+    )
+    + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
+)
 _GENESIS = "0" * 64
+# How long a write waits for another process's transaction before giving up (seconds). Runs
+# normally queue on the run lock first (see `engine.runner`), so this is a second line only.
+BUSY_TIMEOUT = 60.0
+
+
+class AuditLogMissing(Exception):
+    """No log at the path, or a file that is not one this version can use."""
 
 
 @dataclass(frozen=True)
@@ -61,10 +103,14 @@ class StoredEvent:
     covenant: str | None
     date: date
     details: dict[str, Any]
+    key: str = ""
+    version: str = ""
+    supersedes: tuple[int, ...] = ()
+    superseded_by: int | None = None  # in the view it was read in
 
     def as_json(self) -> dict[str, Any]:
         """The flat form of `log --json`: the contract's fields first, then the details."""
-        return {
+        head: dict[str, Any] = {
             "seq": self.seq,
             "run": self.run,
             "recorded_at": self.recorded_at,
@@ -73,133 +119,458 @@ class StoredEvent:
             "agreement": self.agreement,
             "covenant": self.covenant,
             "date": self.date.isoformat(),
-            **self.details,
+            "version": self.version,
         }
+        if self.supersedes:
+            head["supersedes"] = list(self.supersedes)
+        if self.superseded_by is not None:
+            head["superseded_by"] = self.superseded_by
+        return {**head, **self.details}
 
 
-class AuditLogMissing(Exception):
-    pass
+@dataclass(frozen=True)
+class Run:
+    run: int
+    recorded_at: str
+    as_of: date
+    inputs: dict[str, Any]
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    connection = sqlite3.connect(path, isolation_level=None)
-    connection.execute("PRAGMA foreign_keys = ON")
-    return connection
+@dataclass(frozen=True)
+class Restatement:
+    """What changed in one agreement's inputs since the run the current view rests on.
+
+    `prior_keys` are the keys the previous inputs give at this run's as-of date: a current event
+    among them that the corrected inputs no longer give is withdrawn. `changes` say why."""
+
+    changes: list[dict[str, Any]]
+    prior_keys: frozenset[str] | None  # None when the previous inputs could not be re-read
 
 
-def _hash(prev: str, key: str, details: str) -> str:
-    return hashlib.sha256(f"{prev}\n{key}\n{details}".encode()).hexdigest()
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    message: str
+    first_bad_seq: int | None = None
+    head: str = _GENESIS
+    events: int = 0
+    runs: int = 0
+
+
+@dataclass
+class _Chain:
+    head: str = _GENESIS
+
+    def link(self, *fields: Any) -> tuple[str, str]:
+        """(prev_hash, hash) for the next row of the chain."""
+        prev = self.head
+        canonical = json.dumps([prev, *fields], separators=(",", ":"), ensure_ascii=False)
+        self.head = hashlib.sha256(canonical.encode()).hexdigest()
+        return prev, self.head
+
+
+def _run_fields(run: int, recorded_at: str, as_of: str, inputs: str, first: int, count: int):
+    return ("run", run, recorded_at, as_of, inputs, first, count)
+
+
+def _event_fields(row: tuple) -> tuple:
+    seq, run, key, version, event, agreement, covenant, day, details, supersedes = row
+    return ("event", seq, run, key, version, event, agreement, covenant, day, details, supersedes)
+
+
+def canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@contextmanager
+def _connection(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
+    if not create and not path.exists():
+        raise AuditLogMissing(f"no audit log at {path}; run `covenant-monitor run` first")
+    connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
+    try:
+        try:
+            connection.execute("PRAGMA foreign_keys = ON")
+            _check_schema(connection, path, create)
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error):
+                raise
+            raise AuditLogMissing(f"{path} is not a covenant-monitor audit log: {error}") from error
+        yield connection
+    finally:
+        connection.close()
+
+
+def _check_schema(connection: sqlite3.Connection, path: Path, create: bool) -> None:
+    version = connection.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if version == 0 and tables == 0:
+        if not create:
+            raise AuditLogMissing(f"{path} is an empty file, not an audit log")
+        # IF NOT EXISTS throughout: two first runs at once may both get here.
+        connection.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}COMMIT;")
+        return
+    raise AuditLogMissing(
+        f"{path} is not an audit log of this version (schema {version}, expected "
+        f"{SCHEMA_VERSION}); keep it as it is and start a new log with --db"
+    )
 
 
 def record(
-    path: Path, events: Iterable[AuditEvent], as_of: date, inputs: dict[str, Any]
+    path: Path,
+    events: Iterable[AuditEvent],
+    as_of: date,
+    inputs: dict[str, Any],
+    *,
+    files: dict[str, bytes] | None = None,
+    restatements: dict[str, Restatement] | None = None,
 ) -> list[StoredEvent]:
-    """Append the events not yet in the log, in one transaction; return those appended."""
+    """Append what is new in one transaction and return it.
+
+    New means: a key the current view lacks, or a key whose current version differs (the new
+    version supersedes it). For each agreement in `restatements`, current events that its
+    previous inputs gave and its corrected inputs no longer give are withdrawn by a
+    `restatement` event, which also lists what changed and every version it replaced."""
     events = list(events)
-    connection = _connect(path)
-    try:
-        connection.executescript(_SCHEMA)  # idempotent; executescript commits, so first
+    restatements = restatements or {}
+    with _connection(path, create=True) as connection:
         connection.execute("BEGIN IMMEDIATE")
-        known = {row[0] for row in connection.execute("SELECT key FROM events")}
-        fresh, seen = [], set()
-        for event in events:
-            if event.key not in known and event.key not in seen:
-                seen.add(event.key)
-                fresh.append(event)
-        if not fresh:
+        try:
+            stored = _append(connection, events, as_of, inputs, files or {}, restatements)
+            connection.execute("COMMIT")
+        except BaseException:
             connection.execute("ROLLBACK")
-            return []
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        run = connection.execute(
-            "INSERT INTO runs (recorded_at, as_of, inputs) VALUES (?, ?, ?)",
-            (now, as_of.isoformat(), json.dumps(inputs, sort_keys=True)),
-        ).lastrowid
-        prev = connection.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-        prev_hash = prev[0] if prev else _GENESIS
-        stored = []
-        for event in fresh:
-            details = json.dumps(event.details, sort_keys=True)
-            digest = _hash(prev_hash, event.key, details)
-            seq = connection.execute(
-                "INSERT INTO events (run, key, event, agreement, covenant, date, details,"
-                " prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run,
-                    event.key,
-                    event.event,
-                    event.agreement,
-                    event.covenant,
-                    event.date.isoformat(),
-                    details,
-                    prev_hash,
-                    digest,
-                ),
-            ).lastrowid
-            prev_hash = digest
-            stored.append(
-                StoredEvent(
-                    seq,
-                    run,
-                    now,
-                    as_of,
-                    event.event,
-                    event.agreement,
-                    event.covenant,
-                    event.date,
-                    event.details,
-                )
-            )
-        connection.execute("COMMIT")
-        return stored
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    finally:
-        connection.close()
+            raise
+    return stored
 
 
-def read(path: Path) -> list[StoredEvent]:
-    if not path.exists():
-        raise AuditLogMissing(f"no audit log at {path}; run `covenant-monitor run` first")
-    connection = _connect(path)
-    try:
-        rows = connection.execute(
-            "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant, e.date,"
-            " e.details FROM events e JOIN runs r USING (run) ORDER BY e.seq"
-        ).fetchall()
-    except sqlite3.OperationalError as error:
-        raise AuditLogMissing(f"{path} is not a covenant-monitor audit log: {error}") from error
-    finally:
-        connection.close()
-    return [
-        StoredEvent(
-            seq,
-            run,
-            at,
-            date.fromisoformat(as_of),
-            event,
-            agreement,
-            covenant,
-            date.fromisoformat(day),
-            json.loads(details),
+@dataclass
+class _Live:
+    seq: int
+    version: str
+    agreement: str
+    date: str
+
+
+def _live(connection: sqlite3.Connection) -> dict[str, _Live]:
+    superseded = _superseded(connection.execute("SELECT seq, supersedes FROM events"))
+    live = {}
+    for seq, key, version, agreement, day in connection.execute(
+        "SELECT seq, key, version, agreement, date FROM events ORDER BY seq"
+    ):
+        if seq not in superseded:
+            live[key] = _Live(seq, version, agreement, day)
+    return live
+
+
+def _superseded(rows: Iterable[tuple[int, str]]) -> dict[int, int]:
+    """{superseded seq: the seq that superseded it}"""
+    found = {}
+    for seq, supersedes in rows:
+        for old in json.loads(supersedes):
+            found[old] = seq
+    return found
+
+
+def _append(
+    connection: sqlite3.Connection,
+    events: list[AuditEvent],
+    as_of: date,
+    inputs: dict[str, Any],
+    files: dict[str, bytes],
+    restatements: dict[str, Restatement],
+) -> list[StoredEvent]:
+    live = _live(connection)
+    fresh: list[tuple[AuditEvent, list[int]]] = []
+    seen: set[str] = set()
+    for event in events:
+        if event.key in seen:
+            continue
+        seen.add(event.key)
+        current = live.get(event.key)
+        if current is None:
+            fresh.append((event, []))
+        elif current.version != event.version:
+            fresh.append((event, [current.seq]))
+    withdrawals = []
+    for agreement in sorted({e.agreement for e, _ in fresh} | set(restatements)):
+        notice = _restatement(agreement, live, seen, fresh, restatements.get(agreement))
+        if notice is not None:
+            withdrawals.append(notice)
+    batch = withdrawals + fresh
+    if not batch:
+        return []
+    for sha, content in files.items():
+        connection.execute(
+            "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", (sha, content)
         )
-        for seq, run, at, as_of, event, agreement, covenant, day, details in rows
+    chain = _Chain(_head(connection))
+    last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+    run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
+    recorded_at, day, inputs_text = now(), as_of.isoformat(), canonical(inputs)
+    prev, digest = chain.link(
+        *_run_fields(run_id, recorded_at, day, inputs_text, last + 1, len(batch))
+    )
+    connection.execute(
+        "INSERT INTO runs (run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (run_id, recorded_at, day, inputs_text, last + 1, len(batch), prev, digest),
+    )
+    stored = []
+    for offset, (event, supersedes) in enumerate(batch, 1):
+        row = (
+            last + offset,
+            run_id,
+            event.key,
+            event.version,
+            event.event,
+            event.agreement,
+            event.covenant,
+            event.date.isoformat(),
+            canonical(event.details),
+            canonical(supersedes),
+        )
+        prev, digest = chain.link(*_event_fields(row))
+        connection.execute(
+            "INSERT INTO events (seq, run, key, version, event, agreement, covenant, date,"
+            " details, supersedes, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (*row, prev, digest),
+        )
+        stored.append(
+            StoredEvent(
+                row[0],
+                run_id,
+                recorded_at,
+                as_of,
+                event.event,
+                event.agreement,
+                event.covenant,
+                event.date,
+                event.details,
+                event.key,
+                event.version,
+                tuple(supersedes),
+            )
+        )
+    return stored
+
+
+def _restatement(
+    agreement: str,
+    live: dict[str, _Live],
+    produced: set[str],
+    fresh: list[tuple[AuditEvent, list[int]]],
+    restatement: Restatement | None,
+) -> tuple[AuditEvent, list[int]] | None:
+    """The event that withdraws what no longer holds and says why, or None if nothing does."""
+    prior = restatement.prior_keys if restatement and restatement.prior_keys else frozenset()
+    withdrawn = sorted(
+        live[k].seq
+        for k in prior
+        if k in live and k not in produced and live[k].agreement == agreement
+    )
+    replaced = sorted(s for e, old in fresh if e.agreement == agreement for s in old)
+    if not withdrawn and not replaced:
+        return None
+    affected = {e.seq: e.date for e in live.values() if e.seq in set(withdrawn) | set(replaced)}
+    changes = restatement.changes if restatement else []
+    details = {
+        "rule": "restatement",
+        "changes": changes,
+        "withdrawn": withdrawn,
+        "replaced": replaced,
+        "reason": "the inputs changed since the events were recorded"
+        if changes
+        else "recomputed from unchanged inputs gives a different result (a new engine version?)",
+    }
+    digest = hashlib.sha256(canonical(details).encode()).hexdigest()[:16]
+    when = date.fromisoformat(min(affected.values()))
+    return AuditEvent("restatement", agreement, None, when, details, digest), withdrawn
+
+
+def _head(connection: sqlite3.Connection) -> str:
+    last_run = connection.execute("SELECT hash FROM runs ORDER BY run DESC LIMIT 1").fetchone()
+    last_event = connection.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
+    if last_run is None:
+        return _GENESIS
+    # A run row is written before its events, and every run has at least one event.
+    return last_event[0] if last_event else last_run[0]
+
+
+def head(path: Path) -> str:
+    """The latest hash of the chain: keep a copy elsewhere to catch a rewrite of the chain."""
+    with _connection(path) as connection:
+        return _head(connection)
+
+
+def last_seq(path: Path) -> int:
+    with _connection(path, create=True) as connection:
+        return connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+
+
+def read(
+    path: Path, *, history: bool = False, known_as_of: datetime | None = None
+) -> list[StoredEvent]:
+    """The current view (each event as last restated, withdrawn events left out), or with
+    `history` every row ever recorded; as the log stood at `known_as_of` if given."""
+    with _connection(path) as connection:
+        rows = connection.execute(
+            "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
+            " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
+            " USING (run) ORDER BY e.seq"
+        ).fetchall()
+    if known_as_of is not None:
+        cutoff = known_as_of.astimezone(UTC).isoformat(timespec="microseconds")
+        rows = [row for row in rows if row[2] <= cutoff]
+    superseded = _superseded((row[0], row[11]) for row in rows)
+    events = []
+    for seq, run, at, as_of, event, agreement, covenant, day, details, key, version, sup in rows:
+        if seq in superseded and not history:
+            continue
+        events.append(
+            StoredEvent(
+                seq,
+                run,
+                at,
+                date.fromisoformat(as_of),
+                event,
+                agreement,
+                covenant,
+                date.fromisoformat(day),
+                json.loads(details),
+                key,
+                version,
+                tuple(json.loads(sup)),
+                superseded.get(seq),
+            )
+        )
+    return events
+
+
+def runs(path: Path) -> list[Run]:
+    with _connection(path) as connection:
+        rows = connection.execute(
+            "SELECT run, recorded_at, as_of, inputs FROM runs ORDER BY run"
+        ).fetchall()
+    return [Run(r, at, date.fromisoformat(a), json.loads(i)) for r, at, a, i in rows]
+
+
+def files(path: Path, digests: Iterable[str]) -> dict[str, bytes]:
+    """The stored input files with these digests."""
+    found = {}
+    with _connection(path) as connection:
+        for sha in set(digests):
+            row = connection.execute(
+                "SELECT content FROM files WHERE sha256 = ?", (sha,)
+            ).fetchone()
+            if row is None:
+                raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
+            found[sha] = bytes(row[0])
+    return found
+
+
+def verify(path: Path) -> Verification:
+    """Walk the chain from the first run; report the first row that does not fit it."""
+    with _connection(path) as connection:
+        run_rows = connection.execute(
+            "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
+            " FROM runs ORDER BY run"
+        ).fetchall()
+        event_rows = connection.execute(
+            "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
+            " supersedes, prev_hash, hash FROM events ORDER BY seq"
+        ).fetchall()
+        stored_files = {
+            sha: hashlib.sha256(bytes(content)).hexdigest()
+            for sha, content in connection.execute("SELECT sha256, content FROM files")
+        }
+    by_seq = {row[0]: row for row in event_rows}
+    chain, expected_seq = _Chain(), 1
+    for run, at, as_of, inputs, first, count, prev, digest in run_rows:
+        if first != expected_seq or (prev, digest) != chain.link(
+            *_run_fields(run, at, as_of, inputs, first, count)
+        ):
+            return Verification(
+                False, f"run {run} (from event {expected_seq}) was altered", expected_seq
+            )
+        bad_file = _bad_file(inputs, stored_files)
+        if bad_file:
+            return Verification(False, f"run {run}: stored input {bad_file}", first)
+        for seq in range(first, first + count):
+            row = by_seq.pop(seq, None)
+            if row is None:
+                return Verification(False, f"event {seq} is missing (deleted)", seq)
+            if row[1] != run or (row[10], row[11]) != chain.link(*_event_fields(row[:10])):
+                return Verification(False, f"event {seq} was altered or moved", seq)
+        expected_seq = first + count
+    if by_seq:
+        seq = min(by_seq)
+        return Verification(False, f"event {seq} was added outside any run", seq)
+    return Verification(
+        True,
+        f"intact: {len(run_rows)} runs, {len(event_rows)} events, head {chain.head}",
+        None,
+        chain.head,
+        len(event_rows),
+        len(run_rows),
+    )
+
+
+def _bad_file(inputs: str, stored: dict[str, str]) -> str | None:
+    for agreement in json.loads(inputs).get("agreements", {}).values():
+        for group in agreement.values():
+            for name, sha in group.items():
+                if stored.get(sha) != sha:
+                    return f"{name} is missing or altered"
+    return None
+
+
+# Notification bookkeeping: which channel has been sent which event. Recorded after the run's
+# own transaction, so a failed or interrupted delivery is simply still pending next time.
+
+
+def pending(
+    path: Path, channel: str, kinds: frozenset[str], new_channel_after: int
+) -> list[StoredEvent]:
+    """Events of `kinds` recorded since the channel was first configured, not yet delivered.
+    A channel seen for the first time starts after event `new_channel_after`: a newly added
+    webhook is sent what is new from now on, not the whole history."""
+    with _connection(path, create=True) as connection:
+        row = connection.execute(
+            "SELECT since_seq FROM channels WHERE channel = ?", (channel,)
+        ).fetchone()
+        if row is None:
+            since = new_channel_after
+            connection.execute(
+                "INSERT OR IGNORE INTO channels (channel, since_seq, added_at) VALUES (?, ?, ?)",
+                (channel, since, now()),
+            )
+        else:
+            since = row[0]
+        done = {
+            seq
+            for (seq,) in connection.execute(
+                "SELECT seq FROM deliveries WHERE channel = ?", (channel,)
+            )
+        }
+    return [
+        e
+        for e in read(path, history=True)
+        if e.seq > since and e.seq not in done and e.event in kinds
     ]
 
 
-def verify(path: Path) -> list[str]:
-    """Problems with the hash chain; empty when every row is as it was written."""
-    connection = _connect(path)
-    try:
-        rows = connection.execute(
-            "SELECT seq, key, details, prev_hash, hash FROM events ORDER BY seq"
-        ).fetchall()
-    finally:
-        connection.close()
-    problems, prev_hash = [], _GENESIS
-    for seq, key, details, stored_prev, digest in rows:
-        if stored_prev != prev_hash or digest != _hash(prev_hash, key, details):
-            problems.append(f"event {seq} does not match the chain")
-        prev_hash = digest
-    return problems
+def delivered(path: Path, channel: str, seqs: Iterable[int]) -> None:
+    with _connection(path) as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        at = now()
+        connection.executemany(
+            "INSERT OR IGNORE INTO deliveries (channel, seq, delivered_at) VALUES (?, ?, ?)",
+            [(channel, seq, at) for seq in seqs],
+        )
+        connection.execute("COMMIT")

@@ -9,17 +9,18 @@ import sqlite3
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
-from . import audit, report
-from .errors import InputError
+from . import audit, notify, report, runner
+from .errors import InputError, Problem
 from .lifecycle import ATTENTION
-from .pipeline import monitor
 from .values import parse_date
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_NOT_NOTIFIED, EXIT_BUSY, EXIT_LOG_BROKEN = 3, 4, 5
 # Counted rather than listed by `run` unless --verbose: every test, dates not tested, and the
 # terms of the agreement and its covenants (recorded when first seen or changed).
 _ROUTINE = frozenset({"test", "not_tested", "agreement_terms", "covenant_terms"})
@@ -31,10 +32,15 @@ Monitor loan covenants and events of default. Covenants are declared as rule fil
 """
 _EXIT_CODES = """\
 exit codes:
-  0  nothing new that needs attention
-  1  the run recorded a new breach, default, event_of_default, revolving_loan_reduction
-     or amount_due
+  0  nothing new that needs attention (a rerun on the same inputs records nothing)
+  1  the run recorded a new breach, default, event_of_default, revolving_loan_reduction,
+     amount_due or restatement
   2  bad input or usage; the message names the file, row and column; nothing was written
+  3  the events were recorded, but a notification could not be delivered; it is sent
+     again on the next run
+  4  another run held the audit log's lock for longer than --wait; nothing was written
+  5  the audit log fails verification (edited, deleted or reordered rows); nothing was
+     written. `verify` names the first bad row
 """
 
 
@@ -49,6 +55,56 @@ def _iso_date(text: str) -> date:
         return parse_date(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _instant(text: str) -> datetime:
+    """An ISO date-time; without a zone it is local time; a bare date means the end of it."""
+    try:
+        if len(text.strip()) == 10:
+            moment = datetime.combine(parse_date(text), time.max)
+        else:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date-time such as 2026-11-21T09:30:00Z or 2026-11-21"
+        ) from error
+    return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
+    return value
+
+
+def _smtp(text: str) -> tuple[str, int]:
+    try:
+        return notify.smtp_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _url(text: str) -> str:
+    try:
+        return notify.webhook_url(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from error
+
+
+def _add_known_as_of(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--known-as-of",
+        type=_instant,
+        default=None,
+        metavar="DATE-TIME",
+        help=f"{what} as the monitor knew it at this moment: only what runs recorded by then "
+        "(ISO, e.g. 2026-11-21T09:30:00Z; no zone means local time; a bare date means the "
+        "end of that day)",
+    )
 
 
 def _percent(text: str) -> Decimal:
@@ -120,11 +176,62 @@ def build_parser() -> argparse.ArgumentParser:
         help="also list each new covenant test, each date not tested and the terms "
         "recorded (by default they are counted, not listed)",
     )
+    run.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per line (events, notes, the summary, errors) for log "
+        "shippers (default: text)",
+    )
+    run.add_argument(
+        "--wait",
+        type=_seconds,
+        default=600.0,
+        metavar="SECONDS",
+        help="how long to wait for another run of the same log to finish before exiting 4 "
+        "(default: 600)",
+    )
+    _add_known_as_of(
+        run,
+        "replay instead of running: evaluate again the inputs of the latest run recorded by "
+        "this moment, at that run's as-of date, check the log held every event they give, "
+        "and write nothing. The inputs are",
+    )
+    alerts = run.add_argument_group(
+        "alerts",
+        "Send new breach, default, event_of_default, amount_due, notice_required and "
+        "restatement events by e-mail or webhook. A failed delivery exits 3 and is retried "
+        "on the next run.",
+    )
+    alerts.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="a TOML file with [[notify.email]] and [[notify.webhook]] tables (see README)",
+    )
+    alerts.add_argument(
+        "--email-to", action="append", default=[], metavar="ADDRESS", help="repeatable"
+    )
+    alerts.add_argument(
+        "--smtp",
+        type=_smtp,
+        default=None,
+        metavar="HOST[:PORT]",
+        help="the SMTP server for --email-to (default port 25)",
+    )
+    alerts.add_argument(
+        "--email-from", default=notify.Email.sender, metavar="ADDRESS", help="the sender"
+    )
+    alerts.add_argument(
+        "--webhook", action="append", type=_url, default=[], metavar="URL", help="repeatable"
+    )
 
     log = commands.add_parser(
         "log",
         help="print the audit log",
-        description="Print every event in the audit log in the order it was recorded.",
+        description="Print the current view of the audit log in the order it was recorded: "
+        "every event except those a restatement superseded. --all prints them too.",
     )
     _add_db(log)
     log.add_argument(
@@ -133,6 +240,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="one JSON object per line: seq, event, agreement, covenant, date and "
         "the event's own fields",
     )
+    log.add_argument(
+        "--all",
+        action="store_true",
+        help="the whole history, superseded events included and marked",
+    )
+    _add_known_as_of(log, "the log")
+
+    check = commands.add_parser(
+        "verify",
+        help="check that no row of the audit log was edited, deleted or reordered",
+        description="Walk the audit log's hash chain. Exit 0 if intact (and print the head "
+        "hash: keep a copy elsewhere to catch a rewrite of the whole chain), 5 naming the "
+        "first bad sequence number if not.",
+    )
+    _add_db(check)
 
     rep = commands.add_parser(
         "report",
@@ -176,71 +298,198 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn when a compliant covenant's headroom is less than this share of its "
         f"threshold (default: {report.THIN_HEADROOM_PERCENT})",
     )
+    _add_known_as_of(rep, "the log")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    out = _Output(getattr(args, "log_format", "text"))
     try:
-        if args.command == "run":
-            return _run(args)
-        if args.command == "log":
-            return _log(args)
-        return _report(args)
+        return _COMMANDS[args.command](args, out)
     except InputError as error:
-        print(f"covenant-monitor: bad input, nothing was written:\n{error}", file=sys.stderr)
+        out.error("bad input, nothing was written", error.problems)
         return EXIT_BAD_INPUT
     except audit.AuditLogMissing as error:
-        print(f"covenant-monitor: {error}", file=sys.stderr)
+        out.error(str(error))
         return EXIT_BAD_INPUT
+    except runner.LogBusy as error:
+        out.error(str(error))
+        return EXIT_BUSY
+    except runner.LogTampered as error:
+        out.error(
+            f"the audit log {args.db} fails verification: {error}; nothing was written. "
+            "Keep the file as evidence and restore the log from a copy."
+        )
+        return EXIT_LOG_BROKEN
     except sqlite3.Error as error:
-        print(f"covenant-monitor: cannot use the audit log {args.db}: {error}", file=sys.stderr)
+        out.error(f"cannot use the audit log {args.db}: {error}")
         return EXIT_BAD_INPUT
 
 
-def _run(args: argparse.Namespace) -> int:
+class _Output:
+    """What `run` prints: plain lines for people, or one JSON object per line for shippers."""
+
+    def __init__(self, fmt: str):
+        self.json = fmt == "json"
+
+    def _emit(self, stream: Any, level: str, message: str, **fields: Any) -> None:
+        record = {"time": audit.now(), "level": level, "message": message, **fields}
+        print(json.dumps(record, default=str), file=stream, flush=True)
+
+    def progress(self, message: str, **fields: Any) -> None:
+        if self.json:
+            self._emit(sys.stderr, "debug", message, **fields)
+
+    def event(self, event: audit.StoredEvent) -> None:
+        if self.json:
+            self._emit(sys.stdout, "info", "recorded", **event.as_json())
+        else:
+            print(report.one_line(event) + _restates(event))
+
+    def note(self, message: str, **fields: Any) -> None:
+        if self.json:
+            self._emit(sys.stderr, "warning", message, **fields)
+        else:
+            print(f"note: {message}", file=sys.stderr)
+
+    def summary(self, message: str, **fields: Any) -> None:
+        if self.json:
+            self._emit(sys.stdout, "info", message, **fields)
+        else:
+            print(f"\n{message}")
+
+    def error(self, message: str, problems: list | None = None) -> None:
+        if self.json:
+            found = [vars(p) for p in problems or []]
+            self._emit(sys.stderr, "error", message, problems=found)
+        else:
+            lines = [f"covenant-monitor: {message}" + (":" if problems else "")]
+            lines += [str(p) for p in problems or []]
+            print("\n".join(lines), file=sys.stderr)
+
+
+def _restates(event: audit.StoredEvent) -> str:
+    if event.event == "restatement":
+        return ""
+    return f"  (restates event {', '.join(map(str, event.supersedes))})" if event.supersedes else ""
+
+
+def _notifier(args: argparse.Namespace) -> notify.Notifier | None:
+    notifier = notify.load_config(args.config) if args.config else notify.Notifier()
+    if args.email_to:
+        if args.smtp is None:
+            raise InputError([Problem("command line", "--email-to needs --smtp HOST[:PORT]")])
+        host, port = args.smtp
+        notifier.channels.append(notify.Email(tuple(args.email_to), host, port, args.email_from))
+    notifier.channels.extend(notify.Webhook(url) for url in args.webhook)
+    return notifier if notifier.channels else None
+
+
+def _run(args: argparse.Namespace, out: _Output) -> int:
+    if args.known_as_of is not None:
+        return _replay(args, out)
+    notifier = _notifier(args)
     as_of = args.as_of or date.today()
-    outcome = monitor(args.rules, args.facts, as_of)
+    result = runner.execute(
+        args.rules,
+        args.facts,
+        args.db,
+        as_of,
+        wait=args.wait,
+        notifier=notifier,
+        progress=out.progress,
+    )
+    outcome, stored = result.outcome, result.stored
     for borrower in outcome.without_rules:
-        print(
-            f"note: no agreement {args.rules / borrower} for facts {args.facts / borrower}; "
-            "not read",
-            file=sys.stderr,
+        out.note(
+            f"no agreement {args.rules / borrower} for facts {args.facts / borrower}; not read"
         )
     for agreement in outcome.without_facts:
-        print(
-            f"note: no facts folder {args.facts / agreement}; agreement {agreement} not tested",
-            file=sys.stderr,
-        )
-    stored = audit.record(args.db, outcome.events, as_of, outcome.inputs)
+        out.note(f"no facts folder {args.facts / agreement}; agreement {agreement} not tested")
     routine = Counter(e.event for e in stored if e.event in _ROUTINE)
     for event in stored:
-        if args.verbose or event.event not in _ROUTINE:
-            print(report.one_line(event))
-    already = len({e.key for e in outcome.events}) - len(stored)
-    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in sorted(routine.items()))
-    print(
-        f"\n{len(stored)} new event(s) recorded in {args.db} as of {as_of}{counted}; "
-        f"{already} already in the log."
+        if args.verbose or out.json or event.event not in _ROUTINE:
+            out.event(event)
+    already = len({e.key for e in outcome.events}) - sum(
+        1 for e in stored if e.event != "restatement"
     )
+    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in sorted(routine.items()))
+    out.summary(
+        f"{len(stored)} new event(s) recorded in {args.db} as of {as_of}{counted}; "
+        f"{already} already in the log.",
+        new=len(stored),
+        already=already,
+        as_of=as_of,
+        head=result.head,
+    )
+    failed = [d for d in result.deliveries if d.error]
+    for delivery in result.deliveries:
+        if delivery.error:
+            out.note(
+                f"could not notify {delivery.channel} of {delivery.events} event(s) after "
+                f"{delivery.attempts} attempt(s): {delivery.error}; they stay pending and are "
+                "sent on the next run",
+                channel=delivery.channel,
+            )
+        else:
+            out.summary(
+                f"notified {delivery.channel} of {delivery.events} event(s)",
+                channel=delivery.channel,
+            )
+    if failed:
+        return EXIT_NOT_NOTIFIED
     return EXIT_ATTENTION if any(e.event in ATTENTION for e in stored) else EXIT_OK
 
 
-def _log(args: argparse.Namespace) -> int:
+def _replay(args: argparse.Namespace, out: _Output) -> int:
+    replayed = runner.replay(args.db, args.known_as_of)
+    known = args.known_as_of.isoformat()
+    run = replayed.run
+    out.summary(
+        f"replayed run {run.run} (recorded {run.recorded_at}, as of {run.as_of}) from its stored "
+        f"inputs: {len(replayed.outcome.events)} event(s); nothing was written.",
+        run=run.run,
+        known_as_of=known,
+    )
+    if replayed.missing:
+        for key in replayed.missing:
+            out.note(f"the log as known at {known} does not hold {key} in this version", key=key)
+        return EXIT_LOG_BROKEN
+    out.summary(f"the log as known at {known} holds every one of them.", known_as_of=known)
+    return EXIT_OK
+
+
+def _log(args: argparse.Namespace, out: _Output) -> int:
+    events = audit.read(args.db, history=args.all, known_as_of=args.known_as_of)
     try:
-        for event in audit.read(args.db):
-            print(json.dumps(event.as_json()) if args.json else report.one_line(event))
+        for event in events:
+            if args.json:
+                print(json.dumps(event.as_json()))
+            else:
+                gone = f"  [superseded by {event.superseded_by}]" if event.superseded_by else ""
+                print(f"{event.seq:>6} {report.one_line(event)}{_restates(event)}{gone}")
     except BrokenPipeError:  # `log | head`: the reader has all it wants
         # As the Python docs advise: point stdout at devnull so the flush at exit is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
-def _report(args: argparse.Namespace) -> int:
+def _verify(args: argparse.Namespace, out: _Output) -> int:
+    verification = audit.verify(args.db)
+    if verification.ok:
+        print(f"{args.db}: {verification.message}")
+        return EXIT_OK
+    print(f"{args.db}: {verification.message}", file=sys.stderr)
+    return EXIT_LOG_BROKEN
+
+
+def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
-        print("covenant-monitor: --format xlsx needs --out FILE", file=sys.stderr)
+        out.error("--format xlsx needs --out FILE")
         return EXIT_BAD_INPUT
-    model = report.build(audit.read(args.db), args.as_of, args.thin_headroom)
+    events = audit.read(args.db, known_as_of=args.known_as_of)
+    model = report.build(events, args.as_of, args.thin_headroom)
     content = report.render(model, args.format)
     if args.out is None:
         sys.stdout.buffer.write(content)
@@ -248,3 +497,6 @@ def _report(args: argparse.Namespace) -> int:
         args.out.write_bytes(content)
         print(f"report written to {args.out}", file=sys.stderr)
     return EXIT_OK
+
+
+_COMMANDS = {"run": _run, "log": _log, "verify": _verify, "report": _report}

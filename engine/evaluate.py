@@ -128,7 +128,7 @@ def _test(
     if missing:
         # Blank inputs make the test impossible: said in the log, never passed in silence.
         return NotTested(
-            covenant, day, period, f"{', '.join(missing)} not reported ({origin})", origin
+            covenant, day, period, f"{', '.join(missing)} not reported ({origin.cited})", origin
         )
     inputs = {name: amounts[name] for name in sorted(names)}
     plus_value = covenant.plus.evaluate(inputs) if covenant.plus else None

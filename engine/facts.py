@@ -47,6 +47,12 @@ class Origin:
     def __str__(self) -> str:
         return f"{self.file} row {self.row}"
 
+    @property
+    def cited(self) -> str:
+        """The row named within the borrower's folder, for text that is part of what an event
+        says (and so of its version): it must not change when the folder is read elsewhere."""
+        return f"{Path(self.file).name} row {self.row}"
+
 
 @dataclass(frozen=True)
 class FinancialRow:

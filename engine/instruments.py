@@ -77,7 +77,7 @@ def _resolve(instrument: Instrument, facts: Facts, as_of: date) -> InstrumentSta
         )
         if action is not None and action.date <= suspension.until_latest:
             reinstatement = action.date
-            trigger = f"{suspension.until_event} on {action.date} ({action.origin})"
+            trigger = f"{suspension.until_event} on {action.date} ({action.origin.cited})"
         elif as_of >= suspension.until_latest:
             reinstatement = suspension.until_latest
             trigger = f"the outer date {suspension.until_latest} ({suspension.source})"

@@ -83,7 +83,7 @@ def default_rate_pieces(
             rate = max(floor.floor_percent, prime.rate_percent)
             basis = (
                 f"greater of the {floor.floor_percent}% floor ({floor.source}) and the prime "
-                f"rate of {prime.rate_percent}% in effect from {prime.date} ({prime.origin})"
+                f"rate of {prime.rate_percent}% in effect from {prime.date} ({prime.origin.cited})"
             )
         pieces.append(RatePiece(a, b, rate, basis))
     return tuple(pieces)

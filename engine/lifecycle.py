@@ -10,9 +10,12 @@ so the engine sees only plain numbers and strings.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -26,7 +29,19 @@ from .rules import Agreement, Consequence, Covenant
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
 ATTENTION = frozenset(
-    {"breach", "default", "event_of_default", "revolving_loan_reduction", "amount_due"}
+    {
+        "breach",
+        "default",
+        "event_of_default",
+        "revolving_loan_reduction",
+        "amount_due",
+        "restatement",
+    }
+)
+# Details that say where an input sat (file and row), not what it said: moving a row or a folder
+# changes them, and must not make an event look restated.
+PROVENANCE = frozenset(
+    {"source_row", "reported_by", "rule_file", "rule_folder", "conditions_satisfied"}
 )
 
 
@@ -44,6 +59,14 @@ class AuditEvent:
         """Idempotency key: a rerun on the same inputs produces the same keys."""
         parts = (self.agreement, self.event, self.covenant or "-", self.date.isoformat())
         return "|".join((*parts, self.discriminator))
+
+    @property
+    def version(self) -> str:
+        """A digest of what the event says, inputs included but not where they sat: the same
+        facts give the same version; a corrected figure gives a new one."""
+        content = {k: v for k, v in self.details.items() if k not in PROVENANCE}
+        canonical = json.dumps([self.key, content], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _kind(name: str) -> host.Condition:
@@ -256,7 +279,7 @@ class Lifecycle:
             "test",
             test.covenant,
             test.date,
-            f"{test.period}|{test.value}|{test.threshold}",
+            test.period,
             result=result,
             **self._test_details(test),
         )
@@ -273,7 +296,8 @@ class Lifecycle:
         details = {
             "value": None,
             "threshold": None,
-            "clause": f"Section {covenant.section} ({covenant.file}); terms not in the documents",
+            "clause": f"Section {covenant.section} ({Path(covenant.file).name}); "
+            "terms not in the documents",
             "reported_by": str(row.origin),
         }
         if row.note:

@@ -6,7 +6,6 @@ stops the run before the audit log is touched.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -25,7 +24,8 @@ class RunOutcome:
     agreements: list[str]
     without_facts: list[str]  # agreements with no facts folder: nothing to test
     without_rules: list[str]  # borrower folders no agreement is named after: not read
-    inputs: dict[str, str]  # what the run read, for the audit log's run record
+    inputs: dict[str, str]  # where the run read, for the audit log's run record
+    facts: dict[str, Facts]  # as loaded, by agreement
 
 
 def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
@@ -71,19 +71,6 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
         [a.id for a, _ in loaded],
         without_facts,
         without_rules,
-        {
-            "rules": str(rules_dir),
-            "facts": str(facts_dir),
-            "digest": _digest([rules_dir, facts_dir]),
-        },
+        {"rules": str(rules_dir), "facts": str(facts_dir)},
+        {a.id: f for a, f in loaded},
     )
-
-
-def _digest(folders: list[Path]) -> str:
-    """A fingerprint of every input file, so a run record says exactly what it read."""
-    sha = hashlib.sha256()
-    for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-            sha.update(str(path.relative_to(folder)).encode())
-            sha.update(hashlib.sha256(path.read_bytes()).digest())
-    return sha.hexdigest()

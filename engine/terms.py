@@ -1,14 +1,12 @@
 """The agreement's terms as audit events, so a report built from the log alone can show the
 clause text and the schedule of thresholds every test was run against.
 
-A covenant's terms are recorded once per version: the idempotency key carries a digest of their
-content, so editing a rule file records the new terms beside the old, and a rerun records nothing.
+A rerun records nothing; an edited rule file records the new terms as a new version that
+supersedes the old (the event's version covers the terms, not where the rule files sit).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from datetime import date
 from typing import Any
 
@@ -89,11 +87,5 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
 def _event(
     kind: str, agreement: Agreement, covenant: Covenant | None, day: date, details: dict[str, Any]
 ) -> AuditEvent:
-    # The digest covers the terms, not where the rule files sit: --rules given as a relative or
-    # an absolute path must not record the same terms twice.
-    content = {k: v for k, v in details.items() if k not in ("rule_file", "rule_folder")}
-    digest = hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()[:16]
     details = {"rule": RULE, **details}
-    return AuditEvent(
-        kind, agreement.id, covenant.section if covenant else None, day, details, digest
-    )
+    return AuditEvent(kind, agreement.id, covenant.section if covenant else None, day, details)

@@ -4,6 +4,7 @@ from the log alone shows the clause text and schedule each test was run against.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -37,7 +38,7 @@ def test_each_covenant_records_its_schedule_with_the_clauses():
     assert [r["floor_percent"] for r in agreement.details["default_rates"]] == ["13.50", "17"]
 
 
-def test_changed_terms_are_recorded_beside_the_old_and_unchanged_terms_are_not(
+def test_changed_terms_supersede_the_old_and_unchanged_terms_are_not_recorded_again(
     rules_copy: Path, tmp_path: Path
 ):
     db = tmp_path / "log.db"
@@ -59,5 +60,10 @@ def test_changed_terms_are_recorded_beside_the_old_and_unchanged_terms_are_not(
     assert [(e.event, e.covenant) for e in stored if e.event.endswith("_terms")] == [
         ("covenant_terms", "6.20")
     ]
-    versions = [e for e in audit.read(db) if e.event == "covenant_terms" and e.covenant == "6.20"]
+    history = audit.read(db, history=True)
+    versions = [e for e in history if e.event == "covenant_terms" and e.covenant == "6.20"]
     assert [v.details["schedule"][3]["minimum"] for v in versions] == ["0.45", "0.46"]
+    assert versions[1].supersedes == (versions[0].seq,)
+    assert versions[0].superseded_by == versions[1].seq
+    current = [e for e in audit.read(db) if e.event == "covenant_terms" and e.covenant == "6.20"]
+    assert current == [replace(versions[1], superseded_by=None)]

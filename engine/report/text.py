@@ -102,6 +102,8 @@ def describe(event: StoredEvent) -> str:
     ):
         body = f"{d.get('instrument')}"
         return body + (f" ({d['trigger']})" if d.get("trigger") else "")
+    if kind == "restatement":
+        return restatement(d)
     if kind in ("default", "event_of_default", "grace_period"):
         body = f"breach of {d.get('breach_date')}"
         if d.get("event_of_default_on"):
@@ -115,6 +117,29 @@ def describe(event: StoredEvent) -> str:
     if kind == "not_tested":
         return f"{d.get('period')}: {d.get('reason')}"
     return d.get("message") or d.get("reason") or ""
+
+
+def restatement(d: dict[str, Any]) -> str:
+    """What changed, then what it undid: 'financials period_end 1997-11-29 tangible_net_worth
+    -15400000 -> -15300000; withdraws 3 event(s), replaces 1'."""
+    said = []
+    for change in d.get("changes", []):
+        if "column" in change:
+            said.append(
+                f"{change['table']} {change['row']} {change['column']} "
+                f"{change['old']} -> {change['new']}"
+            )
+        elif "table" in change:
+            said.append(f"{change['table']} {change['row']} {change['change']}")
+        elif "rules_file" in change:
+            said.append(f"rule file {change['rules_file']} {change['change']}")
+        else:
+            said.append(str(change.get("note", "")))
+    said = said or [d.get("reason", "")]
+    counts = (
+        f"withdraws {len(d.get('withdrawn', []))} event(s), replaces {len(d.get('replaced', []))}"
+    )
+    return "; ".join([*said, counts])
 
 
 def one_line(event: StoredEvent) -> str:

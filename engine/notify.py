@@ -1,0 +1,242 @@
+"""Tell people what needs attention: e-mail (SMTP) and webhooks (a JSON POST).
+
+Each channel is sent, once per run, every event of the kinds below that it has not yet
+acknowledged, oldest first. A delivery is recorded in the audit log only after the server
+accepted it, so a channel that is down gets the same events again on the next run: nothing is
+lost. A run killed between the server's acceptance and that record sends them again (at least
+once, never at most once); receivers can drop repeats by the events' `seq` or the
+`Idempotency-Key` header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import smtplib
+import ssl
+import time
+import tomllib
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import audit
+from .errors import InputError, Problem
+from .report import one_line
+
+KINDS = frozenset(
+    {"breach", "default", "event_of_default", "amount_due", "notice_required", "restatement"}
+)
+TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
+
+
+class Channel(Protocol):
+    @property
+    def channel(self) -> str: ...
+
+    def deliver(self, events: list[audit.StoredEvent]) -> None: ...
+
+
+def _subject(events: list[audit.StoredEvent]) -> str:
+    kinds = sorted({e.event.replace("_", " ") for e in events})
+    agreements = ", ".join(sorted({e.agreement for e in events}))
+    return f"covenant-monitor: {len(events)} new ({', '.join(kinds)}) for {agreements}"
+
+
+@dataclass(frozen=True)
+class Email:
+    to: tuple[str, ...]
+    host: str
+    port: int = 25
+    sender: str = "covenant-monitor@localhost"
+    starttls: bool = False
+    username: str | None = None
+    password_env: str | None = None  # the password is read from this environment variable
+
+    @property
+    def channel(self) -> str:
+        return f"email:{','.join(sorted(self.to))}"
+
+    def deliver(self, events: list[audit.StoredEvent]) -> None:
+        message = EmailMessage()
+        message["Subject"] = _subject(events)
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.to)
+        lines = [f"[{e.seq}] {one_line(e)}" for e in events]
+        message.set_content(
+            "New in the covenant-monitor audit log (sequence numbers in brackets):\n\n"
+            + "\n".join(lines)
+            + "\n\n`covenant-monitor report` gives the full report.\n"
+        )
+        with smtplib.SMTP(self.host, self.port, timeout=TIMEOUT) as smtp:
+            if self.starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.username:
+                smtp.login(self.username, os.environ.get(self.password_env or "", ""))
+            smtp.send_message(message)
+
+
+@dataclass(frozen=True)
+class Webhook:
+    url: str
+    secret_env: str | None = None  # if set, the body is signed with HMAC-SHA256 of this secret
+
+    @property
+    def channel(self) -> str:
+        return f"webhook:{self.url}"
+
+    def deliver(self, events: list[audit.StoredEvent]) -> None:
+        body = json.dumps(
+            {"source": "covenant-monitor", "events": [e.as_json() for e in events]},
+            sort_keys=True,
+        ).encode()
+        seqs = ",".join(str(e.seq) for e in events)
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "covenant-monitor",
+            "Idempotency-Key": hashlib.sha256(f"{self.url}|{seqs}".encode()).hexdigest(),
+        }
+        secret = os.environ.get(self.secret_env or "")
+        if secret:
+            signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+            headers["X-Covenant-Monitor-Signature"] = f"sha256={signature}"
+        request = urllib.request.Request(self.url, body, headers, method="POST")
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            if not 200 <= response.status < 300:
+                raise OSError(f"HTTP {response.status}")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    events: int
+    attempts: int
+    error: str | None = None
+
+
+@dataclass
+class Notifier:
+    channels: list[Channel] = field(default_factory=list)
+    attempts: int = 3
+    backoff: float = 1.0  # seconds before the second attempt; doubled each time
+
+    def send(self, db: Path, stored: list[audit.StoredEvent]) -> list[Delivery]:
+        after = min(e.seq for e in stored) - 1 if stored else audit.last_seq(db)
+        results = []
+        for channel in self.channels:
+            events = audit.pending(db, channel.channel, KINDS, after)
+            if events:
+                results.append(self._send(db, channel, events))
+        return results
+
+    def _send(self, db: Path, channel: Channel, events: list[audit.StoredEvent]) -> Delivery:
+        error = None
+        for attempt in range(1, self.attempts + 1):
+            try:
+                channel.deliver(events)
+            except (OSError, smtplib.SMTPException, urllib.error.URLError) as failure:
+                error = f"{type(failure).__name__}: {failure}"
+                if attempt < self.attempts:
+                    time.sleep(self.backoff * 2 ** (attempt - 1))
+                continue
+            audit.delivered(db, channel.channel, [e.seq for e in events])
+            return Delivery(channel.channel, len(events), attempt)
+        return Delivery(channel.channel, len(events), self.attempts, error)
+
+
+_EMAIL_KEYS = {"to", "smtp", "from", "starttls", "username", "password_env"}
+_WEBHOOK_KEYS = {"url", "secret_env"}
+
+
+def load_config(path: Path) -> Notifier:
+    """A notifier from a TOML file; every problem is reported with its key, nothing half-read."""
+    problems: list[Problem] = []
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise InputError([Problem(str(path), f"cannot read the configuration: {error}")]) from None
+    notifier = Notifier()
+    for key in sorted(set(data) - {"notify"}):
+        problems.append(Problem(str(path), "unknown key; expected [notify]", key=key))
+    section = data.get("notify", {})
+    for key in sorted(set(section) - {"email", "webhook", "attempts", "backoff_seconds"}):
+        problems.append(Problem(str(path), "unknown key", key=f"notify.{key}"))
+    attempts = section.get("attempts", notifier.attempts)
+    if not isinstance(attempts, int) or isinstance(attempts, bool) or not 1 <= attempts <= 10:
+        problems.append(Problem(str(path), "a whole number from 1 to 10", key="notify.attempts"))
+    else:
+        notifier.attempts = attempts
+    backoff = section.get("backoff_seconds", notifier.backoff)
+    if not isinstance(backoff, int | float) or isinstance(backoff, bool) or not 0 <= backoff <= 60:
+        problems.append(Problem(str(path), "seconds from 0 to 60", key="notify.backoff_seconds"))
+    else:
+        notifier.backoff = float(backoff)
+    for index, table in enumerate(_tables(section, "email", path, problems)):
+        where = f"notify.email[{index}]"
+        for key in sorted(set(table) - _EMAIL_KEYS):
+            problems.append(Problem(str(path), "unknown key", key=f"{where}.{key}"))
+        to = table.get("to")
+        if isinstance(to, str):
+            to = [to]
+        if not to or not all(isinstance(a, str) and "@" in a for a in to):
+            problems.append(Problem(str(path), "one or more e-mail addresses", key=f"{where}.to"))
+            continue
+        try:
+            host, port = smtp_address(str(table.get("smtp", "")))
+        except ValueError as error:
+            problems.append(Problem(str(path), str(error), key=f"{where}.smtp"))
+            continue
+        notifier.channels.append(
+            Email(
+                tuple(to),
+                host,
+                port,
+                str(table.get("from", Email.sender)),
+                bool(table.get("starttls", False)),
+                table.get("username"),
+                table.get("password_env"),
+            )
+        )
+    for index, table in enumerate(_tables(section, "webhook", path, problems)):
+        where = f"notify.webhook[{index}]"
+        for key in sorted(set(table) - _WEBHOOK_KEYS):
+            problems.append(Problem(str(path), "unknown key", key=f"{where}.{key}"))
+        try:
+            notifier.channels.append(
+                Webhook(webhook_url(table.get("url")), table.get("secret_env"))
+            )
+        except ValueError as error:
+            problems.append(Problem(str(path), str(error), key=f"{where}.url"))
+    if problems:
+        raise InputError(problems)
+    return notifier
+
+
+def _tables(
+    section: dict[str, Any], name: str, path: Path, problems: list[Problem]
+) -> list[dict[str, Any]]:
+    tables = section.get(name, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        problems.append(Problem(str(path), f"write it as [[notify.{name}]]", key=f"notify.{name}"))
+        return []
+    return tables
+
+
+def smtp_address(text: str) -> tuple[str, int]:
+    """HOST or HOST:PORT (port 25 if not given)."""
+    host, _, port = text.strip().rpartition(":") if ":" in text else (text.strip(), "", "25")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{text!r} is not an SMTP server such as mail.example.com:587")
+    return host, int(port)
+
+
+def webhook_url(value: object) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise ValueError(f"{value!r} is not an http:// or https:// address")
+    return value

@@ -1,0 +1,166 @@
+"""What the monitor read, kept so it can be compared and replayed.
+
+A snapshot is every file of an agreement's rules folder and of its borrower's facts folder, by
+digest. The audit log stores the files of each run, so the inputs of the run the current view
+rests on can be laid out again: evaluated at today's as-of date they tell which current events
+a correction withdraws, and loaded side by side with today's facts they tell which figure
+changed, from what, to what.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from .errors import InputError
+from .facts import Facts
+from .pipeline import monitor
+
+# {agreement: {"rules": {file name: sha256}, "facts": {file name: sha256}}}
+Manifest = dict[str, dict[str, dict[str, str]]]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    manifest: Manifest
+    files: dict[str, bytes]  # sha256 -> content
+
+
+def take(rules_dir: Path, facts_dir: Path, agreements: list[str]) -> Snapshot:
+    manifest: Manifest = {}
+    files: dict[str, bytes] = {}
+    for agreement in agreements:
+        manifest[agreement] = {}
+        for group, folder in (("rules", rules_dir / agreement), ("facts", facts_dir / agreement)):
+            entries = {}
+            for path in (
+                sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+            ):
+                content = path.read_bytes()
+                sha = hashlib.sha256(content).hexdigest()
+                entries[path.relative_to(folder).as_posix()] = sha
+                files[sha] = content
+            manifest[agreement][group] = entries
+    return Snapshot(manifest, files)
+
+
+@contextmanager
+def laid_out(manifest: Manifest, files: dict[str, bytes]) -> Iterator[tuple[Path, Path]]:
+    """The snapshot's files written out as a rules folder and a facts folder."""
+    with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
+        root = Path(tmp)
+        for agreement, groups in manifest.items():
+            for group, entries in groups.items():
+                folder = root / group / agreement
+                folder.mkdir(parents=True, exist_ok=True)
+                for name, sha in entries.items():
+                    target = folder / name
+                    if not target.resolve().is_relative_to(folder.resolve()):
+                        raise ValueError(f"stored file name {name!r} leaves its folder")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(files[sha])
+        (root / "rules").mkdir(exist_ok=True)
+        (root / "facts").mkdir(exist_ok=True)
+        yield root / "rules", root / "facts"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    changes: list[dict[str, Any]]
+    prior_keys: frozenset[str] | None
+
+
+def compare(
+    agreement: str,
+    old: Manifest,
+    new: Manifest,
+    files: dict[str, bytes],
+    new_facts: Facts | None,
+    as_of: date,
+) -> Comparison:
+    """What changed in `agreement`'s inputs, and the event keys its old inputs give at `as_of`."""
+    changes = rule_changes(old[agreement]["rules"], new[agreement]["rules"])
+    with laid_out({agreement: old[agreement]}, files) as (rules_dir, facts_dir):
+        try:
+            outcome = monitor(rules_dir, facts_dir, as_of)
+        except InputError as error:
+            # Inputs this engine refuses now (a stricter check since): the changes are still
+            # listed, but nothing can be withdrawn on their evidence.
+            changes.append({"note": f"the earlier inputs no longer load: {error}"})
+            return Comparison(changes, None)
+        old_facts = outcome.facts.get(agreement)
+    if old_facts is not None and new_facts is not None:
+        changes = fact_changes(old_facts, new_facts) + changes
+    keys = frozenset(e.key for e in outcome.events if e.agreement == agreement)
+    return Comparison(changes, keys)
+
+
+def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any]]:
+    return [
+        {"rules_file": name, "change": _what(old.get(name), new.get(name))}
+        for name in sorted(set(old) | set(new))
+        if old.get(name) != new.get(name)
+    ]
+
+
+def _what(old: str | None, new: str | None) -> str:
+    return "added" if old is None else "removed" if new is None else "edited"
+
+
+def fact_changes(old: Facts, new: Facts) -> list[dict[str, Any]]:
+    """Each figure that differs between two loads of the facts: table, row key, column, the old
+    and new value, and where the new one sits. Added rows are not changes: they restate nothing."""
+    found = []
+    before, after = _by_key(old), _by_key(new)
+    for (table, key), (values, origin) in before.items():
+        if (table, key) not in after:
+            found.append({"table": table, "row": key, "change": "removed", "was": str(origin)})
+            continue
+        new_values, new_origin = after[(table, key)]
+        for column in sorted(set(values) | set(new_values)):
+            if values.get(column) != new_values.get(column):
+                found.append(
+                    {
+                        "table": table,
+                        "row": key,
+                        "column": column,
+                        "old": values.get(column),
+                        "new": new_values.get(column),
+                        "source_row": str(new_origin),
+                    }
+                )
+    return found
+
+
+def _by_key(facts: Facts) -> dict[tuple[str, str], tuple[dict[str, str | None], object]]:
+    rows: dict[tuple[str, str], tuple[dict[str, str | None], object]] = {}
+    for r in facts.financials:
+        values = {
+            k: str(v)
+            for k, v in r.amounts.items()
+            if r.nsp_carried_from is None or k != "net_securities_proceeds"
+        }
+        values.update(
+            fiscal_quarter=str(r.fiscal_quarter) if r.fiscal_quarter else None, note=r.note
+        )
+        rows[("financials", f"period_end {r.period_end}")] = (values, r.origin)
+    for r in facts.revolver:
+        values = {k: str(v) for k, v in r.amounts.items()} | {"note": r.note}
+        rows[("revolver", f"date {r.date}")] = (values, r.origin)
+    for n in facts.notes:
+        values = {"initial_capitalized_interest_amount": str(n.initial_capitalized_interest_amount)}
+        rows[("notes", f"holder {n.holder}")] = (values, n.origin)
+    for p in facts.prime_rates:
+        rows[("prime_rate", f"date {p.date}")] = ({"rate_percent": str(p.rate_percent)}, p.origin)
+    for e in facts.events:
+        key = " ".join(
+            str(x) for x in (e.date, e.event, e.covenant or "", e.instrument or "")
+        ).strip()
+        rows[("events", key)] = ({"note": e.note}, e.origin)
+    return rows

@@ -1,0 +1,180 @@
+"""A scheduled run from start to finish: lock, check the log, monitor, record, notify.
+
+Runs against one audit log queue on a lock file beside it (`<db>.lock`, held with flock, which
+the kernel releases when the holder dies, kill -9 included). The run's work is computed while
+holding it, and recorded in one transaction, so a second run waits and then finds the first
+one's events already there. Notifications go out after the events are committed; what a
+channel has not acknowledged stays pending and is sent on the next run.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from . import __version__, audit, restate
+from .pipeline import RunOutcome, monitor
+
+Progress = Callable[..., None]  # progress(message, **fields)
+
+
+def _quiet(message: str, **fields: Any) -> None:
+    pass
+
+
+class LogBusy(Exception):
+    """Another run held the lock for longer than this one would wait."""
+
+
+class LogTampered(Exception):
+    def __init__(self, verification: audit.Verification):
+        self.verification = verification
+        super().__init__(verification.message)
+
+
+@contextmanager
+def run_lock(db: Path, wait: float) -> Iterator[None]:
+    """Hold `<db>.lock`, waiting up to `wait` seconds for another run to finish."""
+    path = Path(f"{db}.lock")
+    try:
+        handle = path.open("a+")
+    except OSError as error:
+        raise audit.AuditLogMissing(f"cannot use the audit log {db}: {error}") from error
+    with handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise LogBusy(
+                        f"another run (pid {holder}) holds {path}; waited {wait:g} s. "
+                        "Nothing was written; the next scheduled run will catch up."
+                    ) from None
+                time.sleep(0.05)
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass
+class RunResult:
+    outcome: RunOutcome
+    stored: list[audit.StoredEvent]
+    head: str
+    deliveries: list[Any] = field(default_factory=list)  # notify.Delivery
+
+
+def execute(
+    rules_dir: Path,
+    facts_dir: Path,
+    db: Path,
+    as_of: date,
+    *,
+    wait: float = 0,
+    notifier: Any = None,  # notify.Notifier
+    progress: Progress = _quiet,
+) -> RunResult:
+    """One run. Bad input raises InputError before the log is touched."""
+    with run_lock(db, wait):
+        progress("lock acquired", db=str(db))
+        previous = None
+        if db.exists():
+            verification = audit.verify(db)
+            if not verification.ok:
+                raise LogTampered(verification)
+            previous = _latest_inputs(db)
+        outcome = monitor(rules_dir, facts_dir, as_of)
+        progress("evaluated", events=len(outcome.events), agreements=outcome.agreements)
+        snapshot = restate.take(rules_dir, facts_dir, outcome.agreements)
+        restatements = _restatements(db, previous, snapshot, outcome, as_of)
+        inputs = {
+            "rules": str(rules_dir),
+            "facts": str(facts_dir),
+            "engine": __version__,
+            "agreements": snapshot.manifest,
+        }
+        progress("recording", restated=sorted(restatements))
+        stored = audit.record(
+            db,
+            outcome.events,
+            as_of,
+            inputs,
+            files=snapshot.files,
+            restatements=restatements,
+        )
+        head = audit.head(db)
+        progress("recorded", new=len(stored), head=head)
+        deliveries = notifier.send(db, stored) if notifier is not None else []
+        return RunResult(outcome, stored, head, deliveries)
+
+
+def _latest_inputs(db: Path) -> dict[str, Any] | None:
+    runs = audit.runs(db)
+    return runs[-1].inputs.get("agreements") if runs else None
+
+
+def _restatements(
+    db: Path,
+    previous: restate.Manifest | None,
+    snapshot: restate.Snapshot,
+    outcome: RunOutcome,
+    as_of: date,
+) -> dict[str, audit.Restatement]:
+    """For each agreement whose inputs differ from those of the latest run: what changed."""
+    found = {}
+    for agreement in outcome.agreements:
+        old = (previous or {}).get(agreement)
+        if old is None or old == snapshot.manifest[agreement]:
+            continue
+        old_files = audit.files(db, [sha for group in old.values() for sha in group.values()])
+        comparison = restate.compare(
+            agreement,
+            {agreement: old},
+            snapshot.manifest,
+            old_files,
+            outcome.facts.get(agreement),
+            as_of,
+        )
+        found[agreement] = audit.Restatement(comparison.changes, comparison.prior_keys)
+    return found
+
+
+@dataclass(frozen=True)
+class Replay:
+    run: audit.Run
+    outcome: RunOutcome
+    missing: list[str]  # replayed event keys the log did not hold (current version) at the time
+
+
+def replay(db: Path, known_as_of: datetime) -> Replay:
+    """Evaluate again, at its own as-of date, the inputs of the latest run recorded by
+    `known_as_of`, and check that the log as it stood then holds every event they give (in the
+    same version). Writes nothing."""
+    cutoff = known_as_of.astimezone().isoformat()
+    candidates = [r for r in audit.runs(db) if datetime.fromisoformat(r.recorded_at) <= known_as_of]
+    if not candidates:
+        raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
+    run = candidates[-1]
+    manifest = run.inputs["agreements"]
+    shas = [sha for groups in manifest.values() for g in groups.values() for sha in g.values()]
+    with restate.laid_out(manifest, audit.files(db, shas)) as (rules_dir, facts_dir):
+        outcome = monitor(rules_dir, facts_dir, run.as_of)
+    known = {(e.key, e.version) for e in audit.read(db, known_as_of=known_as_of)}
+    missing = sorted({e.key for e in outcome.events if (e.key, e.version) not in known})
+    return Replay(run, outcome, missing)
