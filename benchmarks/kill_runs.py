@@ -1,0 +1,291 @@
+"""Kill `covenant-monitor run` with SIGKILL at random moments; show nothing is lost or doubled.
+
+    python benchmarks/kill_runs.py [--kills 50] [--size 6000] [--seed 1]
+
+The input is the synthetic facts of bench_run.py: --size balance-sheet and revolver dates, a
+run of several seconds. Two kinds of run are killed, alternately:
+
+- a first run into an empty log (a large write: every event);
+- a run on corrected inputs over a log that holds the run before the correction (a
+  restatement, new versions and the dates added since).
+
+Half the kills fall at a uniformly random moment of the whole run; the other half inside its
+write (after the run says "recording", before its transaction could have committed). After
+each kill: `verify` passes, the log is exactly as before the run or exactly as after it, a
+rerun completes, and the log then equals the log of an uninterrupted run. Prints each kill and
+the totals; `tests/test_kill.py` runs it and checks the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_run import RULES, write_facts
+
+AS_OF = "2030-01-01"
+
+
+def command(facts: Path, db: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "engine",
+        "run",
+        "--rules",
+        str(RULES.parent),
+        "--facts",
+        str(facts),
+        "--db",
+        str(db),
+        "--as-of",
+        AS_OF,
+        "--log-format",
+        "json",
+        "--wait",
+        "30",
+    ]
+
+
+def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
+    """Everything the log says, less the wall-clock time of each run and the hashes over it."""
+    if not db.exists():
+        return None
+    connection = sqlite3.connect(db)
+    try:
+        runs = connection.execute(
+            "SELECT run, as_of, inputs, first_seq, events FROM runs ORDER BY run"
+        ).fetchall()
+        events = connection.execute(
+            "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
+            " supersedes FROM events ORDER BY seq"
+        ).fetchall()
+    except sqlite3.OperationalError:  # the schema itself was never committed
+        return None
+    finally:
+        connection.close()
+    return runs, events
+
+
+def verified(db: Path) -> bool:
+    if not db.exists():
+        return True
+    result = subprocess.run(
+        [sys.executable, "-m", "engine", "verify", "--db", str(db)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0
+
+
+@dataclass
+class Run:
+    """A run started in the background whose JSON progress lines are timed as they arrive."""
+
+    process: subprocess.Popen
+    started: float
+    lines: list[tuple[float, str]] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, facts: Path, db: Path) -> Run:
+        process = subprocess.Popen(
+            command(facts, db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        run = cls(process, time.monotonic())
+        threading.Thread(target=run._read, daemon=True).start()
+        return run
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            try:
+                message = json.loads(line).get("message", "")
+            except json.JSONDecodeError:
+                message = line.strip()
+            self.lines.append((time.monotonic(), message))
+
+    def when(self, message: str) -> float | None:
+        return next((t for t, m in list(self.lines) if m == message), None)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    facts: Path
+    base: Path | None  # the log the run starts from (copied), or None for an empty log
+    expected: tuple  # content of the log after an uninterrupted run
+    before: tuple | None
+    seconds: float  # an uninterrupted run
+    write: float  # from "recording" to "recorded"
+
+
+def uninterrupted(facts: Path, db: Path) -> tuple[float, float]:
+    run = Run.start(facts, db)
+    code = run.process.wait()
+    time.sleep(0.1)  # let the reader thread take the last lines
+    if code not in (0, 1):
+        raise SystemExit(f"an uninterrupted run failed with exit {code}")
+    return time.monotonic() - run.started, run.when("recorded") - run.when("recording")
+
+
+def prepare(root: Path, size: int) -> list[Scenario]:
+    corrected = root / "corrected" / "cerplex"
+    write_facts(corrected, size)
+    original = root / "original" / "cerplex"
+    original.mkdir(parents=True)
+    # The original is the corrected facts less the last fifth of their dates, with every 50th
+    # balance sheet reported $2,000,000 lower, below the $8,000,000 minimum of Section 6.21:
+    # the correction undoes those breaches.
+    for name in ("financials.csv", "revolver.csv", "notes.csv"):
+        lines = (corrected / name).read_text().splitlines(keepends=True)
+        if name != "notes.csv":
+            lines = lines[: 1 + size * 4 // 5]
+        if name == "financials.csv":
+            lines = [
+                line.replace(",9000000,", ",7000000,") if i % 50 == 2 else line
+                for i, line in enumerate(lines)
+            ]
+        (original / name).write_text("".join(lines))
+
+    scenarios = []
+    fresh = root / "expected-fresh.db"
+    seconds, write = uninterrupted(corrected.parent, fresh)
+    scenarios.append(
+        Scenario("first run", corrected.parent, None, content(fresh), None, seconds, write)
+    )
+    base = root / "base.db"
+    uninterrupted(original.parent, base)
+    restated = root / "expected-restated.db"
+    shutil.copy(base, restated)
+    seconds, write = uninterrupted(corrected.parent, restated)
+    scenarios.append(
+        Scenario(
+            "restatement",
+            corrected.parent,
+            base,
+            content(restated),
+            content(base),
+            seconds,
+            write,
+        )
+    )
+    return scenarios
+
+
+@dataclass
+class Kill:
+    scenario: str
+    aimed: str  # "anywhere" or "in the write"
+    after: float  # seconds from start
+    landed: str  # before recording / during the write / after commit / run had ended
+    log_was: str  # "before" or "after" (never anything else, or the trial fails)
+    ok: bool
+    problem: str = ""
+
+
+def trial(scenario: Scenario, db: Path, rng: random.Random, aim_write: bool) -> Kill:
+    for leftover in db.parent.glob(db.name + "*"):
+        leftover.unlink()
+    if scenario.base is not None:
+        shutil.copy(scenario.base, db)
+    run = Run.start(scenario.facts, db)
+    if aim_write:
+        while run.when("recording") is None and run.process.poll() is None:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.9 * scenario.write))
+    else:
+        time.sleep(rng.uniform(0, scenario.seconds))
+    ended = run.process.poll() is not None
+    run.process.send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    run.process.wait()
+    time.sleep(0.02)
+    recording, recorded = run.when("recording"), run.when("recorded")
+    if ended:
+        landed = "run had ended"
+    elif recorded is not None and recorded <= killed_at:
+        landed = "after commit"
+    elif recording is not None:
+        landed = "during the write"
+    else:
+        landed = "before recording"
+    kill = Kill(
+        scenario.name,
+        "in the write" if aim_write else "anywhere",
+        killed_at - run.started,
+        landed,
+        "",
+        False,
+    )
+    state = content(db)
+    # Before a first run, the log is absent, or created with no run in it yet.
+    before = (scenario.before,) if scenario.before is not None else (None, ([], []))
+    kill.log_was = (
+        "after" if state == scenario.expected else "before" if state in before else "between"
+    )
+    if kill.log_was == "between":
+        kill.problem = "the log is neither as before the run nor as after it"
+    elif not verified(db):
+        kill.problem = "verify failed after the kill"
+    else:
+        code = subprocess.run(command(scenario.facts, db), capture_output=True, check=False)
+        if code.returncode not in (0, 1):
+            kill.problem = f"the rerun exited {code.returncode}: {code.stderr[-500:]!r}"
+        elif content(db) != scenario.expected:
+            kill.problem = "after the rerun the log differs from an uninterrupted run's"
+        elif not verified(db):
+            kill.problem = "verify failed after the rerun"
+    kill.ok = not kill.problem
+    return kill
+
+
+def main(kills: int = 50, size: int = 6000, seed: int = 1, echo=print) -> list[Kill]:
+    rng = random.Random(seed)
+    with tempfile.TemporaryDirectory(prefix="kill-runs-") as tmp:
+        root = Path(tmp)
+        scenarios = prepare(root, size)
+        for s in scenarios:
+            echo(
+                f"{s.name}: an uninterrupted run takes {s.seconds:.2f} s, its write "
+                f"{s.write:.2f} s, and leaves {len(s.expected[1])} events"
+            )
+        results = []
+        for index in range(kills):
+            scenario = scenarios[index % 2]
+            kill = trial(scenario, root / "log.db", rng, aim_write=(index // 2) % 2 == 1)
+            results.append(kill)
+            echo(
+                f"{index + 1:>3} {kill.scenario:<12} aimed {kill.aimed:<13} at {kill.after:5.2f} s:"
+                f" {kill.landed:<17} log as {kill.log_was:<7}"
+                f" {'ok' if kill.ok else 'FAILED: ' + kill.problem}"
+            )
+    landed: dict[str, int] = {}
+    for kill in results:
+        landed[kill.landed] = landed.get(kill.landed, 0) + 1
+    echo(
+        f"{sum(k.ok for k in results)} of {len(results)} kills: verify passed, the log was as "
+        "before or after, the rerun completed and matched an uninterrupted run. Landed: "
+        + ", ".join(f"{n} {where}" for where, n in sorted(landed.items()))
+    )
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--kills", type=int, default=50)
+    parser.add_argument("--size", type=int, default=6000)
+    parser.add_argument("--seed", type=int, default=1)
+    options = parser.parse_args()
+    outcome = main(options.kills, options.size, options.seed)
+    sys.exit(0 if all(k.ok for k in outcome) else 1)
