@@ -6,8 +6,10 @@ together as one InputError, each naming the file, the row and the column.
 
 from __future__ import annotations
 
+import codecs
 import csv
-from collections.abc import Iterable, Iterator
+import io
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -132,9 +134,44 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
     )
+    _check_chronology(facts, agreement.dated, problems)
     if problems:
         raise InputError(problems)
     return facts
+
+
+def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> None:
+    """Rows in date order as the file gives them, and none about the borrower before the
+    agreement existed (prime rates may be older: a rate in effect when it was signed)."""
+    tables = (
+        ("period_end", [(r.period_end, r.origin) for r in facts.financials], True),
+        ("date", [(r.date, r.origin) for r in facts.revolver], True),
+        ("date", [(r.date, r.origin) for r in facts.events], True),
+        ("date", [(r.date, r.origin) for r in facts.prime_rates], False),
+    )
+    for column, rows, about_the_borrower in tables:
+        previous: tuple[date, int] | None = None
+        for day, origin in sorted(rows, key=lambda item: item[1].row):
+            if about_the_borrower and day < dated:
+                problems.append(
+                    Problem(
+                        origin.file,
+                        f"{day} is before the agreement is dated ({dated})",
+                        origin.row,
+                        column,
+                    )
+                )
+            if previous is not None and day < previous[0]:
+                problems.append(
+                    Problem(
+                        origin.file,
+                        f"{day} comes after {previous[0]} (row {previous[1]}); rows must be in "
+                        "date order",
+                        origin.row,
+                        column,
+                    )
+                )
+            previous = (day, origin.row)
 
 
 @dataclass(frozen=True)
@@ -195,22 +232,87 @@ def _expected() -> str:
     return ", ".join(f"{name}.csv" for name in TABLES)
 
 
-def _rows(source: _Source) -> Iterator[tuple[int, list[object]]]:
+class _CellProblem:
+    """A spreadsheet cell that holds no plain value (a formula, a merged range): reported with
+    its row and column once the header names the column."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[object]]]:
     """(row number as the user sees it, cells); blank rows are skipped."""
     if source.sheet is None:
-        with source.path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            for cells in reader:
-                if any(c.strip() for c in cells):
-                    yield reader.line_num, list(cells)
-        return
-    workbook = openpyxl.load_workbook(source.path, read_only=True, data_only=True)
+        return _csv_rows(source.path, problems)
     try:
-        for number, cells in enumerate(workbook[source.sheet].iter_rows(values_only=True), 1):
-            if any(c is not None and str(c).strip() for c in cells):
-                yield number, list(cells)
+        workbook = openpyxl.load_workbook(source.path, data_only=False)
+    except Exception as error:  # openpyxl raises many types for a broken file
+        problems.append(Problem(source.label, f"cannot read workbook: {error}"))
+        return []
+    try:
+        sheet = workbook[source.sheet]
+        cells = [list(row) for row in sheet.iter_rows()]
+        values = [[cell.value for cell in row] for row in cells]
+        for row in cells:
+            for cell in row:
+                if cell.data_type == "f":
+                    values[cell.row - 1][cell.column - 1] = _CellProblem(
+                        f"holds a formula ({cell.value}); enter its value instead"
+                    )
+        for merged in sheet.merged_cells.ranges:
+            values[merged.min_row - 1][merged.min_col - 1] = _CellProblem(
+                f"cells {merged.coord} are merged; unmerge them and give each row its own value"
+            )
     finally:
         workbook.close()
+    return [
+        (number, row)
+        for number, row in enumerate(values, 1)
+        if any(c is not None and str(c).strip() for c in row)
+    ]
+
+
+def _csv_rows(path: Path, problems: list[Problem]) -> list[tuple[int, list[object]]]:
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        problems.append(Problem(str(path), "is UTF-16 text; save it as CSV UTF-8", row=1))
+        return []
+    text = data.decode("utf-8-sig", errors="replace")
+    if "\ufffd" in text and "\ufffd".encode() not in data:
+        _report_encoding(path, text, problems)
+        return []
+    reader = csv.reader(io.StringIO(text, newline=""))
+    rows = []
+    try:
+        for cells in reader:
+            if any(c.strip() for c in cells):
+                rows.append((reader.line_num, list(cells)))
+    except csv.Error as error:
+        problems.append(
+            Problem(str(path), f"cannot read the CSV: {error}", row=reader.line_num + 1)
+        )
+        return []
+    return rows
+
+
+def _report_encoding(path: Path, text: str, problems: list[Problem]) -> None:
+    """Every line with bytes that are not UTF-8, with the column they fall in."""
+    lines = text.splitlines()
+    header = next(csv.reader([lines[0]])) if lines else []
+    for number, line in enumerate(lines, 1):
+        if "\ufffd" not in line:
+            continue
+        cells = next(csv.reader([line]), [])
+        position = next((i for i, c in enumerate(cells) if "\ufffd" in c), 0)
+        column = header[position] if position < len(header) and number > 1 else str(position + 1)
+        problems.append(
+            Problem(
+                str(path),
+                "not UTF-8 text (Windows-1252 or Latin-1?); save the file as CSV UTF-8",
+                row=number,
+                column=column,
+            )
+        )
 
 
 def _parse(
@@ -218,10 +320,10 @@ def _parse(
 ) -> list[tuple[Origin, dict[str, object]]]:
     """Check the header and every cell's type; return typed rows (blank cells as None)."""
     label = source.label
-    try:
-        rows = iter(list(_rows(source)))
-    except (UnicodeDecodeError, csv.Error) as error:
-        problems.append(Problem(label, f"cannot read file: {error}"))
+    found: list[Problem] = []
+    rows = iter(_rows(source, found))
+    if found:
+        problems.extend(found)
         return []
     header_row = next(rows, None)
     if header_row is None:
@@ -235,6 +337,8 @@ def _parse(
     for position, name in enumerate(header, 1):
         if name not in table.column_names:
             what = f"unknown column {name!r}" if name else f"column {position} has no name"
+            if "\ufeff" in name:
+                what += " (a byte-order mark inside the header: two files joined into one?)"
             problems.append(
                 Problem(
                     label,
@@ -289,6 +393,8 @@ _INVALID = _Invalid()
 
 
 def _cell(cell: object, kind: Kind) -> object:
+    if isinstance(cell, _CellProblem):
+        raise ValueError(cell.message)
     if cell is None or (isinstance(cell, str) and not cell.strip()):
         return None
     if kind is Kind.DATE:
@@ -503,7 +609,7 @@ def _events(rows, agreement: Agreement, problems: list[Problem]) -> tuple[FactEv
 def _declared(check: _RowCheck, column: str, name: object, declared: dict, event: str):
     """The declaration `name` refers to, or None after reporting why it names none."""
     if name is None:
-        check.require(column, f"{event} must name a {column}")
+        check.require(column, f"{event} must name {'an' if column[0] in 'aeiou' else 'a'} {column}")
         return None
     found = declared.get(str(name))
     if found is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -319,7 +319,8 @@ def _schedule(section: _Section, test: TestKind | None) -> tuple[Threshold, ...]
 
 
 def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> None:
-    """Rows in order, none empty, none overlapping; only the last may run on ("thereafter")."""
+    """Rows in order, none empty, none overlapping, no gap between them (a day or quarter
+    with no row would have no threshold); only the last may run on ("thereafter")."""
     for i, (start, end) in enumerate(spans):
         if start is None:
             continue
@@ -338,6 +339,17 @@ def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> No
                 f"row starting {start} overlaps the row before it ({prev_start} through "
                 f"{prev_end or 'thereafter'}); rows must be in order and not overlap",
             )
+        elif start != _after(prev_end):
+            section.problem(
+                f"{key}[{i}].from",
+                f"a gap: the row before ends {prev_end}, this one starts {start}; nothing "
+                f"would apply from {_after(prev_end)}",
+            )
+
+
+def _after(end: Any) -> Any:
+    """The first day, or fiscal quarter, after `end`."""
+    return end.next() if isinstance(end, FiscalQuarter) else end + timedelta(days=1)
 
 
 def _instrument(section: _Section) -> Instrument | None:

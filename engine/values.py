@@ -99,5 +99,8 @@ class FiscalQuarter:
         first_of_next = date(self.year, 3 * self.quarter, 1) + relativedelta(months=1)
         return first_of_next - relativedelta(days=1)
 
+    def next(self) -> FiscalQuarter:
+        return FiscalQuarter(self.year + self.quarter // 4, self.quarter % 4 + 1)
+
     def __str__(self) -> str:
         return f"{self.year}Q{self.quarter}"
