@@ -97,6 +97,7 @@ class Run:
     process: subprocess.Popen
     started: float
     lines: list[tuple[float, str]] = field(default_factory=list)
+    reader: threading.Thread | None = None
 
     @classmethod
     def start(cls, facts: Path, db: Path) -> Run:
@@ -104,8 +105,16 @@ class Run:
             command(facts, db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
         )
         run = cls(process, time.monotonic())
-        threading.Thread(target=run._read, daemon=True).start()
+        run.reader = threading.Thread(target=run._read, daemon=True)
+        run.reader.start()
         return run
+
+    def finish(self) -> int:
+        """Wait for the process and for the last of its lines."""
+        code = self.process.wait()
+        self.reader.join()
+        self.process.stderr.close()
+        return code
 
     def _read(self) -> None:
         for line in self.process.stderr:
@@ -132,8 +141,7 @@ class Scenario:
 
 def uninterrupted(facts: Path, db: Path) -> tuple[float, float]:
     run = Run.start(facts, db)
-    code = run.process.wait()
-    time.sleep(0.1)  # let the reader thread take the last lines
+    code = run.finish()
     if code not in (0, 1):
         raise SystemExit(f"an uninterrupted run failed with exit {code}")
     return time.monotonic() - run.started, run.when("recorded") - run.when("recording")
@@ -209,8 +217,7 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim_write: bool) -> 
     ended = run.process.poll() is not None
     run.process.send_signal(signal.SIGKILL)
     killed_at = time.monotonic()
-    run.process.wait()
-    time.sleep(0.02)
+    run.finish()
     recording, recorded = run.when("recording"), run.when("recorded")
     if ended:
         landed = "run had ended"

@@ -1,9 +1,9 @@
 """A scheduled run from start to finish: lock, check the log, monitor, record, notify.
 
 Runs against one audit log queue on a lock file beside it (`<db>.lock`, held with flock, which
-the kernel releases when the holder dies, kill -9 included). The run's work is computed while
-holding it, and recorded in one transaction, so a second run waits and then finds the first
-one's events already there. Notifications go out after the events are committed; what a
+the kernel releases when the holder dies, kill -9 included). Evaluating the covenants needs no
+lock; comparing with the log, recording (one transaction) and notifying hold it, so a second
+run waits and then finds the first one's events already there. Notifications go out after the events are committed; what a
 channel has not acknowledged stays pending and is sent on the next run.
 """
 
@@ -90,7 +90,11 @@ def execute(
     notifier: Any = None,  # notify.Notifier
     progress: Progress = _quiet,
 ) -> RunResult:
-    """One run. Bad input raises InputError before the log is touched."""
+    """One run. Inputs are read and evaluated first, so bad input raises InputError before
+    the log (or its lock) is touched; the rest holds the lock."""
+    outcome = monitor(rules_dir, facts_dir, as_of)
+    progress("evaluated", events=len(outcome.events), agreements=outcome.agreements)
+    snapshot = restate.take(rules_dir, facts_dir, outcome.agreements)
     with run_lock(db, wait):
         progress("lock acquired", db=str(db))
         previous = None
@@ -99,9 +103,6 @@ def execute(
             if not verification.ok:
                 raise LogTampered(verification)
             previous = _latest_inputs(db)
-        outcome = monitor(rules_dir, facts_dir, as_of)
-        progress("evaluated", events=len(outcome.events), agreements=outcome.agreements)
-        snapshot = restate.take(rules_dir, facts_dir, outcome.agreements)
         restatements = _restatements(db, previous, snapshot, outcome, as_of)
         inputs = {
             "rules": str(rules_dir),

@@ -1,6 +1,7 @@
 """The command-line contract: run / log / report, exit codes, JSON fields, help."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,32 @@ def test_log_into_a_pipe_closed_early_is_quiet(db, capsys):
     )
     assert piped.stdout.count("\n") == 1
     assert piped.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_log_format_json_gives_one_object_per_line_errors_included(db, tmp_path, capsys):
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    path = facts / "cerplex" / "revolver.csv"
+    path.write_text(path.read_text().replace("1997-09-15", "1997-09-31"))
+    code = cli(
+        "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db), "--log-format", "json"
+    )
+    assert code == 2
+    (error,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert not db.exists() and not Path(f"{db}.lock").exists()
+    assert error["level"] == "error"
+    assert error["message"] == "bad input, nothing was written"
+    assert error["problems"] == [
+        {
+            "file": str(path),
+            "row": 8,
+            "column": "date",
+            "key": None,
+            "message": "'1997-09-31' is not a date; expected YYYY-MM-DD",
+        }
+    ]
+
+
+def test_verify_needs_an_existing_log(tmp_path, capsys):
+    assert cli("verify", "--db", str(tmp_path / "none.db")) == 2
+    assert "no audit log at" in capsys.readouterr().err

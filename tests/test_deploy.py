@@ -1,0 +1,67 @@
+"""The scheduling recipes in deploy/ say what the CLI accepts: their commands parse, their
+alert configuration loads, and the service's command, pointed at the example, runs."""
+
+import json
+import shlex
+from pathlib import Path
+
+from conftest import ROOT
+from engine.cli import build_parser, main
+from engine.notify import Email, Webhook, load_config
+
+DEPLOY = ROOT / "deploy"
+
+
+def service_command() -> list[str]:
+    text = (DEPLOY / "covenant-monitor.service").read_text().replace("\\\n", " ")
+    (line,) = [line for line in text.splitlines() if line.startswith("ExecStart=")]
+    return shlex.split(line.removeprefix("ExecStart="))
+
+
+def cron_command() -> list[str]:
+    (line,) = [line for line in (DEPLOY / "crontab").read_text().splitlines() if line[:1].isdigit()]
+    command = line.split(None, 5)[5]  # after the five time fields
+    run = command.split("&&")[1].split(">>")[0]
+    return shlex.split(run)
+
+
+def test_the_service_and_the_crontab_run_the_same_command():
+    service, cron = service_command(), cron_command()
+    assert service[0].endswith("/.venv/bin/covenant-monitor")
+    assert cron[0] == ".venv/bin/covenant-monitor"
+    for args in (service[1:], cron[1:]):
+        parsed = build_parser().parse_args(args)
+        assert parsed.command == "run"
+        assert parsed.log_format == "json"
+        assert parsed.db == Path("/var/lib/covenant-monitor/covenant-monitor.db")
+
+
+def test_the_timer_runs_daily_and_catches_up():
+    timer = (DEPLOY / "covenant-monitor.timer").read_text()
+    assert "OnCalendar=*-*-* 06:15:00" in timer
+    assert "Persistent=true" in timer
+
+
+def test_the_example_alert_configuration_loads():
+    notifier = load_config(DEPLOY / "alerts.toml")
+    email, hook = notifier.channels
+    assert isinstance(email, Email) and email.port == 587 and email.starttls
+    assert isinstance(hook, Webhook) and hook.secret_env == "COVENANT_MONITOR_WEBHOOK_SECRET"
+    assert notifier.attempts == 3
+
+
+def test_the_service_command_runs_on_the_example(tmp_path, capsys):
+    args = [
+        a.replace("/opt/covenant-monitor", str(ROOT)).replace(
+            "/var/lib/covenant-monitor", str(tmp_path)
+        )
+        for a in service_command()[1:]
+    ]
+    at = args.index("--config")
+    del args[at : at + 2]  # no mail server here
+    assert main(args) == 1
+    lines = capsys.readouterr().out.splitlines()
+    records = [json.loads(line) for line in lines]
+    assert {r["level"] for r in records} == {"info"}
+    assert records[-1]["message"].startswith(f"{len(records) - 1} new event(s) recorded")
+    assert len(records[-1]["head"]) == 64
