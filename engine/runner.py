@@ -3,8 +3,8 @@
 Runs against one audit log queue on a lock file beside it (`<db>.lock`, held with flock, which
 the kernel releases when the holder dies, kill -9 included). Evaluating the covenants needs no
 lock; comparing with the log, recording (one transaction) and notifying hold it, so a second
-run waits and then finds the first one's events already there. Notifications go out after the events are committed; what a
-channel has not acknowledged stays pending and is sent on the next run.
+run waits and then finds the first one's events already there. Notifications go out after the
+events are committed; what a channel has not acknowledged stays pending for the next run.
 """
 
 from __future__ import annotations
