@@ -37,7 +37,8 @@ from bench_run import RULES, write_facts
 AS_OF = "2030-01-01"
 
 
-def command(facts: Path, db: Path) -> list[str]:
+def command(facts: Path, db: Path, *extra: str) -> list[str]:
+    """`covenant-monitor run` on the bundled rules, as of a date after every synthetic fact."""
     return [
         sys.executable,
         "-m",
@@ -51,11 +52,11 @@ def command(facts: Path, db: Path) -> list[str]:
         str(db),
         "--as-of",
         AS_OF,
-        "--log-format",
-        "json",
-        "--wait",
-        "30",
+        *extra,
     ]
+
+
+WATCHED = ("--log-format", "json", "--wait", "30")  # progress lines to time the kills by
 
 
 def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
@@ -102,7 +103,10 @@ class Run:
     @classmethod
     def start(cls, facts: Path, db: Path) -> Run:
         process = subprocess.Popen(
-            command(facts, db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            command(facts, db, *WATCHED),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         run = cls(process, time.monotonic())
         run.reader = threading.Thread(target=run._read, daemon=True)
@@ -246,7 +250,9 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim_write: bool) -> 
     elif not verified(db):
         kill.problem = "verify failed after the kill"
     else:
-        code = subprocess.run(command(scenario.facts, db), capture_output=True, check=False)
+        code = subprocess.run(
+            command(scenario.facts, db, *WATCHED), capture_output=True, check=False
+        )
         if code.returncode not in (0, 1):
             kill.problem = f"the rerun exited {code.returncode}: {code.stderr[-500:]!r}"
         elif content(db) != scenario.expected:

@@ -17,26 +17,9 @@ from engine.runner import run_lock
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 from bench_run import write_facts
+from kill_runs import command
 
 NO_WAIT = ("--wait", "0")
-
-
-def command(facts: Path, db: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "engine",
-        "run",
-        "--rules",
-        str(RULES),
-        "--facts",
-        str(facts),
-        "--db",
-        str(db),
-        "--as-of",
-        "2030-01-01",
-        *extra,
-    ]
 
 
 def test_two_runs_started_together_record_each_event_once(tmp_path):

@@ -40,6 +40,14 @@ def restate(facts: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def restated(facts: Path, db: Path) -> Path:
+    """A log of a run, then of a run after the correction."""
+    run(facts, db)
+    restate(facts, ROW, RESTATED)
+    run(facts, db)
+    return db
+
+
 def of(events, kind: str, covenant: str, day: str):
     return [e for e in events if (e.event, e.covenant, str(e.date)) == (kind, covenant, day)]
 
@@ -103,10 +111,7 @@ def test_a_corrected_figure_supersedes_the_breach_it_undoes(facts, tmp_path, cap
 
 
 def test_log_shows_the_current_view_and_all_shows_history(facts, tmp_path, capsys):
-    db = tmp_path / "log.db"
-    run(facts, db)
-    restate(facts, ROW, RESTATED)
-    run(facts, db)
+    db = restated(facts, tmp_path / "log.db")
     capsys.readouterr()
     assert main(["log", "--db", str(db)]) == 0
     current = capsys.readouterr().out
@@ -122,20 +127,14 @@ def test_log_shows_the_current_view_and_all_shows_history(facts, tmp_path, capsy
 
 
 def test_a_rerun_after_a_restatement_records_nothing(facts, tmp_path, capsys):
-    db = tmp_path / "log.db"
-    run(facts, db)
-    restate(facts, ROW, RESTATED)
-    run(facts, db)
+    db = restated(facts, tmp_path / "log.db")
     capsys.readouterr()
     assert run(facts, db) == 0
     assert "0 new event(s)" in capsys.readouterr().out
 
 
 def test_restating_back_brings_the_breach_back_as_new_rows(facts, tmp_path):
-    db = tmp_path / "log.db"
-    run(facts, db)
-    restate(facts, ROW, RESTATED)
-    run(facts, db)
+    db = restated(facts, tmp_path / "log.db")
     restate(facts, RESTATED, ROW)
     assert run(facts, db) == 1
     current = audit.read(db)
