@@ -166,6 +166,12 @@ def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
         (["report", "--thin-headroom", "ten"], "is not a percentage"),
         (["report", "--thin-headroom", "-5"], "is not a percentage"),
         (["report", "--format", "pdf"], "invalid choice"),
+        (["log", "--known-as-of", "yesterday"], "is not a date-time such as"),
+        (["report", "--known-as-of", "2026-13-01T00:00"], "is not a date-time such as"),
+        (["run", "--wait", "-1"], "is not a number of seconds"),
+        (["run", "--webhook", "ftp://hooks.example"], "is not an http:// or https:// address"),
+        (["run", "--smtp", "mail.example:0"], "is not an SMTP server"),
+        (["run", "--log-format", "xml"], "invalid choice"),
     ],
 )
 def test_bad_usage_exits_2(args, message, capsys):
@@ -175,7 +181,7 @@ def test_bad_usage_exits_2(args, message, capsys):
     assert message in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["log"], ["report"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["log"], ["verify"], ["report"]])
 def test_help_explains_each_command(command, capsys):
     with pytest.raises(SystemExit) as exit_:
         cli(*command, "--help")
