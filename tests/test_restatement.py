@@ -166,6 +166,17 @@ def test_report_uses_the_current_view_and_known_as_of_the_past(facts, tmp_path, 
     assert "6.21 1997-11-29" not in open_events_of_default()
     assert "6.21 1997-11-29" in open_events_of_default("--known-as-of", first_run)
 
+    (notice,) = [e for e in audit.read(db) if e.event == "restatement"]
+    for fmt, line in (
+        ("md", "- 1997-11-29: financials period\\_end 1997-11-29 tangible\\_net\\_worth"),
+        ("html", "<li>1997-11-29: financials period_end 1997-11-29 tangible_net_worth"),
+    ):
+        capsys.readouterr()
+        assert main(["report", "--db", str(db), "--format", fmt]) == 0
+        (shown,) = [row for row in capsys.readouterr().out.splitlines() if line in row]
+        assert "withdraws 3 event(s), replaces 1" in shown
+        assert f"[{notice.seq}]" in shown
+
 
 def test_known_as_of_replays_what_the_monitor_knew(facts, tmp_path, capsys):
     db = tmp_path / "log.db"

@@ -108,7 +108,7 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     )
     for c in a["covenants"]:
         out += _covenant(c)
-    out += _lifecycles(a) + _instruments(a)
+    out += _lifecycles(a) + _instruments(a) + _restatements(a)
     return out
 
 
@@ -266,6 +266,12 @@ def _lifecycles(a: dict[str, Any]) -> list[str]:
         ]
         out += [f"- {s['date']} {md(s['text'])} [{s['seq']}]" for s in life["steps"]] + [""]
     return out
+
+
+def _restatements(a: dict[str, Any]) -> list[str]:
+    out = ["### Restatements", ""]
+    lines = [f"- {r['date']}: {md(r['text'])} [{r['seq']}]" for r in a["restatements"]]
+    return out + (lines or ["None: no figure or rule evaluated has been corrected since."]) + [""]
 
 
 def _instruments(a: dict[str, Any]) -> list[str]:

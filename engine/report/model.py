@@ -17,7 +17,7 @@ from typing import Any
 
 from ..audit import StoredEvent
 from ..values import FiscalQuarter
-from .text import describe
+from .text import describe, restatement
 
 THIN_HEADROOM_PERCENT = Decimal(10)
 QUARTERS_AHEAD = 2  # step-ups are looked for at this many coming quarter-ends
@@ -320,6 +320,10 @@ class _Agreement:
                 for e in self.kinds["reinstatement_date"]
             ],
             "data_missing": [_seq_row(e, "message") for e in self.kinds["data_missing"]],
+            "restatements": [
+                {**_seq_row(e, "changes", "withdrawn", "replaced"), "text": restatement(e.details)}
+                for e in self.kinds["restatement"]
+            ],
         }
 
     def _sections(self) -> list[str]:
