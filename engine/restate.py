@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .audit import Restatement
 from .errors import InputError
 from .facts import Facts
 from .pipeline import monitor
@@ -70,12 +71,6 @@ def laid_out(manifest: Manifest, files: dict[str, bytes]) -> Iterator[tuple[Path
         yield root / "rules", root / "facts"
 
 
-@dataclass(frozen=True)
-class Comparison:
-    changes: list[dict[str, Any]]
-    prior_keys: frozenset[str] | None
-
-
 def compare(
     agreement: str,
     old: Manifest,
@@ -83,7 +78,7 @@ def compare(
     files: dict[str, bytes],
     new_facts: Facts | None,
     as_of: date,
-) -> Comparison:
+) -> Restatement:
     """What changed in `agreement`'s inputs, and the event keys its old inputs give at `as_of`."""
     changes = rule_changes(old[agreement]["rules"], new[agreement]["rules"])
     with laid_out({agreement: old[agreement]}, files) as (rules_dir, facts_dir):
@@ -93,12 +88,12 @@ def compare(
             # Inputs this engine refuses now (a stricter check since): the changes are still
             # listed, but nothing can be withdrawn on their evidence.
             changes.append({"note": f"the earlier inputs no longer load: {error}"})
-            return Comparison(changes, None)
+            return Restatement(changes, None)
         old_facts = outcome.facts.get(agreement)
     if old_facts is not None and new_facts is not None:
         changes = fact_changes(old_facts, new_facts) + changes
     keys = frozenset(e.key for e in outcome.events if e.agreement == agreement)
-    return Comparison(changes, keys)
+    return Restatement(changes, keys)
 
 
 def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any]]:

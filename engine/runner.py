@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, audit, restate
+from .notify import Delivery, Notifier
 from .pipeline import RunOutcome, monitor
 
 Progress = Callable[..., None]  # progress(message, **fields)
@@ -77,7 +78,7 @@ class RunResult:
     outcome: RunOutcome
     stored: list[audit.StoredEvent]
     head: str
-    deliveries: list[Any] = field(default_factory=list)  # notify.Delivery
+    deliveries: list[Delivery] = field(default_factory=list)
 
 
 def execute(
@@ -87,7 +88,7 @@ def execute(
     as_of: date,
     *,
     wait: float = 0,
-    notifier: Any = None,  # notify.Notifier
+    notifier: Notifier | None = None,
     progress: Progress = _quiet,
 ) -> RunResult:
     """One run. Inputs are read and evaluated first, so bad input raises InputError before
@@ -144,7 +145,7 @@ def _restatements(
         if old is None or old == snapshot.manifest[agreement]:
             continue
         old_files = audit.files(db, [sha for group in old.values() for sha in group.values()])
-        comparison = restate.compare(
+        found[agreement] = restate.compare(
             agreement,
             {agreement: old},
             snapshot.manifest,
@@ -152,7 +153,6 @@ def _restatements(
             outcome.facts.get(agreement),
             as_of,
         )
-        found[agreement] = audit.Restatement(comparison.changes, comparison.prior_keys)
     return found
 
 
