@@ -377,7 +377,8 @@ def _restatement(
     replaced = sorted(s for e, old in fresh if e.agreement == agreement for s in old)
     if not withdrawn and not replaced:
         return None
-    affected = {e.seq: e.date for e in live.values() if e.seq in set(withdrawn) | set(replaced)}
+    undone = set(withdrawn) | set(replaced)
+    affected = [e.date for e in live.values() if e.seq in undone]
     changes = restatement.changes if restatement else []
     details = {
         "rule": "restatement",
@@ -389,7 +390,7 @@ def _restatement(
         else "recomputed from unchanged inputs gives a different result (a new engine version?)",
     }
     digest = hashlib.sha256(canonical(details).encode()).hexdigest()[:16]
-    when = date.fromisoformat(min(affected.values()))
+    when = date.fromisoformat(min(affected))
     return AuditEvent("restatement", agreement, None, when, details, digest), withdrawn
 
 

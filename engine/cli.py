@@ -8,7 +8,7 @@ import os
 import sqlite3
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -50,11 +50,21 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message}\n")
 
 
-def _iso_date(text: str) -> date:
-    try:
-        return parse_date(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
+def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type from a parser that raises ValueError with the reason."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from error
+
+    return convert
+
+
+_iso_date = _argument(parse_date)
+_smtp = _argument(notify.smtp_address)
+_url = _argument(notify.webhook_url)
 
 
 def _instant(text: str) -> datetime:
@@ -79,20 +89,6 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
     return value
-
-
-def _smtp(text: str) -> tuple[str, int]:
-    try:
-        return notify.smtp_address(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
-
-
-def _url(text: str) -> str:
-    try:
-        return notify.webhook_url(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from error
 
 
 def _add_known_as_of(parser: argparse.ArgumentParser, what: str) -> None:

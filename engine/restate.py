@@ -27,6 +27,11 @@ from .pipeline import monitor
 Manifest = dict[str, dict[str, dict[str, str]]]
 
 
+def digests(manifest: Manifest) -> set[str]:
+    """Every file digest the manifest names."""
+    return {sha for groups in manifest.values() for g in groups.values() for sha in g.values()}
+
+
 @dataclass(frozen=True)
 class Snapshot:
     manifest: Manifest

@@ -144,7 +144,7 @@ def _restatements(
         old = (previous or {}).get(agreement)
         if old is None or old == snapshot.manifest[agreement]:
             continue
-        old_files = audit.files(db, [sha for group in old.values() for sha in group.values()])
+        old_files = audit.files(db, restate.digests({agreement: old}))
         found[agreement] = restate.compare(
             agreement,
             {agreement: old},
@@ -173,8 +173,10 @@ def replay(db: Path, known_as_of: datetime) -> Replay:
         raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
     run = candidates[-1]
     manifest = run.inputs["agreements"]
-    shas = [sha for groups in manifest.values() for g in groups.values() for sha in g.values()]
-    with restate.laid_out(manifest, audit.files(db, shas)) as (rules_dir, facts_dir):
+    with restate.laid_out(manifest, audit.files(db, restate.digests(manifest))) as (
+        rules_dir,
+        facts_dir,
+    ):
         outcome = monitor(rules_dir, facts_dir, run.as_of)
     known = {(e.key, e.version) for e in audit.read(db, known_as_of=known_as_of)}
     missing = sorted({e.key for e in outcome.events if (e.key, e.version) not in known})
