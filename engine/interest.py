@@ -1,9 +1,5 @@
-"""Interest on an accelerated amount: the Default Rate over time, counted 30/360.
-
-Section 4.1(a) accrues interest "on the basis of a 360-day year of twelve 30-day months". The
-day count used is 30/360 Bond Basis (ISDA 2006 Definitions, Section 4.16(f)): a first day of
-31 becomes 30, and a last day of 31 becomes 30 when the first day is 30 or 31.
-"""
+"""Interest over time: the Default Rate as it changes with the prime rate, counted 30/360
+(Section 4.1(a); the convention is `conventions.DayCount.THIRTY_360`)."""
 
 from __future__ import annotations
 
@@ -14,17 +10,11 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
 
+from .conventions import DayCount
 from .facts import PrimeRate
 from .rules import RateFloor
 
 CENT = Decimal("0.01")
-
-
-def days_30_360(start: date, end: date) -> int:
-    """Days from `start` (included) to `end` (excluded) in 30/360 Bond Basis."""
-    d1 = min(start.day, 30)
-    d2 = min(end.day, 30) if d1 == 30 else end.day
-    return 360 * (end.year - start.year) + 30 * (end.month - start.month) + (d2 - d1)
 
 
 @dataclass(frozen=True)
@@ -38,7 +28,7 @@ class RatePiece:
 
     @property
     def days(self) -> int:
-        return days_30_360(self.start, self.end)
+        return DayCount.THIRTY_360.days(self.start, self.end)
 
 
 @dataclass(frozen=True)
