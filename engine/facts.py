@@ -36,6 +36,7 @@ _NON_NEGATIVE = {
     "revolving_loans_outstanding",
     "revolving_loans_available",
     "initial_capitalized_interest_amount",
+    "existing_outstanding_principal",
 }
 
 
@@ -79,6 +80,27 @@ class Note:
     holder: str
     initial_capitalized_interest_amount: Decimal
     origin: Origin
+    existing_outstanding_principal: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Election:
+    """An election to add Additional Capitalized Interest Amounts on `payment_date`."""
+
+    payment_date: date
+    notice_date: date
+    origin: Origin
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Blockage:
+    """A postponement of payments under Section 10: Default Rate from `start` to `end`
+    (excluded); `end` is None while it lasts."""
+
+    start: date
+    end: date | None
+    origin: Origin
 
 
 @dataclass(frozen=True)
@@ -106,6 +128,7 @@ class Facts:
     notes: tuple[Note, ...] = ()
     prime_rates: tuple[PrimeRate, ...] = ()
     events: tuple[FactEventRow, ...] = ()
+    elections: tuple[Election, ...] = ()
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms)."""
@@ -115,7 +138,19 @@ class Facts:
             revolver=tuple(r for r in self.revolver if r.date <= day),
             prime_rates=tuple(r for r in self.prime_rates if r.date <= day),
             events=tuple(r for r in self.events if r.date <= day),
+            elections=tuple(r for r in self.elections if r.notice_date <= day),
         )
+
+    @property
+    def blockages(self) -> tuple[Blockage, ...]:
+        """Blockage periods from the start and end rows of events.csv (checked to pair)."""
+        found: list[Blockage] = []
+        for row in self.events:
+            if row.event is FactEvent.BLOCKAGE_START:
+                found.append(Blockage(row.date, None, row.origin))
+            elif row.event is FactEvent.BLOCKAGE_END and found and found[-1].end is None:
+                found[-1] = replace(found[-1], end=row.date)
+        return tuple(found)
 
 
 def load_facts(folder: Path, agreement: Agreement) -> Facts:
@@ -133,6 +168,7 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         notes=_notes(tables.get("notes", []), problems),
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
+        elections=_elections(tables.get("pik_elections", []), agreement, problems),
     )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
@@ -148,6 +184,7 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
         ("date", [(r.date, r.origin) for r in facts.revolver], True),
         ("date", [(r.date, r.origin) for r in facts.events], True),
         ("date", [(r.date, r.origin) for r in facts.prime_rates], False),
+        ("payment_date", [(r.payment_date, r.origin) for r in facts.elections], True),
     )
     for column, rows, about_the_borrower in tables:
         previous: tuple[date, int] | None = None
@@ -542,11 +579,48 @@ def _notes(rows, problems: list[Problem]) -> tuple[Note, ...]:
         check = _RowCheck(origin, record, problems)
         holder = check.require("holder")
         check.require("initial_capitalized_interest_amount")
-        amounts = check.amounts(("initial_capitalized_interest_amount",))
-        checked.append((check, holder, amounts.get("initial_capitalized_interest_amount")))
+        amounts = check.amounts(
+            ("initial_capitalized_interest_amount", "existing_outstanding_principal")
+        )
+        checked.append((check, holder, amounts))
     _unique([(c, h) for c, h, _ in checked], "holder", "holder")
     return tuple(
-        Note(h, a, c.origin) for c, h, a in checked if isinstance(h, str) and a is not None
+        Note(
+            h,
+            a["initial_capitalized_interest_amount"],
+            c.origin,
+            a.get("existing_outstanding_principal"),
+        )
+        for c, h, a in checked
+        if isinstance(h, str) and "initial_capitalized_interest_amount" in a
+    )
+
+
+def _elections(rows, agreement: Agreement, problems: list[Problem]) -> tuple[Election, ...]:
+    terms = agreement.interest
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        payment, notice = check.require("payment_date"), check.require("notice_date")
+        if isinstance(payment, date) and terms is None:
+            check.problem("payment_date", "the agreement declares no interest terms ([interest])")
+        elif isinstance(payment, date) and (
+            payment not in terms.payment_dates() or payment < terms.additional_from
+        ):
+            check.problem(
+                "payment_date",
+                f"{payment} is not an interest payment date on which Additional Capitalized "
+                f"Interest Amounts may be added (the 19th of a month from "
+                f"{terms.additional_from}; {Path(terms.file).name})",
+            )
+        if isinstance(payment, date) and isinstance(notice, date) and notice > payment:
+            check.problem("notice_date", f"{notice} is after the payment date {payment}")
+        checked.append((check, payment, notice))
+    _unique([(c, p) for c, p, _ in checked], "payment_date", "payment_date")
+    return tuple(
+        Election(p, n, c.origin, c.get("note"))
+        for c, p, n in checked
+        if isinstance(p, date) and isinstance(n, date)
     )
 
 
@@ -603,7 +677,46 @@ def _events(rows, agreement: Agreement, problems: list[Problem]) -> tuple[FactEv
             continue
         seen[key] = origin.row
         result.append(FactEventRow(day, event, origin, covenant, instrument, check.get("note")))
+    _check_blockages(result, problems)
     return tuple(sorted(result, key=lambda e: e.date))
+
+
+def _check_blockages(rows: list[FactEventRow], problems: list[Problem]) -> None:
+    """Each blockage_end closes the blockage_start before it; a start may stay open."""
+    open_start: FactEventRow | None = None
+    for row in sorted(rows, key=lambda r: (r.date, r.origin.row)):
+        if row.event is FactEvent.BLOCKAGE_START:
+            if open_start is not None:
+                problems.append(
+                    Problem(
+                        row.origin.file,
+                        f"a blockage starts while the one started {open_start.date} (row "
+                        f"{open_start.origin.row}) has not ended",
+                        row.origin.row,
+                        "event",
+                    )
+                )
+            open_start = row
+        elif row.event is FactEvent.BLOCKAGE_END:
+            if open_start is None:
+                problems.append(
+                    Problem(
+                        row.origin.file,
+                        "blockage_end with no blockage_start before it",
+                        row.origin.row,
+                        "event",
+                    )
+                )
+            elif row.date == open_start.date:
+                problems.append(
+                    Problem(
+                        row.origin.file,
+                        f"a blockage cannot end on the day it starts ({row.date})",
+                        row.origin.row,
+                        "date",
+                    )
+                )
+            open_start = None
 
 
 def _declared(check: _RowCheck, column: str, name: object, declared: dict, event: str):

@@ -12,7 +12,7 @@ from dateutil.relativedelta import relativedelta
 
 from .conventions import DayCount
 from .facts import PrimeRate
-from .rules import RateFloor
+from .rules import Cited, RateFloor
 
 CENT = Decimal("0.01")
 
@@ -47,9 +47,14 @@ class Accrual:
 
 
 def default_rate_pieces(
-    floors: tuple[RateFloor, ...], primes: tuple[PrimeRate, ...], start: date, end: date
+    floors: tuple[RateFloor, ...],
+    primes: tuple[PrimeRate, ...],
+    start: date,
+    end: date,
+    cap: Cited | None = None,
 ) -> tuple[RatePiece, ...]:
-    """Split [start, end) wherever the floor or the prime rate changes."""
+    """Split [start, end) wherever the floor or the prime rate changes; the rate is the lesser
+    of `cap` (the highest lawful rate, when configured) and the greater of floor and prime."""
     cuts = {start, end}
     for floor in floors:
         cuts.add(floor.start)
@@ -74,6 +79,11 @@ def default_rate_pieces(
             basis = (
                 f"greater of the {floor.floor_percent}% floor ({floor.source}) and the prime "
                 f"rate of {prime.rate_percent}% in effect from {prime.date} ({prime.origin.cited})"
+            )
+        if cap is not None and cap.value < rate:
+            rate, basis = (
+                cap.value,
+                (f"the highest lawful rate of {cap.value}% ({cap.source}), less than the {basis}"),
             )
         pieces.append(RatePiece(a, b, rate, basis))
     return tuple(pieces)

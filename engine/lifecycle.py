@@ -35,6 +35,8 @@ ATTENTION = frozenset(
         "event_of_default",
         "revolving_loan_reduction",
         "amount_due",
+        "notice_required",
+        "pik_blocked",
         "restatement",
     }
 )
@@ -444,6 +446,7 @@ class Lifecycle:
             self.facts.prime_rates,
             acceleration.interest_from,
             test.date,
+            self.agreement.highest_lawful_rate,
         )
         if not self.facts.notes:
             self.emit(

@@ -30,7 +30,15 @@ from .errors import InputError, Problem
 from .report import one_line
 
 KINDS = frozenset(
-    {"breach", "default", "event_of_default", "amount_due", "notice_required", "restatement"}
+    {
+        "breach",
+        "default",
+        "event_of_default",
+        "amount_due",
+        "notice_required",
+        "pik_blocked",
+        "restatement",
+    }
 )
 TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
 

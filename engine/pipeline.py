@@ -14,6 +14,7 @@ from . import instruments, terms
 from .errors import InputError, Problem
 from .evaluate import evaluate
 from .facts import Facts, load_facts
+from .ledger import keep_ledger
 from .lifecycle import AuditEvent, run_lifecycle
 from .rules import Agreement, load_agreements
 
@@ -35,7 +36,7 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
     loaded: list[tuple[Agreement, Facts]] = []
     without_facts, problems = [], []
     for agreement in agreements:
-        folder = facts_dir / agreement.id
+        folder = facts_dir / agreement.facts
         if not folder.is_dir():
             without_facts.append(agreement.id)
             continue
@@ -50,17 +51,17 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
         current = facts.as_of(as_of)
         states = instruments.resolve(agreement, current, as_of)
         events.extend(terms.declared(agreement))
-        events.extend(
-            run_lifecycle(
-                agreement,
-                current,
-                as_of,
-                evaluate(agreement, current),
-                states,
-                instruments.windows(states, as_of),
-            )
+        lifecycle = run_lifecycle(
+            agreement,
+            current,
+            as_of,
+            evaluate(agreement, current),
+            states,
+            instruments.windows(states, as_of),
         )
-    names = {a.id for a in agreements}
+        events.extend(lifecycle)
+        events.extend(keep_ledger(agreement, current, as_of, lifecycle))
+    names = {a.facts for a in agreements}
     without_rules = sorted(
         p.name
         for p in facts_dir.iterdir()

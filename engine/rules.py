@@ -1,20 +1,24 @@
 """Load an agreement's rule files (TOML) strictly into typed declarations.
 
-Each file in `rules/<agreement>/` holds one top-level table: `[agreement]`, `[covenant]` or
-`[instrument]`. Unknown keys, wrong types, bad amounts and overlapping schedule rows are all
-collected and raised together as one InputError naming each file and key.
+Each file in `rules/<agreement>/` holds one top-level table: `[agreement]`, `[covenant]`,
+`[instrument]` or `[interest]` (the Notes' interest terms). Unknown keys, wrong types, bad
+amounts and overlapping schedule rows are all collected and raised together as one InputError
+naming each file and key.
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
+
+from .conventions import Calendar, DayCount
 from .errors import InputError, Problem
 from .expr import Expr, parse_expr
 from .schema import METRIC_TABLES
@@ -133,6 +137,69 @@ class RateFloor:
 
 
 @dataclass(frozen=True)
+class Cited:
+    """A value with the clause it comes from (or the reason the documents do not give it)."""
+
+    value: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
+class RatePeriod:
+    start: date
+    end: date | None
+    percent: Decimal
+    source: str
+
+
+@dataclass(frozen=True)
+class InterestTerms:
+    """Section 4.1: the rate, the payment dates, capitalized interest, blockage and prepayment."""
+
+    section: str
+    title: str
+    text: str
+    file: str
+    day_count: DayCount
+    calendar: Calendar
+    calendar_note: str
+    maturity: date
+    maturity_source: str
+    rates: tuple[RatePeriod, ...]
+    semi_annual: tuple[date, ...]
+    monthly_from: date
+    payment_source: str
+    initial_capitalization: date
+    initial_source: str
+    additional_from: date
+    additional_cash_percent: Decimal
+    notice_business_days: int
+    additional_source: str
+    notice_source: str
+    blockage_cash_percent: Decimal
+    blockage_source: str
+    prepayment_through: date
+    prepayment_rate_percent: Decimal
+    prepayment_source: str
+    note: str | None = None
+
+    def rate_on(self, day: date) -> RatePeriod | None:
+        return next(
+            (r for r in self.rates if r.start <= day and (r.end is None or day <= r.end)), None
+        )
+
+    def payment_dates(self) -> list[date]:
+        """Every interest payment date through maturity: the semi-annual dates, then the
+        monthly date on the day of the month `monthly_from` falls on."""
+        dates = set(self.semi_annual)
+        months = 0
+        while (day := self.monthly_from + relativedelta(months=months)) <= self.maturity:
+            dates.add(day)
+            months += 1
+        return sorted(dates)
+
+
+@dataclass(frozen=True)
 class Agreement:
     id: str
     title: str
@@ -144,6 +211,9 @@ class Agreement:
     covenants: dict[str, Covenant]
     instruments: dict[str, Instrument]
     folder: str
+    facts: str  # the borrower's folder under facts/ (by default the agreement's id)
+    highest_lawful_rate: Cited | None = None  # limb (A) of the Default Rate, when configured
+    interest: InterestTerms | None = None
 
 
 def load_agreements(rules_dir: Path) -> list[Agreement]:
@@ -166,7 +236,7 @@ def load_agreements(rules_dir: Path) -> list[Agreement]:
 
 def load_agreement(folder: Path) -> Agreement:
     problems: list[Problem] = []
-    agreement_tables, covenants, instruments = [], {}, {}
+    agreement_tables, covenants, instruments, interest = [], {}, {}, []
     files = sorted(folder.glob("*.toml"))
     if not files:
         raise InputError([Problem(str(folder), "no rule files (*.toml)")])
@@ -178,13 +248,13 @@ def load_agreement(folder: Path) -> Agreement:
         except tomllib.TOMLDecodeError as error:
             problems.append(Problem(str(path), f"not valid TOML: {error}"))
             continue
-        if len(data) != 1 or next(iter(data)) not in ("agreement", "covenant", "instrument"):
+        if len(data) != 1 or next(iter(data)) not in _KINDS:
             found = ", ".join(data) or "nothing"
             problems.append(
                 Problem(
                     str(path),
-                    "a rule file holds exactly one table: [agreement], [covenant] or "
-                    f"[instrument]; found {found}",
+                    "a rule file holds exactly one table: [agreement], [covenant], "
+                    f"[instrument] or [interest]; found {found}",
                 )
             )
             continue
@@ -200,6 +270,13 @@ def load_agreement(folder: Path) -> Agreement:
                 reader.problem("covenant.section", f"section {covenant.section} declared twice")
             elif covenant:
                 covenants[covenant.section] = covenant
+        elif kind == "interest":
+            if interest:
+                reader.problem(
+                    "interest", f"interest terms are already declared in {interest[0].file}"
+                )
+            elif terms := _interest(section):
+                interest.append(terms)
         else:
             instrument = _instrument(section)
             if instrument and instrument.id in instruments:
@@ -212,6 +289,8 @@ def load_agreement(folder: Path) -> Agreement:
         )
         raise InputError(problems)
     agreement = _agreement(agreement_tables[0], folder, covenants, instruments)
+    if agreement is not None and interest:
+        agreement = replace(agreement, interest=interest[0])
     _check_references(agreement, problems)
     if problems or agreement is None:
         raise InputError(problems)
@@ -235,6 +314,10 @@ def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agree
         )
         row.done()
     _check_rows(section, "default_rate", [(r.start, r.end) for r in rates])
+    highest = None
+    if (cap := section.table("highest_lawful_rate", required=False)) is not None:
+        highest = Cited(cap.decimal("percent"), cap.text("source"))
+        cap.done()
     agreement = Agreement(
         id=agreement_id,
         title=section.text("title"),
@@ -246,6 +329,8 @@ def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agree
         covenants=covenants,
         instruments=instruments,
         folder=str(folder),
+        facts=section.text("facts", required=False) or folder.name,
+        highest_lawful_rate=highest,
     )
     return agreement if section.done() else None
 
@@ -350,6 +435,67 @@ def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> No
 def _after(end: Any) -> Any:
     """The first day, or fiscal quarter, after `end`."""
     return end.next() if isinstance(end, FiscalQuarter) else end + timedelta(days=1)
+
+
+_KINDS = ("agreement", "covenant", "instrument", "interest")
+
+
+def _interest(section: _Section) -> InterestTerms | None:
+    rates = []
+    for row in section.tables("rate", required=True):
+        rates.append(
+            RatePeriod(
+                row.date("from"),
+                row.date("through", required=False),
+                row.decimal("percent"),
+                row.text("source"),
+            )
+        )
+        row.done()
+    _check_rows(section, "rate", [(r.start, r.end) for r in rates])
+    parts = {
+        name: section.table(name)
+        for name in ("payments", "initial_capitalization", "additional_capitalization")
+    }
+    parts |= {name: section.table(name) for name in ("blockage", "prepayment")}
+    if any(part is None for part in parts.values()):
+        return None
+    pay, initial, additional = (
+        parts["payments"],
+        parts["initial_capitalization"],
+        parts["additional_capitalization"],
+    )
+    blockage, prepayment = parts["blockage"], parts["prepayment"]
+    terms = InterestTerms(
+        section=section.text("section"),
+        title=section.text("title"),
+        text=section.text("text"),
+        file=section.file,
+        day_count=section.choice("day_count", DayCount),
+        calendar=section.choice("calendar", Calendar),
+        calendar_note=section.text("calendar_note"),
+        maturity=section.date("maturity"),
+        maturity_source=section.text("maturity_source"),
+        rates=tuple(rates),
+        semi_annual=tuple(pay.dates("semi_annual")),
+        monthly_from=pay.date("monthly_from"),
+        payment_source=pay.text("source"),
+        initial_capitalization=initial.date("on"),
+        initial_source=initial.text("source"),
+        additional_from=additional.date("from"),
+        additional_cash_percent=additional.decimal("minimum_cash_percent"),
+        notice_business_days=additional.integer("notice_business_days"),
+        additional_source=additional.text("source"),
+        notice_source=additional.text("notice_source"),
+        blockage_cash_percent=blockage.decimal("cash_percent"),
+        blockage_source=blockage.text("source"),
+        prepayment_through=prepayment.date("through"),
+        prepayment_rate_percent=prepayment.decimal("rate_percent"),
+        prepayment_source=prepayment.text("source"),
+        note=section.text("note", required=False),
+    )
+    ok = all([part.done() for part in parts.values()])
+    return terms if section.done() and ok else None
 
 
 def _instrument(section: _Section) -> Instrument | None:
@@ -499,6 +645,15 @@ class _Section:
             self.problem(key, "expected a date without a time of day")
             return None
         return value
+
+    def dates(self, key: str) -> list[date]:
+        value = self._get(key, True, (list,), "a list of dates")
+        if value is None:
+            return []
+        if not all(type(v) is date for v in value):
+            self.problem(key, "expected a list of dates such as [1997-08-19] (no quotes)")
+            return []
+        return list(value)
 
     def quarter(self, key: str, required: bool = True) -> FiscalQuarter | None:
         value = self._get(key, required, (str,), 'a fiscal quarter such as "1997Q4"')

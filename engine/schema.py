@@ -84,6 +84,19 @@ NOTES = Table(
     (
         Column("holder", Kind.TEXT),
         Column("initial_capitalized_interest_amount", Kind.AMOUNT),
+        # Principal on February 19, 1997, before the Initial Capitalized Interest Amount: what
+        # the ledger of Section 4.1 starts from (First Amendment Schedule 3).
+        Column("existing_outstanding_principal", Kind.AMOUNT, required=False),
+    ),
+)
+# The Company's elections to add Additional Capitalized Interest Amounts (Section 4.1(c)): the
+# payment date and the date its written notice was given. An election covers every Note.
+PIK_ELECTIONS = Table(
+    "pik_elections",
+    (
+        Column("payment_date", Kind.DATE),
+        Column("notice_date", Kind.DATE),
+        Column("note", Kind.TEXT, required=False),
     ),
 )
 PRIME_RATE = Table(
@@ -101,7 +114,9 @@ EVENTS = Table(
     ),
 )
 
-TABLES: dict[str, Table] = {t.name: t for t in (FINANCIALS, REVOLVER, NOTES, PRIME_RATE, EVENTS)}
+TABLES: dict[str, Table] = {
+    t.name: t for t in (FINANCIALS, REVOLVER, NOTES, PRIME_RATE, EVENTS, PIK_ELECTIONS)
+}
 
 # The tables whose amounts a covenant's metric may read, and the date each row is tested on.
 METRIC_TABLES: dict[str, Table] = {"financials": FINANCIALS, "revolver": REVOLVER}
@@ -113,3 +128,7 @@ class FactEvent(StrEnum):
     REPORTED_BREACH = "reported_breach"  # a breach of a covenant the engine cannot compute
     SENIOR_DEBT_ACTION = "senior_debt_action"  # a holder of Senior Debt acts on a default
     CONDITIONS_SATISFIED = "conditions_satisfied"  # an instrument's conditions precedent are met
+    # Payments on the Subordinated Debt postponed under Section 10 (a blockage period), and
+    # the day the postponement ends (payments may resume on it).
+    BLOCKAGE_START = "blockage_start"
+    BLOCKAGE_END = "blockage_end"

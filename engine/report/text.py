@@ -89,9 +89,37 @@ def describe(event: StoredEvent) -> str:
         )
         return body + (f" -> {d.get('result')}" if kind == "test" else "")
     if kind == "amount_due":
-        return f"{money(d['amount'])} due {d['due_date']} from {d['holder']}"
+        what = f" ({d['what']})" if d.get("what") else ""
+        return f"{money(d['amount'], cents=True)} due {d['due_date']} to {d['holder']}{what}"
     if kind == "notice_required":
-        return f"notice to {d.get('to')} by {d['deadline']}"
+        body = f"notice to {d.get('to')} by {d['deadline']}"
+        if d.get("given_on"):
+            body += f"; given {d['given_on']} ({'on time' if d.get('timely') else 'late'})"
+        return body
+    if kind == "interest_payment":
+        body = (
+            f"{d['holder']}: {money(d['interest'], cents=True)} interest for "
+            f"{d['period_from']} to {d['period_to_excluding']} ({d['days']} days)"
+        )
+        if d.get("capitalized_as"):
+            body += f"; {money(d['capitalized'], cents=True)} added as {d['capitalized_as']}"
+        return body + f"; {money(d['cash'], cents=True)} in cash"
+    if kind == "payment_postponed":
+        return (
+            f"{d['holder']}: {money(d['installment'], cents=True)} postponed (blockage from "
+            f"{d['blockage_from']})"
+        )
+    if kind == "blockage_settlement":
+        return (
+            f"{d['holder']}: blockage {d['blockage_from']} to {d['blockage_to_excluding']}, "
+            f"{money(d['cash_total'], cents=True)} in cash, "
+            f"{money(d['capitalized'], cents=True)} added to principal"
+        )
+    if kind == "note_position":
+        return (
+            f"{d['holder']}: principal {money(d['principal'], cents=True)}, accrued interest "
+            f"{money(d['accrued_interest'], cents=True)} since {d['accrued_from']}"
+        )
     if kind in (
         "waived",
         "suspended",

@@ -1,0 +1,285 @@
+"""Section 4.1 as amended (First Amendment Agreement, Exhibit A item 1): the ledger of a Note.
+
+One Note of $1,000,000 Existing Outstanding Principal keeps the arithmetic checkable by hand;
+every expected amount below is worked out in its comment (30/360: months of 30 days, a 360-day
+year; each payment rounded to the cent, half up).
+"""
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import pick, run, write_table
+from engine.lifecycle import ATTENTION
+
+HOLDER = "Holder A"
+
+
+def note_facts(
+    facts: Path,
+    *,
+    events=(),
+    elections=(),
+    primes=(("1996-02-01", "8.25"), ("1997-03-26", "8.50")),
+) -> Path:
+    folder = facts / "cerplex"
+    write_table(
+        folder,
+        "notes",
+        [
+            {
+                "holder": HOLDER,
+                "existing_outstanding_principal": "1,000,000.00",
+                # 1,000,000 x 9.50% x 180/360 = 47,500.00 (Schedule 3's figure for this Note)
+                "initial_capitalized_interest_amount": "47,500.00",
+            }
+        ],
+    )
+    write_table(folder, "prime_rate", [{"date": d, "rate_percent": r} for d, r in primes])
+    write_table(
+        folder,
+        "events",
+        [{"date": d, "event": e, "covenant": c} for d, e, c in events],
+    )
+    write_table(
+        folder,
+        "pik_elections",
+        [{"payment_date": p, "notice_date": n} for p, n in elections],
+    )
+    return facts
+
+
+def on(events, kind: str, day: str):
+    found = [e for e in events if e.event == kind and e.date == date.fromisoformat(day)]
+    assert len(found) == 1, f"expected one {kind} on {day}, found {found}"
+    return found[0].details
+
+
+def test_semi_annual_period_capitalizes_the_initial_amount(facts_dir):
+    # 4.1(a)(i) and 4.1(b)(i): February 19 to August 19, 1997 is 180 days at 9.50%:
+    # 1,000,000 x 0.095 x 180/360 = 47,500.00, added to principal; nothing is paid in cash.
+    events = run(note_facts(facts_dir), as_of=date(1997, 9, 1))
+    paid = on(events, "interest_payment", "1997-08-19")
+    assert (paid["days"], paid["interest"], paid["cash"]) == (180, "47500.00", "0.00")
+    assert paid["capitalized_as"] == "Initial Capitalized Interest Amount"
+    assert paid["principal_after"] == "1047500.00"
+    assert paid["decided_by"] == "capitalize_initial"
+    assert paid["schedule_3_amount"] == "47500.00" and "note" not in paid
+    assert not [e for e in pick(events, "amount_due") if e.covenant == "4.1"]
+
+
+def test_second_semi_annual_period_at_15_percent_all_in_cash(facts_dir):
+    # 4.1(a)(ii): August 19, 1997 to February 19, 1998 is 180 days at 15% on 1,047,500.00
+    # (the capitalized amount bears interest from the day it was added):
+    # 1,047,500 x 0.15 x 180/360 = 78,562.50, all in cash (no election).
+    events = run(note_facts(facts_dir), as_of=date(1998, 2, 20))
+    paid = on(events, "interest_payment", "1998-02-19")
+    assert (paid["principal"], paid["days"], paid["interest"]) == ("1047500.00", 180, "78562.50")
+    assert paid["cash"] == "78562.50" and paid["decided_by"] == "cash_no_election"
+    due = on(events, "amount_due", "1998-02-19")
+    assert (due["holder"], due["amount"]) == (HOLDER, "78562.50")
+
+
+def test_monthly_period(facts_dir):
+    # 4.1(a)(y): monthly from March 19, 1998; February 19 to March 19 is 30 days:
+    # 1,047,500 x 0.15 x 30/360 = 13,093.75.
+    events = run(note_facts(facts_dir), as_of=date(1998, 3, 20))
+    paid = on(events, "interest_payment", "1998-03-19")
+    assert (paid["period_from"], paid["days"], paid["interest"]) == ("1998-02-19", 30, "13093.75")
+
+
+def test_additional_capitalized_interest_with_a_timely_election(facts_dir):
+    # 4.1(b)(ii): cash of at least the interest at 9.50%: 1,047,500 x 0.095 x 180/360 =
+    # 49,756.25; the rest, 78,562.50 - 49,756.25 = 28,806.25, is added to principal. The next
+    # month bears 15% on 1,076,306.25: x 0.15 x 30/360 = 13,453.828... = 13,453.83.
+    facts = note_facts(facts_dir, elections=[("1998-02-19", "1998-02-13")])
+    events = run(facts, as_of=date(1998, 3, 20))
+    feb = on(events, "interest_payment", "1998-02-19")
+    assert (feb["cash"], feb["capitalized"]) == ("49756.25", "28806.25")
+    assert feb["capitalized_as"] == "Additional Capitalized Interest Amount"
+    assert feb["principal_after"] == "1076306.25"
+    assert on(events, "amount_due", "1998-02-19")["amount"] == "49756.25"
+    assert on(events, "interest_payment", "1998-03-19")["interest"] == "13453.83"
+    notice = on(events, "notice_required", "1998-02-13")
+    assert (notice["given_on"], notice["timely"]) == ("1998-02-13", True)
+
+
+def test_election_deadline_across_a_holiday_weekend(facts_dir):
+    # 4.1(c)(i): notice "not less than three (3) Business Days prior" to Thursday, February 19,
+    # 1998: Wed 18, Tue 17, then Monday 16 is Washington's Birthday (banks closed), Sat 14 and
+    # Sun 15 are the weekend: the third Business Day back is Friday, February 13. A notice on
+    # the holiday Monday, which counting weekdays alone would accept, is late: the Company
+    # must pay all of the 78,562.50 in cash.
+    facts = note_facts(facts_dir, elections=[("1998-02-19", "1998-02-16")])
+    events = run(facts, as_of=date(1998, 2, 20))
+    notice = on(events, "notice_required", "1998-02-13")
+    assert (notice["deadline"], notice["timely"]) == ("1998-02-13", False)
+    assert "1998-02-16 Washington's Birthday" in notice["holidays"]
+    blocked = on(events, "pik_blocked", "1998-02-19")
+    assert blocked["rule"] == "pik_blocked_by_late_notice"
+    assert "after the deadline of 1998-02-13" in blocked["reason"]
+    assert on(events, "interest_payment", "1998-02-19")["cash"] == "78562.50"
+
+
+def test_the_next_election_deadline_is_owed_while_capitalization_is_open(facts_dir):
+    # As of March 2, 1998, the next payment date is Thursday, March 19: Wed 18, Tue 17, Mon 16.
+    events = run(note_facts(facts_dir), as_of=date(1998, 3, 2))
+    notice = on(events, "notice_required", "1998-03-16")
+    assert notice["payment_date"] == "1998-03-19" and "given_on" not in notice
+    assert "notice_required" in ATTENTION
+
+
+def test_a_continuing_default_blocks_capitalization_and_all_is_due_in_cash(facts_dir):
+    # A breach of Section 6.3 reported on December 1, 1997 is a Default (its suspension ended
+    # in 1996) continuing on February 19, 1998: despite a timely election, 4.1(b) last
+    # sentence requires the entire 78,562.50 in cash.
+    facts = note_facts(
+        facts_dir,
+        events=[("1997-12-01", "reported_breach", "6.3")],
+        elections=[("1998-02-19", "1998-02-12")],
+    )
+    events = run(facts, as_of=date(1998, 2, 20))
+    blocked = on(events, "pik_blocked", "1998-02-19")
+    assert blocked["rule"] == "pik_blocked_by_default"
+    assert blocked["defaults"] == ["Section 6.3 default of 1997-12-01"]
+    paid = on(events, "interest_payment", "1998-02-19")
+    assert (paid["interest"], paid["cash"], paid["capitalized"]) == ("78562.50", "78562.50", "0")
+    assert on(events, "amount_due", "1998-02-19")["amount"] == "78562.50"
+    assert "pik_blocked" in ATTENTION
+
+
+def test_a_default_before_august_19_1997_blocks_the_initial_amount(facts_dir):
+    # 4.1(b)(i): with a Default existing on August 19, 1997 the 47,500.00 is due in cash.
+    facts = note_facts(facts_dir, events=[("1997-06-02", "reported_breach", "6.4")])
+    events = run(facts, as_of=date(1997, 9, 1))
+    assert on(events, "pik_blocked", "1997-08-19")["rule"] == "pik_blocked_by_default"
+    paid = on(events, "interest_payment", "1997-08-19")
+    assert (paid["cash"], paid["principal_after"]) == ("47500.00", "1000000.00")
+    assert on(events, "amount_due", "1997-08-19")["amount"] == "47500.00"
+
+
+BLOCKAGE = [("1998-04-01", "blockage_start", ""), ("1998-05-06", "blockage_end", "")]
+
+
+def test_blockage_period_default_rate_then_cash_and_capitalized(facts_dir):
+    # 4.1(d), blockage from April 1 to May 6, 1998, on principal 1,047,500.00:
+    # - March 19 to April 1 (12 days) accrues at 15%: 1,047,500 x 0.15 x 12/360 = 5,237.50,
+    #   the installment due April 19, postponed;
+    # - the blockage, 35 days at the Default Rate (prime 8.50% < the 17% floor):
+    #   1,047,500 x 0.17 x 35/360 = 6,232,625/360 = 17,312.85; in cash at 9.50%:
+    #   1,047,500 x 0.095 x 35/360 = 3,482,937.50/360 = 9,674.83;
+    #   added to principal: 17,312.85 - 9,674.83 = 7,638.02;
+    # - the postponed installment bears the Default Rate from April 19 to May 6 (17 days):
+    #   5,237.50 x 0.17 x 17/360 = 42.05;
+    # cash due on May 6: 9,674.83 + 5,237.50 + 42.05 = 14,954.38.
+    # May 19: 13 days at 15% on 1,055,138.02: 2,057,519.14/360 = 5,715.33.
+    events = run(note_facts(facts_dir, events=BLOCKAGE), as_of=date(1998, 5, 20))
+    assert on(events, "payment_postponed", "1998-04-19")["installment"] == "5237.50"
+    settled = on(events, "blockage_settlement", "1998-05-06")
+    assert settled["days"] == 35
+    assert (settled["default_rate_interest"], settled["cash_interest"]) == ("17312.85", "9674.83")
+    assert settled["capitalized"] == "7638.02"
+    assert settled["postponed"] == [
+        {
+            "due_date": "1998-04-19",
+            "installment": "5237.50",
+            "default_rate_interest": "42.05",
+            "days": 17,
+        }
+    ]
+    assert settled["cash_total"] == "14954.38"
+    assert settled["principal_after"] == "1055138.02"
+    assert on(events, "amount_due", "1998-05-06")["amount"] == "14954.38"
+    may = on(events, "interest_payment", "1998-05-19")
+    assert (may["period_from"], may["days"], may["interest"]) == ("1998-05-06", 13, "5715.33")
+
+
+PRIME_18 = (("1996-02-01", "8.25"), ("1997-03-26", "8.50"), ("1998-04-15", "18.00"))
+
+
+def test_default_rate_follows_prime_above_17_percent(facts_dir):
+    # 4.1(a)(B)(2): the greater of 17% and prime. Prime is 18% from April 15, 1998:
+    # April 1-15 (14 days) at 17%, April 15 - May 6 (21 days) at 18%:
+    # 1,047,500 x (0.17 x 14 + 0.18 x 21) / 360 = 6,452,600 / 360 = 17,923.89;
+    # the postponed installment, April 19 - May 6 at 18%: 5,237.50 x 0.18 x 17/360 = 44.52.
+    events = run(note_facts(facts_dir, events=BLOCKAGE, primes=PRIME_18), as_of=date(1998, 5, 7))
+    settled = on(events, "blockage_settlement", "1998-05-06")
+    assert [(r["rate_percent"], r["days"]) for r in settled["rates"]] == [
+        ("17", 14),
+        ("18.00", 21),
+    ]
+    assert settled["default_rate_interest"] == "17923.89"
+    assert settled["postponed"][0]["default_rate_interest"] == "44.52"
+
+
+def test_default_rate_is_capped_at_the_configured_highest_lawful_rate(facts_dir, rules_copy):
+    # 4.1(a)(A): the lesser of the highest lawful rate and (B). With 17.50% configured:
+    # 1,047,500 x (0.17 x 14 + 0.175 x 21) / 360 = 6,342,612.50 / 360 = 17,618.37;
+    # the installment: 5,237.50 x 0.175 x 17/360 = 43.28.
+    agreement = rules_copy / "cerplex" / "agreement.toml"
+    agreement.write_text(
+        agreement.read_text()
+        + '\n[agreement.highest_lawful_rate]\npercent = "17.50"\nsource = "test: configured"\n'
+    )
+    facts = note_facts(facts_dir, events=BLOCKAGE, primes=PRIME_18)
+    events = run(facts, as_of=date(1998, 5, 7), rules=rules_copy)
+    settled = on(events, "blockage_settlement", "1998-05-06")
+    assert settled["rates"][1]["rate_percent"] == "17.50"
+    assert "highest lawful rate" in settled["rates"][1]["basis"]
+    assert settled["default_rate_interest"] == "17618.37"
+    assert settled["postponed"][0]["default_rate_interest"] == "43.28"
+
+
+def test_prepayment_quote_forgives_additional_capitalized_interest(facts_dir):
+    # 4.1(e), prepaying on June 1, 1998: the Base Principal Amount 1,047,500.00 (principal plus
+    # the Initial Capitalized Interest Amount) with interest at 9.50% since the May 19 payment
+    # (12 days): 1,047,500 x 0.095 x 12/360 = 3,317.08; in all 1,050,817.08. The Additional
+    # Capitalized Interest Amount of February 19 (28,806.25) is forgiven.
+    facts = note_facts(facts_dir, elections=[("1998-02-19", "1998-02-13")])
+    events = run(facts, as_of=date(1998, 6, 1))
+    quote = on(events, "note_position", "1998-06-01")["prepayment"]
+    assert (quote["base_principal_amount"], quote["days"]) == ("1047500.00", 12)
+    assert (quote["interest"], quote["amount"]) == ("3317.08", "1050817.08")
+    assert quote["forgiven"] == "28806.25"
+    # After August 19, 1998 the option has lapsed.
+    later = run(facts, as_of=date(1998, 8, 20))
+    assert "prepayment" not in on(later, "note_position", "1998-08-20")
+
+
+@pytest.mark.parametrize(
+    ("payment_date", "notice_date", "message"),
+    [
+        ("1998-01-19", "1998-01-10", "not an interest payment date on which Additional"),
+        ("1997-08-19", "1997-08-10", "not an interest payment date on which Additional"),
+        ("1998-03-19", "1998-03-20", "is after the payment date"),
+    ],
+)
+def test_an_election_for_a_date_that_allows_none_is_refused(
+    facts_dir, payment_date, notice_date, message
+):
+    from engine.errors import InputError
+
+    facts = note_facts(facts_dir, elections=[(payment_date, notice_date)])
+    with pytest.raises(InputError) as refused:
+        run(facts)
+    (problem,) = refused.value.problems
+    assert problem.row == 2 and message in problem.message
+    assert problem.file.endswith("pik_elections.csv")
+
+
+def test_a_blockage_end_without_a_start_is_refused(facts_dir):
+    from engine.errors import InputError
+
+    facts = note_facts(facts_dir, events=[("1998-05-06", "blockage_end", "")])
+    with pytest.raises(InputError) as refused:
+        run(facts)
+    (problem,) = refused.value.problems
+    assert (problem.row, problem.column) == (2, "event")
+
+
+def test_every_amount_is_a_decimal_string_to_the_cent(facts_dir):
+    events = run(note_facts(facts_dir, events=BLOCKAGE), as_of=date(1998, 12, 31))
+    for event in pick(events, "amount_due"):
+        assert Decimal(event.details["amount"]).as_tuple().exponent == -2
