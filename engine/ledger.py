@@ -233,7 +233,7 @@ class Ledger:
                 cash_total=str(cash_total),
                 rates=_rates(pieces),
                 clause=terms.blockage_source,
-                started_by=str(blockage.origin),
+                source_row=str(blockage.origin),
             )
             self._amount_due(account, end, cash_total, terms.blockage_source, "blockage")
             account.principal += added
@@ -249,6 +249,17 @@ class Ledger:
         start of the current period it no longer bears interest at the contract rate."""
         for account in self.accounts:
             if account.initial is not None and not account.accelerated:
+                holder = account.note.holder
+                self.emit(
+                    "initial_amount_accelerated",
+                    day,
+                    holder,
+                    holder=holder,
+                    principal=str(account.principal),
+                    accelerated=str(account.initial),
+                    principal_after=str(account.principal - account.initial),
+                    clause="First Amendment Agreement (1997-08-20), Exhibit A item 2, Section 4.2",
+                )
                 account.principal -= account.initial
                 account.accelerated = True
 
@@ -301,9 +312,11 @@ class Ledger:
                 day,
                 payment_date=day.isoformat(),
                 rule=rule,
-                defaults=defaults,
+                # The earliest is enough to block; naming every one would restate each blocked
+                # payment date whenever a later default is corrected.
+                continuing_default=defaults[0] if defaults else None,
                 reason=(
-                    f"a Default or Event of Default is continuing: {'; '.join(defaults)}"
+                    f"a Default or Event of Default is continuing, from the {defaults[0]}"
                     if defaults
                     else f"the election notice was given on {election.notice_date}, after the "
                     f"deadline of {deadline}"
@@ -410,7 +423,10 @@ class Ledger:
             details["source_row"] = str(election.origin)
         else:
             details["reason"] = "if the Company elects to capitalize: " + details["reason"]
-        self.emit("notice_required", deadline, payment.isoformat(), **details)
+        # Dated from the start of the period the election is for, so that it is in the log (and
+        # the report) from the day it can be made; the deadline is in the details.
+        previous = max((d for d in terms.payment_dates() if d < payment), default=payment)
+        self.emit("notice_required", previous, payment.isoformat(), **details)
 
     def _upcoming_notice(self) -> None:
         """The next payment date's election deadline, while capitalization is open."""

@@ -11,13 +11,14 @@ from datetime import date
 from typing import Any
 
 from .lifecycle import AuditEvent
-from .rules import Agreement, Covenant
+from .rules import Agreement, Covenant, InterestTerms
 
 RULE = "declared"
 
 
 def declared(agreement: Agreement) -> list[AuditEvent]:
-    """One `agreement_terms` event and one `covenant_terms` event per covenant."""
+    """One `agreement_terms` event, one `interest_terms` event when the agreement has interest
+    terms, and one `covenant_terms` event per covenant."""
     events = [
         _event(
             "agreement_terms",
@@ -44,6 +45,16 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
             },
         )
     ]
+    if (interest := agreement.interest) is not None:
+        events.append(
+            AuditEvent(
+                "interest_terms",
+                agreement.id,
+                interest.section,
+                interest.rates[0].start,
+                {"rule": RULE, **_interest(interest)},
+            )
+        )
     for covenant in agreement.covenants.values():
         amended = agreement.instruments.get(covenant.amended_by or "")
         in_force_from = amended.effective if amended else agreement.dated
@@ -51,6 +62,44 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
             _event("covenant_terms", agreement, covenant, in_force_from, _covenant(covenant))
         )
     return events
+
+
+def _interest(terms: InterestTerms) -> dict[str, Any]:
+    return {
+        "title": terms.title,
+        "text": terms.text.strip(),
+        "rule_file": terms.file,
+        "day_count": str(terms.day_count),
+        "calendar": str(terms.calendar),
+        "calendar_note": terms.calendar_note,
+        "maturity": terms.maturity.isoformat(),
+        "rates": [
+            {
+                "from": r.start.isoformat(),
+                "through": r.end.isoformat() if r.end else None,
+                "percent": str(r.percent),
+                "source": r.source,
+            }
+            for r in terms.rates
+        ],
+        "payment_dates": {
+            "semi_annual": [d.isoformat() for d in terms.semi_annual],
+            "monthly_from": terms.monthly_from.isoformat(),
+            "source": terms.payment_source,
+        },
+        "additional_capitalization": {
+            "from": terms.additional_from.isoformat(),
+            "minimum_cash_percent": str(terms.additional_cash_percent),
+            "notice_business_days": terms.notice_business_days,
+            "source": terms.additional_source,
+        },
+        "prepayment": {
+            "through": terms.prepayment_through.isoformat(),
+            "rate_percent": str(terms.prepayment_rate_percent),
+            "source": terms.prepayment_source,
+        },
+        "note": terms.note,
+    }
 
 
 def _covenant(covenant: Covenant) -> dict[str, Any]:

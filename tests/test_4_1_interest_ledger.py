@@ -102,7 +102,7 @@ def test_additional_capitalized_interest_with_a_timely_election(facts_dir):
     assert feb["principal_after"] == "1076306.25"
     assert on(events, "amount_due", "1998-02-19")["amount"] == "49756.25"
     assert on(events, "interest_payment", "1998-03-19")["interest"] == "13453.83"
-    notice = on(events, "notice_required", "1998-02-13")
+    notice = on(events, "notice_required", "1997-08-19")
     assert (notice["given_on"], notice["timely"]) == ("1998-02-13", True)
 
 
@@ -114,7 +114,7 @@ def test_election_deadline_across_a_holiday_weekend(facts_dir):
     # must pay all of the 78,562.50 in cash.
     facts = note_facts(facts_dir, elections=[("1998-02-19", "1998-02-16")])
     events = run(facts, as_of=date(1998, 2, 20))
-    notice = on(events, "notice_required", "1998-02-13")
+    notice = on(events, "notice_required", "1997-08-19")
     assert (notice["deadline"], notice["timely"]) == ("1998-02-13", False)
     assert "1998-02-16 Washington's Birthday" in notice["holidays"]
     blocked = on(events, "pik_blocked", "1998-02-19")
@@ -126,8 +126,9 @@ def test_election_deadline_across_a_holiday_weekend(facts_dir):
 def test_the_next_election_deadline_is_owed_while_capitalization_is_open(facts_dir):
     # As of March 2, 1998, the next payment date is Thursday, March 19: Wed 18, Tue 17, Mon 16.
     events = run(note_facts(facts_dir), as_of=date(1998, 3, 2))
-    notice = on(events, "notice_required", "1998-03-16")
-    assert notice["payment_date"] == "1998-03-19" and "given_on" not in notice
+    notice = on(events, "notice_required", "1998-02-19")  # logged from the period's start
+    assert (notice["deadline"], notice["payment_date"]) == ("1998-03-16", "1998-03-19")
+    assert "given_on" not in notice
     assert "notice_required" in ATTENTION
 
 
@@ -143,7 +144,7 @@ def test_a_continuing_default_blocks_capitalization_and_all_is_due_in_cash(facts
     events = run(facts, as_of=date(1998, 2, 20))
     blocked = on(events, "pik_blocked", "1998-02-19")
     assert blocked["rule"] == "pik_blocked_by_default"
-    assert blocked["defaults"] == ["Section 6.3 default of 1997-12-01"]
+    assert blocked["continuing_default"] == "Section 6.3 default of 1997-12-01"
     paid = on(events, "interest_payment", "1998-02-19")
     assert (paid["interest"], paid["cash"], paid["capitalized"]) == ("78562.50", "78562.50", "0")
     assert on(events, "amount_due", "1998-02-19")["amount"] == "78562.50"

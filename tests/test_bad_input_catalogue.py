@@ -334,8 +334,8 @@ CASES = [
     ),
     Case(
         "the same event twice",
-        replace(E, "1996-12-28,reported_breach,6.3,,", "1996-11-15,reported_breach,6.4,,"),
-        ((E, "row 7, column event", "the same event is recorded twice (also row 5)"),),
+        replace(E, "1998-04-01,blockage_start,,,", "1996-11-22,senior_debt_action,,,"),
+        ((E, "row 7, column event", "the same event is recorded twice (also row 6)"),),
     ),
     Case(
         "a negative capitalized interest amount",

@@ -78,10 +78,10 @@ def test_log_json_carries_the_contract_fields(db, capsys):
         "-1458000",
     )
     assert "row 'September 30, 1997'" in breach["clause"]
-    amounts = [e for e in events if e["event"] == "amount_due"]
+    amounts = [e for e in events if e["event"] == "amount_due" and e["covenant"] == "4.2"]
     assert sorted(e["amount"] for e in amounts) == ["329762.02", "412202.53", "82440.51"]
     assert {e["due_date"] for e in amounts} == {"1997-09-02"}
-    notice = next(e for e in events if e["event"] == "notice_required")
+    notice = next(e for e in events if e["event"] == "notice_required" and e["covenant"] == "4.2")
     assert (notice["covenant"], notice["deadline"]) == ("4.2", "1997-09-02")
     rlr = next(e for e in events if e["event"] == "revolving_loan_reduction")
     assert (rlr["value"], rlr["threshold"]) == ("4850000", "4886984")
@@ -98,6 +98,7 @@ def test_log_json_carries_the_contract_fields(db, capsys):
     }
     assert {e["covenant"] for e in events} == {
         None,
+        "4.1",
         "4.2",
         "6.3",
         "6.4",
@@ -130,12 +131,13 @@ def test_report_markdown_and_json(db, tmp_path, capsys):
     status = {c["section"]: c["status"] for c in agreement["covenants"]}
     assert status["6.18"] == "compliant"  # 1998Q4: $5,000,000 exactly
     assert status["6.21"] == "event_of_default"
-    assert sorted(a["amount"] for a in agreement["amounts_due"]) == [
+    assert sorted(a["amount"] for a in agreement["amounts_due"] if a["covenant"] == "4.2") == [
         "329762.02",
         "412202.53",
         "82440.51",
     ]
-    assert [n["deadline"] for n in agreement["notices_owed"]] == ["1997-09-02"]
+    # Section 4.2's notice, then the 4.1(c) election notice recorded for February 19, 1998.
+    assert [n["deadline"] for n in agreement["notices_owed"]] == ["1997-09-02", "1998-02-13"]
 
 
 def test_report_escapes_borrower_text(db, tmp_path, capsys):

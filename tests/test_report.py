@@ -4,6 +4,7 @@ worked out by hand from the First Amendment's tables, breach lifecycles, and tra
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -124,17 +125,19 @@ def test_the_horizon_is_the_next_two_quarter_ends(example):
 def test_march_1998_counts_and_open_events_of_default(example):
     model = agreement(example, "1998-03-31")
     summary = model["summary"]
-    assert (summary["compliant"], summary["in_breach"], summary["other"]) == (5, 1, 1)
-    # 6.3 (reported 1996-12-28), 6.18 (1997Q3), 6.21 (1997-11-29 and 1998-01-31).
+    # 6.3 and 6.4: their breaches were waived or suspended (other); 4.2 has accelerated.
+    assert (summary["compliant"], summary["in_breach"], summary["other"]) == (5, 0, 2)
+    # 6.18 (1997Q3), 6.21 (1997-11-29 and 1998-01-31).
     assert [(d["covenant"], d["breach_date"]) for d in model["open_defaults"]] == [
-        ("6.3", "1996-12-28"),
         ("6.18", "1997-09-27"),
         ("6.21", "1997-11-29"),
         ("6.21", "1998-01-31"),
     ]
-    assert summary["events_of_default"] == 4
-    # Section 4.2: 409,687.50 + 327,750.00 + 81,937.50 plus 30/360 interest at 17% for 13 days.
-    assert summary["amounts_due_total"] == "824405.06"
+    assert summary["events_of_default"] == 3
+    # Section 4.2: 409,687.50 + 327,750.00 + 81,937.50 plus 30/360 interest at 17% for 13 days
+    # = 824,405.06; Section 4.1 interest in cash (PIK blocked): February 19, 1998, 180 days at
+    # 15% on 17,250,000 = 1,293,750.00, and March 19, 30 days = 215,625.00.
+    assert summary["amounts_due_total"] == "2333780.06"
     assert covenant(model, "6.18")["status_text"] == (
         "compliant (open event of default of 1997-09-27)"
     )
@@ -241,9 +244,10 @@ def test_markdown_carries_the_warnings_and_the_appendix(example):
         "rises from ($391,000) to $5,000,000. The latest value, ($350,000) (1998Q1 (1998-03-28)), "
         "must improve by $5,350,000 to comply."
     ) in text
-    assert (
-        "| 6.20 Current Ratio | 1998Q1 (1998-03-28) [87] | 0.4550 | 0.4500 | 0.0050 (1.11%) |"
-        in (text.replace("\\[", "[").replace("\\]", "]"))
+    assert re.search(
+        r"\| 6\.20 Current Ratio \| 1998Q1 \(1998-03-28\) \[\d+\] \| 0\.4550 \| 0\.4500 \| "
+        r"0\.0050 \(1\.11%\) \|",
+        text.replace("\\[", "[").replace("\\]", "]"),
     )
     assert "## Appendix: the audit-log events this report rests on" in text
 

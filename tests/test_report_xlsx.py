@@ -64,7 +64,8 @@ def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):
     profit = covenants["6.18"]
     assert (profit["Value"], profit["Minimum"], profit["Headroom"]) == (-350000, -391000, 41000)
     assert isinstance(profit["Value"], int | float)
-    assert covenants["6.3"]["In breach"] == "yes"
+    # Section 6.3's only breach in the example (1996-09-20) was waived.
+    assert covenants["6.3"]["In breach"] == "no"
 
 
 def test_summary_lists_the_june_1998_step_up(book):
@@ -106,12 +107,12 @@ def test_events_and_amounts(book):
     assert seqs == sorted(seqs) and all(isinstance(s, int) for s in seqs)
     assert all(e["Date"] <= datetime(1998, 3, 31) or e["Event"].endswith("terms") for e in events)
     money = rows(book["Amounts and notices"])
-    due = [m for m in money if m["Kind"] == "amount due"]
+    due = [m for m in money if m["Kind"] == "amount due" and m["Covenant"] == "4.2"]
     # Section 4.2: each Initial Capitalized Interest Amount plus 13 days (30/360) at 17%.
     assert sorted(m["Amount"] for m in due) == [82440.51, 329762.02, 412202.53]
     assert all(m["Due date or deadline"] == datetime(1997, 9, 2) for m in due)
     assert book["Amounts and notices"]["E2"].number_format == "#,##0.00;(#,##0.00)"
-    (notice,) = [m for m in money if m["Kind"] == "notice"]
+    (notice,) = [m for m in money if m["Kind"] == "notice" and m["Covenant"] == "4.2"]
     assert notice["Due date or deadline"] == datetime(1997, 9, 2)
 
 

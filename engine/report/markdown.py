@@ -108,7 +108,7 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     )
     for c in a["covenants"]:
         out += _covenant(c)
-    out += _lifecycles(a) + _instruments(a) + _restatements(a)
+    out += _notes_ledger(a) + _lifecycles(a) + _instruments(a) + _restatements(a)
     return out
 
 
@@ -136,15 +136,16 @@ def _money_and_notices(a: dict[str, Any]) -> list[str]:
     out = ["#### Amounts due and notices owed", ""]
     if a["amounts_due"]:
         out += _table(
-            ["Holder", "Amount due", "Principal", "Interest", "Due date", "Days", "Clause"],
+            ["Due date", "Holder", "Amount due", "For", "Principal", "Interest", "Days", "Clause"],
             [
                 [
+                    f"{x['due_date']} [{x['seq']}]",
                     x["holder"],
                     money(x["amount"], True),
-                    money(x["principal"], True),
-                    money(x["interest"], True),
-                    f"{x['due_date']} [{x['seq']}]",
-                    f"{x['days']} ({x['day_count']})",
+                    x["what"] or "acceleration (Section 4.2)",
+                    money(x["principal"], True) if x["principal"] else "",
+                    money(x["interest"], True) if x["interest"] else "",
+                    f"{x['days']} ({x['day_count']})" if x["days"] is not None else "",
                     x["clause"],
                 ]
                 for x in a["amounts_due"]
@@ -152,14 +153,99 @@ def _money_and_notices(a: dict[str, Any]) -> list[str]:
         )
     if a["notices_owed"]:
         out += _table(
-            ["Notice", "Deadline", "To", "Clause"],
+            ["Notice", "Deadline", "Given", "To", "Clause"],
             [
-                [n["reason"], f"{n['deadline']} [{n['seq']}]", n["to"], n["clause"]]
+                [
+                    n["reason"],
+                    f"{n['deadline']} [{n['seq']}]",
+                    _given(n),
+                    n["to"],
+                    n["clause"],
+                ]
                 for n in a["notices_owed"]
             ],
         )
     if not (a["amounts_due"] or a["notices_owed"]):
         out += ["None.", ""]
+    return out
+
+
+def _given(notice: dict[str, Any]) -> str:
+    if not notice["given_on"]:
+        return ""
+    return f"{notice['given_on']} ({'on time' if notice['timely'] else 'late'})"
+
+
+def _notes_ledger(a: dict[str, Any]) -> list[str]:
+    if not a["notes_ledger"]:
+        return []
+    out = ["### Ledger of the Notes (Section 4.1)", ""]
+    if a["pik_blocked"]:
+        out += ["Capitalization not allowed (all interest due in cash):", ""]
+        out += [
+            f"- {b['payment_date']} [{b['seq']}]: {md(b['reason'])} ({md(b['clause'])})"
+            for b in a["pik_blocked"]
+        ]
+        out += [""]
+    for note in a["notes_ledger"]:
+        out += [f"#### {md(note['holder'])}", ""]
+        out += _table(
+            [
+                "Date",
+                "Entry",
+                "Period",
+                "Days",
+                "Principal",
+                "Interest",
+                "Cash",
+                "Capitalized",
+                "Principal after",
+            ],
+            [
+                [
+                    f"{r['date']} [{r['seq']}]",
+                    r["event"].replace("_", " ")
+                    + (f" ({r['capitalized_as']})" if r["capitalized_as"] else ""),
+                    f"{r['period_from']} to {r['period_to_excluding']}"
+                    if r["period_to_excluding"]
+                    else "",
+                    r["days"] if r["days"] is not None else "",
+                    money(r["principal"], True) if r["principal"] else "",
+                    money(r["interest"], True) if r["interest"] else "",
+                    money(r["cash"], True) if r["cash"] else "",
+                    money(r["capitalized"], True) if r["capitalized"] else "",
+                    money(r["principal_after"], True) if r["principal_after"] else "",
+                ]
+                for r in note["rows"]
+            ],
+        )
+        if p := note["position"]:
+            out += [
+                f"On {p['date']} [{p['seq']}]: principal {money(p['principal'], True)} "
+                f"(existing {money(p['existing_outstanding_principal'], True)}, Initial "
+                f"Capitalized Interest Amount {money(p['initial_capitalized'], True)}"
+                f"{', accelerated' if p['initial_accelerated'] else ''}, Additional "
+                f"{money(p['additional_capitalized'], True)}, blockage "
+                f"{money(p['blockage_capitalized'], True)}); interest accrued since "
+                f"{p['accrued_from']}: {money(p['accrued_interest'], True)}."
+                + (
+                    f" In a blockage since {p['in_blockage_since']}: Default Rate interest "
+                    f"{money(p['blockage_default_rate_interest'], True)} so far."
+                    if p["in_blockage_since"]
+                    else ""
+                ),
+                "",
+            ]
+            if q := p.get("prepayment"):
+                out += [
+                    f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "
+                    f"**{money(q['amount'], True)}** = Base Principal Amount "
+                    f"{money(q['base_principal_amount'], True)} + interest at {q['rate_percent']}% "
+                    f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)}; "
+                    f"forgiven: {money(q['forgiven'], True)} of capitalized interest. Open through "
+                    f"{q['available_through']}; assumes {q['assumes']}.",
+                    "",
+                ]
     return out
 
 

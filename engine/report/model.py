@@ -38,7 +38,14 @@ STATUS_WORDS = {
 }
 IN_BREACH = frozenset({"event_of_default", "in_grace", "default", "breach", "below_minimum"})
 OPEN_DEFAULT = frozenset({"event_of_default", "in_grace", "default"})
-_TERMS = ("agreement_terms", "covenant_terms")
+_TERMS = ("agreement_terms", "covenant_terms", "interest_terms")
+# The ledger of the Notes (Section 4.1): reported per Note, not as a covenant.
+LEDGER = (
+    "interest_payment",
+    "initial_amount_accelerated",
+    "payment_postponed",
+    "blockage_settlement",
+)
 
 
 def build(
@@ -174,9 +181,10 @@ class _Agreement:
         self.horizon, self.thin_percent = horizon, thin_percent
         self.kinds: dict[str, list[StoredEvent]] = defaultdict(list)
         self.by_covenant: dict[str, list[StoredEvent]] = defaultdict(list)
+        interest = {e.covenant for e in events if e.event == "interest_terms"}
         for event in events:
             self.kinds[event.event].append(event)
-            if event.covenant:
+            if event.covenant and event.covenant not in interest:
                 self.by_covenant[event.covenant].append(event)
         self.lifecycles = self._lifecycles()
         # The breach (or Revolving Loan Reduction) event each failed test led to, by its key.
@@ -264,6 +272,7 @@ class _Agreement:
                 e,
                 "holder",
                 "amount",
+                "what",
                 "principal",
                 "interest",
                 "due_date",
@@ -271,10 +280,13 @@ class _Agreement:
                 "day_count",
                 "clause",
             )
-            for e in self.kinds["amount_due"]
+            for e in sorted(self.kinds["amount_due"], key=lambda e: (e.date, e.seq))
         ]
         notices = [
-            _seq_row(e, "deadline", "to", "reason", "clause") for e in self.kinds["notice_required"]
+            _seq_row(e, "deadline", "payment_date", "given_on", "timely", "to", "reason", "clause")
+            for e in sorted(
+                self.kinds["notice_required"], key=lambda e: (e.details["deadline"], e.seq)
+            )
         ]
         buckets = defaultdict(int)
         for c in covenants:
@@ -304,6 +316,10 @@ class _Agreement:
             "open_defaults": open_defaults,
             "amounts_due": amounts,
             "notices_owed": notices,
+            "notes_ledger": self._notes_ledger(),
+            "pik_blocked": [
+                _seq_row(e, "payment_date", "reason", "clause") for e in self.kinds["pik_blocked"]
+            ],
             "instruments": [
                 _seq_row(e, "instrument", "title", "document", "conditions_satisfied")
                 for e in self.kinds["instrument_effective"]
@@ -325,6 +341,44 @@ class _Agreement:
                 for e in self.kinds["restatement"]
             ],
         }
+
+    def _notes_ledger(self) -> list[dict[str, Any]]:
+        """Per Note: each payment, postponement and blockage settlement, and where it stands."""
+        holders: dict[str, dict[str, Any]] = {}
+        entries = sorted(
+            (e for kind in LEDGER for e in self.kinds[kind]), key=lambda e: (e.date, e.seq)
+        )
+        for event in entries:
+            d = event.details
+            note = holders.setdefault(d["holder"], {"holder": d["holder"], "rows": []})
+            note["rows"].append(
+                {
+                    "seq": event.seq,
+                    "date": event.date.isoformat(),
+                    "event": event.event,
+                    "text": describe(event),
+                    "period_from": d.get("period_from") or d.get("blockage_from"),
+                    "period_to_excluding": d.get("period_to_excluding")
+                    or d.get("blockage_to_excluding"),
+                    "days": d.get("days"),
+                    "principal": d.get("principal"),
+                    "interest": d.get("interest")
+                    or d.get("default_rate_interest")
+                    or d.get("installment"),
+                    "cash": d.get("cash") or d.get("cash_total"),
+                    "capitalized": d.get("capitalized"),
+                    "capitalized_as": d.get("capitalized_as")
+                    or ("Section 4.1(d)(ii)" if event.event == "blockage_settlement" else None),
+                    "principal_after": d.get("principal_after"),
+                    "clause": d.get("clause"),
+                }
+            )
+        for event in sorted(self.kinds["note_position"], key=lambda e: (e.date, e.seq)):
+            note = holders.setdefault(
+                event.details["holder"], {"holder": event.details["holder"], "rows": []}
+            )
+            note["position"] = {"seq": event.seq, "date": event.date.isoformat(), **event.details}
+        return [{"position": None, **note} for note in holders.values()]
 
     def _sections(self) -> list[str]:
         return sorted(self.by_covenant, key=_section_key)

@@ -104,6 +104,11 @@ def describe(event: StoredEvent) -> str:
         if d.get("capitalized_as"):
             body += f"; {money(d['capitalized'], cents=True)} added as {d['capitalized_as']}"
         return body + f"; {money(d['cash'], cents=True)} in cash"
+    if kind == "initial_amount_accelerated":
+        return (
+            f"{d['holder']}: Initial Capitalized Interest Amount {money(d['accelerated'], True)} "
+            f"falls due (Revolving Loan Reduction); principal {money(d['principal_after'], True)}"
+        )
     if kind == "payment_postponed":
         return (
             f"{d['holder']}: {money(d['installment'], cents=True)} postponed (blockage from "
