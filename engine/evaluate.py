@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from .facts import Facts, Origin
@@ -32,7 +32,12 @@ class TestResult:
 
     @property
     def headroom(self) -> Decimal | None:
-        return None if self.value is None else self.value - self.threshold
+        """How far inside the limit: positive complies, negative breaches, zero is equality."""
+        if self.value is None:
+            return None
+        if self.covenant.breach_when == "above":
+            return self.threshold - self.value
+        return self.value - self.threshold
 
     @property
     def headroom_percent(self) -> Decimal | None:
@@ -43,8 +48,8 @@ class TestResult:
 
     @property
     def passed(self) -> bool:
-        # "less than" breaches; equality complies.
-        return self.value is None or self.value >= self.threshold
+        # "less than" (or "more than") breaches; equality complies.
+        return self.headroom is None or self.headroom >= 0
 
 
 @dataclass(frozen=True)
@@ -64,11 +69,18 @@ class Evaluation:
     not_tested: tuple[NotTested, ...]
 
 
-def evaluate(agreement: Agreement, facts: Facts) -> Evaluation:
+def evaluate(agreement: Agreement, facts: Facts, as_of: date | None = None) -> Evaluation:
+    """`as_of` dates what is still pending (a delivery or a replenishment not yet late)."""
     tests: list[TestResult] = []
     not_tested: list[NotTested] = []
     for covenant in agreement.covenants.values():
-        for item in _test_covenant(covenant, facts):
+        if covenant.test is TestKind.MAINTAINED_BALANCE:
+            items = _maintained(covenant, facts, as_of)
+        elif covenant.test is TestKind.DELIVERED_WITHIN_DAYS:
+            items = _deliveries(covenant, facts, as_of)
+        else:
+            items = _test_covenant(covenant, facts)
+        for item in items:
             (tests if isinstance(item, TestResult) else not_tested).append(item)
     tests.sort(key=lambda t: (t.date, t.covenant.section))
     not_tested.sort(key=lambda t: (t.date, t.covenant.section))
@@ -95,6 +107,100 @@ def _test_covenant(covenant: Covenant, facts: Facts) -> Iterator[TestResult | No
     elif covenant.test is TestKind.EACH_REPORTED_DATE:
         for row in facts.revolver:
             yield _test(covenant, row.date, row.date, row.amounts, row.origin, None)
+
+
+def _maintained(covenant: Covenant, facts: Facts, as_of: date | None):
+    """First Amendment Section 5.2 style: funded by the schedule's first date, then kept at
+    the minimum; a shortfall breaches only if not made good within the restoration period."""
+    rows = facts.counsel_reserve
+    first = covenant.schedule[0]
+    assert isinstance(first.start, date) and covenant.calendar is not None
+
+    def balance_on(day: date) -> tuple[Decimal, Origin | None]:
+        last = next((r for r in reversed(rows) if r.date <= day), None)
+        return (last.balance, last.origin) if last else (Decimal(0), None)
+
+    def check(day: date, period: str, note: str) -> TestResult | NotTested:
+        balance, origin = balance_on(day)
+        origin = origin or Origin("counsel_reserve.csv", 0)
+        row = covenant.threshold_for(day)
+        assert row is not None
+        inputs = {"balance": balance}
+        return TestResult(
+            covenant, day, period, inputs, balance, row.minimum, row, origin, None, note
+        )
+
+    due = first.start
+    if as_of is not None and as_of < due:
+        return
+    if "counsel_reserve" not in facts.given:
+        yield NotTested(
+            covenant, due, f"funded by {due}", "counsel_reserve.csv is not given", Origin("", 0)
+        )
+        return
+    yield check(due, f"funded by {due}", f"the reserve must be paid by {due}")
+    for row in rows:
+        if row.date <= due or row.balance >= first.minimum:
+            continue
+        deadline = covenant.calendar.business_days_after(row.date, covenant.restore_business_days)
+        period = f"short from {row.date}"
+        if as_of is not None and deadline > as_of and balance_on(as_of)[0] < first.minimum:
+            yield NotTested(
+                covenant,
+                row.date,
+                period,
+                f"the balance fell to {row.balance} on {row.date} ({row.origin.cited}); "
+                f"{first.minimum - row.balance} must be restored by {deadline} "
+                f"({covenant.restore_business_days} Business Days)",
+                row.origin,
+            )
+            continue
+        yield check(
+            deadline,
+            period,
+            f"the balance fell to {row.balance} on {row.date} ({row.origin.cited}); tested "
+            f"{covenant.restore_business_days} Business Days later, on {deadline}",
+        )
+
+
+def _deliveries(covenant: Covenant, facts: Facts, as_of: date | None):
+    """Stock Purchase Agreement Section 5(a) style: days from filing to delivery, against a
+    maximum; a document not delivered is late from the day after the last day allowed."""
+    for filing in facts.filings:
+        row = covenant.threshold_for(filing.filed)
+        if row is None:
+            continue
+        allowed = int(row.minimum)
+        last_day = filing.filed + timedelta(days=allowed)
+        if filing.delivered is not None:
+            days = (filing.delivered - filing.filed).days
+            day, note = (filing.delivered, f"delivered {filing.delivered}")
+            if days > allowed:
+                day = last_day + timedelta(days=1)
+        elif as_of is not None and as_of > last_day:
+            days, day = allowed + 1, last_day + timedelta(days=1)
+            note = f"not delivered by {last_day}"
+        else:
+            yield NotTested(
+                covenant,
+                filing.filed,
+                filing.document,
+                f"filed {filing.filed}; copies due by {last_day}",
+                filing.origin,
+            )
+            continue
+        yield TestResult(
+            covenant,
+            day,
+            filing.document,
+            {"days_from_filing": Decimal(days)},
+            Decimal(days),
+            row.minimum,
+            row,
+            filing.origin,
+            None,
+            f"filed {filing.filed}; {note}",
+        )
 
 
 def _nsp_note(row) -> str | None:

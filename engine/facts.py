@@ -37,6 +37,8 @@ _NON_NEGATIVE = {
     "revolving_loans_available",
     "initial_capitalized_interest_amount",
     "existing_outstanding_principal",
+    "balance",
+    "applied",
 }
 
 
@@ -94,6 +96,24 @@ class Election:
 
 
 @dataclass(frozen=True)
+class ReserveRow:
+    date: date
+    balance: Decimal
+    origin: Origin
+    applied: Decimal | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Filing:
+    document: str
+    filed: date
+    origin: Origin
+    delivered: date | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class Blockage:
     """A postponement of payments under Section 10: Default Rate from `start` to `end`
     (excluded); `end` is None while it lasts."""
@@ -129,6 +149,9 @@ class Facts:
     prime_rates: tuple[PrimeRate, ...] = ()
     events: tuple[FactEventRow, ...] = ()
     elections: tuple[Election, ...] = ()
+    counsel_reserve: tuple[ReserveRow, ...] = ()
+    filings: tuple[Filing, ...] = ()
+    given: frozenset[str] = frozenset()  # the tables the folder holds, rows or not
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms)."""
@@ -139,6 +162,12 @@ class Facts:
             prime_rates=tuple(r for r in self.prime_rates if r.date <= day),
             events=tuple(r for r in self.events if r.date <= day),
             elections=tuple(r for r in self.elections if r.notice_date <= day),
+            counsel_reserve=tuple(r for r in self.counsel_reserve if r.date <= day),
+            filings=tuple(
+                replace(r, delivered=r.delivered if r.delivered and r.delivered <= day else None)
+                for r in self.filings
+                if r.filed <= day
+            ),
         )
 
     @property
@@ -169,6 +198,9 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
         elections=_elections(tables.get("pik_elections", []), agreement, problems),
+        counsel_reserve=_counsel_reserve(tables.get("counsel_reserve", []), problems),
+        filings=_filings(tables.get("filings", []), problems),
+        given=frozenset(sources),
     )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
@@ -185,6 +217,8 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
         ("date", [(r.date, r.origin) for r in facts.events], True),
         ("date", [(r.date, r.origin) for r in facts.prime_rates], False),
         ("payment_date", [(r.payment_date, r.origin) for r in facts.elections], True),
+        ("date", [(r.date, r.origin) for r in facts.counsel_reserve], True),
+        ("filed", [(r.filed, r.origin) for r in facts.filings], True),
     )
     for column, rows, about_the_borrower in tables:
         previous: tuple[date, int] | None = None
@@ -593,6 +627,39 @@ def _notes(rows, problems: list[Problem]) -> tuple[Note, ...]:
         )
         for c, h, a in checked
         if isinstance(h, str) and "initial_capitalized_interest_amount" in a
+    )
+
+
+def _counsel_reserve(rows, problems: list[Problem]) -> tuple[ReserveRow, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        day = check.require("date")
+        check.require("balance")
+        amounts = check.amounts(("balance", "applied"))
+        checked.append((check, day, amounts))
+    _unique([(c, d) for c, d, _ in checked], "date", "date")
+    return tuple(
+        ReserveRow(d, a["balance"], c.origin, a.get("applied"), c.get("note"))
+        for c, d, a in checked
+        if isinstance(d, date) and "balance" in a
+    )
+
+
+def _filings(rows, problems: list[Problem]) -> tuple[Filing, ...]:
+    checked = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        document, filed = check.require("document"), check.require("filed")
+        delivered = check.get("delivered")
+        if isinstance(filed, date) and isinstance(delivered, date) and delivered < filed:
+            check.problem("delivered", f"{delivered} is before the filing date {filed}")
+        checked.append((check, document, filed, delivered))
+    _unique([(c, d) for c, d, _, _ in checked], "document", "document")
+    return tuple(
+        Filing(d, f, c.origin, v if isinstance(v, date) else None, c.get("note"))
+        for c, d, f, v in checked
+        if isinstance(d, str) and isinstance(f, date)
     )
 
 

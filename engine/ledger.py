@@ -79,7 +79,13 @@ class Ledger:
             facts,
             as_of,
         )
-        self.lifecycle = [e for e in lifecycle_events if e.agreement == agreement.id]
+        # A covenant of another agreement (same borrower) is not a Default under this one.
+        own = {c.section for c in agreement.covenants.values() if c.other_agreement is None}
+        self.lifecycle = [
+            e
+            for e in lifecycle_events
+            if e.agreement == agreement.id and (e.covenant is None or e.covenant in own)
+        ]
         self.events: list[AuditEvent] = []
         self.elections = {e.payment_date: e for e in facts.elections}
         self.decision: tuple[str, str] = ("", "")

@@ -25,7 +25,7 @@ from .evaluate import Evaluation, NotTested, TestResult
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
-from .rules import Agreement, Consequence, Covenant
+from .rules import Agreement, Consequence, Covenant, TestKind
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
 ATTENTION = frozenset(
@@ -69,6 +69,12 @@ class AuditEvent:
         content = {k: v for k, v in self.details.items() if k not in PROVENANCE}
         canonical = json.dumps([self.key, content], sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def unit_of(covenant: Covenant) -> str:
+    if covenant.test is TestKind.DELIVERED_WITHIN_DAYS:
+        return "days"
+    return "ratio" if covenant.metric and covenant.metric.is_ratio else "USD"
 
 
 def _kind(name: str) -> host.Condition:
@@ -256,13 +262,15 @@ class Lifecycle:
             "headroom": text(test.headroom),
             "headroom_percent": text(test.headroom_percent),
             "metric": covenant.metric.source if covenant.metric else None,
-            "unit": "ratio" if covenant.metric and covenant.metric.is_ratio else "USD",
+            "unit": unit_of(covenant),
             "inputs": {k: str(v) for k, v in test.inputs.items()},
             "clause": test.row.source,
             "table_row": test.row.table_row,
             "rule_file": covenant.file,
             "source_row": str(test.origin),
         }
+        if covenant.breach_when == "above":
+            details["breach_when"] = "above"
         if test.plus_value is not None:
             details["plus"] = {"value": str(test.plus_value), "clause": covenant.plus_source}
         if test.note:
@@ -366,6 +374,19 @@ class Lifecycle:
                 f"the breach falls outside the suspension by "
                 f"{breach.window.suspension.instrument.id}"
             )
+        if covenant.other_agreement:
+            # That agreement has no Events of Default: the default is where its lifecycle ends.
+            self.emit(
+                firing,
+                "default",
+                covenant,
+                breach.date,
+                clause=breach.details.get("clause"),
+                breach_date=breach.date.isoformat(),
+                reason=f"{reason}; a breach of the {covenant.other_agreement}",
+                grace_note=covenant.grace_note,
+            )
+            return
         self.emit(
             firing,
             "default",

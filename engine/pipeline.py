@@ -55,7 +55,7 @@ def monitor(rules_dir: Path, facts_dir: Path, as_of: date) -> RunOutcome:
             agreement,
             current,
             as_of,
-            evaluate(agreement, current),
+            evaluate(agreement, current, as_of),
             states,
             instruments.windows(states, as_of),
         )

@@ -32,6 +32,11 @@ class TestKind(StrEnum):
     ANY_TIME = "any_time"  # on every balance-sheet date reported, interim ones included
     EACH_REPORTED_DATE = "each_reported_date"  # on every date the controller reports
     REPORTED = "reported"  # terms not in the documents: breaches come as reported facts
+    # A balance kept at a minimum from a due date; after an amount is applied, restored within
+    # a number of Business Days (counsel_reserve.csv).
+    MAINTAINED_BALANCE = "maintained_balance"
+    # Each document delivered within a number of days of its filing (filings.csv).
+    DELIVERED_WITHIN_DAYS = "delivered_within_days"
 
 
 class Consequence(StrEnum):
@@ -90,6 +95,11 @@ class Covenant:
     acceleration: Acceleration | None = None
     amended_by: str | None = None
     note: str | None = None
+    breach_when: str = "below"  # "below": less than the limit breaches; "above": more than
+    restore_business_days: int = 0  # MAINTAINED_BALANCE: how long a shortfall may last
+    calendar: Calendar | None = None
+    restore_note: str | None = None
+    other_agreement: str | None = None  # the covenant is another agreement's, same borrower
 
     def threshold_for(self, key: Key) -> Threshold | None:
         return next((row for row in self.schedule if row.covers(key)), None)
@@ -339,14 +349,23 @@ def _covenant(section: _Section) -> Covenant | None:
     test = section.choice("test", TestKind)
     consequence = section.choice("consequence", Consequence)
     metric = table = plus = None
-    if test is not None and test is not TestKind.REPORTED:
+    computed = test in (TestKind.MAINTAINED_BALANCE, TestKind.DELIVERED_WITHIN_DAYS)
+    breach_when = "below"
+    if computed:
+        breach_when = section.choice("breach_when", ("below", "above"))
+    elif test is not None and test is not TestKind.REPORTED:
         metric, table = section.metric("metric")
         section.choice("breach_when", ("below",))
         if section.has("plus"):
             plus, plus_table = section.metric("plus")
             if plus_table is not None and table is not None and plus_table != table:
                 section.problem("plus", f"must read the same table as the metric ({table})")
-    schedule = _schedule(section, test) if test is not TestKind.REPORTED else ()
+    schedule = _schedule(section, test, breach_when) if test is not TestKind.REPORTED else ()
+    restore_days, calendar, restore_note = 0, None, None
+    if test is TestKind.MAINTAINED_BALANCE:
+        restore_days = section.integer("restore_within_business_days")
+        calendar = section.choice("calendar", Calendar)
+        restore_note = section.text("restore_note")
     acceleration = None
     accel = section.table("acceleration", required=consequence is Consequence.ACCELERATION)
     if accel is not None:
@@ -378,12 +397,18 @@ def _covenant(section: _Section) -> Covenant | None:
         acceleration=acceleration,
         amended_by=section.text("amended_by", required=False),
         note=section.text("note", required=False),
+        breach_when=breach_when or "below",
+        restore_business_days=restore_days,
+        calendar=calendar,
+        restore_note=restore_note,
+        other_agreement=section.text("other_agreement", required=False),
     )
     return covenant if section.done() else None
 
 
-def _schedule(section: _Section, test: TestKind | None) -> tuple[Threshold, ...]:
+def _schedule(section: _Section, test: TestKind | None, breach_when: str | None):
     by_quarter = test is TestKind.FISCAL_QUARTER_END
+    limit = "maximum" if breach_when == "above" else "minimum"
     rows = []
     for row in section.tables("schedule", required=True):
         start = row.quarter("from") if by_quarter else row.date("from")
@@ -392,7 +417,7 @@ def _schedule(section: _Section, test: TestKind | None) -> tuple[Threshold, ...]
             Threshold(
                 start,
                 end,
-                row.decimal("minimum"),
+                row.decimal(limit),
                 row.text("table_row"),
                 row.text("source"),
                 row.text("note", required=False),

@@ -114,8 +114,41 @@ EVENTS = Table(
     ),
 )
 
+# The counsel fee reserve held by the Noteholders' special counsel (First Amendment Section 5.2):
+# the balance after each day's movements, and any amount applied against fees that day.
+COUNSEL_RESERVE = Table(
+    "counsel_reserve",
+    (
+        Column("date", Kind.DATE),
+        Column("balance", Kind.AMOUNT),
+        Column("applied", Kind.AMOUNT, required=False),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+# Reports filed with the Commission and the day copies reached the investors (Stock Purchase
+# Agreement Section 5(a)); `delivered` is blank until they have.
+FILINGS = Table(
+    "filings",
+    (
+        Column("document", Kind.TEXT),
+        Column("filed", Kind.DATE),
+        Column("delivered", Kind.DATE, required=False),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+
 TABLES: dict[str, Table] = {
-    t.name: t for t in (FINANCIALS, REVOLVER, NOTES, PRIME_RATE, EVENTS, PIK_ELECTIONS)
+    t.name: t
+    for t in (
+        FINANCIALS,
+        REVOLVER,
+        NOTES,
+        PRIME_RATE,
+        EVENTS,
+        PIK_ELECTIONS,
+        COUNSEL_RESERVE,
+        FILINGS,
+    )
 }
 
 # The tables whose amounts a covenant's metric may read, and the date each row is tested on.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .lifecycle import AuditEvent
+from .lifecycle import AuditEvent, unit_of
 from .rules import Agreement, Covenant, InterestTerms
 
 RULE = "declared"
@@ -109,7 +109,7 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
         "test": str(covenant.test),
         "consequence": str(covenant.consequence),
         "metric": covenant.metric.source if covenant.metric else None,
-        "unit": "ratio" if covenant.metric and covenant.metric.is_ratio else "USD",
+        "unit": unit_of(covenant),
         "plus": covenant.plus.source if covenant.plus else None,
         "plus_source": covenant.plus_source,
         "on_zero_denominator": covenant.on_zero_denominator,

@@ -100,6 +100,8 @@ def test_log_json_carries_the_contract_fields(db, capsys):
         None,
         "4.1",
         "4.2",
+        "5.2",
+        "SPA 5(a)",
         "6.3",
         "6.4",
         "6.18",

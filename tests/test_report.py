@@ -125,15 +125,19 @@ def test_the_horizon_is_the_next_two_quarter_ends(example):
 def test_march_1998_counts_and_open_events_of_default(example):
     model = agreement(example, "1998-03-31")
     summary = model["summary"]
-    # 6.3 and 6.4: their breaches were waived or suspended (other); 4.2 has accelerated.
-    assert (summary["compliant"], summary["in_breach"], summary["other"]) == (5, 0, 2)
-    # 6.18 (1997Q3), 6.21 (1997-11-29 and 1998-01-31).
+    # In breach: 5.2 (the reserve not restored within 5 Business Days of January 15, 1998) and
+    # SPA 5(a) (a 10-Q delivered on the 21st day); 6.3 and 6.4: waived or suspended (other).
+    assert (summary["compliant"], summary["in_breach"], summary["other"]) == (5, 2, 2)
+    # 6.18 (1997Q3), 6.21 (1997-11-29 and 1998-01-31), SPA 5(a) (a default of the Stock
+    # Purchase Agreement, which has no events of default), 5.2.
     assert [(d["covenant"], d["breach_date"]) for d in model["open_defaults"]] == [
         ("6.18", "1997-09-27"),
         ("6.21", "1997-11-29"),
+        ("SPA 5(a)", "1997-12-05"),
+        ("5.2", "1998-01-23"),
         ("6.21", "1998-01-31"),
     ]
-    assert summary["events_of_default"] == 3
+    assert summary["events_of_default"] == 4
     # Section 4.2: 409,687.50 + 327,750.00 + 81,937.50 plus 30/360 interest at 17% for 13 days
     # = 824,405.06; Section 4.1 interest in cash (PIK blocked): February 19, 1998, 180 days at
     # 15% on 17,250,000 = 1,293,750.00, and March 19, 30 days = 215,625.00.

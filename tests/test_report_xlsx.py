@@ -53,7 +53,17 @@ def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):
     assert sheet["B2"].value == datetime(1998, 3, 31)
     assert sheet["B2"].number_format == "yyyy-mm-dd"
     covenants = {r["Section"]: r for r in rows(sheet, header_row=6)}
-    assert list(covenants) == ["4.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21"]
+    assert list(covenants) == [
+        "4.2",
+        "5.2",
+        "6.3",
+        "6.4",
+        "6.18",
+        "6.19",
+        "6.20",
+        "6.21",
+        "SPA 5(a)",
+    ]
     # Section 6.20, 1998Q1: 13,650,000 / 30,000,000 = 0.455 against 0.45; 0.005 / 0.45 = 1.11%.
     ratio = covenants["6.20"]
     assert (ratio["Value"], ratio["Minimum"]) == (0.455, 0.45)
@@ -88,7 +98,16 @@ def test_tests_sheet_has_one_row_per_test_with_its_inputs(book):
     counts = {}
     for t in tests:
         counts[t["Section"]] = counts.get(t["Section"], 0) + 1
-    assert counts == {"4.2": 7, "6.18": 4, "6.19": 3, "6.20": 4, "6.21": 9}
+    # 5.2: funded by 1997-08-22, and the January 1998 shortfall; SPA 5(a): two 10-Qs by then.
+    assert counts == {
+        "4.2": 7,
+        "5.2": 2,
+        "6.18": 4,
+        "6.19": 3,
+        "6.20": 4,
+        "6.21": 9,
+        "SPA 5(a)": 2,
+    }
     breach = next(t for t in tests if t["Section"] == "6.21" and t["Date"] == datetime(1998, 1, 31))
     # Section 6.21, December 31, 1997 through March 30, 1998: (14,642,000) plus NSP of 0.
     assert breach["tangible_net_worth"] == -14700000

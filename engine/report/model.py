@@ -563,5 +563,9 @@ def _test_row(event: StoredEvent, breach_seqs: dict[tuple[str, str], int]) -> di
     }
 
 
-def _section_key(section: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in section.split(".") if p.isdigit())
+def _section_key(section: str) -> tuple[int, tuple[int, ...], str]:
+    """Numbered sections in order (4.2 before 6.18), then those of other agreements."""
+    parts = section.split(".")
+    if all(p.isdigit() for p in parts):
+        return (0, tuple(int(p) for p in parts), "")
+    return (1, (), section)

@@ -31,6 +31,8 @@ def ratio(value: str | Decimal | None, threshold: str | Decimal | None = None) -
 
 def amount(unit: str | None, value: str | Decimal | None, threshold: str | None = None) -> str:
     """A metric, threshold or headroom in its covenant's unit."""
+    if unit == "days":
+        return "n/a" if value is None else f"{value} days"
     return ratio(value, threshold) if unit == "ratio" else money(value)
 
 
@@ -83,8 +85,9 @@ def describe(event: StoredEvent) -> str:
     if kind in ("test", "breach", "revolving_loan_reduction") and "threshold" in d:
         if d.get("threshold") is None:
             return f"reported ({d.get('reported_by')})"
+        limit = "maximum" if d.get("breach_when") == "above" else "minimum"
         body = (
-            f"{d.get('period')}: {figure(d, 'value')} vs minimum "
+            f"{d.get('period')}: {figure(d, 'value')} vs {limit} "
             f"{figure(d, 'threshold')}, headroom {figure(d, 'headroom')}"
         )
         return body + (f" -> {d.get('result')}" if kind == "test" else "")
