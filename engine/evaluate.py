@@ -105,7 +105,7 @@ def _test_covenant(covenant: Covenant, facts: Facts) -> Iterator[TestResult | No
                 covenant, row.period_end, row.period_end, row.amounts, row.origin, _nsp_note(row)
             )
     elif covenant.test is TestKind.EACH_REPORTED_DATE:
-        for row in facts.revolver:
+        for row in facts.wells_fargo if covenant.table == "wells_fargo" else facts.revolver:
             yield _test(covenant, row.date, row.date, row.amounts, row.origin, None)
 
 

@@ -39,6 +39,9 @@ _NON_NEGATIVE = {
     "existing_outstanding_principal",
     "balance",
     "applied",
+    "debt_outstanding",
+    "term_loan_permanent_reductions",
+    "revolving_permanent_reductions",
 }
 
 
@@ -152,6 +155,7 @@ class Facts:
     counsel_reserve: tuple[ReserveRow, ...] = ()
     filings: tuple[Filing, ...] = ()
     given: frozenset[str] = frozenset()  # the tables the folder holds, rows or not
+    wells_fargo: tuple[RevolverRow, ...] = ()  # dated amounts, as revolver rows are
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms)."""
@@ -163,6 +167,7 @@ class Facts:
             events=tuple(r for r in self.events if r.date <= day),
             elections=tuple(r for r in self.elections if r.notice_date <= day),
             counsel_reserve=tuple(r for r in self.counsel_reserve if r.date <= day),
+            wells_fargo=tuple(r for r in self.wells_fargo if r.date <= day),
             filings=tuple(
                 replace(r, delivered=r.delivered if r.delivered and r.delivered <= day else None)
                 for r in self.filings
@@ -201,6 +206,7 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         counsel_reserve=_counsel_reserve(tables.get("counsel_reserve", []), problems),
         filings=_filings(tables.get("filings", []), problems),
         given=frozenset(sources),
+        wells_fargo=_dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems),
     )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
@@ -219,6 +225,7 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
         ("payment_date", [(r.payment_date, r.origin) for r in facts.elections], True),
         ("date", [(r.date, r.origin) for r in facts.counsel_reserve], True),
         ("filed", [(r.filed, r.origin) for r in facts.filings], True),
+        ("date", [(r.date, r.origin) for r in facts.wells_fargo], True),
     )
     for column, rows, about_the_borrower in tables:
         previous: tuple[date, int] | None = None
@@ -586,13 +593,19 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
 
 
 def _revolver(rows, problems: list[Problem]) -> tuple[RevolverRow, ...]:
+    return _dated_amounts(rows, "revolver", problems)
+
+
+def _dated_amounts(rows, table: str, problems: list[Problem]) -> tuple[RevolverRow, ...]:
+    """A table of amounts by date, every amount required."""
+    columns = sorted(TABLES[table].amount_fields)
     checked = []
     for origin, record in rows:
         check = _RowCheck(origin, record, problems)
         day = check.require("date")
-        check.require("revolving_loans_outstanding")
-        check.require("revolving_loans_available")
-        amounts = check.amounts(("revolving_loans_outstanding", "revolving_loans_available"))
+        for column in columns:
+            check.require(column)
+        amounts = check.amounts(columns)
         checked.append((check, day, amounts))
     _unique([(c, d) for c, d, _ in checked], "date", "date")
     return tuple(

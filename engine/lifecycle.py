@@ -37,6 +37,7 @@ ATTENTION = frozenset(
         "amount_due",
         "notice_required",
         "pik_blocked",
+        "senior_debt_excess",
         "restatement",
     }
 )
@@ -237,6 +238,14 @@ class Lifecycle:
                 ),
             ),
             "accelerate": host.Rule(_kind("occurred"), self._accelerate),
+            "flag": host.Rule(
+                host.all_of(
+                    _kind("test"),
+                    host.equals("effect", Consequence.FLAG.value),
+                    host.less("headroom_sign", 0),
+                ),
+                self._flag,
+            ),
             "not_tested": host.Rule(_kind("not_tested"), self._not_tested),
             "instrument_effective": host.Rule(
                 host.all_of(_kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
@@ -279,11 +288,13 @@ class Lifecycle:
 
     def _record_test(self, firing: host.Firing) -> None:
         test: TestResult = self._obj(firing)
-        result = (
-            "compliant"
-            if test.passed
-            else ("breach" if test.covenant.consequence is Consequence.DEFAULT else "below_minimum")
-        )
+        consequence = test.covenant.consequence
+        if test.passed:
+            result = "compliant"
+        elif consequence is Consequence.DEFAULT:
+            result = "breach"
+        else:
+            result = "above_maximum" if test.covenant.breach_when == "above" else "below_minimum"
         self.emit(
             firing,
             "test",
@@ -458,6 +469,14 @@ class Lifecycle:
             reason=f"Revolving Loan Reduction on {test.date} (notice owed immediately)",
         )
         self._amounts_due(firing, covenant, test)
+
+    def _flag(self, firing: host.Firing) -> None:
+        """A limit exceeded without a default: Section 9.1's excess is not Senior Debt."""
+        test: TestResult = self._obj(firing)
+        assert test.covenant.flag is not None and test.headroom is not None
+        details = self._test_details(test)
+        details["excess"] = str(-test.headroom)
+        self.emit(firing, test.covenant.flag, test.covenant, test.date, test.period, **details)
 
     def _amounts_due(self, firing: host.Firing, covenant: Covenant, test: TestResult) -> None:
         acceleration = covenant.acceleration

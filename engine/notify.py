@@ -37,6 +37,7 @@ KINDS = frozenset(
         "amount_due",
         "notice_required",
         "pik_blocked",
+        "senior_debt_excess",
         "restatement",
     }
 )

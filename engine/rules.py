@@ -44,6 +44,7 @@ class Consequence(StrEnum):
 
     DEFAULT = "default"  # a breach, then a Default, then an Event of Default after grace
     ACCELERATION = "acceleration"  # its first occurrence makes an amount due (Section 4.2)
+    FLAG = "flag"  # no default: the excess is flagged (Section 9.1's Senior Debt cap)
 
 
 # A schedule row is keyed by fiscal quarter for quarter-end tests and by date otherwise.
@@ -100,6 +101,7 @@ class Covenant:
     calendar: Calendar | None = None
     restore_note: str | None = None
     other_agreement: str | None = None  # the covenant is another agreement's, same borrower
+    flag: str | None = None  # Consequence.FLAG: the event a failed test records
 
     def threshold_for(self, key: Key) -> Threshold | None:
         return next((row for row in self.schedule if row.covers(key)), None)
@@ -355,7 +357,7 @@ def _covenant(section: _Section) -> Covenant | None:
         breach_when = section.choice("breach_when", ("below", "above"))
     elif test is not None and test is not TestKind.REPORTED:
         metric, table = section.metric("metric")
-        section.choice("breach_when", ("below",))
+        breach_when = section.choice("breach_when", ("below", "above"))
         if section.has("plus"):
             plus, plus_table = section.metric("plus")
             if plus_table is not None and table is not None and plus_table != table:
@@ -402,6 +404,7 @@ def _covenant(section: _Section) -> Covenant | None:
         calendar=calendar,
         restore_note=restore_note,
         other_agreement=section.text("other_agreement", required=False),
+        flag=section.text("flag", required=consequence is Consequence.FLAG),
     )
     return covenant if section.done() else None
 

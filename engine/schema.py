@@ -137,9 +137,23 @@ FILINGS = Table(
     ),
 )
 
+# Wells Fargo Credit Agreement Debt on the dates the controller reports it, with the Permanent
+# Reductions of each facility to date (Section 9.1 as amended: the Senior Debt cap).
+WELLS_FARGO = Table(
+    "wells_fargo",
+    (
+        Column("date", Kind.DATE),
+        Column("debt_outstanding", Kind.AMOUNT),
+        Column("term_loan_permanent_reductions", Kind.AMOUNT),
+        Column("revolving_permanent_reductions", Kind.AMOUNT),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
+        WELLS_FARGO,
         FINANCIALS,
         REVOLVER,
         NOTES,
@@ -152,7 +166,11 @@ TABLES: dict[str, Table] = {
 }
 
 # The tables whose amounts a covenant's metric may read, and the date each row is tested on.
-METRIC_TABLES: dict[str, Table] = {"financials": FINANCIALS, "revolver": REVOLVER}
+METRIC_TABLES: dict[str, Table] = {
+    "financials": FINANCIALS,
+    "revolver": REVOLVER,
+    "wells_fargo": WELLS_FARGO,
+}
 
 
 class FactEvent(StrEnum):

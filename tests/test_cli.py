@@ -101,6 +101,7 @@ def test_log_json_carries_the_contract_fields(db, capsys):
         "4.1",
         "4.2",
         "5.2",
+        "9.1",
         "SPA 5(a)",
         "6.3",
         "6.4",

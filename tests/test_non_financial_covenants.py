@@ -140,3 +140,44 @@ def test_a_spa_default_does_not_block_capitalized_interest(facts_dir):
     assert pick(events, "breach", "SPA 5(a)")
     paid = on(events, "interest_payment", "4.1", "1997-08-19")
     assert paid["capitalized"] == "47500.00" and not pick(events, "pik_blocked")
+
+
+def wells_fargo(facts, *rows):
+    write_table(
+        facts / "cerplex",
+        "wells_fargo",
+        [
+            {
+                "date": d,
+                "debt_outstanding": debt,
+                "term_loan_permanent_reductions": term,
+                "revolving_permanent_reductions": revolving,
+            }
+            for d, debt, term, revolving in rows
+        ],
+    )
+    return facts
+
+
+def test_senior_debt_cap_flags_the_excess_without_a_default(facts_dir):
+    # Section 9.1 "Senior Debt" (a) as amended: $31,390,000 + $4,900,000 = $36,290,000, less
+    # Permanent Reductions. On June 27, 1998: 36,290,000 - 15,000,000 - 2,000,000 = 19,290,000;
+    # Wells Fargo debt of 20,000,000 exceeds it by 710,000, which is not Senior Debt.
+    facts = wells_fargo(facts_dir, ("1998-06-27", "20,000,000", "15,000,000", "2,000,000"))
+    events = run(facts, as_of=date(1998, 7, 1))
+    excess = on(events, "senior_debt_excess", "9.1", "1998-06-27")
+    assert (excess["value"], excess["threshold"], excess["excess"]) == (
+        "20000000",
+        "19290000",
+        "710000",
+    )
+    assert excess["plus"]["value"] == "-17000000"
+    assert not pick(events, "default", "9.1") and not pick(events, "breach", "9.1")
+
+
+def test_senior_debt_exactly_at_the_cap_is_all_senior_debt(facts_dir):
+    # Equality is within the cap: 36,290,000 - 1,290,000 = 35,000,000.
+    facts = wells_fargo(facts_dir, ("1997-09-27", "35,000,000", "1,290,000", "0"))
+    events = run(facts, as_of=date(1997, 10, 1))
+    assert on(events, "test", "9.1", "1997-09-27")["result"] == "compliant"
+    assert not pick(events, "senior_debt_excess")

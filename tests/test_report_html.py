@@ -12,8 +12,8 @@ from conftest import EXAMPLE_FACTS, RULES
 from engine.cli import main
 from engine.report.html import headroom_meter
 
-SECTIONS = ["4.2", "5.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21", "SPA 5(a)"]
-CHARTED = ["4.2", "5.2", "6.18", "6.19", "6.20", "6.21", "SPA 5(a)"]  # 6.3, 6.4: no metric
+SECTIONS = ["4.2", "5.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21", "9.1", "SPA 5(a)"]
+CHARTED = ["4.2", "5.2", "6.18", "6.19", "6.20", "6.21", "9.1", "SPA 5(a)"]  # 6.3, 6.4: no metric
 
 
 def html_report(tmp_path: Path, facts: Path = EXAMPLE_FACTS, *options: str) -> Path:

@@ -62,6 +62,7 @@ def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):
         "6.19",
         "6.20",
         "6.21",
+        "9.1",
         "SPA 5(a)",
     ]
     # Section 6.20, 1998Q1: 13,650,000 / 30,000,000 = 0.455 against 0.45; 0.005 / 0.45 = 1.11%.
@@ -106,6 +107,7 @@ def test_tests_sheet_has_one_row_per_test_with_its_inputs(book):
         "6.19": 3,
         "6.20": 4,
         "6.21": 9,
+        "9.1": 3,
         "SPA 5(a)": 2,
     }
     breach = next(t for t in tests if t["Section"] == "6.21" and t["Date"] == datetime(1998, 1, 31))

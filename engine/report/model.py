@@ -29,6 +29,7 @@ STATUS_WORDS = {
     "default": "default",
     "breach": "breach",
     "below_minimum": "below minimum",
+    "above_maximum": "above the cap",
     "accelerated": "accelerated (Revolving Loan Reduction)",
     "suspended": "breach suspended",
     "waived": "breach waived",

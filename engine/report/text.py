@@ -91,6 +91,11 @@ def describe(event: StoredEvent) -> str:
             f"{figure(d, 'threshold')}, headroom {figure(d, 'headroom')}"
         )
         return body + (f" -> {d.get('result')}" if kind == "test" else "")
+    if "excess" in d:
+        return (
+            f"{d.get('period')}: {figure(d, 'value')} vs cap {figure(d, 'threshold')}, "
+            f"excess {money(d['excess'])}"
+        )
     if kind == "amount_due":
         what = f" ({d['what']})" if d.get("what") else ""
         return f"{money(d['amount'], cents=True)} due {d['due_date']} to {d['holder']}{what}"
