@@ -27,6 +27,8 @@ from engine.cli import main
 
 F, R, E = "facts/cerplex/financials.csv", "facts/cerplex/revolver.csv", "facts/cerplex/events.csv"
 N, P = "facts/cerplex/notes.csv", "facts/cerplex/prime_rate.csv"
+PIK, RES = "facts/cerplex/pik_elections.csv", "facts/cerplex/counsel_reserve.csv"
+FIL, WF = "facts/cerplex/filings.csv", "facts/cerplex/wells_fargo.csv"
 C620 = "rules/cerplex/covenant-6.20-current-ratio.toml"
 HEADER = (
     "period_end,fiscal_quarter,net_income,gain_on_sale_pcs,accounts_receivable,inventory,"
@@ -495,6 +497,37 @@ CASES = [
         "a rule file that is not TOML",
         rule_replace('minimum = "0.45"', "minimum = 0.45 0.46"),
         ((C620, "", "not valid TOML"),),
+    ),
+    # Section 4.1, the counsel fee reserve, filings and the Senior Debt cap.
+    Case(
+        "an election for a date that is not a capitalization date",
+        replace(PIK, "1998-02-19,1998-02-13", "1998-02-18,1998-02-13"),
+        ((PIK, "row 2, column payment_date", "is not an interest payment date"),),
+    ),
+    Case(
+        "an election notice after its payment date",
+        replace(PIK, "1998-02-19,1998-02-13", "1998-02-19,1998-02-20"),
+        ((PIK, "row 2, column notice_date", "is after the payment date 1998-02-19"),),
+    ),
+    Case(
+        "a blockage that ends before it starts",
+        replace(E, "1998-04-01,blockage_start", "1998-05-07,blockage_start"),
+        ((E, "row 8, column event", "blockage_end with no blockage_start before it"),),
+    ),
+    Case(
+        "a negative reserve balance",
+        replace(RES, '1998-01-15,"32,500"', '1998-01-15,"(32,500)"'),
+        ((RES, "row 3, column balance", "is negative"),),
+    ),
+    Case(
+        "a filing delivered before it was filed",
+        replace(FIL, "1997-11-14,1997-12-05", "1997-11-14,1997-11-13"),
+        ((FIL, "row 3, column delivered", "is before the filing date 1997-11-14"),),
+    ),
+    Case(
+        "a Senior Debt row without its Permanent Reductions",
+        replace(WF, '1997-09-27,"30,000,000","1,500,000"', '1997-09-27,"30,000,000",'),
+        ((WF, "row 2, column term_loan_permanent_reductions", "required value is blank"),),
     ),
 ]
 
