@@ -42,6 +42,7 @@ _NON_NEGATIVE = {
     "debt_outstanding",
     "term_loan_permanent_reductions",
     "revolving_permanent_reductions",
+    "amount",
 }
 
 
@@ -117,6 +118,15 @@ class Filing:
 
 
 @dataclass(frozen=True)
+class NotePayment:
+    date: date
+    holder: str
+    amount: Decimal
+    origin: Origin
+    note: str | None = None
+
+
+@dataclass(frozen=True)
 class Blockage:
     """A postponement of payments under Section 10: Default Rate from `start` to `end`
     (excluded); `end` is None while it lasts."""
@@ -156,6 +166,7 @@ class Facts:
     filings: tuple[Filing, ...] = ()
     given: frozenset[str] = frozenset()  # the tables the folder holds, rows or not
     wells_fargo: tuple[RevolverRow, ...] = ()  # dated amounts, as revolver rows are
+    note_payments: tuple[NotePayment, ...] = ()
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms)."""
@@ -168,6 +179,7 @@ class Facts:
             elections=tuple(r for r in self.elections if r.notice_date <= day),
             counsel_reserve=tuple(r for r in self.counsel_reserve if r.date <= day),
             wells_fargo=tuple(r for r in self.wells_fargo if r.date <= day),
+            note_payments=tuple(r for r in self.note_payments if r.date <= day),
             filings=tuple(
                 replace(r, delivered=r.delivered if r.delivered and r.delivered <= day else None)
                 for r in self.filings
@@ -195,11 +207,12 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
     tables: dict[str, list[tuple[Origin, dict[str, object]]]] = {}
     for name, source in sources.items():
         tables[name] = _parse(source, TABLES[name], problems)
+    notes = _notes(tables.get("notes", []), problems)
     facts = Facts(
         borrower=folder.name,
         financials=_financials(tables.get("financials", []), problems),
         revolver=_revolver(tables.get("revolver", []), problems),
-        notes=_notes(tables.get("notes", []), problems),
+        notes=notes,
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
         elections=_elections(tables.get("pik_elections", []), agreement, problems),
@@ -207,6 +220,7 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
         filings=_filings(tables.get("filings", []), problems),
         given=frozenset(sources),
         wells_fargo=_dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems),
+        note_payments=_note_payments(tables.get("note_payments", []), notes, problems),
     )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
@@ -226,6 +240,7 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
         ("date", [(r.date, r.origin) for r in facts.counsel_reserve], True),
         ("filed", [(r.filed, r.origin) for r in facts.filings], True),
         ("date", [(r.date, r.origin) for r in facts.wells_fargo], True),
+        ("date", [(r.date, r.origin) for r in facts.note_payments], True),
     )
     for column, rows, about_the_borrower in tables:
         previous: tuple[date, int] | None = None
@@ -289,9 +304,12 @@ def _find_sources(folder: Path, problems: list[Problem]) -> dict[str, _Source]:
 
 def _workbook_sources(path: Path, found: dict[str, list[_Source]], problems: list[Problem]):
     try:
-        workbook = openpyxl.load_workbook(path, read_only=True)
-        sheets = list(workbook.sheetnames)
-        workbook.close()
+        # Our own handle, closed here: openpyxl's zip file may outlive close() and then be
+        # collected (with a ResourceWarning) whenever the garbage collector runs.
+        with path.open("rb") as handle:
+            workbook = openpyxl.load_workbook(handle, read_only=True)
+            sheets = list(workbook.sheetnames)
+            workbook.close()
     except Exception as error:  # openpyxl raises many types for a broken file
         problems.append(Problem(str(path), f"cannot read workbook: {error}"))
         return
@@ -323,7 +341,8 @@ def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[obje
     if source.sheet is None:
         return _csv_rows(source.path, problems)
     try:
-        workbook = openpyxl.load_workbook(source.path, data_only=False)
+        with source.path.open("rb") as handle:  # closed even when openpyxl fails
+            workbook = openpyxl.load_workbook(handle, data_only=False)
     except Exception as error:  # openpyxl raises many types for a broken file
         problems.append(Problem(source.label, f"cannot read workbook: {error}"))
         return []
@@ -641,6 +660,23 @@ def _notes(rows, problems: list[Problem]) -> tuple[Note, ...]:
         for c, h, a in checked
         if isinstance(h, str) and "initial_capitalized_interest_amount" in a
     )
+
+
+def _note_payments(rows, notes: tuple[Note, ...], problems: list[Problem]):
+    holders = {n.holder for n in notes}
+    found = []
+    for origin, record in rows:
+        check = _RowCheck(origin, record, problems)
+        day, holder = check.require("date"), check.require("holder")
+        check.require("amount")
+        amount = check.amounts(("amount",)).get("amount")
+        if isinstance(holder, str) and holder not in holders:
+            check.problem("holder", f"{holder!r} holds no Note in notes.csv")
+        if amount is not None and amount <= 0:
+            check.problem("amount", f"{amount} is not a payment; amounts must be positive")
+        if isinstance(day, date) and isinstance(holder, str) and amount is not None:
+            found.append(NotePayment(day, holder, amount, origin, check.get("note")))
+    return tuple(found)
 
 
 def _counsel_reserve(rows, problems: list[Problem]) -> tuple[ReserveRow, ...]:

@@ -47,6 +47,28 @@ def continuing_defaults(events: list[AuditEvent], day: date) -> list[str]:
 
 
 @dataclass
+class _Due:
+    """A cash amount owed to one holder, and what has been paid against it."""
+
+    due: date
+    what: str
+    amount: Decimal
+    paid: list[tuple[date, Decimal]] = field(default_factory=list)
+
+    @property
+    def unpaid(self) -> Decimal:
+        return self.amount - sum((part for _, part in self.paid), Decimal(0))
+
+    @property
+    def bears_default_rate(self) -> bool:
+        # Default Rate interest is not itself compounded at the Default Rate.
+        return self.what != DEFAULT_INTEREST
+
+
+DEFAULT_INTEREST = "Default Rate interest on a late payment"
+
+
+@dataclass
 class _Account:
     """One Note's running position."""
 
@@ -62,6 +84,7 @@ class _Account:
     additional: Decimal = Decimal(0)  # Additional Capitalized Interest Amounts added
     blockage_added: Decimal = Decimal(0)  # amounts added to principal under 4.1(d)(ii)
     accelerated: bool = False
+    dues: list[_Due] = field(default_factory=list)
 
 
 class Ledger:
@@ -96,6 +119,9 @@ class Ledger:
             if n.existing_outstanding_principal is not None
         ]
         self.blocked_since: date | None = None
+        self.matured = False
+        # Payments are tracked once the borrower's folder has note_payments (even empty).
+        self.tracking = "note_payments" in facts.given
 
     # -- events ---------------------------------------------------------------------------
     def emit(self, event: str, day: date, discriminator: str = "", **details: Any) -> None:
@@ -169,13 +195,16 @@ class Ledger:
                 else:
                     self._acceleration(day)
         if terms.maturity <= self.as_of:
+            self.matured = True
             for account in self.accounts:
                 self._amount_due(
                     account, terms.maturity, account.principal, terms.maturity_source, "principal"
                 )
-            return self.events
-        self._upcoming_notice()
+        else:
+            self._upcoming_notice()
         for account in self.accounts:
+            if self.tracking:
+                self._apply_payments(account)
             self._position(account)
         return self.events
 
@@ -268,6 +297,14 @@ class Ledger:
                 )
                 account.principal -= account.initial
                 account.accelerated = True
+                due = next(
+                    e
+                    for e in self.lifecycle
+                    if e.event == "amount_due" and e.date == day and e.details["holder"] == holder
+                )
+                account.dues.append(
+                    _Due(day, "acceleration (Section 4.2)", Decimal(due.details["amount"]))
+                )
 
     def _payment(self, session: host.RuleSession, day: date) -> None:
         terms = self.terms
@@ -395,6 +432,7 @@ class Ledger:
         self, account: _Account, day: date, amount: Decimal, clause: str, what: str
     ) -> None:
         holder = account.note.holder
+        account.dues.append(_Due(day, what, amount))
         self.emit(
             "amount_due",
             day,
@@ -408,6 +446,68 @@ class Ledger:
             what=what if what == "principal" else f"{what} in cash",
             clause=clause,
         )
+
+    def _apply_payments(self, account: _Account) -> None:
+        """Each payment the holder received goes to the oldest amount still unpaid; the part
+        of an amount paid after its due date bears the Default Rate until paid (Section
+        4.1(a): overdue principal and, as far as the law allows, overdue interest)."""
+        holder = account.note.holder
+        for payment in sorted(
+            (p for p in self.facts.note_payments if p.holder == holder), key=lambda p: p.date
+        ):
+            left, applied = payment.amount, []
+            # The Default Rate interest a late part creates is due at once, so it is paid next.
+            while left > 0 and (unpaid := [d for d in account.dues if d.unpaid > 0]):
+                due = min(unpaid, key=lambda d: d.due)
+                part = min(left, due.unpaid)
+                due.paid.append((payment.date, part))
+                left -= part
+                entry = {"due_date": due.due.isoformat(), "for": due.what, "paid": str(part)}
+                if payment.date > due.due and due.bears_default_rate:
+                    late = accrue(part, self._default_pieces(due.due, payment.date))
+                    entry |= {"days_late": late.days, "default_rate_interest": str(late.interest)}
+                    if late.interest > 0:
+                        self._amount_due(
+                            account,
+                            payment.date,
+                            late.interest,
+                            "First Amendment Agreement (1997-08-20), Exhibit A item 1, "
+                            "Section 4.1(a) (Default Rate)",
+                            DEFAULT_INTEREST,
+                        )
+                applied.append(entry)
+            self.emit(
+                "payment_applied",
+                payment.date,
+                f"{holder}|{payment.origin.row}",
+                holder=holder,
+                amount=str(payment.amount),
+                applied=applied,
+                unapplied=str(left),
+                clause=self.terms.payment_source,
+                source_row=str(payment.origin),
+            )
+
+    def _overdue(self, account: _Account) -> list[dict[str, Any]]:
+        """What is unpaid after its due date on the as-of date, with Default Rate interest."""
+        found = []
+        for due in sorted(account.dues, key=lambda d: d.due):
+            if due.unpaid <= 0 or due.due >= self.as_of:
+                continue
+            interest = Decimal(0)
+            days = self.terms.day_count.days(due.due, self.as_of)
+            if due.bears_default_rate:
+                interest = accrue(due.unpaid, self._default_pieces(due.due, self.as_of)).interest
+            found.append(
+                {
+                    "due_date": due.due.isoformat(),
+                    "for": due.what,
+                    "unpaid": str(due.unpaid),
+                    "days": days,
+                    "default_rate_interest": str(interest),
+                }
+            )
+        return found
 
     def _notice(self, payment: date, deadline: date, election: Election | None) -> None:
         terms = self.terms
@@ -451,7 +551,7 @@ class Ledger:
     def _position(self, account: _Account) -> None:
         """Where the Note stands on the as-of date, with the Section 4.1(e) quote."""
         terms = self.terms
-        if self.blocked_since is None:
+        if self.blocked_since is None and not self.matured:
             self._accrue(account, self.as_of)
         holder = account.note.holder
         details: dict[str, Any] = {
@@ -473,11 +573,22 @@ class Ledger:
             details["blockage_default_rate_interest"] = str(
                 accrue(account.principal, pieces).interest
             )
+        overdue = self._overdue(account) if self.tracking else None
+        if overdue is not None:
+            details["overdue"] = overdue
+            details["unpaid_total"] = str(
+                sum((d.unpaid for d in account.dues if d.due <= self.as_of), Decimal(0))
+            )
+            details["default_rate_interest_total"] = str(
+                sum((Decimal(o["default_rate_interest"]) for o in overdue), Decimal(0))
+            )
+        else:
+            details["payments"] = "not tracked: the folder has no note_payments table"
         if self.as_of <= terms.prepayment_through:
-            details["prepayment"] = self._quote(account)
+            details["prepayment"] = self._quote(account, details)
         self.emit("note_position", self.as_of, holder, **details)
 
-    def _quote(self, account: _Account) -> dict[str, Any]:
+    def _quote(self, account: _Account, position: dict[str, Any]) -> dict[str, Any]:
         """Section 4.1(e): the Base Principal Amount with interest at 9.50% accrued since the
         last payment, in full satisfaction; capitalized amounts beyond it are forgiven."""
         terms = self.terms
@@ -488,19 +599,28 @@ class Ledger:
         interest = cents(
             base * terms.prepayment_rate_percent * days / terms.day_count.year_days / 100
         )
-        return {
+        # "All other amounts due and payable": what is unpaid, with Default Rate interest.
+        other = Decimal(position.get("unpaid_total", 0)) + Decimal(
+            position.get("default_rate_interest_total", 0)
+        )
+        quote = {
             "on": self.as_of.isoformat(),
             "base_principal_amount": str(base),
             "interest_from": account.period_start.isoformat(),
             "days": days,
             "rate_percent": str(terms.prepayment_rate_percent),
             "interest": str(interest),
-            "amount": str(base + interest),
+            "other_amounts_due": str(other),
+            "amount": str(base + interest + other),
             "forgiven": str(account.additional + account.blockage_added),
             "available_through": terms.prepayment_through.isoformat(),
-            "assumes": "every amount due before this date was paid (payments are not tracked)",
             "clause": terms.prepayment_source,
         }
+        if not self.tracking:
+            quote["assumes"] = (
+                "every amount due before this date was paid (payments are not tracked)"
+            )
+        return quote
 
     def _default_pieces(self, start: date, end: date):
         return default_rate_pieces(

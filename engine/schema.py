@@ -150,9 +150,21 @@ WELLS_FARGO = Table(
     ),
 )
 
+# Cash each holder received on the Notes, applied by the monitor to the oldest amount due first.
+NOTE_PAYMENTS = Table(
+    "note_payments",
+    (
+        Column("date", Kind.DATE),
+        Column("holder", Kind.TEXT),
+        Column("amount", Kind.AMOUNT),
+        Column("note", Kind.TEXT, required=False),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
     for t in (
+        NOTE_PAYMENTS,
         WELLS_FARGO,
         FINANCIALS,
         REVOLVER,

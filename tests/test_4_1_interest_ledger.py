@@ -284,3 +284,83 @@ def test_every_amount_is_a_decimal_string_to_the_cent(facts_dir):
     events = run(note_facts(facts_dir, events=BLOCKAGE), as_of=date(1998, 12, 31))
     for event in pick(events, "amount_due"):
         assert Decimal(event.details["amount"]).as_tuple().exponent == -2
+
+
+def with_payments(facts: Path, *rows) -> Path:
+    write_table(
+        facts / "cerplex",
+        "note_payments",
+        [{"date": d, "holder": HOLDER, "amount": a} for d, a in rows],
+    )
+    return facts
+
+
+def test_interest_paid_late_bears_the_default_rate_until_paid(facts_dir):
+    # The 78,562.50 due February 19, 1998 is paid on March 5: 16 days late in 30/360
+    # (30 + 5 - 19). Default Rate 17% (prime 8.50%): 78,562.50 x 0.17 x 16/360 = 593.58, due
+    # on the day of the late payment.
+    facts = with_payments(note_facts(facts_dir), ("1998-03-05", "78,562.50"))
+    events = run(facts, as_of=date(1998, 3, 10))
+    applied = on(events, "payment_applied", "1998-03-05")["applied"]
+    assert applied == [
+        {
+            "due_date": "1998-02-19",
+            "for": "interest",
+            "paid": "78562.50",
+            "days_late": 16,
+            "default_rate_interest": "593.58",
+        }
+    ]
+    late = on(events, "amount_due", "1998-03-05")
+    assert (late["amount"], late["what"]) == (
+        "593.58",
+        "Default Rate interest on a late payment in cash",
+    )
+    # Still unpaid on March 10, but Default Rate interest is not compounded.
+    (overdue,) = on(events, "note_position", "1998-03-10")["overdue"]
+    assert (overdue["unpaid"], overdue["default_rate_interest"]) == ("593.58", "0")
+
+
+def test_unpaid_interest_and_the_prepayment_quote_with_payments_tracked(facts_dir):
+    # 50,000 of the 78,562.50 due February 19, 1998 is paid on time: 28,562.50 is overdue on
+    # March 19, 30 days at 17%: 28,562.50 x 0.17 x 30/360 = 404.64. The 13,093.75 due March 19
+    # is due that day, not yet overdue.
+    # 4.1(e) quote on March 19: 1,047,500.00 + no interest at 9.50% (0 days since the payment
+    # date) + amounts unpaid 28,562.50 + 13,093.75 + Default Rate interest 404.64
+    # = 1,089,560.89.
+    facts = with_payments(note_facts(facts_dir), ("1998-02-19", "50,000"))
+    events = run(facts, as_of=date(1998, 3, 19))
+    position = on(events, "note_position", "1998-03-19")
+    (overdue,) = position["overdue"]
+    assert (overdue["due_date"], overdue["unpaid"], overdue["days"]) == (
+        "1998-02-19",
+        "28562.50",
+        30,
+    )
+    assert overdue["default_rate_interest"] == "404.64"
+    quote = position["prepayment"]
+    assert (quote["other_amounts_due"], quote["amount"]) == ("42060.89", "1089560.89")
+    assert "assumes" not in quote
+
+
+def test_without_a_payments_table_nothing_is_called_overdue(facts_dir):
+    events = run(note_facts(facts_dir), as_of=date(1998, 3, 19))
+    position = on(events, "note_position", "1998-03-19")
+    assert "overdue" not in position and "not tracked" in position["payments"]
+    assert "assumes" in position["prepayment"]
+
+
+def test_a_payment_from_a_holder_without_a_note_is_refused(facts_dir):
+    from engine.errors import InputError
+
+    facts = note_facts(facts_dir)
+    write_table(
+        facts / "cerplex",
+        "note_payments",
+        [{"date": "1998-02-19", "holder": "Somebody Else", "amount": "10"}],
+    )
+    with pytest.raises(InputError) as refused:
+        run(facts)
+    (problem,) = refused.value.problems
+    assert (problem.row, problem.column) == (2, "holder")
+    assert "holds no Note in notes.csv" in problem.message

@@ -140,12 +140,13 @@ def test_events_and_amounts(book):
 def test_a_holder_name_that_looks_like_a_formula_stays_text(tmp_path):
     facts = tmp_path / "facts"
     shutil.copytree(EXAMPLE_FACTS, facts)
-    notes = facts / "cerplex" / "notes.csv"
-    notes.write_text(
-        notes.read_text().replace(
-            "John Hancock Mutual Life Insurance Company", '"=HYPERLINK(""http://x"",""y"")"'
+    for table in ("notes.csv", "note_payments.csv"):
+        path = facts / "cerplex" / table
+        path.write_text(
+            path.read_text().replace(
+                "John Hancock Mutual Life Insurance Company", '"=HYPERLINK(""http://x"",""y"")"'
+            )
         )
-    )
     sheet = workbook_of(tmp_path, facts)["Amounts and notices"]
     cell = next(c for c in sheet["D"] if str(c.value).startswith("=HYPERLINK"))
     assert cell.data_type == "s"

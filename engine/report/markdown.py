@@ -236,14 +236,34 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
                 ),
                 "",
             ]
+            if p.get("overdue"):
+                out += [f"Overdue on {p['date']}:", ""]
+                out += _table(
+                    ["Due date", "For", "Unpaid", "Days", "Default Rate interest"],
+                    [
+                        [
+                            o["due_date"],
+                            o["for"],
+                            money(o["unpaid"], True),
+                            o["days"],
+                            money(o["default_rate_interest"], True),
+                        ]
+                        for o in p["overdue"]
+                    ],
+                )
+            elif p.get("payments"):
+                out += [f"Payments {p['payments']}.", ""]
             if q := p.get("prepayment"):
                 out += [
                     f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "
                     f"**{money(q['amount'], True)}** = Base Principal Amount "
                     f"{money(q['base_principal_amount'], True)} + interest at {q['rate_percent']}% "
-                    f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)}; "
-                    f"forgiven: {money(q['forgiven'], True)} of capitalized interest. Open through "
-                    f"{q['available_through']}; assumes {q['assumes']}.",
+                    f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)} + "
+                    f"amounts overdue with their Default Rate interest "
+                    f"{money(q['other_amounts_due'], True)}; forgiven: "
+                    f"{money(q['forgiven'], True)} of capitalized interest. Open through "
+                    f"{q['available_through']}"
+                    + (f"; assumes {q['assumes']}." if q.get("assumes") else "."),
                     "",
                 ]
     return out

@@ -46,6 +46,7 @@ LEDGER = (
     "initial_amount_accelerated",
     "payment_postponed",
     "blockage_settlement",
+    "payment_applied",
 )
 
 
@@ -366,7 +367,7 @@ class _Agreement:
                     "interest": d.get("interest")
                     or d.get("default_rate_interest")
                     or d.get("installment"),
-                    "cash": d.get("cash") or d.get("cash_total"),
+                    "cash": d.get("cash") or d.get("cash_total") or d.get("amount"),
                     "capitalized": d.get("capitalized"),
                     "capitalized_as": d.get("capitalized_as")
                     or ("Section 4.1(d)(ii)" if event.event == "blockage_settlement" else None),
@@ -378,7 +379,14 @@ class _Agreement:
             note = holders.setdefault(
                 event.details["holder"], {"holder": event.details["holder"], "rows": []}
             )
-            note["position"] = {"seq": event.seq, "date": event.date.isoformat(), **event.details}
+            note["position"] = {
+                "prepayment": None,
+                "overdue": None,
+                "payments": None,
+                "seq": event.seq,
+                "date": event.date.isoformat(),
+                **event.details,
+            }
         return [{"position": None, **note} for note in holders.values()]
 
     def _sections(self) -> list[str]:

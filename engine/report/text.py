@@ -117,6 +117,16 @@ def describe(event: StoredEvent) -> str:
             f"{d['holder']}: Initial Capitalized Interest Amount {money(d['accelerated'], True)} "
             f"falls due (Revolving Loan Reduction); principal {money(d['principal_after'], True)}"
         )
+    if kind == "payment_applied":
+        parts = [
+            f"{money(a['paid'], True)} to the {a['for']} due {a['due_date']}"
+            + (f" ({a['days_late']} days late)" if a.get("days_late") else "")
+            for a in d["applied"]
+        ]
+        body = f"{d['holder']}: {money(d['amount'], True)} received; " + "; ".join(parts)
+        if Decimal(d["unapplied"]):
+            body += f"; {money(d['unapplied'], True)} not applied (nothing else is due)"
+        return body
     if kind == "payment_postponed":
         return (
             f"{d['holder']}: {money(d['installment'], cents=True)} postponed (blockage from "
