@@ -259,7 +259,7 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
                     f"**{money(q['amount'], True)}** = Base Principal Amount "
                     f"{money(q['base_principal_amount'], True)} + interest at {q['rate_percent']}% "
                     f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)} + "
-                    f"amounts overdue with their Default Rate interest "
+                    f"amounts unpaid, with Default Rate interest on those overdue, "
                     f"{money(q['other_amounts_due'], True)}; forgiven: "
                     f"{money(q['forgiven'], True)} of capitalized interest. Open through "
                     f"{q['available_through']}"
