@@ -9,8 +9,10 @@ run of several seconds. Two kinds of run are killed, alternately:
 - a run on corrected inputs over a log that holds the run before the correction (a
   restatement, new versions and the dates added since).
 
-Half the kills fall at a uniformly random moment of the whole run; the other half inside its
-write (after the run says "recording", before its transaction could have committed). After
+Every fifth kill falls just after the run says its write committed ("recorded"), so a log
+"as after" is always reached; of the others, half fall at a uniformly random moment of the whole
+run and half inside its write (after the run says "recording", before its transaction could
+have committed). After
 each kill: `verify` passes, the log is exactly as before the run or exactly as after it, a
 rerun completes, and the log then equals the log of an uninterrupted run. Prints each kill and
 the totals; `tests/test_kill.py` runs it and checks the same.
@@ -198,7 +200,7 @@ def prepare(root: Path, size: int) -> list[Scenario]:
 @dataclass
 class Kill:
     scenario: str
-    aimed: str  # "anywhere" or "in the write"
+    aimed: str  # "anywhere", "in the write" or "after commit"
     after: float  # seconds from start
     landed: str  # before recording / during the write / after commit / run had ended
     log_was: str  # "before" or "after" (never anything else, or the trial fails)
@@ -206,16 +208,19 @@ class Kill:
     problem: str = ""
 
 
-def trial(scenario: Scenario, db: Path, rng: random.Random, aim_write: bool) -> Kill:
+def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
     for leftover in db.parent.glob(db.name + "*"):
         leftover.unlink()
     if scenario.base is not None:
         shutil.copy(scenario.base, db)
     run = Run.start(scenario.facts, db)
-    if aim_write:
+    if aim == "in the write":
         while run.when("recording") is None and run.process.poll() is None:
             time.sleep(0.002)
         time.sleep(rng.uniform(0, 0.9 * scenario.write))
+    elif aim == "after commit":
+        while run.when("recorded") is None and run.process.poll() is None:
+            time.sleep(0.002)
     else:
         time.sleep(rng.uniform(0, scenario.seconds))
     ended = run.process.poll() is not None
@@ -233,7 +238,7 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim_write: bool) -> 
         landed = "before recording"
     kill = Kill(
         scenario.name,
-        "in the write" if aim_write else "anywhere",
+        aim,
         killed_at - run.started,
         landed,
         "",
@@ -276,7 +281,11 @@ def main(kills: int = 50, size: int = 6000, seed: int = 1, echo=print) -> list[K
         results = []
         for index in range(kills):
             scenario = scenarios[index % 2]
-            kill = trial(scenario, root / "log.db", rng, aim_write=(index // 2) % 2 == 1)
+            if index % 5 == 4:
+                aim = "after commit"
+            else:
+                aim = "in the write" if (index // 2) % 2 == 1 else "anywhere"
+            kill = trial(scenario, root / "log.db", rng, aim)
             results.append(kill)
             echo(
                 f"{index + 1:>3} {kill.scenario:<12} aimed {kill.aimed:<13} at {kill.after:5.2f} s:"
