@@ -385,31 +385,22 @@ class Lifecycle:
                 f"the breach falls outside the suspension by "
                 f"{breach.window.suspension.instrument.id}"
             )
+        details: dict[str, Any] = {
+            "clause": breach.details.get("clause"),
+            "breach_date": breach.date.isoformat(),
+            "reason": reason,
+            "grace_note": covenant.grace_note,
+        }
         if covenant.other_agreement:
             # That agreement has no Events of Default: the default is where its lifecycle ends.
-            self.emit(
-                firing,
-                "default",
-                covenant,
-                breach.date,
-                clause=breach.details.get("clause"),
-                breach_date=breach.date.isoformat(),
-                reason=f"{reason}; a breach of the {covenant.other_agreement}",
-                grace_note=covenant.grace_note,
-            )
+            details["reason"] += f"; a breach of the {covenant.other_agreement}"
+            self.emit(firing, "default", covenant, breach.date, **details)
             return
-        self.emit(
-            firing,
-            "default",
-            covenant,
-            breach.date,
-            clause=breach.details.get("clause"),
-            breach_date=breach.date.isoformat(),
-            reason=reason,
-            grace_days=covenant.grace_days,
-            grace_note=covenant.grace_note,
-            event_of_default_on=breach.grace_ends.isoformat(),
-        )
+        details |= {
+            "grace_days": covenant.grace_days,
+            "event_of_default_on": breach.grace_ends.isoformat(),
+        }
+        self.emit(firing, "default", covenant, breach.date, **details)
         firing.assert_fact(
             {
                 "kind": "default",
