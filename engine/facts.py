@@ -672,8 +672,8 @@ def _note_payments(rows, notes: tuple[Note, ...], problems: list[Problem]):
         amount = check.amounts(("amount",)).get("amount")
         if isinstance(holder, str) and holder not in holders:
             check.problem("holder", f"{holder!r} holds no Note in notes.csv")
-        if amount is not None and amount <= 0:
-            check.problem("amount", f"{amount} is not a payment; amounts must be positive")
+        if amount == 0:  # a negative amount is already refused as negative
+            check.problem("amount", "0 is not a payment; amounts must be positive")
         if isinstance(day, date) and isinstance(holder, str) and amount is not None:
             found.append(NotePayment(day, holder, amount, origin, check.get("note")))
     return tuple(found)
@@ -721,7 +721,7 @@ def _elections(rows, agreement: Agreement, problems: list[Problem]) -> tuple[Ele
         if isinstance(payment, date) and terms is None:
             check.problem("payment_date", "the agreement declares no interest terms ([interest])")
         elif isinstance(payment, date) and (
-            payment not in terms.payment_dates() or payment < terms.additional_from
+            payment not in terms.payment_dates or payment < terms.additional_from
         ):
             check.problem(
                 "payment_date",

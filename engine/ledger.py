@@ -173,7 +173,7 @@ class Ledger:
         if not self.accounts:
             return self.events
         terms = self.terms
-        payments = [d for d in self.terms.payment_dates() if d <= self.as_of]
+        payments = [d for d in self.terms.payment_dates if d <= self.as_of]
         timeline: list[tuple[date, int, str, Any]] = [(d, 3, "payment", None) for d in payments]
         for blockage in self.facts.blockages:
             timeline.append((blockage.start, 1, "blockage_start", blockage))
@@ -531,13 +531,13 @@ class Ledger:
             details["reason"] = "if the Company elects to capitalize: " + details["reason"]
         # Dated from the start of the period the election is for, so that it is in the log (and
         # the report) from the day it can be made; the deadline is in the details.
-        previous = max((d for d in terms.payment_dates() if d < payment), default=payment)
+        previous = max((d for d in terms.payment_dates if d < payment), default=payment)
         self.emit("notice_required", previous, payment.isoformat(), **details)
 
     def _upcoming_notice(self) -> None:
         """The next payment date's election deadline, while capitalization is open."""
         terms = self.terms
-        upcoming = next((d for d in terms.payment_dates() if d > self.as_of), None)
+        upcoming = next((d for d in terms.payment_dates if d > self.as_of), None)
         if upcoming is None or upcoming < terms.additional_from or self.blocked_since:
             return
         election = self.elections.get(upcoming)

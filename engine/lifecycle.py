@@ -82,6 +82,13 @@ def _kind(name: str) -> host.Condition:
     return host.equals("kind", name)
 
 
+def _failed(consequence: Consequence) -> host.Condition:
+    """A test on the wrong side of its limit, for a covenant with this consequence."""
+    return host.all_of(
+        _kind("test"), host.equals("effect", consequence.value), host.less("headroom_sign", 0)
+    )
+
+
 def as_int(day: date | None) -> int:
     """durable-rules has no date type; yyyymmdd integers compare in date order."""
     return 0 if day is None else day.year * 10000 + day.month * 100 + day.day
@@ -185,11 +192,7 @@ class Lifecycle:
         return {
             "record_test": host.Rule(_kind("test"), self._record_test),
             "breach": host.Rule(
-                host.all_of(
-                    _kind("test"),
-                    host.equals("effect", Consequence.DEFAULT.value),
-                    host.less("headroom_sign", 0),
-                ),
+                _failed(Consequence.DEFAULT),
                 self._breach,
             ),
             "reported_breach": host.Rule(_kind("reported_breach"), self._reported_breach),
@@ -227,11 +230,7 @@ class Lifecycle:
                 self._grace_period,
             ),
             "first_occurrence": host.Rule(
-                host.all_of(
-                    _kind("test"),
-                    host.equals("effect", Consequence.ACCELERATION.value),
-                    host.less("headroom_sign", 0),
-                ),
+                _failed(Consequence.ACCELERATION),
                 self._first_occurrence,
                 unless=host.all_of(
                     _kind("occurred"), host.equals("covenant", host.matched("covenant"))
@@ -239,11 +238,7 @@ class Lifecycle:
             ),
             "accelerate": host.Rule(_kind("occurred"), self._accelerate),
             "flag": host.Rule(
-                host.all_of(
-                    _kind("test"),
-                    host.equals("effect", Consequence.FLAG.value),
-                    host.less("headroom_sign", 0),
-                ),
+                _failed(Consequence.FLAG),
                 self._flag,
             ),
             "not_tested": host.Rule(_kind("not_tested"), self._not_tested),

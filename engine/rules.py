@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -200,15 +201,17 @@ class InterestTerms:
             (r for r in self.rates if r.start <= day and (r.end is None or day <= r.end)), None
         )
 
-    def payment_dates(self) -> list[date]:
+    @cached_property
+    def payment_dates(self) -> tuple[date, ...]:
         """Every interest payment date through maturity: the semi-annual dates, then the
-        monthly date on the day of the month `monthly_from` falls on."""
+        monthly date on the day of the month `monthly_from` falls on. Computed once: the
+        loader checks every election against it and the ledger walks it several times."""
         dates = set(self.semi_annual)
         months = 0
         while (day := self.monthly_from + relativedelta(months=months)) <= self.maturity:
             dates.add(day)
             months += 1
-        return sorted(dates)
+        return tuple(sorted(dates))
 
 
 @dataclass(frozen=True)
