@@ -523,9 +523,9 @@ def verify(path: Path) -> Verification:
 
 
 def _bad_file(inputs: str, stored: dict[str, str]) -> str | None:
-    for agreement in json.loads(inputs).get("agreements", {}).values():
-        for group in agreement.values():
-            for name, sha in group.items():
+    for facility in json.loads(inputs).get("agreements", {}).values():
+        for group in ("rules", "facts"):
+            for name, sha in facility.get(group, {}).items():
                 if stored.get(sha) != sha:
                     return f"{name} is missing or altered"
     return None

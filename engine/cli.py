@@ -124,6 +124,16 @@ def _add_db(parser: argparse.ArgumentParser, creating: bool = False) -> None:
     )
 
 
+def _add_facility(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--facility",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help=f"{what} only this facility (its folder's name under --facts); repeatable",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="covenant-monitor",
@@ -159,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         "agreement (default: ./facts)",
     )
     _add_db(run, creating=True)
+    _add_facility(run, "evaluate")
     run.add_argument(
         "--as-of",
         type=_iso_date,
@@ -242,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the whole history, superseded events included and marked",
     )
     _add_known_as_of(log, "the log")
+    _add_facility(log, "print")
 
     check = commands.add_parser(
         "verify",
@@ -295,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"threshold (default: {report.THIN_HEADROOM_PERCENT})",
     )
     _add_known_as_of(rep, "the log")
+    _add_facility(rep, "report on")
     return parser
 
 
@@ -393,6 +406,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         args.db,
         as_of,
         wait=args.wait,
+        only=args.facility,
         notifier=notifier,
         progress=out.progress,
     )
@@ -457,7 +471,7 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _log(args: argparse.Namespace, out: _Output) -> int:
-    events = audit.read(args.db, history=args.all, known_as_of=args.known_as_of)
+    events = _of(args.facility, audit.read(args.db, history=args.all, known_as_of=args.known_as_of))
     try:
         for event in events:
             if args.json:
@@ -469,6 +483,19 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
         # As the Python docs advise: point stdout at devnull so the flush at exit is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
+
+
+def _of(facilities: list[str] | None, events: list[audit.StoredEvent]) -> list[audit.StoredEvent]:
+    """The events of the facilities named, or all of them."""
+    if facilities is None:
+        return events
+    known = {e.agreement for e in events}
+    unknown = sorted(set(facilities) - known)
+    if unknown:
+        raise InputError(
+            [Problem("--facility", f"the audit log has no facility {name!r}") for name in unknown]
+        )
+    return [e for e in events if e.agreement in facilities]
 
 
 def _verify(args: argparse.Namespace, out: _Output) -> int:
@@ -484,7 +511,7 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
         out.error("--format xlsx needs --out FILE")
         return EXIT_BAD_INPUT
-    events = audit.read(args.db, known_as_of=args.known_as_of)
+    events = _of(args.facility, audit.read(args.db, known_as_of=args.known_as_of))
     model = report.build(events, args.as_of, args.thin_headroom)
     content = report.render(model, args.format)
     if args.out is None:

@@ -18,6 +18,7 @@ from pathlib import Path
 import openpyxl
 
 from .errors import InputError, Problem
+from .portfolio import FACILITY_FILE
 from .rules import Agreement, TestKind
 from .schema import QUARTER_END_FIELDS, TABLES, FactEvent, Kind, Table
 from .values import FiscalQuarter, parse_date, parse_decimal
@@ -280,7 +281,7 @@ class _Source:
 def _find_sources(folder: Path, problems: list[Problem]) -> dict[str, _Source]:
     found: dict[str, list[_Source]] = {}
     for path in sorted(folder.iterdir()):
-        if path.is_dir() or path.name.startswith((".", "~$")):
+        if path.is_dir() or path.name.startswith((".", "~$")) or path.name == FACILITY_FILE:
             continue
         suffix = path.suffix.lower()
         if suffix == ".csv":

@@ -22,14 +22,19 @@ from .audit import Restatement
 from .errors import InputError
 from .facts import Facts
 from .pipeline import monitor
+from .portfolio import FACILITY_FILE, Facility
 
-# {agreement: {"rules": {file name: sha256}, "facts": {file name: sha256}}}
-Manifest = dict[str, dict[str, dict[str, str]]]
+# {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id}}; the
+# package (the rules folder it follows) is given only where it differs from the facility's id.
+Manifest = dict[str, dict[str, Any]]
+_GROUPS = ("rules", "facts")
 
 
 def digests(manifest: Manifest) -> set[str]:
     """Every file digest the manifest names."""
-    return {sha for groups in manifest.values() for g in groups.values() for sha in g.values()}
+    return {
+        sha for entry in manifest.values() for g in _GROUPS for sha in entry.get(g, {}).values()
+    }
 
 
 @dataclass(frozen=True)
@@ -38,12 +43,12 @@ class Snapshot:
     files: dict[str, bytes]  # sha256 -> content
 
 
-def take(rules_dir: Path, facts_dir: Path, agreements: list[str]) -> Snapshot:
+def take(facilities: list[Facility]) -> Snapshot:
     manifest: Manifest = {}
     files: dict[str, bytes] = {}
-    for agreement in agreements:
-        manifest[agreement] = {}
-        for group, folder in (("rules", rules_dir / agreement), ("facts", facts_dir / agreement)):
+    for facility in facilities:
+        entry: dict[str, Any] = {}
+        for group, folder in (("rules", facility.rules_folder), ("facts", facility.folder)):
             entries = {}
             for path in (
                 sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
@@ -52,7 +57,10 @@ def take(rules_dir: Path, facts_dir: Path, agreements: list[str]) -> Snapshot:
                 sha = hashlib.sha256(content).hexdigest()
                 entries[path.relative_to(folder).as_posix()] = sha
                 files[sha] = content
-            manifest[agreement][group] = entries
+            entry[group] = entries
+        if facility.package != facility.id:
+            entry["package"] = facility.package
+        manifest[facility.id] = entry
     return Snapshot(manifest, files)
 
 
@@ -61,11 +69,12 @@ def laid_out(manifest: Manifest, files: dict[str, bytes]) -> Iterator[tuple[Path
     """The snapshot's files written out as a rules folder and a facts folder."""
     with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
         root = Path(tmp)
-        for agreement, groups in manifest.items():
-            for group, entries in groups.items():
-                folder = root / group / agreement
+        for facility, entry in manifest.items():
+            names = {"rules": entry.get("package", facility), "facts": facility}
+            for group in _GROUPS:
+                folder = root / group / names[group]
                 folder.mkdir(parents=True, exist_ok=True)
-                for name, sha in entries.items():
+                for name, sha in entry.get(group, {}).items():
                     target = folder / name
                     if not target.resolve().is_relative_to(folder.resolve()):
                         raise ValueError(f"stored file name {name!r} leaves its folder")
@@ -86,6 +95,12 @@ def compare(
 ) -> Restatement:
     """What changed in `agreement`'s inputs, and the event keys its old inputs give at `as_of`."""
     changes = rule_changes(old[agreement]["rules"], new[agreement]["rules"])
+    declared = [
+        old[agreement]["facts"].get(FACILITY_FILE),
+        new[agreement]["facts"].get(FACILITY_FILE),
+    ]
+    if declared[0] != declared[1]:
+        changes.append({"facility_file": FACILITY_FILE, "change": _what(*declared)})
     with laid_out({agreement: old[agreement]}, files) as (rules_dir, facts_dir):
         try:
             outcome = monitor(rules_dir, facts_dir, as_of)

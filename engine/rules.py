@@ -229,6 +229,10 @@ class Agreement:
     facts: str  # the borrower's folder under facts/ (by default the agreement's id)
     highest_lawful_rate: Cited | None = None  # limb (A) of the Default Rate, when configured
     interest: InterestTerms | None = None
+    # A facility following this agreement as a shared covenant package (see portfolio.py):
+    # the package's id, and the facility's own name.
+    package: str | None = None
+    facility_name: str | None = None
 
 
 def load_agreements(rules_dir: Path) -> list[Agreement]:
@@ -256,7 +260,7 @@ def load_agreement(folder: Path) -> Agreement:
     if not files:
         raise InputError([Problem(str(folder), "no rule files (*.toml)")])
     for path in files:
-        reader = _Reader(str(path), problems)
+        reader = Reader(str(path), problems)
         try:
             with path.open("rb") as handle:
                 data = tomllib.load(handle)
@@ -312,7 +316,7 @@ def load_agreement(folder: Path) -> Agreement:
     return agreement
 
 
-def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agreement | None:
+def _agreement(section: Section, folder: Path, covenants, instruments) -> Agreement | None:
     agreement_id = section.text("id")
     if agreement_id is not None and agreement_id != folder.name:
         section.problem("id", f"must match its folder name {folder.name!r}")
@@ -350,7 +354,7 @@ def _agreement(section: _Section, folder: Path, covenants, instruments) -> Agree
     return agreement if section.done() else None
 
 
-def _covenant(section: _Section) -> Covenant | None:
+def _covenant(section: Section) -> Covenant | None:
     test = section.choice("test", TestKind)
     consequence = section.choice("consequence", Consequence)
     metric = table = plus = None
@@ -412,7 +416,7 @@ def _covenant(section: _Section) -> Covenant | None:
     return covenant if section.done() else None
 
 
-def _schedule(section: _Section, test: TestKind | None, breach_when: str | None):
+def _schedule(section: Section, test: TestKind | None, breach_when: str | None):
     by_quarter = test is TestKind.FISCAL_QUARTER_END
     limit = "maximum" if breach_when == "above" else "minimum"
     rows = []
@@ -434,7 +438,7 @@ def _schedule(section: _Section, test: TestKind | None, breach_when: str | None)
     return tuple(rows)
 
 
-def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> None:
+def _check_rows(section: Section, key: str, spans: list[tuple[Any, Any]]) -> None:
     """Rows in order, none empty, none overlapping, no gap between them (a day or quarter
     with no row would have no threshold); only the last may run on ("thereafter")."""
     for i, (start, end) in enumerate(spans):
@@ -455,23 +459,28 @@ def _check_rows(section: _Section, key: str, spans: list[tuple[Any, Any]]) -> No
                 f"row starting {start} overlaps the row before it ({prev_start} through "
                 f"{prev_end or 'thereafter'}); rows must be in order and not overlap",
             )
-        elif start != _after(prev_end):
+        elif start != after(prev_end):
             section.problem(
                 f"{key}[{i}].from",
                 f"a gap: the row before ends {prev_end}, this one starts {start}; nothing "
-                f"would apply from {_after(prev_end)}",
+                f"would apply from {after(prev_end)}",
             )
 
 
-def _after(end: Any) -> Any:
+def after(end: Any) -> Any:
     """The first day, or fiscal quarter, after `end`."""
     return end.next() if isinstance(end, FiscalQuarter) else end + timedelta(days=1)
+
+
+def before(start: Any) -> Any:
+    """The last day, or fiscal quarter, before `start`."""
+    return start.previous() if isinstance(start, FiscalQuarter) else start - timedelta(days=1)
 
 
 _KINDS = ("agreement", "covenant", "instrument", "interest")
 
 
-def _interest(section: _Section) -> InterestTerms | None:
+def _interest(section: Section) -> InterestTerms | None:
     rates = []
     for row in section.tables("rate", required=True):
         rates.append(
@@ -529,7 +538,7 @@ def _interest(section: _Section) -> InterestTerms | None:
     return terms if section.done() and ok else None
 
 
-def _instrument(section: _Section) -> Instrument | None:
+def _instrument(section: Section) -> Instrument | None:
     waiver = suspension = None
     if (w := section.table("waiver", required=False)) is not None:
         w.choice("breaches_before", ("effective",))
@@ -604,7 +613,7 @@ def _check_references(agreement: Agreement | None, problems: list[Problem]) -> N
                     )
 
 
-class _Reader:
+class Reader:
     """Collects the problems of one rule file."""
 
     def __init__(self, file: str, problems: list[Problem]):
@@ -614,17 +623,17 @@ class _Reader:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(Problem(self.file, message, key=key))
 
-    def section(self, data: object, path: str) -> _Section | None:
+    def section(self, data: object, path: str) -> Section | None:
         if not isinstance(data, dict):
             self.problem(path, "must be a table")
             return None
-        return _Section(self, data, path)
+        return Section(self, data, path)
 
 
-class _Section:
+class Section:
     """One TOML table, read key by key; `done()` reports the keys nobody asked for."""
 
-    def __init__(self, reader: _Reader, data: dict[str, Any], path: str):
+    def __init__(self, reader: Reader, data: dict[str, Any], path: str):
         self.reader, self.data, self.path = reader, data, path
         self.seen: set[str] = set()
         self.ok = True
@@ -739,11 +748,11 @@ class _Section:
             self.problem(key, str(error))
         return None, None
 
-    def table(self, key: str, required: bool = True) -> _Section | None:
+    def table(self, key: str, required: bool = True) -> Section | None:
         value = self._get(key, required, (dict,), "a table")
-        return _Section(self.reader, value, f"{self.path}.{key}") if value is not None else None
+        return Section(self.reader, value, f"{self.path}.{key}") if value is not None else None
 
-    def tables(self, key: str, required: bool = False) -> list[_Section]:
+    def tables(self, key: str, required: bool = False) -> list[Section]:
         value = self._get(key, required, (list,), "an array of tables ([[...]])")
         if value is None:
             return []
@@ -752,7 +761,7 @@ class _Section:
             if not isinstance(item, dict):
                 self.problem(f"{key}[{i}]", "must be a table")
                 continue
-            sections.append(_Section(self.reader, item, f"{self.path}.{key}[{i}]"))
+            sections.append(Section(self.reader, item, f"{self.path}.{key}[{i}]"))
         return sections
 
     def done(self) -> bool:

@@ -88,14 +88,15 @@ def execute(
     as_of: date,
     *,
     wait: float = 0,
+    only: list[str] | None = None,
     notifier: Notifier | None = None,
     progress: Progress = _quiet,
 ) -> RunResult:
     """One run. Inputs are read and evaluated first, so bad input raises InputError before
     the log (or its lock) is touched; the rest holds the lock."""
-    outcome = monitor(rules_dir, facts_dir, as_of)
+    outcome = monitor(rules_dir, facts_dir, as_of, only)
     progress("evaluated", events=len(outcome.events), agreements=outcome.agreements)
-    snapshot = restate.take(rules_dir, facts_dir, outcome.agreements)
+    snapshot = restate.take(outcome.facilities)
     with run_lock(db, wait):
         progress("lock acquired", db=str(db))
         previous = None
@@ -127,8 +128,12 @@ def execute(
 
 
 def _latest_inputs(db: Path) -> dict[str, Any] | None:
-    runs = audit.runs(db)
-    return runs[-1].inputs.get("agreements") if runs else None
+    """Each facility's inputs as the latest run that read it recorded them (a run may have
+    read only some facilities)."""
+    latest: dict[str, Any] = {}
+    for run in audit.runs(db):
+        latest.update(run.inputs.get("agreements", {}))
+    return latest or None
 
 
 def _restatements(

@@ -42,6 +42,7 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
                     }
                     for rate in agreement.default_rates
                 ],
+                **_facility(agreement),
             },
         )
     ]
@@ -62,6 +63,13 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
             _event("covenant_terms", agreement, covenant, in_force_from, _covenant(covenant))
         )
     return events
+
+
+def _facility(agreement: Agreement) -> dict[str, Any]:
+    """For a facility following a shared package: which, and the facility's name."""
+    if agreement.package is None:
+        return {}
+    return {"package": agreement.package, "facility_name": agreement.facility_name}
 
 
 def _interest(terms: InterestTerms) -> dict[str, Any]:

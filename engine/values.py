@@ -102,5 +102,10 @@ class FiscalQuarter:
     def next(self) -> FiscalQuarter:
         return FiscalQuarter(self.year + self.quarter // 4, self.quarter % 4 + 1)
 
+    def previous(self) -> FiscalQuarter:
+        if self.quarter == 1:
+            return FiscalQuarter(self.year - 1, 4)
+        return FiscalQuarter(self.year, self.quarter - 1)
+
     def __str__(self) -> str:
         return f"{self.year}Q{self.quarter}"

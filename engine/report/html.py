@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from .charts import covenant_chart
-from .text import amount, money, percent, step_up_sentence, when
+from .text import amount, money, nearest, percent, step_up_sentence, when
 
 METER_FULL_PERCENT = Decimal(25)  # headroom of a quarter of the threshold or more fills it
 
@@ -45,6 +45,7 @@ def to_html(model: dict[str, Any]) -> str:
         percent=percent,
         when=when,
         step_up=step_up_sentence,
+        nearest=nearest,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
     )

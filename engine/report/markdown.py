@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .text import amount, money, percent, step_up_sentence, when
+from .text import amount, money, nearest, percent, step_up_sentence, when
 
 
 def md(value: object) -> str:
@@ -57,6 +57,8 @@ def to_markdown(model: dict[str, Any]) -> str:
         "(`covenant-monitor log`), listed in the appendix.",
         "",
     ]
+    if len(model["portfolio"]) > 1:
+        out += _portfolio(model["portfolio"])
     for agreement in model["agreements"]:
         out += _agreement(model, agreement)
     out += ["## Appendix: the audit-log events this report rests on", ""]
@@ -70,12 +72,40 @@ def to_markdown(model: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _portfolio(rows: list[dict[str, Any]]) -> list[str]:
+    out = [
+        "## Portfolio",
+        "",
+        f"{len(rows)} facilities, the most serious status first; among equals, the least "
+        "headroom first. Each facility's sections follow.",
+        "",
+    ]
+    return out + _table(
+        ["Facility", "Name", "Agreement", "Status", "In breach", "Open defaults", "Nearest limit"],
+        [
+            [
+                r["facility"],
+                r["name"] or "",
+                r["package"] or "",
+                r["status_label"],
+                r["in_breach"],
+                f"{r['open_defaults']} ({r['events_of_default']} events of default)",
+                nearest(r["nearest"]),
+            ]
+            for r in rows
+        ],
+    )
+
+
 def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     s = a["summary"]
     out = [f"## {md(a['borrower'] or a['agreement'])}: {md(a['title'] or '')}", ""]
     if a["dated"]:
+        which = f"Agreement `{md(a['agreement'])}`"
+        if a["package"] != a["agreement"]:
+            which = f"Facility `{md(a['agreement'])}` on agreement `{md(a['package'])}`"
         out += [
-            f"Agreement `{md(a['agreement'])}` dated {a['dated']} [{a['terms_seq']}]; "
+            f"{which} dated {a['dated']} [{a['terms_seq']}]; "
             f"lenders: {md('; '.join(a['lenders']))}.",
             "",
         ]

@@ -63,6 +63,10 @@ def build(
     for event in used:
         by_agreement[event.agreement].append(event)
     horizon = _horizon(day) if day else None
+    agreements = [
+        _Agreement(name, evs, day, horizon, thin_percent).model()
+        for name, evs in sorted(by_agreement.items())
+    ]
     return {
         "state_on": day.isoformat() if day else None,
         "as_of_given": state_on is not None,
@@ -75,10 +79,8 @@ def build(
             "first_seq": used[0].seq if used else None,
             "last_seq": used[-1].seq if used else None,
         },
-        "agreements": [
-            _Agreement(name, evs, day, horizon, thin_percent).model()
-            for name, evs in sorted(by_agreement.items())
-        ],
+        "agreements": agreements,
+        "portfolio": portfolio(agreements),
         "events": [
             {
                 "seq": e.seq,
@@ -94,6 +96,56 @@ def build(
             for e in used
         ],
     }
+
+
+_SEVERITY = {status: rank for rank, status in enumerate(STATUS_WORDS)}
+
+
+def portfolio(agreements: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per facility: its worst covenant status and its nearest approach to a limit.
+    Worst first; among equals, the least headroom first (nearest breaches first)."""
+    rows = []
+    for a in agreements:
+        # A covenant compliant at its latest test may still carry an open default.
+        statuses = [c["status"] for c in a["covenants"]] + [
+            life["status"] for life in a["open_defaults"]
+        ]
+        statuses = statuses or ["not_tested"]
+        worst = min(statuses, key=_SEVERITY.__getitem__)
+        nearest = min(
+            (
+                {"covenant": c["section"], "title": c["title"], **t}
+                for c in a["covenants"]
+                if c["status"] == "compliant"
+                and (t := c["latest_test"])
+                and t["headroom_percent"] is not None
+            ),
+            key=lambda t: Decimal(t["headroom_percent"]),
+            default=None,
+        )
+        s = a["summary"]
+        rows.append(
+            {
+                "facility": a["agreement"],
+                "name": a["facility_name"] or a["borrower"],
+                "package": a["package"],
+                "status": worst,
+                "status_label": STATUS_WORDS[worst],
+                "in_breach": s["in_breach"],
+                "open_defaults": s["open_defaults"],
+                "events_of_default": s["events_of_default"],
+                "amounts_due": len(a["amounts_due"]),
+                "nearest": nearest,
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            _SEVERITY[r["status"]],
+            Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
+            r["facility"],
+        )
+    )
+    return rows
 
 
 def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:
@@ -295,6 +347,8 @@ class _Agreement:
             buckets[c["bucket"]] += 1
         return {
             "agreement": self.name,
+            "facility_name": agreement.details.get("facility_name") if agreement else None,
+            "package": agreement.details.get("package", self.name) if agreement else None,
             "title": agreement.details.get("title") if agreement else None,
             "borrower": agreement.details.get("borrower") if agreement else None,
             "lenders": agreement.details.get("lenders") if agreement else [],

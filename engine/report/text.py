@@ -51,6 +51,14 @@ def when(test: dict[str, Any]) -> str:
     return test["date"] if not period or period == test["date"] else f"{period} ({test['date']})"
 
 
+def nearest(test: dict[str, Any] | None) -> str:
+    """A facility's compliant covenant closest to its limit, for the portfolio view."""
+    if test is None:
+        return ""
+    share = percent(test["headroom_percent"])
+    return f"{test['covenant']} {test['title']}: {share} on {when(test)}"
+
+
 def step_up_sentence(up: dict[str, Any]) -> str:
     """The step-up warning in words; shared by every format."""
     unit = up["unit"]
@@ -184,6 +192,8 @@ def restatement(d: dict[str, Any]) -> str:
             said.append(f"{change['table']} {change['row']} {change['change']}")
         elif "rules_file" in change:
             said.append(f"rule file {change['rules_file']} {change['change']}")
+        elif "facility_file" in change:
+            said.append(f"the facility's {change['facility_file']} {change['change']}")
         else:
             said.append(str(change.get("note", "")))
     said = said or [d.get("reason", "")]

@@ -1,7 +1,8 @@
 """The report as an Excel workbook: real numbers and dates in cells, frozen headers.
 
-Sheets: Summary (status of every covenant, totals per agreement, step-ups coming), Tests (one
-row per covenant test), Events (the audit-log events the report rests on), Amounts and notices.
+Sheets: Portfolio (one row per facility, when there are several), Summary (status of every
+covenant, totals per agreement, step-ups coming), Tests (one row per covenant test), Events
+(the audit-log events the report rests on), Amounts and notices.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
 """
 
@@ -36,6 +37,8 @@ def to_xlsx(model: dict[str, Any]) -> bytes:
     summary = book.active
     summary.title = "Summary"
     _summary(summary, model)
+    if len(model["portfolio"]) > 1:
+        _portfolio(book.create_sheet("Portfolio", 0), model)
     _tests(book.create_sheet("Tests"), model)
     _events(book.create_sheet("Events"), model)
     _amounts_and_notices(book.create_sheet("Amounts and notices"), model)
@@ -99,6 +102,31 @@ def _table(sheet: Worksheet, first_row: int, names: list[str], rows: list[list[A
     for offset, row in enumerate(rows, start=1):
         _write(sheet, first_row + offset, row)
     return first_row + len(rows) + 2
+
+
+def _portfolio(sheet: Worksheet, model: dict[str, Any]) -> None:
+    """One row per facility, the most serious first, then the nearest to a limit."""
+    rows = []
+    for r in model["portfolio"]:
+        t = r["nearest"] or {}
+        rows.append(
+            [
+                r["facility"],
+                r["name"],
+                r["package"],
+                r["status_label"],
+                r["in_breach"],
+                r["open_defaults"],
+                r["events_of_default"],
+                t.get("covenant"),
+                _share(t.get("headroom_percent")),
+                _day(t.get("date")),
+            ]
+        )
+    names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
+    names += ["Events of default", "Nearest limit", "Its headroom", "Tested"]
+    _table(sheet, 1, names, rows)
+    sheet.freeze_panes = "B2"
 
 
 def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:

@@ -1,0 +1,198 @@
+"""A portfolio: many facilities, each following a shared agreement (covenant package) with its
+own overrides.
+
+A facility is a folder under facts/. It follows the agreement named in its `facility.toml`; a
+folder without one follows the agreement whose `facts` names it (the single-borrower layout).
+Rules are never copied per facility: the package is loaded once and each facility gets a copy of
+the Agreement object with its overrides spliced into the schedules, its own id (the folder's
+name, which keys its events in the audit log) and the package it follows.
+
+```toml
+[facility]
+agreement = "cerplex"                # the rules/<agreement>/ folder it follows
+borrower = "Acme Holdings, Inc."
+name = "Acme Holdings Senior Notes"  # optional
+
+[[facility.override]]                # a threshold of its own, for some quarters or dates
+covenant = "6.20"
+from = "1998Q2"
+through = "1999Q4"                   # optional: absent means "and thereafter"
+minimum = "1.10"                     # `maximum` for covenants breached when above
+source = "Acme Note Agreement (2024-03-01), Section 6.20"
+
+[[facility.override]]                # a grace period of its own
+covenant = "6.20"
+grace_days = 30
+source = "Acme Note Agreement (2024-03-01), Section 7.1(c)"
+```
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .errors import InputError, Problem
+from .rules import (
+    Agreement,
+    Covenant,
+    Reader,
+    Section,
+    TestKind,
+    Threshold,
+    after,
+    before,
+    load_agreements,
+)
+
+FACILITY_FILE = "facility.toml"
+
+
+@dataclass(frozen=True)
+class Facility:
+    id: str  # the facts folder's name; keys the facility's events in the audit log
+    folder: Path
+    agreement: Agreement  # the package as this facility has it, overrides applied
+
+    @property
+    def package(self) -> str:
+        return self.agreement.package or self.agreement.id
+
+    @property
+    def rules_folder(self) -> Path:
+        return Path(self.agreement.folder)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    facilities: list[Facility]
+    packages: dict[str, Agreement]
+    without_facts: list[str]  # agreements no facility follows: nothing to test
+    without_rules: list[str]  # facts folders that follow no agreement: not read
+
+
+def load_portfolio(
+    rules_dir: Path, facts_dir: Path, only: Iterable[str] | None = None
+) -> Portfolio:
+    """Every facility under `facts_dir`, or those named in `only`; every problem in the
+    facility files is reported at once."""
+    packages = {a.id: a for a in load_agreements(rules_dir)}
+    if not facts_dir.is_dir():
+        raise InputError([Problem(str(facts_dir), "facts folder not found")])
+    by_folder = {a.facts: a for a in packages.values()}
+    folders = sorted(p for p in facts_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    wanted = set(only) if only is not None else None
+    if wanted is not None:
+        unknown = sorted(wanted - {p.name for p in folders})
+        if unknown:
+            raise InputError(
+                [Problem(str(facts_dir), f"no facility folder named {name!r}") for name in unknown]
+            )
+    facilities, without_rules, problems = [], [], []
+    for folder in folders:
+        declared = folder / FACILITY_FILE
+        if declared.is_file():
+            facility = _facility(declared, packages, problems)
+        elif folder.name in by_folder:
+            facility = Facility(folder.name, folder, by_folder[folder.name])
+        else:
+            without_rules.append(folder.name)
+            continue
+        if facility is not None and (wanted is None or facility.id in wanted):
+            facilities.append(facility)
+    if problems:
+        raise InputError(problems)
+    followed = {f.package for f in facilities}
+    without_facts = [] if wanted is not None else sorted(set(packages) - followed)
+    return Portfolio(facilities, packages, without_facts, without_rules)
+
+
+def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem]):
+    reader = Reader(str(path), problems)
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        problems.append(Problem(str(path), f"not valid TOML: {error}"))
+        return None
+    if set(data) != {"facility"}:
+        found = ", ".join(data) or "nothing"
+        problems.append(Problem(str(path), f"expected one [facility] table; found {found}"))
+        return None
+    section = reader.section(data["facility"], "facility")
+    if section is None:
+        return None
+    name = section.text("name", required=False)
+    borrower = section.text("borrower")
+    package_id = section.text("agreement")
+    package = packages.get(package_id or "")
+    if package_id is not None and package is None:
+        section.problem("agreement", f"no agreement {package_id!r} under the rules folder")
+    covenants = dict(package.covenants) if package else {}
+    for override in section.tables("override"):
+        _override(override, covenants)
+    if not section.done() or package is None:
+        return None
+    folder = path.parent
+    agreement = replace(
+        package,
+        id=folder.name,
+        facts=folder.name,
+        covenants=covenants,
+        borrower=borrower,
+        package=package.id,
+        facility_name=name,
+    )
+    return Facility(folder.name, folder, agreement)
+
+
+def _override(section: Section, covenants: dict[str, Covenant]) -> None:
+    """Splice one override into the facility's copy of a covenant."""
+    name = section.text("covenant")
+    source = section.text("source")
+    note = section.text("note", required=False)
+    covenant = covenants.get(name or "")
+    if name is not None and covenant is None:
+        known = ", ".join(sorted(covenants)) or "none"
+        section.problem("covenant", f"no covenant {name!r} in the agreement (it has {known})")
+    if covenant is None or source is None:
+        section.done()
+        return
+    if section.has("grace_days"):
+        days = section.integer("grace_days")
+        covenant = replace(covenant, grace_days=days, grace_note=f"{source} (facility override)")
+    limit = "maximum" if covenant.breach_when == "above" else "minimum"
+    if section.has(limit) or section.has("from"):
+        if covenant.test is TestKind.REPORTED:
+            section.problem("from", f"covenant {name} has no schedule to override")
+            section.done()
+            return
+        by_quarter = covenant.test is TestKind.FISCAL_QUARTER_END
+        start = section.quarter("from") if by_quarter else section.date("from")
+        end = section.quarter("through", False) if by_quarter else section.date("through", False)
+        value = section.decimal(limit)
+        if start is not None and end is not None and end < start:
+            section.problem("through", f"{end} is before from {start}")
+        elif start is not None and value is not None:
+            span = f"{start} through {end}" if end is not None else f"{start} and thereafter"
+            row = Threshold(start, end, value, f"facility override: {span}", source, note)
+            covenant = replace(covenant, schedule=splice(covenant.schedule, row))
+    elif not section.has("grace_days"):
+        section.problem(limit, f"an override sets {limit} (with from) or grace_days")
+    if section.done():
+        covenants[covenant.section] = covenant
+
+
+def splice(schedule: tuple[Threshold, ...], row: Threshold) -> tuple[Threshold, ...]:
+    """The schedule with `row` in force over its span, the rows it overlaps cut around it."""
+    kept = []
+    for old in schedule:
+        if old.start < row.start:
+            end = old.end if old.end is not None and old.end < row.start else before(row.start)
+            kept.append(replace(old, end=end))
+        if row.end is not None and (old.end is None or old.end > row.end):
+            start = old.start if old.start > row.end else after(row.end)
+            kept.append(replace(old, start=start))
+    return tuple(sorted([*kept, row], key=lambda r: r.start))

@@ -1,0 +1,290 @@
+"""A portfolio: facilities that follow one shared agreement (the Cerplex covenant package) with
+overrides of their own, run, logged and reported together or one at a time.
+
+The package's Section 6.20 minimum is 1.00 from the fiscal quarter ending June 30, 1998
+"and thereafter" (First Amendment Agreement, Exhibit A item 5). The facility `acme` overrides
+it with 1.10 for 1998Q2 and 1998Q3 and gives 6.20 a 30-day grace period; `plain` follows the
+package as it is. Every other covenant is met by the figures below (1998Q2 onwards: 6.18 needs
+$5,000,000 of net income, 6.19 a ratio of 0.670, 6.21 $5,000,000 of tangible net worth).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from conftest import LATE, RULES, write_table
+from engine import audit, cli
+from engine.errors import InputError
+from engine.pipeline import monitor
+from engine.portfolio import load_portfolio, splice
+from engine.report import build
+from engine.rules import Threshold
+from engine.values import FiscalQuarter
+
+ACME = """\
+[facility]
+agreement = "cerplex"
+borrower = "Acme Holdings, Inc."
+name = "Acme Holdings Senior Notes"
+
+[[facility.override]]
+covenant = "6.20"
+from = "1998Q2"
+through = "1998Q3"
+minimum = "1.10"
+source = "Acme Note Agreement (1998-05-01), Section 6.20"
+
+[[facility.override]]
+covenant = "6.20"
+grace_days = 30
+source = "Acme Note Agreement (1998-05-01), Section 7.1(c)"
+"""
+PLAIN = """\
+[facility]
+agreement = "cerplex"
+borrower = "Plain Manufacturing Co."
+"""
+
+
+def compliant_quarter(period_end: str, current_assets: str) -> dict[str, object]:
+    """A quarter that meets 6.18, 6.19 and 6.21; 6.20 is current_assets / 20,000,000."""
+    return {
+        "period_end": period_end,
+        "net_income": "6,000,000",
+        "accounts_receivable": "8,000,000",
+        "inventory": "2,000,000",
+        "wells_fargo_debt": "10,000,000",
+        "current_assets": current_assets,
+        "current_liabilities": "20,000,000",
+        "tangible_net_worth": "9,000,000",
+    }
+
+
+QUARTERS = [
+    compliant_quarter("1998-06-30", "21,000,000"),  # 1.05
+    compliant_quarter("1998-09-30", "22,000,000"),  # 1.10
+    compliant_quarter("1998-12-31", "20,500,000"),  # 1.025
+]
+
+
+@pytest.fixture
+def portfolio(tmp_path: Path) -> Path:
+    facts = tmp_path / "facts"
+    for name, declared in (("acme", ACME), ("plain", PLAIN)):
+        write_table(facts / name, "financials", QUARTERS)
+        (facts / name / "facility.toml").write_text(declared)
+    return facts
+
+
+def covenant_tests(events, facility: str, section: str):
+    return {
+        e.date: e
+        for e in events
+        if e.agreement == facility and e.event == "test" and e.covenant == section
+    }
+
+
+def test_override_applies_to_its_facility_and_quarters_only(portfolio: Path) -> None:
+    events = monitor(RULES, portfolio, LATE).events
+    acme, plain = covenant_tests(events, "acme", "6.20"), covenant_tests(events, "plain", "6.20")
+    # 1998Q2: 21,000,000 / 20,000,000 = 1.05, less than acme's 1.10: a breach.
+    q2 = acme[date(1998, 6, 30)]
+    assert (q2.details["value"], q2.details["threshold"]) == ("1.05", "1.10")
+    assert q2.details["result"] == "breach"
+    assert q2.details["clause"] == "Acme Note Agreement (1998-05-01), Section 6.20"
+    # 1998Q3: 22,000,000 / 20,000,000 = 1.10, equal to the minimum: compliant.
+    assert acme[date(1998, 9, 30)].details["result"] == "compliant"
+    # 1998Q4: the override has ended; the package's 1.00 applies to 1.025.
+    q4 = acme[date(1998, 12, 31)]
+    assert (q4.details["threshold"], q4.details["result"]) == ("1.00", "compliant")
+    assert "June 30, 1998 and thereafter" in q4.details["clause"]
+    # The same figures under the package alone: 1.05 is not less than 1.00.
+    assert plain[date(1998, 6, 30)].details["result"] == "compliant"
+    assert not [e for e in events if e.agreement == "plain" and e.event == "breach"]
+
+
+def test_grace_override_dates_the_event_of_default(portfolio: Path) -> None:
+    # Breach on June 30, 1998; 30 days of grace: Event of Default on July 30, 1998.
+    during = monitor(RULES, portfolio, date(1998, 7, 15), only=["acme"]).events
+    grace = [e for e in during if e.event == "grace_period" and e.covenant == "6.20"]
+    assert [e.details["event_of_default_on"] for e in grace] == ["1998-07-30"]
+    assert not [e for e in during if e.event == "event_of_default"]
+    after = monitor(RULES, portfolio, LATE, only=["acme"]).events
+    eod = [e for e in after if e.event == "event_of_default" and e.covenant == "6.20"]
+    assert [(e.date, e.details["grace_days"]) for e in eod] == [(date(1998, 7, 30), 30)]
+
+
+def test_schedule_is_spliced_and_recorded_in_the_facilitys_terms(portfolio: Path) -> None:
+    events = monitor(RULES, portfolio, LATE, only=["acme"]).events
+    terms = next(e for e in events if e.event == "covenant_terms" and e.covenant == "6.20")
+    rows = [(r["from"], r["through"], r["minimum"]) for r in terms.details["schedule"]]
+    assert rows[-3:] == [
+        ("1998Q1", "1998Q1", "0.45"),
+        ("1998Q2", "1998Q3", "1.10"),
+        ("1998Q4", None, "1.00"),  # "June 30, 1998 and thereafter", from after the override
+    ]
+    agreement = next(e for e in events if e.event == "agreement_terms")
+    assert agreement.agreement == "acme"
+    assert agreement.details["package"] == "cerplex"
+    assert agreement.details["borrower"] == "Acme Holdings, Inc."
+    assert agreement.details["facility_name"] == "Acme Holdings Senior Notes"
+
+
+def test_rules_are_shared_not_copied(portfolio: Path) -> None:
+    loaded = load_portfolio(RULES, portfolio)
+    acme, plain = loaded.facilities
+    assert (acme.id, plain.id) == ("acme", "plain")
+    assert acme.rules_folder == plain.rules_folder == RULES / "cerplex"
+    # The package itself is untouched by acme's override.
+    assert loaded.packages["cerplex"].covenants["6.20"].threshold_for(
+        FiscalQuarter(1998, 2)
+    ).minimum == Decimal("1.00")
+    assert plain.agreement.covenants["6.20"] is loaded.packages["cerplex"].covenants["6.20"]
+
+
+Q = FiscalQuarter.parse
+
+
+def row(start: str, end: str | None, minimum: str) -> Threshold:
+    return Threshold(Q(start), Q(end) if end else None, Decimal(minimum), "t", "s")
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        # Inside one row: that row is cut in two around it.
+        (
+            row("1998Q3", "1998Q4", "2"),
+            [
+                ("1998Q1", "1998Q2", "1"),
+                ("1998Q3", "1998Q4", "2"),
+                ("1999Q1", "1999Q4", "1"),
+                ("2000Q1", None, "5"),
+            ],
+        ),
+        # Across a boundary, to the end of the table.
+        (row("1999Q2", None, "3"), [("1998Q1", "1999Q1", "1"), ("1999Q2", None, "3")]),
+        # Covering a row whole.
+        (row("1998Q1", "1999Q4", "4"), [("1998Q1", "1999Q4", "4"), ("2000Q1", None, "5")]),
+    ],
+)
+def test_splice(override: Threshold, expected: list[tuple]) -> None:
+    schedule = (row("1998Q1", "1999Q4", "1"), row("2000Q1", None, "5"))
+    got = [
+        (str(r.start), str(r.end) if r.end else None, str(r.minimum))
+        for r in splice(schedule, override)
+    ]
+    assert got == expected
+
+
+def run(*args: str) -> int:
+    return cli.main(list(args))
+
+
+def test_run_log_and_report_filter_by_facility(portfolio: Path, tmp_path: Path, capsys) -> None:
+    db = tmp_path / "log.db"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01", "--facility", "plain") == 0
+    capsys.readouterr()
+    assert run("log", "--db", str(db), "--json") == 0
+    first = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {e["agreement"] for e in first} == {"plain"}
+    # acme's breach of its own 1.10 needs attention: exit 1; plain's events are already there.
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    already = re.search(r"; (\d+) already in the log", capsys.readouterr().out)
+    assert already and int(already[1]) == len(first)
+    assert run("log", "--db", str(db), "--json", "--facility", "acme") == 0
+    acme = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {e["agreement"] for e in acme} == {"acme"}
+    assert len(first) + len(acme) == len(audit.read(db))
+    assert run("report", "--db", str(db)) == 0
+    text = capsys.readouterr().out
+    table = text[text.index("## Portfolio") : text.index("## Acme")]
+    assert table.index("| acme |") < table.index("| plain |")  # event of default first
+    assert "6.20 Current Ratio: 2.50% on 1998Q4" in table  # plain: (1.025 - 1.00) / 1.00
+    assert run("report", "--db", str(db), "--facility", "plain") == 0
+    alone = capsys.readouterr().out
+    assert "## Portfolio" not in alone and "Acme" not in alone
+    assert run("report", "--db", str(db), "--facility", "nobody") == 2
+    assert "no facility 'nobody'" in capsys.readouterr().err
+
+
+def test_portfolio_model_orders_by_status_then_nearest(portfolio: Path, tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    rows = build(audit.read(db))["portfolio"]
+    assert [(r["facility"], r["status"]) for r in rows] == [
+        ("acme", "event_of_default"),
+        ("plain", "compliant"),
+    ]
+    assert rows[1]["nearest"]["covenant"] == "6.20"
+    assert rows[1]["nearest"]["headroom_percent"] == "2.50"
+
+
+BAD = [
+    ('agreement = "cerplex"', 'agreement = "nobody"', "facility.agreement", "no agreement"),
+    ('covenant = "6.20"\nfrom', 'covenant = "9.99"\nfrom', "facility.override[0].covenant", "9.99"),
+    ('minimum = "1.10"', 'maximum = "1.10"', "facility.override[0].maximum", "unknown key"),
+    ('through = "1998Q3"', 'through = "1997Q3"', "facility.override[0].through", "before"),
+    ('from = "1998Q2"', 'from = "June 1998"', "facility.override[0].from", "fiscal quarter"),
+    ("grace_days = 30", "grace_days = -1", "facility.override[1].grace_days", "negative"),
+    ('borrower = "Acme Holdings, Inc."\n', "", "facility.borrower", "missing"),
+    ("[facility]", "[facility\n", "facility.toml", "not valid TOML"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "where", "says"), BAD)
+def test_bad_facility_file_is_refused_naming_file_and_key(
+    portfolio: Path, tmp_path: Path, capsys, old: str, new: str, where: str, says: str
+) -> None:
+    db = tmp_path / "log.db"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--facility", "plain") == 0
+    before = db.read_bytes()
+    path = portfolio / "acme" / "facility.toml"
+    assert old in ACME
+    path.write_text(ACME.replace(old, new, 1))
+    capsys.readouterr()
+    assert run("run", *common) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and where in err and says in err, err
+    assert db.read_bytes() == before
+    with pytest.raises(InputError):
+        load_portfolio(RULES, portfolio)
+
+
+def test_unknown_facility_is_refused(portfolio: Path, tmp_path: Path, capsys) -> None:
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(tmp_path / "l.db")]
+    assert run("run", *common, "--facility", "x") == 2
+    assert "no facility folder named 'x'" in capsys.readouterr().err
+
+
+def test_corrected_override_restates_its_facility_alone(
+    portfolio: Path, tmp_path: Path, capsys
+) -> None:
+    db = tmp_path / "log.db"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    # acme's 6.20 minimum was mistyped: 1.10 should have been 1.05, which 1.05 meets.
+    path = portfolio / "acme" / "facility.toml"
+    path.write_text(ACME.replace('minimum = "1.10"', 'minimum = "1.05"'))
+    assert run("run", *common, "--as-of", "2026-01-01") == 1  # a restatement needs attention
+    current = audit.read(db)
+    notice = [e for e in current if e.event == "restatement"]
+    assert [(e.agreement, e.details["changes"]) for e in notice] == [
+        ("acme", [{"facility_file": "facility.toml", "change": "edited"}])
+    ]
+    assert not [e for e in current if e.event in ("breach", "default", "event_of_default")]
+    assert {e.agreement for e in current if e.supersedes} == {"acme"}
+    # The log as known before the correction is replayed from the stored inputs, the
+    # facility's file and the shared package's files laid out again.
+    capsys.readouterr()
+    first_run = audit.runs(db)[0].recorded_at
+    assert run("run", "--db", str(db), "--known-as-of", first_run) == 0
+    assert "holds every one of them" in capsys.readouterr().out
