@@ -297,9 +297,14 @@ def _append(
             fresh.append((event, []))
         elif current.version != event.version:
             fresh.append((event, [current.seq]))
+    replaced: dict[str, list[int]] = {}
+    for event, old in fresh:
+        replaced.setdefault(event.agreement, []).extend(old)
     withdrawals = []
-    for agreement in sorted({e.agreement for e, _ in fresh} | set(restatements)):
-        notice = _restatement(agreement, live, seen, fresh, restatements.get(agreement))
+    for agreement in sorted(set(replaced) | set(restatements)):
+        notice = _restatement(
+            agreement, live, seen, replaced.get(agreement, []), restatements.get(agreement)
+        )
         if notice is not None:
             withdrawals.append(notice)
     batch = withdrawals + fresh
@@ -364,7 +369,7 @@ def _restatement(
     agreement: str,
     live: dict[str, _Live],
     produced: set[str],
-    fresh: list[tuple[AuditEvent, list[int]]],
+    replaced: list[int],
     restatement: Restatement | None,
 ) -> tuple[AuditEvent, list[int]] | None:
     """The event that withdraws what no longer holds and says why, or None if nothing does."""
@@ -374,11 +379,11 @@ def _restatement(
         for k in prior
         if k in live and k not in produced and live[k].agreement == agreement
     )
-    replaced = sorted(s for e, old in fresh if e.agreement == agreement for s in old)
+    replaced = sorted(replaced)
     if not withdrawn and not replaced:
         return None
     undone = set(withdrawn) | set(replaced)
-    affected = [e.date for e in live.values() if e.seq in undone]
+    affected = [e.date for e in live.values() if e.agreement == agreement and e.seq in undone]
     changes = restatement.changes if restatement else []
     details = {
         "rule": "restatement",

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,13 +58,13 @@ class AuditEvent:
     details: dict[str, Any] = field(default_factory=dict)  # JSON-ready values only
     discriminator: str = ""  # what else, beside event, covenant and date, makes it distinct
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Idempotency key: a rerun on the same inputs produces the same keys."""
         parts = (self.agreement, self.event, self.covenant or "-", self.date.isoformat())
         return "|".join((*parts, self.discriminator))
 
-    @property
+    @cached_property
     def version(self) -> str:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one."""
