@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import sqlite3
-from collections.abc import Iterable, Iterator
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .lifecycle import AuditEvent
 
@@ -61,6 +63,7 @@ CREATE TABLE IF NOT EXISTS events (
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement);
 CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (
     channel TEXT PRIMARY KEY,
@@ -230,42 +233,166 @@ def record(
     files: dict[str, bytes] | None = None,
     restatements: dict[str, Restatement] | None = None,
 ) -> list[StoredEvent]:
-    """Append what is new in one transaction and return it.
-
-    New means: a key the current view lacks, or a key whose current version differs (the new
-    version supersedes it). For each agreement in `restatements`, current events that its
-    previous inputs gave and its corrected inputs no longer give are withdrawn by a
-    `restatement` event, which also lists what changed and every version it replaced."""
-    events = list(events)
+    """Append what is new in one transaction and return it (all events at once; a portfolio
+    run streams them through `appending` instead)."""
+    by_agreement: dict[str, list[AuditEvent]] = {}
+    for event in events:
+        by_agreement.setdefault(event.agreement, []).append(event)
     restatements = restatements or {}
-    with _connection(path, create=True) as connection:
+    with appending(path, as_of) as log:
+        for sha, content in (files or {}).items():
+            log.file(sha, content)
+        for agreement in sorted(set(by_agreement) | set(restatements)):
+            log.facility(agreement, by_agreement.get(agreement, []), restatements.get(agreement))
+        return log.commit(inputs)
+
+
+@contextmanager
+def appending(path: Path, as_of: date) -> Iterator[Appender]:
+    """One write transaction: what `Appender.commit` has not committed is rolled back."""
+    with _connection(path, create=True) as connection, tempfile.TemporaryFile() as spool:
         connection.execute("BEGIN IMMEDIATE")
+        # Logs begun before portfolios lack it; each facility's view is read through it.
+        connection.execute("CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement)")
+        appender = Appender(connection, as_of, spool)
         try:
-            stored = _append(connection, events, as_of, inputs, files or {}, restatements)
-            connection.execute("COMMIT")
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-    return stored
+            yield appender
+        finally:
+            if not appender.committed:
+                connection.execute("ROLLBACK")
 
 
 @dataclass
 class _Live:
     seq: int
     version: str
-    agreement: str
     date: str
 
 
-def _live(connection: sqlite3.Connection) -> dict[str, _Live]:
-    superseded = _superseded(connection.execute("SELECT seq, supersedes FROM events"))
-    live = {}
-    for seq, key, version, agreement, day in connection.execute(
-        "SELECT seq, key, version, agreement, date FROM events ORDER BY seq"
-    ):
-        if seq not in superseded:
-            live[key] = _Live(seq, version, agreement, day)
-    return live
+class Appender:
+    """Collects a run's new events facility by facility, then chains and commits them.
+
+    New means: a key the facility's current view lacks, or a key whose current version differs
+    (the new version supersedes it). With a `Restatement`, current events that the facility's
+    previous inputs gave and its corrected inputs no longer give are withdrawn by a
+    `restatement` event, which also lists what changed and every version it replaced. New events
+    wait in a temporary file, not in memory: the run row that heads them in the chain counts
+    them, so it can only be written once the last facility is done."""
+
+    def __init__(self, connection: sqlite3.Connection, as_of: date, spool: IO[bytes]):
+        self.connection, self.as_of, self.spool = connection, as_of, spool
+        self.count = 0
+        self.committed = False
+
+    def file(self, sha: str, content: bytes) -> None:
+        self.connection.execute(
+            "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", (sha, content)
+        )
+
+    def facility(
+        self, agreement: str, events: Iterable[AuditEvent], restatement: Restatement | None = None
+    ) -> int:
+        """Compare one facility's events with its current view; the number found new."""
+        live = self._live(agreement)
+        fresh: list[tuple[AuditEvent, list[int]]] = []
+        seen: set[str] = set()
+        for event in events:
+            if event.key in seen:
+                continue
+            seen.add(event.key)
+            current = live.get(event.key)
+            if current is None:
+                fresh.append((event, []))
+            elif current.version != event.version:
+                fresh.append((event, [current.seq]))
+        replaced = [seq for _, old in fresh for seq in old]
+        notice = _restatement(agreement, live, seen, replaced, restatement)
+        batch = ([notice] if notice else []) + fresh
+        for item in batch:
+            pickle.dump(item, self.spool, pickle.HIGHEST_PROTOCOL)
+        self.count += len(batch)
+        return len(batch)
+
+    def _live(self, agreement: str) -> dict[str, _Live]:
+        rows = self.connection.execute(
+            "SELECT seq, key, version, date, supersedes FROM events WHERE agreement = ?"
+            " ORDER BY seq",
+            (agreement,),
+        ).fetchall()
+        # A facility's events are superseded only by its own (new versions, restatements).
+        superseded = _superseded((row[0], row[4]) for row in rows)
+        return {
+            key: _Live(seq, version, day)
+            for seq, key, version, day, _ in rows
+            if seq not in superseded
+        }
+
+    def commit(
+        self, inputs: dict[str, Any], keep: Callable[[StoredEvent], bool] = lambda e: True
+    ) -> list[StoredEvent]:
+        """Chain and write the new events after one run row, and commit; the stored events
+        `keep` selects (all by default) are returned. With nothing new, nothing is written."""
+        stored: list[StoredEvent] = []
+        if self.count:
+            stored = self._write(inputs, keep)
+        self.connection.execute("COMMIT")
+        self.committed = True
+        return stored
+
+    def _write(self, inputs: dict[str, Any], keep: Callable[[StoredEvent], bool]):
+        connection = self.connection
+        chain = _Chain(_head(connection))
+        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
+        recorded_at, day, inputs_text = now(), self.as_of.isoformat(), canonical(inputs)
+        prev, digest = chain.link(
+            *_run_fields(run_id, recorded_at, day, inputs_text, last + 1, self.count)
+        )
+        connection.execute(
+            "INSERT INTO runs (run, recorded_at, as_of, inputs, first_seq, events, prev_hash,"
+            " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, recorded_at, day, inputs_text, last + 1, self.count, prev, digest),
+        )
+        self.spool.seek(0)
+        stored = []
+        for seq in range(last + 1, last + 1 + self.count):
+            event, supersedes = pickle.load(self.spool)
+            row = (
+                seq,
+                run_id,
+                event.key,
+                event.version,
+                event.event,
+                event.agreement,
+                event.covenant,
+                event.date.isoformat(),
+                canonical(event.details),
+                canonical(supersedes),
+            )
+            prev, digest = chain.link(*_event_fields(row))
+            connection.execute(
+                "INSERT INTO events (seq, run, key, version, event, agreement, covenant, date,"
+                " details, supersedes, prev_hash, hash)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (*row, prev, digest),
+            )
+            kept = StoredEvent(
+                seq,
+                run_id,
+                recorded_at,
+                self.as_of,
+                event.event,
+                event.agreement,
+                event.covenant,
+                event.date,
+                event.details,
+                event.key,
+                event.version,
+                tuple(supersedes),
+            )
+            if keep(kept):
+                stored.append(kept)
+        return stored
 
 
 def _superseded(rows: Iterable[tuple[int, str]]) -> dict[int, int]:
@@ -277,94 +404,6 @@ def _superseded(rows: Iterable[tuple[int, str]]) -> dict[int, int]:
     return found
 
 
-def _append(
-    connection: sqlite3.Connection,
-    events: list[AuditEvent],
-    as_of: date,
-    inputs: dict[str, Any],
-    files: dict[str, bytes],
-    restatements: dict[str, Restatement],
-) -> list[StoredEvent]:
-    live = _live(connection)
-    fresh: list[tuple[AuditEvent, list[int]]] = []
-    seen: set[str] = set()
-    for event in events:
-        if event.key in seen:
-            continue
-        seen.add(event.key)
-        current = live.get(event.key)
-        if current is None:
-            fresh.append((event, []))
-        elif current.version != event.version:
-            fresh.append((event, [current.seq]))
-    replaced: dict[str, list[int]] = {}
-    for event, old in fresh:
-        replaced.setdefault(event.agreement, []).extend(old)
-    withdrawals = []
-    for agreement in sorted(set(replaced) | set(restatements)):
-        notice = _restatement(
-            agreement, live, seen, replaced.get(agreement, []), restatements.get(agreement)
-        )
-        if notice is not None:
-            withdrawals.append(notice)
-    batch = withdrawals + fresh
-    if not batch:
-        return []
-    for sha, content in files.items():
-        connection.execute(
-            "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", (sha, content)
-        )
-    chain = _Chain(_head(connection))
-    last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-    run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
-    recorded_at, day, inputs_text = now(), as_of.isoformat(), canonical(inputs)
-    prev, digest = chain.link(
-        *_run_fields(run_id, recorded_at, day, inputs_text, last + 1, len(batch))
-    )
-    connection.execute(
-        "INSERT INTO runs (run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (run_id, recorded_at, day, inputs_text, last + 1, len(batch), prev, digest),
-    )
-    stored = []
-    for offset, (event, supersedes) in enumerate(batch, 1):
-        row = (
-            last + offset,
-            run_id,
-            event.key,
-            event.version,
-            event.event,
-            event.agreement,
-            event.covenant,
-            event.date.isoformat(),
-            canonical(event.details),
-            canonical(supersedes),
-        )
-        prev, digest = chain.link(*_event_fields(row))
-        connection.execute(
-            "INSERT INTO events (seq, run, key, version, event, agreement, covenant, date,"
-            " details, supersedes, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (*row, prev, digest),
-        )
-        stored.append(
-            StoredEvent(
-                row[0],
-                run_id,
-                recorded_at,
-                as_of,
-                event.event,
-                event.agreement,
-                event.covenant,
-                event.date,
-                event.details,
-                event.key,
-                event.version,
-                tuple(supersedes),
-            )
-        )
-    return stored
-
-
 def _restatement(
     agreement: str,
     live: dict[str, _Live],
@@ -374,16 +413,12 @@ def _restatement(
 ) -> tuple[AuditEvent, list[int]] | None:
     """The event that withdraws what no longer holds and says why, or None if nothing does."""
     prior = restatement.prior_keys if restatement and restatement.prior_keys else frozenset()
-    withdrawn = sorted(
-        live[k].seq
-        for k in prior
-        if k in live and k not in produced and live[k].agreement == agreement
-    )
+    withdrawn = sorted(live[k].seq for k in prior if k in live and k not in produced)
     replaced = sorted(replaced)
     if not withdrawn and not replaced:
         return None
     undone = set(withdrawn) | set(replaced)
-    affected = [e.date for e in live.values() if e.agreement == agreement and e.seq in undone]
+    affected = [e.date for e in live.values() if e.seq in undone]
     changes = restatement.changes if restatement else []
     details = {
         "rule": "restatement",
@@ -481,22 +516,27 @@ def files(path: Path, digests: Iterable[str]) -> dict[str, bytes]:
 
 
 def verify(path: Path) -> Verification:
-    """Walk the chain from the first run; report the first row that does not fit it."""
+    """Walk the chain from the first run; report the first row that does not fit it. Events
+    are read in order through a cursor, so a log of millions of events is verified in
+    constant memory."""
     with _connection(path) as connection:
         run_rows = connection.execute(
             "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
             " FROM runs ORDER BY run"
         ).fetchall()
-        event_rows = connection.execute(
-            "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
-            " supersedes, prev_hash, hash FROM events ORDER BY seq"
-        ).fetchall()
         stored_files = {
             sha: hashlib.sha256(bytes(content)).hexdigest()
             for sha, content in connection.execute("SELECT sha256, content FROM files")
         }
-    by_seq = {row[0]: row for row in event_rows}
-    chain, expected_seq = _Chain(), 1
+        rows = connection.execute(
+            "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
+            " supersedes, prev_hash, hash FROM events ORDER BY seq"
+        )
+        return _walk(run_rows, stored_files, iter(rows))
+
+
+def _walk(run_rows: list, stored_files: dict[str, str], rows: Iterator[tuple]) -> Verification:
+    chain, expected_seq, row = _Chain(), 1, next(rows, None)
     for run, at, as_of, inputs, first, count, prev, digest in run_rows:
         if first != expected_seq or (prev, digest) != chain.link(
             *_run_fields(run, at, as_of, inputs, first, count)
@@ -508,21 +548,23 @@ def verify(path: Path) -> Verification:
         if bad_file:
             return Verification(False, f"run {run}: stored input {bad_file}", first)
         for seq in range(first, first + count):
-            row = by_seq.pop(seq, None)
-            if row is None:
+            if row is not None and row[0] < seq:
+                return Verification(False, f"event {row[0]} was added outside any run", row[0])
+            if row is None or row[0] != seq:
                 return Verification(False, f"event {seq} is missing (deleted)", seq)
             if row[1] != run or (row[10], row[11]) != chain.link(*_event_fields(row[:10])):
                 return Verification(False, f"event {seq} was altered or moved", seq)
+            row = next(rows, None)
         expected_seq = first + count
-    if by_seq:
-        seq = min(by_seq)
-        return Verification(False, f"event {seq} was added outside any run", seq)
+    if row is not None:
+        return Verification(False, f"event {row[0]} was added outside any run", row[0])
+    events = expected_seq - 1
     return Verification(
         True,
-        f"intact: {len(run_rows)} runs, {len(event_rows)} events, head {chain.head}",
+        f"intact: {len(run_rows)} runs, {events} events, head {chain.head}",
         None,
         chain.head,
-        len(event_rows),
+        events,
         len(run_rows),
     )
 
