@@ -25,14 +25,15 @@ import json
 import pickle
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from .lifecycle import AuditEvent
+from .lifecycle import AuditEvent, EventRow, canonical
 
 SCHEMA_VERSION = 2
 _TABLES = ("runs", "events", "files", "channels", "deliveries")
@@ -85,7 +86,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     )
     + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
 )
-_GENESIS = "0" * 64
+GENESIS = "0" * 64
 # How long a write waits for another process's transaction before giving up (seconds). Runs
 # normally queue on the run lock first (see `engine.runner`), so this is a second line only.
 BUSY_TIMEOUT = 60.0
@@ -155,14 +156,14 @@ class Verification:
     ok: bool
     message: str
     first_bad_seq: int | None = None
-    head: str = _GENESIS
+    head: str = GENESIS
     events: int = 0
     runs: int = 0
 
 
 @dataclass
 class _Chain:
-    head: str = _GENESIS
+    head: str = GENESIS
 
     def link(self, *fields: Any) -> tuple[str, str]:
         """(prev_hash, hash) for the next row of the chain."""
@@ -179,10 +180,6 @@ def _run_fields(run: int, recorded_at: str, as_of: str, inputs: str, first: int,
 def _event_fields(row: tuple) -> tuple:
     seq, run, key, version, event, agreement, covenant, day, details, supersedes = row
     return ("event", seq, run, key, version, event, agreement, covenant, day, details, supersedes)
-
-
-def canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def now() -> str:
@@ -243,7 +240,8 @@ def record(
         for sha, content in (files or {}).items():
             log.file(sha, content)
         for agreement in sorted(set(by_agreement) | set(restatements)):
-            log.facility(agreement, by_agreement.get(agreement, []), restatements.get(agreement))
+            rows = [e.row for e in by_agreement.get(agreement, [])]
+            log.facility(agreement, rows, restatements.get(agreement))
         return log.commit(inputs)
 
 
@@ -283,6 +281,8 @@ class Appender:
         self.connection, self.as_of, self.spool = connection, as_of, spool
         self.count = 0
         self.committed = False
+        self.first_seq: int | None = None  # of the events written, once committed
+        self.new: Counter[str] = Counter()  # the events written, by kind
 
     def file(self, sha: str, content: bytes) -> None:
         self.connection.execute(
@@ -290,11 +290,11 @@ class Appender:
         )
 
     def facility(
-        self, agreement: str, events: Iterable[AuditEvent], restatement: Restatement | None = None
+        self, agreement: str, events: Iterable[EventRow], restatement: Restatement | None = None
     ) -> int:
         """Compare one facility's events with its current view; the number found new."""
         live = self._live(agreement)
-        fresh: list[tuple[AuditEvent, list[int]]] = []
+        fresh: list[tuple[EventRow, list[int]]] = []
         seen: set[str] = set()
         for event in events:
             if event.key in seen:
@@ -307,9 +307,8 @@ class Appender:
                 fresh.append((event, [current.seq]))
         replaced = [seq for _, old in fresh for seq in old]
         notice = _restatement(agreement, live, seen, replaced, restatement)
-        batch = ([notice] if notice else []) + fresh
-        for item in batch:
-            pickle.dump(item, self.spool, pickle.HIGHEST_PROTOCOL)
+        batch = ([(notice[0].row, notice[1])] if notice else []) + fresh
+        pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)
         self.count += len(batch)
         return len(batch)
 
@@ -328,10 +327,11 @@ class Appender:
         }
 
     def commit(
-        self, inputs: dict[str, Any], keep: Callable[[StoredEvent], bool] = lambda e: True
+        self, inputs: dict[str, Any], keep: Callable[[str], bool] = lambda kind: True
     ) -> list[StoredEvent]:
-        """Chain and write the new events after one run row, and commit; the stored events
-        `keep` selects (all by default) are returned. With nothing new, nothing is written."""
+        """Chain and write the new events after one run row, and commit; the stored events of
+        the kinds `keep` selects (all by default) are returned, and `new` counts every kind.
+        With nothing new, nothing is written."""
         stored: list[StoredEvent] = []
         if self.count:
             stored = self._write(inputs, keep)
@@ -339,10 +339,13 @@ class Appender:
         self.committed = True
         return stored
 
-    def _write(self, inputs: dict[str, Any], keep: Callable[[StoredEvent], bool]):
+    _BATCH = 1000  # rows per executemany
+
+    def _write(self, inputs: dict[str, Any], keep: Callable[[str], bool]) -> list[StoredEvent]:
         connection = self.connection
         chain = _Chain(_head(connection))
         last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        self.first_seq = last + 1
         run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
         recorded_at, day, inputs_text = now(), self.as_of.isoformat(), canonical(inputs)
         prev, digest = chain.link(
@@ -354,45 +357,42 @@ class Appender:
             (run_id, recorded_at, day, inputs_text, last + 1, self.count, prev, digest),
         )
         self.spool.seek(0)
-        stored = []
-        for seq in range(last + 1, last + 1 + self.count):
-            event, supersedes = pickle.load(self.spool)
-            row = (
-                seq,
-                run_id,
-                event.key,
-                event.version,
-                event.event,
-                event.agreement,
-                event.covenant,
-                event.date.isoformat(),
-                canonical(event.details),
-                canonical(supersedes),
-            )
-            prev, digest = chain.link(*_event_fields(row))
-            connection.execute(
-                "INSERT INTO events (seq, run, key, version, event, agreement, covenant, date,"
-                " details, supersedes, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (*row, prev, digest),
-            )
-            kept = StoredEvent(
-                seq,
-                run_id,
-                recorded_at,
-                self.as_of,
-                event.event,
-                event.agreement,
-                event.covenant,
-                event.date,
-                event.details,
-                event.key,
-                event.version,
-                tuple(supersedes),
-            )
-            if keep(kept):
-                stored.append(kept)
+        stored, pending, seq = [], [], last
+        while seq < last + self.count:
+            for event, supersedes in pickle.load(self.spool):
+                seq += 1
+                row = (seq, run_id, *event[:6], event.details, canonical(supersedes))
+                pending.append((*row, *chain.link(*_event_fields(row))))
+                self.new[event.event] += 1
+                if keep(event.event):
+                    stored.append(_stored(row, recorded_at, self.as_of))
+            if len(pending) >= self._BATCH or seq == last + self.count:
+                connection.executemany(
+                    "INSERT INTO events (seq, run, key, version, event, agreement, covenant,"
+                    " date, details, supersedes, prev_hash, hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    pending,
+                )
+                pending = []
         return stored
+
+
+def _stored(row: tuple, recorded_at: str, as_of: date) -> StoredEvent:
+    seq, run, key, version, event, agreement, covenant, day, details, supersedes = row
+    return StoredEvent(
+        seq,
+        run,
+        recorded_at,
+        as_of,
+        event,
+        agreement,
+        covenant,
+        date.fromisoformat(day),
+        json.loads(details),
+        key,
+        version,
+        tuple(json.loads(supersedes)),
+    )
 
 
 def _superseded(rows: Iterable[tuple[int, str]]) -> dict[int, int]:
@@ -438,7 +438,7 @@ def _head(connection: sqlite3.Connection) -> str:
     last_run = connection.execute("SELECT hash FROM runs ORDER BY run DESC LIMIT 1").fetchone()
     last_event = connection.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     if last_run is None:
-        return _GENESIS
+        return GENESIS
     # A run row is written before its events, and every run has at least one event.
     return last_event[0] if last_event else last_run[0]
 
@@ -455,15 +455,32 @@ def last_seq(path: Path) -> int:
 
 
 def read(
-    path: Path, *, history: bool = False, known_as_of: datetime | None = None
+    path: Path,
+    *,
+    history: bool = False,
+    known_as_of: datetime | None = None,
+    agreements: Collection[str] | None = None,
+    kinds: Collection[str] | None = None,
+    after: int = 0,
 ) -> list[StoredEvent]:
     """The current view (each event as last restated, withdrawn events left out), or with
-    `history` every row ever recorded; as the log stood at `known_as_of` if given."""
+    `history` every row ever recorded; as the log stood at `known_as_of` if given. Only the
+    facilities in `agreements`, the event kinds in `kinds` and events after seq `after`, if
+    given (kinds only with history: a restatement of another kind may supersede an event)."""
+    if kinds is not None and not history:
+        raise ValueError("kinds filter the history only")
+    where, values = ["e.seq > ?"], [after]
+    for column, wanted in (("agreement", agreements), ("event", kinds)):
+        if wanted is not None:
+            wanted = sorted(wanted)
+            where.append(f"e.{column} IN ({', '.join('?' * len(wanted))})")
+            values.extend(wanted)
     with _connection(path) as connection:
         rows = connection.execute(
             "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
             " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
-            " USING (run) ORDER BY e.seq"
+            f" USING (run) WHERE {' AND '.join(where)} ORDER BY e.seq",
+            values,
         ).fetchall()
     if known_as_of is not None:
         cutoff = known_as_of.astimezone(UTC).isoformat(timespec="microseconds")
@@ -606,11 +623,7 @@ def pending(
                 "SELECT seq FROM deliveries WHERE channel = ?", (channel,)
             )
         }
-    return [
-        e
-        for e in read(path, history=True)
-        if e.seq > since and e.seq not in done and e.event in kinds
-    ]
+    return [e for e in read(path, history=True, kinds=kinds, after=since) if e.seq not in done]
 
 
 def delivered(path: Path, channel: str, seqs: Iterable[int]) -> None:

@@ -7,11 +7,11 @@ import json
 import os
 import sqlite3
 import sys
-from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 from . import audit, notify, report, runner
@@ -89,6 +89,12 @@ def _seconds(text: str) -> float:
     if not 0 <= value <= 86400:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0 to 86400")
     return value
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 256")
+    return int(text)
 
 
 def _add_known_as_of(parser: argparse.ArgumentParser, what: str) -> None:
@@ -170,6 +176,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(run, creating=True)
     _add_facility(run, "evaluate")
+    run.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="evaluate facilities in N processes (default: 1); recording stays one transaction",
+    )
     run.add_argument(
         "--as-of",
         type=_iso_date,
@@ -378,6 +391,27 @@ class _Output:
             print("\n".join(lines), file=sys.stderr)
 
 
+class _Bar:
+    """A progress bar on a terminal, redrawn at most ten times a second: long runs show they
+    are alive; logs and pipes get nothing."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: Any):
+        self.stream, self.drawn, self.stage = stream, 0.0, ""
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        moment = monotonic()
+        if stage == self.stage and done < total and moment - self.drawn < 0.1:
+            return
+        self.stage, self.drawn = stage, moment
+        filled = self.WIDTH * done // max(total, 1)
+        bar = "#" * filled + "." * (self.WIDTH - filled)
+        end = "\n" if done >= total else ""
+        self.stream.write(f"\r{stage:<24} [{bar}] {done:,}/{total:,} facilities{end}")
+        self.stream.flush()
+
+
 def _restates(event: audit.StoredEvent) -> str:
     if event.event == "restatement":
         return ""
@@ -400,6 +434,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         return _replay(args, out)
     notifier = _notifier(args)
     as_of = args.as_of or date.today()
+    listed = args.verbose or out.json
     result = runner.execute(
         args.rules,
         args.facts,
@@ -407,28 +442,28 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         as_of,
         wait=args.wait,
         only=args.facility,
+        workers=args.workers,
         notifier=notifier,
+        keep=lambda kind: listed or kind not in _ROUTINE,
         progress=out.progress,
+        tick=_Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
     )
-    outcome, stored = result.outcome, result.stored
-    for borrower in outcome.without_rules:
+    for borrower in result.without_rules:
         out.note(
             f"no agreement {args.rules / borrower} for facts {args.facts / borrower}; not read"
         )
-    for agreement in outcome.without_facts:
+    for agreement in result.without_facts:
         out.note(f"no facts folder {args.facts / agreement}; agreement {agreement} not tested")
-    routine = Counter(e.event for e in stored if e.event in _ROUTINE)
-    for event in stored:
-        if args.verbose or out.json or event.event not in _ROUTINE:
-            out.event(event)
-    already = len({e.key for e in outcome.events}) - sum(
-        1 for e in stored if e.event != "restatement"
-    )
-    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in sorted(routine.items()))
+    for event in result.stored:
+        out.event(event)
+    stored = sum(result.new.values())
+    already = result.produced - (stored - result.new["restatement"])
+    routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
+    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in routine)
     out.summary(
-        f"{len(stored)} new event(s) recorded in {args.db} as of {as_of}{counted}; "
+        f"{stored} new event(s) recorded in {args.db} as of {as_of}{counted}; "
         f"{already} already in the log.",
-        new=len(stored),
+        new=stored,
         already=already,
         as_of=as_of,
         head=result.head,
@@ -449,7 +484,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
             )
     if failed:
         return EXIT_NOT_NOTIFIED
-    return EXIT_ATTENTION if any(e.event in ATTENTION for e in stored) else EXIT_OK
+    return EXIT_ATTENTION if any(result.new[kind] for kind in ATTENTION) else EXIT_OK
 
 
 def _replay(args: argparse.Namespace, out: _Output) -> int:

@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
@@ -49,6 +49,23 @@ PROVENANCE = frozenset(
 )
 
 
+def canonical(value: Any) -> str:
+    """The one JSON text of a value: what digests and the audit log store."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+class EventRow(NamedTuple):
+    """An event as the audit log stores it: plain text, light to pass between processes."""
+
+    key: str
+    version: str
+    event: str
+    agreement: str
+    covenant: str | None
+    date: str
+    details: str  # canonical JSON
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     event: str
@@ -69,8 +86,20 @@ class AuditEvent:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one."""
         content = {k: v for k, v in self.details.items() if k not in PROVENANCE}
-        canonical = json.dumps([self.key, content], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        text = json.dumps([self.key, content], sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    @cached_property
+    def row(self) -> EventRow:
+        return EventRow(
+            self.key,
+            self.version,
+            self.event,
+            self.agreement,
+            self.covenant,
+            self.date.isoformat(),
+            canonical(self.details),
+        )
 
 
 def unit_of(covenant: Covenant) -> str:

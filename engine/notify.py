@@ -134,8 +134,10 @@ class Notifier:
     attempts: int = 3
     backoff: float = 1.0  # seconds before the second attempt; doubled each time
 
-    def send(self, db: Path, stored: list[audit.StoredEvent]) -> list[Delivery]:
-        after = min(e.seq for e in stored) - 1 if stored else audit.last_seq(db)
+    def send(self, db: Path, first_new: int | None) -> list[Delivery]:
+        """Deliver what each channel has pending; a channel new to the log is sent what this
+        run recorded (from seq `first_new`), not the history."""
+        after = first_new - 1 if first_new is not None else audit.last_seq(db)
         results = []
         for channel in self.channels:
             events = audit.pending(db, channel.channel, KINDS, after)

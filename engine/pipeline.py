@@ -6,18 +6,23 @@ stops the run before the audit log is touched.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import multiprocessing
+import pickle
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import IO, Any
 
 from . import instruments, terms
-from .errors import InputError
+from .errors import InputError, Problem
 from .evaluate import evaluate
 from .facts import Facts, load_facts
 from .ledger import keep_ledger
-from .lifecycle import AuditEvent, run_lifecycle
-from .portfolio import Facility, load_portfolio
+from .lifecycle import AuditEvent, EventRow, run_lifecycle
+from .portfolio import Facility, Portfolio, load_portfolio
 from .rules import Agreement
 
 
@@ -79,3 +84,94 @@ def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
         *lifecycle,
         *keep_ledger(agreement, current, as_of, lifecycle),
     ]
+
+
+@dataclass
+class Assessed:
+    """One facility evaluated: what it read and the events it gives, or the problems of its
+    facts. What a run's second stage needs, and nothing more: it travels between processes."""
+
+    facility: str
+    entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
+    files: dict[str, bytes]
+    events: list[EventRow]  # digested and serialized here, in the worker that made them
+    facts: Facts | None
+    problems: list[Problem]
+
+
+def assess_facility(facility: Facility, as_of: date) -> Assessed:
+    entry, files = facility.snapshot()
+    try:
+        facts = load_facts(facility.folder, facility.agreement)
+    except InputError as error:
+        return Assessed(facility.id, entry, files, [], None, error.problems)
+    rows = [event.row for event in assess(facility.agreement, facts, as_of)]
+    return Assessed(facility.id, entry, files, rows, facts, [])
+
+
+@dataclass
+class Evaluated:
+    """Every facility of a run evaluated, waiting in a temporary file in facility order."""
+
+    portfolio: Portfolio
+    spool: IO[bytes]
+    count: int
+
+    def __iter__(self) -> Iterator[Assessed]:
+        self.spool.seek(0)
+        for _ in range(self.count):
+            yield pickle.load(self.spool)
+
+
+Progress = Callable[[int, int], None]  # (facilities done, facilities in all)
+
+
+@contextmanager
+def evaluate_portfolio(
+    rules_dir: Path,
+    facts_dir: Path,
+    as_of: date,
+    only: Iterable[str] | None = None,
+    workers: int = 1,
+    progress: Progress | None = None,
+) -> Iterator[Evaluated]:
+    """Evaluate every facility, one at a time (in `workers` processes), keeping only the
+    facility in hand in memory. Every problem in every facility is collected before
+    InputError is raised, so a bad file anywhere stops the run before the log is touched."""
+    portfolio = load_portfolio(rules_dir, facts_dir, only)
+    facilities = portfolio.facilities
+    problems: list[Problem] = []
+    with tempfile.TemporaryFile() as spool:
+        for done, assessed in enumerate(_assessments(facilities, as_of, workers), 1):
+            problems.extend(assessed.problems)
+            if not problems:
+                pickle.dump(assessed, spool, pickle.HIGHEST_PROTOCOL)
+            if progress is not None:
+                progress(done, len(facilities))
+        if problems:
+            raise InputError(problems)
+        yield Evaluated(portfolio, spool, len(facilities))
+
+
+# Worker processes are forked with the portfolio in hand; each is sent a facility's index.
+_FORKED: tuple[list[Facility], date] | None = None
+
+
+def _assess_forked(index: int) -> Assessed:
+    assert _FORKED is not None
+    facilities, as_of = _FORKED
+    return assess_facility(facilities[index], as_of)
+
+
+def _assessments(facilities: list[Facility], as_of: date, workers: int) -> Iterator[Assessed]:
+    if workers <= 1 or len(facilities) < 2:
+        for facility in facilities:
+            yield assess_facility(facility, as_of)
+        return
+    global _FORKED
+    _FORKED = (facilities, as_of)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=4)
+    finally:
+        _FORKED = None

@@ -29,10 +29,12 @@ source = "Acme Note Agreement (2024-03-01), Section 7.1(c)"
 
 from __future__ import annotations
 
+import hashlib
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError, Problem
 from .rules import (
@@ -63,6 +65,24 @@ class Facility:
     @property
     def rules_folder(self) -> Path:
         return Path(self.agreement.folder)
+
+    def snapshot(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+        """What this facility's run read: the digest of every file of its rules folder and of
+        its facts folder (and the package, where it is not the facility's own), and the files
+        by digest, so the audit log can store them."""
+        entry: dict[str, Any] = {}
+        files: dict[str, bytes] = {}
+        for group, folder in (("rules", self.rules_folder), ("facts", self.folder)):
+            entries = {}
+            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+                content = path.read_bytes()
+                sha = hashlib.sha256(content).hexdigest()
+                entries[path.relative_to(folder).as_posix()] = sha
+                files[sha] = content
+            entry[group] = entries
+        if self.package != self.id:
+            entry["package"] = self.package
+        return entry, files
 
 
 @dataclass(frozen=True)

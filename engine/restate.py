@@ -1,19 +1,17 @@
 """What the monitor read, kept so it can be compared and replayed.
 
-A snapshot is every file of an agreement's rules folder and of its borrower's facts folder, by
-digest. The audit log stores the files of each run, so the inputs of the run the current view
-rests on can be laid out again: evaluated at today's as-of date they tell which current events
-a correction withdraws, and loaded side by side with today's facts they tell which figure
-changed, from what, to what.
+A facility's snapshot (`Facility.snapshot`) is every file of its rules folder and of its facts
+folder, by digest. The audit log stores the files of each run, so the inputs of the run the
+current view rests on can be laid out again: evaluated at today's as-of date they tell which
+current events a correction withdraws, and loaded side by side with today's facts they tell
+which figure changed, from what, to what.
 """
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ from .audit import Restatement
 from .errors import InputError
 from .facts import Facts
 from .pipeline import monitor
-from .portfolio import FACILITY_FILE, Facility
+from .portfolio import FACILITY_FILE
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id}}; the
 # package (the rules folder it follows) is given only where it differs from the facility's id.
@@ -35,33 +33,6 @@ def digests(manifest: Manifest) -> set[str]:
     return {
         sha for entry in manifest.values() for g in _GROUPS for sha in entry.get(g, {}).values()
     }
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    manifest: Manifest
-    files: dict[str, bytes]  # sha256 -> content
-
-
-def take(facilities: list[Facility]) -> Snapshot:
-    manifest: Manifest = {}
-    files: dict[str, bytes] = {}
-    for facility in facilities:
-        entry: dict[str, Any] = {}
-        for group, folder in (("rules", facility.rules_folder), ("facts", facility.folder)):
-            entries = {}
-            for path in (
-                sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-            ):
-                content = path.read_bytes()
-                sha = hashlib.sha256(content).hexdigest()
-                entries[path.relative_to(folder).as_posix()] = sha
-                files[sha] = content
-            entry[group] = entries
-        if facility.package != facility.id:
-            entry["package"] = facility.package
-        manifest[facility.id] = entry
-    return Snapshot(manifest, files)
 
 
 @contextmanager

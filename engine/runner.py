@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,9 +22,10 @@ from typing import Any
 
 from . import __version__, audit, restate
 from .notify import Delivery, Notifier
-from .pipeline import RunOutcome, monitor
+from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
 
-Progress = Callable[..., None]  # progress(message, **fields)
+Progress = Callable[..., None]  # progress(message, **fields): the run's milestones
+Tick = Callable[[str, int, int], None]  # tick(stage, facilities done, facilities in all)
 
 
 def _quiet(message: str, **fields: Any) -> None:
@@ -75,8 +77,12 @@ def run_lock(db: Path, wait: float) -> Iterator[None]:
 
 @dataclass
 class RunResult:
-    outcome: RunOutcome
-    stored: list[audit.StoredEvent]
+    facilities: list[str]  # evaluated
+    without_facts: list[str]  # agreements no facility follows
+    without_rules: list[str]  # facts folders that follow no agreement
+    produced: int  # distinct events the inputs give
+    stored: list[audit.StoredEvent]  # the new events of the kinds `keep` selected
+    new: Counter[str]  # every new event, counted by kind
     head: str
     deliveries: list[Delivery] = field(default_factory=list)
 
@@ -89,42 +95,67 @@ def execute(
     *,
     wait: float = 0,
     only: list[str] | None = None,
+    workers: int = 1,
     notifier: Notifier | None = None,
+    keep: Callable[[str], bool] = lambda kind: True,
     progress: Progress = _quiet,
+    tick: Tick | None = None,
 ) -> RunResult:
-    """One run. Inputs are read and evaluated first, so bad input raises InputError before
-    the log (or its lock) is touched; the rest holds the lock."""
-    outcome = monitor(rules_dir, facts_dir, as_of, only)
-    progress("evaluated", events=len(outcome.events), agreements=outcome.agreements)
-    snapshot = restate.take(outcome.facilities)
-    with run_lock(db, wait):
-        progress("lock acquired", db=str(db))
-        previous = None
-        if db.exists():
-            verification = audit.verify(db)
-            if not verification.ok:
-                raise LogTampered(verification)
-            previous = _latest_inputs(db)
-        restatements = _restatements(db, previous, snapshot, outcome, as_of)
-        inputs = {
-            "rules": str(rules_dir),
-            "facts": str(facts_dir),
-            "engine": __version__,
-            "agreements": snapshot.manifest,
-        }
-        progress("recording", restated=sorted(restatements))
-        stored = audit.record(
-            db,
-            outcome.events,
-            as_of,
-            inputs,
-            files=snapshot.files,
-            restatements=restatements,
-        )
-        head = audit.head(db)
-        progress("recorded", new=len(stored), head=head)
-        deliveries = notifier.send(db, stored) if notifier is not None else []
-        return RunResult(outcome, stored, head, deliveries)
+    """One run. Every facility is read and evaluated first (in `workers` processes), so bad
+    input raises InputError before the log (or its lock) is touched; comparing with the log and
+    recording hold the lock. Memory holds one facility at a time: the evaluated facilities wait
+    in a temporary file, and so do the new events until they are written."""
+    with evaluate_portfolio(
+        rules_dir,
+        facts_dir,
+        as_of,
+        only,
+        workers,
+        (lambda done, total: tick("evaluating", done, total)) if tick else None,
+    ) as evaluated:
+        portfolio = evaluated.portfolio
+        progress("evaluated", facilities=evaluated.count)
+        with run_lock(db, wait):
+            progress("lock acquired", db=str(db))
+            previous = None
+            if db.exists():
+                verification = audit.verify(db)
+                if not verification.ok:
+                    raise LogTampered(verification)
+                previous = _latest_inputs(db)
+            manifest, produced = {}, 0
+            with audit.appending(db, as_of) as log:
+                for done, assessed in enumerate(evaluated, 1):
+                    manifest[assessed.facility] = assessed.entry
+                    for sha, content in assessed.files.items():
+                        log.file(sha, content)
+                    restatement = _restatement(db, previous, assessed, as_of)
+                    log.facility(assessed.facility, assessed.events, restatement)
+                    produced += len({e.key for e in assessed.events})
+                    if tick:
+                        tick("comparing with the log", done, evaluated.count)
+                inputs = {
+                    "rules": str(rules_dir),
+                    "facts": str(facts_dir),
+                    "engine": __version__,
+                    "agreements": manifest,
+                }
+                progress("recording", new=log.count)
+                stored = log.commit(inputs, keep)
+                first, new = log.first_seq, log.new
+            head = audit.head(db)
+            progress("recorded", new=sum(new.values()), head=head)
+            deliveries = notifier.send(db, first) if notifier is not None else []
+    return RunResult(
+        [f.id for f in portfolio.facilities],
+        portfolio.without_facts,
+        portfolio.without_rules,
+        produced,
+        stored,
+        new,
+        head,
+        deliveries,
+    )
 
 
 def _latest_inputs(db: Path) -> dict[str, Any] | None:
@@ -136,29 +167,19 @@ def _latest_inputs(db: Path) -> dict[str, Any] | None:
     return latest or None
 
 
-def _restatements(
-    db: Path,
-    previous: restate.Manifest | None,
-    snapshot: restate.Snapshot,
-    outcome: RunOutcome,
-    as_of: date,
-) -> dict[str, audit.Restatement]:
-    """For each agreement whose inputs differ from those of the latest run: what changed."""
-    found = {}
-    for agreement in outcome.agreements:
-        old = (previous or {}).get(agreement)
-        if old is None or old == snapshot.manifest[agreement]:
-            continue
-        old_files = audit.files(db, restate.digests({agreement: old}))
-        found[agreement] = restate.compare(
-            agreement,
-            {agreement: old},
-            snapshot.manifest,
-            old_files,
-            outcome.facts.get(agreement),
-            as_of,
-        )
-    return found
+def _restatement(
+    db: Path, previous: restate.Manifest | None, assessed: Assessed, as_of: date
+) -> audit.Restatement | None:
+    """When a facility's inputs differ from those of the latest run that read it: what
+    changed, and what its earlier inputs give today."""
+    facility = assessed.facility
+    old = (previous or {}).get(facility)
+    if old is None or old == assessed.entry:
+        return None
+    old_files = audit.files(db, restate.digests({facility: old}))
+    return restate.compare(
+        facility, {facility: old}, {facility: assessed.entry}, old_files, assessed.facts, as_of
+    )
 
 
 @dataclass(frozen=True)
