@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import importlib
 import io
 import json
 import platform
@@ -356,6 +357,8 @@ def child(args: argparse.Namespace) -> None:
         seconds, facts_done, breaches = time.perf_counter() - start, args.facts_count, None
     else:
         loaded = load(facts, args.limit)
+        for module in ("pandas", "zen", "rule_engine", "clips", "durable.lang"):
+            importlib.import_module(module)  # imported before the clock starts
         start = time.perf_counter()
         breaches = PEERS[args.child](loaded)
         seconds, facts_done = time.perf_counter() - start, count(loaded)

@@ -361,7 +361,8 @@ class Appender:
         while seq < last + self.count:
             for event, supersedes in pickle.load(self.spool):
                 seq += 1
-                row = (seq, run_id, *event[:6], event.details, canonical(supersedes))
+                old = canonical(supersedes) if supersedes else "[]"
+                row = (seq, run_id, *event[:6], event.details, old)
                 pending.append((*row, *chain.link(*_event_fields(row))))
                 self.new[event.event] += 1
                 if keep(event.event):
