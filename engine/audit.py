@@ -23,77 +23,18 @@ from __future__ import annotations
 import hashlib
 import json
 import pickle
-import sqlite3
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import IO, Any
 
 from .lifecycle import AuditEvent, EventRow, canonical
+from .store import AuditLogMissing, Connection, Location, connect
 
-SCHEMA_VERSION = 2
-_TABLES = ("runs", "events", "files", "channels", "deliveries")
-_SCHEMA = (
-    """
-CREATE TABLE IF NOT EXISTS runs (
-    run INTEGER PRIMARY KEY,
-    recorded_at TEXT NOT NULL,
-    as_of TEXT NOT NULL,
-    inputs TEXT NOT NULL,
-    first_seq INTEGER NOT NULL,
-    events INTEGER NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    seq INTEGER PRIMARY KEY,
-    run INTEGER NOT NULL REFERENCES runs(run),
-    key TEXT NOT NULL,
-    version TEXT NOT NULL,
-    event TEXT NOT NULL,
-    agreement TEXT NOT NULL,
-    covenant TEXT,
-    date TEXT NOT NULL,
-    details TEXT NOT NULL,
-    supersedes TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
-CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement);
-CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS channels (
-    channel TEXT PRIMARY KEY,
-    since_seq INTEGER NOT NULL,
-    added_at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    channel TEXT NOT NULL REFERENCES channels(channel),
-    seq INTEGER NOT NULL REFERENCES events(seq),
-    delivered_at TEXT NOT NULL,
-    PRIMARY KEY (channel, seq)
-);
-"""
-    + "".join(
-        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}\n"
-        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;\n"
-        for table in _TABLES
-        for verb in ("update", "delete")
-    )
-    + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
-)
 GENESIS = "0" * 64
-# How long a write waits for another process's transaction before giving up (seconds). Runs
-# normally queue on the run lock first (see `engine.runner`), so this is a second line only.
-BUSY_TIMEOUT = 60.0
-
-
-class AuditLogMissing(Exception):
-    """No log at the path, or a file that is not one this version can use."""
 
 
 @dataclass(frozen=True)
@@ -186,43 +127,8 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-@contextmanager
-def _connection(path: Path, create: bool = False) -> Iterator[sqlite3.Connection]:
-    if not create and not path.exists():
-        raise AuditLogMissing(f"no audit log at {path}; run `covenant-monitor run` first")
-    connection = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
-    try:
-        try:
-            connection.execute("PRAGMA foreign_keys = ON")
-            _check_schema(connection, path, create)
-        except sqlite3.DatabaseError as error:
-            if "locked" in str(error):
-                raise
-            raise AuditLogMissing(f"{path} is not a covenant-monitor audit log: {error}") from error
-        yield connection
-    finally:
-        connection.close()
-
-
-def _check_schema(connection: sqlite3.Connection, path: Path, create: bool) -> None:
-    version = connection.execute("PRAGMA user_version").fetchone()[0]
-    if version == SCHEMA_VERSION:
-        return
-    tables = connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    if version == 0 and tables == 0:
-        if not create:
-            raise AuditLogMissing(f"{path} is an empty file, not an audit log")
-        # IF NOT EXISTS throughout: two first runs at once may both get here.
-        connection.executescript(f"BEGIN IMMEDIATE;\n{_SCHEMA}COMMIT;")
-        return
-    raise AuditLogMissing(
-        f"{path} is not an audit log of this version (schema {version}, expected "
-        f"{SCHEMA_VERSION}); keep it as it is and start a new log with --db"
-    )
-
-
 def record(
-    path: Path,
+    path: Location,
     events: Iterable[AuditEvent],
     as_of: date,
     inputs: dict[str, Any],
@@ -246,10 +152,10 @@ def record(
 
 
 @contextmanager
-def appending(path: Path, as_of: date) -> Iterator[Appender]:
+def appending(path: Location, as_of: date) -> Iterator[Appender]:
     """One write transaction: what `Appender.commit` has not committed is rolled back."""
-    with _connection(path, create=True) as connection, tempfile.TemporaryFile() as spool:
-        connection.execute("BEGIN IMMEDIATE")
+    with connect(path, create=True) as connection, tempfile.TemporaryFile() as spool:
+        connection.begin_write()
         # Logs begun before portfolios lack it; each facility's view is read through it.
         connection.execute("CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement)")
         appender = Appender(connection, as_of, spool)
@@ -257,7 +163,7 @@ def appending(path: Path, as_of: date) -> Iterator[Appender]:
             yield appender
         finally:
             if not appender.committed:
-                connection.execute("ROLLBACK")
+                connection.rollback()
 
 
 @dataclass
@@ -277,7 +183,7 @@ class Appender:
     wait in a temporary file, not in memory: the run row that heads them in the chain counts
     them, so it can only be written once the last facility is done."""
 
-    def __init__(self, connection: sqlite3.Connection, as_of: date, spool: IO[bytes]):
+    def __init__(self, connection: Connection, as_of: date, spool: IO[bytes]):
         self.connection, self.as_of, self.spool = connection, as_of, spool
         self.count = 0
         self.committed = False
@@ -335,7 +241,7 @@ class Appender:
         stored: list[StoredEvent] = []
         if self.count:
             stored = self._write(inputs, keep)
-        self.connection.execute("COMMIT")
+        self.connection.commit()
         self.committed = True
         return stored
 
@@ -435,7 +341,7 @@ def _restatement(
     return AuditEvent("restatement", agreement, None, when, details, digest), withdrawn
 
 
-def _head(connection: sqlite3.Connection) -> str:
+def _head(connection: Connection) -> str:
     last_run = connection.execute("SELECT hash FROM runs ORDER BY run DESC LIMIT 1").fetchone()
     last_event = connection.execute("SELECT hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
     if last_run is None:
@@ -444,19 +350,19 @@ def _head(connection: sqlite3.Connection) -> str:
     return last_event[0] if last_event else last_run[0]
 
 
-def head(path: Path) -> str:
+def head(path: Location) -> str:
     """The latest hash of the chain: keep a copy elsewhere to catch a rewrite of the chain."""
-    with _connection(path) as connection:
+    with connect(path) as connection:
         return _head(connection)
 
 
-def last_seq(path: Path) -> int:
-    with _connection(path, create=True) as connection:
+def last_seq(path: Location) -> int:
+    with connect(path, create=True) as connection:
         return connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
 
 
 def read(
-    path: Path,
+    path: Location,
     *,
     history: bool = False,
     known_as_of: datetime | None = None,
@@ -476,7 +382,7 @@ def read(
             wanted = sorted(wanted)
             where.append(f"e.{column} IN ({', '.join('?' * len(wanted))})")
             values.extend(wanted)
-    with _connection(path) as connection:
+    with connect(path) as connection:
         rows = connection.execute(
             "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
             " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
@@ -511,18 +417,18 @@ def read(
     return events
 
 
-def runs(path: Path) -> list[Run]:
-    with _connection(path) as connection:
+def runs(path: Location) -> list[Run]:
+    with connect(path) as connection:
         rows = connection.execute(
             "SELECT run, recorded_at, as_of, inputs FROM runs ORDER BY run"
         ).fetchall()
     return [Run(r, at, date.fromisoformat(a), json.loads(i)) for r, at, a, i in rows]
 
 
-def files(path: Path, digests: Iterable[str]) -> dict[str, bytes]:
+def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
     """The stored input files with these digests."""
     found = {}
-    with _connection(path) as connection:
+    with connect(path) as connection:
         for sha in set(digests):
             row = connection.execute(
                 "SELECT content FROM files WHERE sha256 = ?", (sha,)
@@ -533,11 +439,11 @@ def files(path: Path, digests: Iterable[str]) -> dict[str, bytes]:
     return found
 
 
-def verify(path: Path) -> Verification:
+def verify(path: Location) -> Verification:
     """Walk the chain from the first run; report the first row that does not fit it. Events
     are read in order through a cursor, so a log of millions of events is verified in
     constant memory."""
-    with _connection(path) as connection:
+    with connect(path) as connection:
         run_rows = connection.execute(
             "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
             " FROM runs ORDER BY run"
@@ -546,11 +452,11 @@ def verify(path: Path) -> Verification:
             sha: hashlib.sha256(bytes(content)).hexdigest()
             for sha, content in connection.execute("SELECT sha256, content FROM files")
         }
-        rows = connection.execute(
+        rows = connection.stream(
             "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
             " supersedes, prev_hash, hash FROM events ORDER BY seq"
         )
-        return _walk(run_rows, stored_files, iter(rows))
+        return _walk(run_rows, stored_files, rows)
 
 
 def _walk(run_rows: list, stored_files: dict[str, str], rows: Iterator[tuple]) -> Verification:
@@ -601,12 +507,12 @@ def _bad_file(inputs: str, stored: dict[str, str]) -> str | None:
 
 
 def pending(
-    path: Path, channel: str, kinds: frozenset[str], new_channel_after: int
+    path: Location, channel: str, kinds: frozenset[str], new_channel_after: int
 ) -> list[StoredEvent]:
     """Events of `kinds` recorded since the channel was first configured, not yet delivered.
     A channel seen for the first time starts after event `new_channel_after`: a newly added
     webhook is sent what is new from now on, not the whole history."""
-    with _connection(path, create=True) as connection:
+    with connect(path, create=True) as connection:
         row = connection.execute(
             "SELECT since_seq FROM channels WHERE channel = ?", (channel,)
         ).fetchone()
@@ -627,12 +533,12 @@ def pending(
     return [e for e in read(path, history=True, kinds=kinds, after=since) if e.seq not in done]
 
 
-def delivered(path: Path, channel: str, seqs: Iterable[int]) -> None:
-    with _connection(path) as connection:
-        connection.execute("BEGIN IMMEDIATE")
+def delivered(path: Location, channel: str, seqs: Iterable[int]) -> None:
+    with connect(path) as connection:
+        connection.begin_write()
         at = now()
         connection.executemany(
             "INSERT OR IGNORE INTO deliveries (channel, seq, delivered_at) VALUES (?, ?, ?)",
             [(channel, seq, at) for seq in seqs],
         )
-        connection.execute("COMMIT")
+        connection.commit()

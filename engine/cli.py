@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, time
@@ -14,7 +13,7 @@ from pathlib import Path
 from time import monotonic
 from typing import Any
 
-from . import audit, notify, report, runner
+from . import audit, notify, report, runner, store
 from .errors import InputError, Problem
 from .lifecycle import ATTENTION
 from .values import parse_date
@@ -123,10 +122,12 @@ def _add_db(parser: argparse.ArgumentParser, creating: bool = False) -> None:
     created = ", created if absent" if creating else ""
     parser.add_argument(
         "--db",
-        type=Path,
+        type=store.location,
         default=Path("covenant-monitor.db"),
-        metavar="PATH",
-        help=f"audit log file{created} (default: ./covenant-monitor.db)",
+        metavar="PATH|URL",
+        help=f"audit log: a SQLite file{created} (default: ./covenant-monitor.db), or a "
+        "PostgreSQL database, postgresql://user@host/dbname (the password from PGPASSWORD "
+        "or ~/.pgpass)",
     )
 
 
@@ -335,17 +336,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except audit.AuditLogMissing as error:
         out.error(str(error))
         return EXIT_BAD_INPUT
-    except runner.LogBusy as error:
+    except store.LogBusy as error:
         out.error(str(error))
         return EXIT_BUSY
     except runner.LogTampered as error:
         out.error(
-            f"the audit log {args.db} fails verification: {error}; nothing was written. "
-            "Keep the file as evidence and restore the log from a copy."
+            f"the audit log {store.shown(args.db)} fails verification: {error}; nothing was "
+            "written. Keep the log as evidence and restore it from a copy."
         )
         return EXIT_LOG_BROKEN
-    except sqlite3.Error as error:
-        out.error(f"cannot use the audit log {args.db}: {error}")
+    except store.errors() as error:
+        out.error(f"cannot use the audit log {store.shown(args.db)}: {error}")
         return EXIT_BAD_INPUT
 
 
@@ -461,7 +462,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
     routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
     counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in routine)
     out.summary(
-        f"{stored} new event(s) recorded in {args.db} as of {as_of}{counted}; "
+        f"{stored} new event(s) recorded in {store.shown(args.db)} as of {as_of}{counted}; "
         f"{already} already in the log.",
         new=stored,
         already=already,
@@ -536,9 +537,9 @@ def _of(facilities: list[str] | None, events: list[audit.StoredEvent]) -> list[a
 def _verify(args: argparse.Namespace, out: _Output) -> int:
     verification = audit.verify(args.db)
     if verification.ok:
-        print(f"{args.db}: {verification.message}")
+        print(f"{store.shown(args.db)}: {verification.message}")
         return EXIT_OK
-    print(f"{args.db}: {verification.message}", file=sys.stderr)
+    print(f"{store.shown(args.db)}: {verification.message}", file=sys.stderr)
     return EXIT_LOG_BROKEN
 
 

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 from . import audit
 from .errors import InputError, Problem
 from .report import one_line
+from .store import Location
 
 KINDS = frozenset(
     {
@@ -134,7 +135,7 @@ class Notifier:
     attempts: int = 3
     backoff: float = 1.0  # seconds before the second attempt; doubled each time
 
-    def send(self, db: Path, first_new: int | None) -> list[Delivery]:
+    def send(self, db: Location, first_new: int | None) -> list[Delivery]:
         """Deliver what each channel has pending; a channel new to the log is sent what this
         run recorded (from seq `first_new`), not the history."""
         after = first_new - 1 if first_new is not None else audit.last_seq(db)
@@ -145,7 +146,7 @@ class Notifier:
                 results.append(self._send(db, channel, events))
         return results
 
-    def _send(self, db: Path, channel: Channel, events: list[audit.StoredEvent]) -> Delivery:
+    def _send(self, db: Location, channel: Channel, events: list[audit.StoredEvent]) -> Delivery:
         error = None
         for attempt in range(1, self.attempts + 1):
             try:

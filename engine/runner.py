@@ -1,28 +1,27 @@
 """A scheduled run from start to finish: lock, check the log, monitor, record, notify.
 
-Runs against one audit log queue on a lock file beside it (`<db>.lock`, held with flock, which
-the kernel releases when the holder dies, kill -9 included). Evaluating the covenants needs no
-lock; comparing with the log, recording (one transaction) and notifying hold it, so a second
-run waits and then finds the first one's events already there. Notifications go out after the
-events are committed; what a channel has not acknowledged stays pending for the next run.
+Runs against one audit log queue on its run lock (`store.run_lock`: flock on `<db>.lock` beside
+a SQLite file, an advisory lock in PostgreSQL; either is released when the holder dies, kill -9
+included). Evaluating the covenants needs no lock, so machines that each run a partition of the
+facilities evaluate at once; comparing with the log, recording (one transaction) and notifying
+hold the lock, so a second run waits and then finds the first one's events already there.
+Notifications go out after the events are committed; what a channel has not acknowledged stays
+pending for the next run.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from . import __version__, audit, restate
+from . import __version__, audit, restate, store
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
+from .store import Location
 
 Progress = Callable[..., None]  # progress(message, **fields): the run's milestones
 Tick = Callable[[str, int, int], None]  # tick(stage, facilities done, facilities in all)
@@ -32,47 +31,10 @@ def _quiet(message: str, **fields: Any) -> None:
     pass
 
 
-class LogBusy(Exception):
-    """Another run held the lock for longer than this one would wait."""
-
-
 class LogTampered(Exception):
     def __init__(self, verification: audit.Verification):
         self.verification = verification
         super().__init__(verification.message)
-
-
-@contextmanager
-def run_lock(db: Path, wait: float) -> Iterator[None]:
-    """Hold `<db>.lock`, waiting up to `wait` seconds for another run to finish."""
-    path = Path(f"{db}.lock")
-    try:
-        handle = path.open("a+")
-    except OSError as error:
-        raise audit.AuditLogMissing(f"cannot use the audit log {db}: {error}") from error
-    with handle:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    raise LogBusy(
-                        f"another run (pid {holder}) holds {path}; waited {wait:g} s. "
-                        "Nothing was written; the next scheduled run will catch up."
-                    ) from None
-                time.sleep(0.05)
-        handle.truncate(0)
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass
@@ -90,7 +52,7 @@ class RunResult:
 def execute(
     rules_dir: Path,
     facts_dir: Path,
-    db: Path,
+    db: Location,
     as_of: date,
     *,
     wait: float = 0,
@@ -115,10 +77,10 @@ def execute(
     ) as evaluated:
         portfolio = evaluated.portfolio
         progress("evaluated", facilities=evaluated.count)
-        with run_lock(db, wait):
+        with store.run_lock(db, wait):
             progress("lock acquired", db=str(db))
             previous = None
-            if db.exists():
+            if store.exists(db):
                 verification = audit.verify(db)
                 if not verification.ok:
                     raise LogTampered(verification)
@@ -158,7 +120,7 @@ def execute(
     )
 
 
-def _latest_inputs(db: Path) -> dict[str, Any] | None:
+def _latest_inputs(db: Location) -> dict[str, Any] | None:
     """Each facility's inputs as the latest run that read it recorded them (a run may have
     read only some facilities)."""
     latest: dict[str, Any] = {}
@@ -168,7 +130,7 @@ def _latest_inputs(db: Path) -> dict[str, Any] | None:
 
 
 def _restatement(
-    db: Path, previous: restate.Manifest | None, assessed: Assessed, as_of: date
+    db: Location, previous: restate.Manifest | None, assessed: Assessed, as_of: date
 ) -> audit.Restatement | None:
     """When a facility's inputs differ from those of the latest run that read it: what
     changed, and what its earlier inputs give today."""
@@ -189,7 +151,7 @@ class Replay:
     missing: list[str]  # replayed event keys the log did not hold (current version) at the time
 
 
-def replay(db: Path, known_as_of: datetime) -> Replay:
+def replay(db: Location, known_as_of: datetime) -> Replay:
     """Evaluate again, at its own as-of date, the inputs of the latest run recorded by
     `known_as_of`, and check that the log as it stood then holds every event they give (in the
     same version). Writes nothing."""

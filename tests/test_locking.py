@@ -12,7 +12,7 @@ from pathlib import Path
 from conftest import EXAMPLE_FACTS, LATE, RULES, run
 from engine import audit
 from engine.cli import main
-from engine.runner import run_lock
+from engine.store import run_lock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 

@@ -1,0 +1,355 @@
+"""Where the audit log lives: a SQLite file (the embedded default) or a PostgreSQL database
+(`postgresql://...`, for teams and for several machines sharing one log).
+
+Both hold the same tables, refuse UPDATE and DELETE with triggers, and are used through one
+small interface (`execute`, `executemany`, `stream`, `begin_write`, `commit`, `rollback`), with
+the SQL written once in SQLite's dialect and translated here for PostgreSQL. A write
+transaction is exclusive on both: SQLite's BEGIN IMMEDIATE, PostgreSQL's transaction-level
+advisory lock on the log's chain; so is a run (`run_lock`): flock on `<db>.lock` beside a
+SQLite file, a session-level advisory lock in PostgreSQL (both released if the holder dies).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 2
+TABLES = ("runs", "events", "files", "channels", "deliveries")
+# Advisory lock keys in PostgreSQL (any two constants; they name the log's two locks).
+_CHAIN_LOCK, _RUN_LOCK = 7_240_601, 7_240_602
+# How long a write waits for another process's transaction before giving up (seconds). Runs
+# normally queue on the run lock first, so this is a second line only.
+BUSY_TIMEOUT = 60.0
+
+_TABLE_SQL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run INTEGER PRIMARY KEY,
+    recorded_at TEXT NOT NULL,
+    as_of TEXT NOT NULL,
+    inputs TEXT NOT NULL,
+    first_seq INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY,
+    run INTEGER NOT NULL REFERENCES runs(run),
+    key TEXT NOT NULL,
+    version TEXT NOT NULL,
+    event TEXT NOT NULL,
+    agreement TEXT NOT NULL,
+    covenant TEXT,
+    date TEXT NOT NULL,
+    details TEXT NOT NULL,
+    supersedes TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
+CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement);
+CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS channels (
+    channel TEXT PRIMARY KEY,
+    since_seq INTEGER NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    channel TEXT NOT NULL REFERENCES channels(channel),
+    seq INTEGER NOT NULL REFERENCES events(seq),
+    delivered_at TEXT NOT NULL,
+    PRIMARY KEY (channel, seq)
+);
+"""
+SQLITE_SCHEMA = (
+    _TABLE_SQL
+    + "".join(
+        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{verb} BEFORE {verb.upper()} ON {table}\n"
+        "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;\n"
+        for table in TABLES
+        for verb in ("update", "delete")
+    )
+    + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
+)
+POSTGRES_SCHEMA = (
+    _TABLE_SQL.replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA")
+    + "CREATE TABLE covenant_monitor (schema_version INTEGER NOT NULL);\n"
+    + f"INSERT INTO covenant_monitor VALUES ({SCHEMA_VERSION});\n"
+    + "CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
+    "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;\n"
+    + "".join(
+        f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON {table}\n"
+        "FOR EACH STATEMENT EXECUTE FUNCTION append_only();\n"
+        for table in (*TABLES, "covenant_monitor")
+    )
+)
+
+
+class AuditLogMissing(Exception):
+    """No log at the place given, or one this version cannot use."""
+
+
+class StoreError(Exception):
+    """The database failed (SQLite's or PostgreSQL's own error, named)."""
+
+
+Location = Path | str  # a SQLite file, or a postgresql:// URL
+
+
+def is_postgres(db: Location) -> bool:
+    return isinstance(db, str) and db.startswith(("postgresql://", "postgres://"))
+
+
+def location(text: str) -> Location:
+    """The --db argument: a URL stays text; anything else is a file path."""
+    return text if is_postgres(text) else Path(text)
+
+
+def shown(db: Location) -> str:
+    """The log's location for messages, without a password."""
+    return re.sub(r"://([^:/@]+):[^@/]*@", r"://\1:***@", str(db))
+
+
+class Connection:
+    """One connection to a log, in either store."""
+
+    postgres = False
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        raise NotImplementedError
+
+    def stream(self, sql: str) -> Iterator[tuple]:
+        """Rows one at a time, not all in memory."""
+        raise NotImplementedError
+
+    def begin_write(self) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        self.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.execute("ROLLBACK")
+
+
+class _SQLite(Connection):
+    def __init__(self, raw: sqlite3.Connection):
+        self.raw = raw
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self.raw.execute(sql, tuple(params))
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        self.raw.executemany(sql, rows)
+
+    def stream(self, sql: str) -> Iterator[tuple]:
+        return iter(self.raw.execute(sql))
+
+    def begin_write(self) -> None:
+        self.raw.execute("BEGIN IMMEDIATE")
+
+
+class _Postgres(Connection):
+    postgres = True
+
+    def __init__(self, raw: Any):
+        self.raw = raw
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        return self.raw.execute(_postgres_sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        with self.raw.cursor() as cursor:
+            cursor.executemany(_postgres_sql(sql), rows)
+
+    def stream(self, sql: str) -> Iterator[tuple]:
+        # A server-side cursor lives in a transaction; reading needs no other.
+        with self.raw.transaction(), self.raw.cursor(name="stream") as cursor:
+            cursor.itersize = 2000
+            cursor.execute(_postgres_sql(sql))
+            yield from cursor
+
+    def begin_write(self) -> None:
+        self.raw.execute("BEGIN")
+        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+
+
+@cache
+def _postgres_sql(sql: str) -> str:
+    """SQLite's dialect, as this module writes it, in PostgreSQL's."""
+    if sql.startswith("INSERT OR IGNORE"):
+        sql = sql.replace("INSERT OR IGNORE", "INSERT", 1) + " ON CONFLICT DO NOTHING"
+    return sql.replace("?", "%s")
+
+
+def errors() -> tuple[type[Exception], ...]:
+    """The exceptions either store raises for a database failure."""
+    try:
+        import psycopg
+    except ImportError:
+        return (sqlite3.Error,)
+    return (sqlite3.Error, psycopg.Error)
+
+
+@contextmanager
+def connect(db: Location, create: bool = False) -> Iterator[Connection]:
+    if is_postgres(db):
+        with _connect_postgres(str(db), create) as connection:
+            yield connection
+        return
+    path = Path(db)
+    if not create and not path.exists():
+        raise AuditLogMissing(f"no audit log at {path}; run `covenant-monitor run` first")
+    raw = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT)
+    try:
+        try:
+            raw.execute("PRAGMA foreign_keys = ON")
+            _check_sqlite(raw, path, create)
+        except sqlite3.DatabaseError as error:
+            if "locked" in str(error):
+                raise
+            raise AuditLogMissing(f"{path} is not a covenant-monitor audit log: {error}") from error
+        yield _SQLite(raw)
+    finally:
+        raw.close()
+
+
+def _check_sqlite(raw: sqlite3.Connection, path: Path, create: bool) -> None:
+    version = raw.execute("PRAGMA user_version").fetchone()[0]
+    if version == SCHEMA_VERSION:
+        return
+    tables = raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    if version == 0 and tables == 0:
+        if not create:
+            raise AuditLogMissing(f"{path} is an empty file, not an audit log")
+        # IF NOT EXISTS throughout: two first runs at once may both get here.
+        raw.executescript(f"BEGIN IMMEDIATE;\n{SQLITE_SCHEMA}COMMIT;")
+        return
+    raise AuditLogMissing(
+        f"{path} is not an audit log of this version (schema {version}, expected "
+        f"{SCHEMA_VERSION}); keep it as it is and start a new log with --db"
+    )
+
+
+@contextmanager
+def _connect_postgres(url: str, create: bool) -> Iterator[Connection]:
+    try:
+        import psycopg
+    except ImportError as error:  # pragma: no cover - psycopg is a dependency
+        raise AuditLogMissing("PostgreSQL needs the psycopg package") from error
+    try:
+        raw = psycopg.connect(url, autocommit=True, connect_timeout=10)
+    except psycopg.Error as error:
+        raise AuditLogMissing(f"cannot connect to {shown(url)}: {error}") from error
+    try:
+        connection = _Postgres(raw)
+        _check_postgres(connection, url, create)
+        yield connection
+    finally:
+        raw.close()
+
+
+def _check_postgres(connection: _Postgres, url: str, create: bool) -> None:
+    found = connection.execute("SELECT to_regclass('covenant_monitor')").fetchone()[0]
+    if found is None:
+        if not create:
+            raise AuditLogMissing(f"no audit log in {shown(url)}; run `covenant-monitor run` first")
+        with connection.raw.transaction():
+            connection.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+            if connection.execute("SELECT to_regclass('covenant_monitor')").fetchone()[0]:
+                return  # another first run created it while this one waited
+            connection.raw.execute(POSTGRES_SCHEMA)
+        return
+    version = connection.execute("SELECT schema_version FROM covenant_monitor").fetchone()[0]
+    if version != SCHEMA_VERSION:
+        raise AuditLogMissing(
+            f"{shown(url)} holds an audit log of another version (schema {version}, expected "
+            f"{SCHEMA_VERSION}); keep it as it is and start a new log elsewhere"
+        )
+
+
+def exists(db: Location) -> bool:
+    """Whether a log is already there (a run then verifies it before adding to it)."""
+    if not is_postgres(db):
+        return Path(db).exists()
+    try:
+        with connect(db):
+            return True
+    except AuditLogMissing:
+        return False
+
+
+class LogBusy(Exception):
+    """Another run held the lock for longer than this one would wait."""
+
+
+@contextmanager
+def run_lock(db: Location, wait: float) -> Iterator[None]:
+    """Hold the log's run lock, waiting up to `wait` seconds for another run to finish."""
+    if is_postgres(db):
+        with _postgres_run_lock(str(db), wait):
+            yield
+        return
+    path = Path(f"{db}.lock")
+    try:
+        handle = path.open("a+")
+    except OSError as error:
+        raise AuditLogMissing(f"cannot use the audit log {db}: {error}") from error
+    with handle:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise LogBusy(
+                        f"another run (pid {holder}) holds {path}; waited {wait:g} s. "
+                        "Nothing was written; the next scheduled run will catch up."
+                    ) from None
+                time.sleep(0.05)
+        handle.truncate(0)
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _postgres_run_lock(url: str, wait: float) -> Iterator[None]:
+    """A session-level advisory lock, held by a connection of its own for the whole run."""
+    with connect(url, create=True) as connection:
+        deadline = time.monotonic() + wait
+        while not connection.execute("SELECT pg_try_advisory_lock(?)", (_RUN_LOCK,)).fetchone()[0]:
+            if time.monotonic() >= deadline:
+                holder = connection.execute(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ?",
+                    (_RUN_LOCK,),
+                ).fetchone()
+                raise LogBusy(
+                    f"another run (server pid {holder[0] if holder else 'unknown'}) holds the "
+                    f"run lock of {shown(url)}; waited {wait:g} s. Nothing was written; the "
+                    "next scheduled run will catch up."
+                )
+            time.sleep(0.05)
+        try:
+            yield
+        finally:
+            connection.execute("SELECT pg_advisory_unlock(?)", (_RUN_LOCK,))
