@@ -90,6 +90,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _partition(text: str) -> tuple[int, int]:
+    i, slash, n = text.partition("/")
+    if not (slash and i.isdigit() and n.isdigit() and 1 <= int(i) <= int(n)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a slice such as 1/4 (1 <= I <= N)")
+    return int(i), int(n)
+
+
 def _workers(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 256:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes from 1 to 256")
@@ -177,6 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_db(run, creating=True)
     _add_facility(run, "evaluate")
+    run.add_argument(
+        "--partition",
+        type=_partition,
+        default=None,
+        metavar="I/N",
+        help="evaluate only the I-th of N slices of the facilities (by a digest of each "
+        "facility's name), so N machines can share one PostgreSQL log; each records its "
+        "slice in turn",
+    )
     run.add_argument(
         "--workers",
         type=_workers,
@@ -444,6 +460,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         wait=args.wait,
         only=args.facility,
         workers=args.workers,
+        partition=args.partition,
         notifier=notifier,
         keep=lambda kind: listed or kind not in _ROUTINE,
         progress=out.progress,

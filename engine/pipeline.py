@@ -22,7 +22,7 @@ from .evaluate import evaluate
 from .facts import Facts, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, EventRow, run_lifecycle
-from .portfolio import Facility, Portfolio, load_portfolio
+from .portfolio import Facility, Partition, Portfolio, load_portfolio
 from .rules import Agreement
 
 
@@ -134,11 +134,12 @@ def evaluate_portfolio(
     only: Iterable[str] | None = None,
     workers: int = 1,
     progress: Progress | None = None,
+    partition: Partition | None = None,
 ) -> Iterator[Evaluated]:
     """Evaluate every facility, one at a time (in `workers` processes), keeping only the
     facility in hand in memory. Every problem in every facility is collected before
     InputError is raised, so a bad file anywhere stops the run before the log is touched."""
-    portfolio = load_portfolio(rules_dir, facts_dir, only)
+    portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
     problems: list[Problem] = []
     with tempfile.TemporaryFile() as spool:

@@ -93,11 +93,24 @@ class Portfolio:
     without_rules: list[str]  # facts folders that follow no agreement: not read
 
 
+Partition = tuple[int, int]  # (i, n): the i-th of n slices, 1 <= i <= n
+
+
+def in_partition(facility: str, partition: Partition) -> bool:
+    """Whether a facility falls in slice i of n: by a digest of its name, so every machine
+    given the same n agrees, whatever order it lists the folders in."""
+    i, n = partition
+    return int(hashlib.sha256(facility.encode()).hexdigest()[:12], 16) % n == i - 1
+
+
 def load_portfolio(
-    rules_dir: Path, facts_dir: Path, only: Iterable[str] | None = None
+    rules_dir: Path,
+    facts_dir: Path,
+    only: Iterable[str] | None = None,
+    partition: Partition | None = None,
 ) -> Portfolio:
-    """Every facility under `facts_dir`, or those named in `only`; every problem in the
-    facility files is reported at once."""
+    """Every facility under `facts_dir`, or those named in `only`, or those of one partition;
+    every problem in the facility files is reported at once."""
     packages = {a.id: a for a in load_agreements(rules_dir)}
     if not facts_dir.is_dir():
         raise InputError([Problem(str(facts_dir), "facts folder not found")])
@@ -120,12 +133,15 @@ def load_portfolio(
         else:
             without_rules.append(folder.name)
             continue
-        if facility is not None and (wanted is None or facility.id in wanted):
+        if facility is None or (wanted is not None and facility.id not in wanted):
+            continue
+        if partition is None or in_partition(facility.id, partition):
             facilities.append(facility)
     if problems:
         raise InputError(problems)
     followed = {f.package for f in facilities}
-    without_facts = [] if wanted is not None else sorted(set(packages) - followed)
+    whole = wanted is None and partition is None
+    without_facts = sorted(set(packages) - followed) if whole else []
     return Portfolio(facilities, packages, without_facts, without_rules)
 
 

@@ -21,6 +21,7 @@ from typing import Any
 from . import __version__, audit, restate, store
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
+from .portfolio import Partition
 from .store import Location
 
 Progress = Callable[..., None]  # progress(message, **fields): the run's milestones
@@ -58,6 +59,7 @@ def execute(
     wait: float = 0,
     only: list[str] | None = None,
     workers: int = 1,
+    partition: Partition | None = None,
     notifier: Notifier | None = None,
     keep: Callable[[str], bool] = lambda kind: True,
     progress: Progress = _quiet,
@@ -74,6 +76,7 @@ def execute(
         only,
         workers,
         (lambda done, total: tick("evaluating", done, total)) if tick else None,
+        partition,
     ) as evaluated:
         portfolio = evaluated.portfolio
         progress("evaluated", facilities=evaluated.count)

@@ -24,8 +24,9 @@ from typing import Any
 
 SCHEMA_VERSION = 2
 TABLES = ("runs", "events", "files", "channels", "deliveries")
-# Advisory lock keys in PostgreSQL (any two constants; they name the log's two locks).
-_CHAIN_LOCK, _RUN_LOCK = 7_240_601, 7_240_602
+# PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
+# database do not wait for each other.
+_CHAIN_LOCK, _RUN_LOCK = 1, 2
 # How long a write waits for another process's transaction before giving up (seconds). Runs
 # normally queue on the run lock first, so this is a second line only.
 BUSY_TIMEOUT = 60.0
@@ -183,7 +184,9 @@ class _Postgres(Connection):
 
     def begin_write(self) -> None:
         self.raw.execute("BEGIN")
-        self.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
+        self.raw.execute(
+            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)", (_CHAIN_LOCK,)
+        )
 
 
 @cache
@@ -261,14 +264,23 @@ def _connect_postgres(url: str, create: bool) -> Iterator[Connection]:
         raw.close()
 
 
+# A plain query of the catalog, not to_regclass: its cache may not yet show a table another
+# first run has just created while this one waited for the lock.
+_CREATED = (
+    "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()"
+    " AND tablename = 'covenant_monitor'"
+)
+
+
 def _check_postgres(connection: _Postgres, url: str, create: bool) -> None:
-    found = connection.execute("SELECT to_regclass('covenant_monitor')").fetchone()[0]
-    if found is None:
+    if not connection.execute(_CREATED).fetchone()[0]:
         if not create:
             raise AuditLogMissing(f"no audit log in {shown(url)}; run `covenant-monitor run` first")
         with connection.raw.transaction():
-            connection.raw.execute("SELECT pg_advisory_xact_lock(%s)", (_CHAIN_LOCK,))
-            if connection.execute("SELECT to_regclass('covenant_monitor')").fetchone()[0]:
+            connection.raw.execute(
+                "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)", (_CHAIN_LOCK,)
+            )
+            if connection.execute(_CREATED).fetchone()[0]:
                 return  # another first run created it while this one waited
             connection.raw.execute(POSTGRES_SCHEMA)
         return
@@ -337,10 +349,12 @@ def _postgres_run_lock(url: str, wait: float) -> Iterator[None]:
     """A session-level advisory lock, held by a connection of its own for the whole run."""
     with connect(url, create=True) as connection:
         deadline = time.monotonic() + wait
-        while not connection.execute("SELECT pg_try_advisory_lock(?)", (_RUN_LOCK,)).fetchone()[0]:
+        take = "SELECT pg_try_advisory_lock(hashtext(current_schema()), ?)"
+        while not connection.execute(take, (_RUN_LOCK,)).fetchone()[0]:
             if time.monotonic() >= deadline:
                 holder = connection.execute(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ?",
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objid = ?"
+                    " AND objsubid = 2 AND granted",
                     (_RUN_LOCK,),
                 ).fetchone()
                 raise LogBusy(
@@ -352,4 +366,6 @@ def _postgres_run_lock(url: str, wait: float) -> Iterator[None]:
         try:
             yield
         finally:
-            connection.execute("SELECT pg_advisory_unlock(?)", (_RUN_LOCK,))
+            connection.execute(
+                "SELECT pg_advisory_unlock(hashtext(current_schema()), ?)", (_RUN_LOCK,)
+            )

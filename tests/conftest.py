@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
-from collections.abc import Iterable
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from engine import store
 from engine.lifecycle import AuditEvent
 from engine.pipeline import monitor
 from engine.schema import TABLES
@@ -80,3 +84,95 @@ def only(events: list[AuditEvent], event: str, covenant: str | None = None) -> A
     found = pick(events, event, covenant)
     assert len(found) == 1, f"expected one {event} for {covenant}, found {found}"
     return found[0]
+
+
+# The audit log's two stores. Tests that take `store` run once on a SQLite file and once on a
+# PostgreSQL schema of their own, on the server named by COVENANT_MONITOR_TEST_POSTGRES (.ci/run
+# starts one on 127.0.0.1); without it they skip on PostgreSQL, unless
+# COVENANT_MONITOR_REQUIRE_POSTGRES=1 makes that a failure.
+POSTGRES = os.environ.get("COVENANT_MONITOR_TEST_POSTGRES")
+
+
+class Store:
+    """An audit log under test, and what an intruder or a checker does to it directly."""
+
+    def __init__(self, kind: str, db: Path | str, server: str | None = None):
+        self.kind, self.db, self._server = kind, db, server
+
+    def __str__(self) -> str:
+        return str(self.db)
+
+    def _postgres(self):
+        import psycopg
+
+        return psycopg.connect(str(self.db), autocommit=True)
+
+    def exists(self) -> bool:
+        return store.exists(self.db)
+
+    def contents(self) -> object:
+        """Everything the log holds, to compare before and after (a lock file aside)."""
+        if self.kind == "sqlite":
+            return Path(self.db).read_bytes() if Path(self.db).exists() else None
+        if not self.exists():
+            return None
+        with self._postgres() as connection:
+            return {
+                table: connection.execute(f"SELECT * FROM {table} ORDER BY 1").fetchall()
+                for table in (*store.TABLES, "covenant_monitor")
+            }
+
+    def intrude(self, *statements: str) -> None:
+        """Change rows as an intruder would, with the append-only triggers out of the way."""
+        if self.kind == "sqlite":
+            connection = sqlite3.connect(self.db)
+            for table in ("runs", "events", "files"):
+                for verb in ("update", "delete"):
+                    connection.execute(f"DROP TRIGGER {table}_no_{verb}")
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+            connection.close()
+            return
+        with self._postgres() as connection:
+            connection.execute("SET session_replication_role = replica")  # triggers off
+            for statement in statements:
+                connection.execute(statement)
+
+    def query(self, statement: str) -> list[tuple]:
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.db) as connection:
+                return connection.execute(statement).fetchall()
+        with self._postgres() as connection:
+            cursor = connection.execute(statement)
+            return cursor.fetchall() if cursor.description else []
+
+    def append_only_error(self) -> type[Exception]:
+        if self.kind == "sqlite":
+            return sqlite3.DatabaseError
+        import psycopg
+
+        return psycopg.Error
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_log(request, tmp_path: Path) -> Iterator[Store]:
+    """An empty place for an audit log, in each store."""
+    if request.param == "sqlite":
+        yield Store("sqlite", tmp_path / "log.db")
+        return
+    if not POSTGRES:
+        if os.environ.get("COVENANT_MONITOR_REQUIRE_POSTGRES") == "1":
+            pytest.fail("COVENANT_MONITOR_TEST_POSTGRES is not set")
+        pytest.skip("no PostgreSQL server (set COVENANT_MONITOR_TEST_POSTGRES)")
+    import psycopg
+
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES, autocommit=True) as connection:
+        connection.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in POSTGRES else "?"
+    try:
+        yield Store("postgresql", f"{POSTGRES}{separator}options=-csearch_path%3D{schema}")
+    finally:
+        with psycopg.connect(POSTGRES, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {schema} CASCADE")

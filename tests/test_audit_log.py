@@ -1,41 +1,27 @@
 """The audit log: append-only, hash-chained, one transaction per run; `verify` names the first
-row changed behind the monitor's back, and `run` refuses to add to such a log."""
+row changed behind the monitor's back, and `run` refuses to add to such a log. Each test runs on
+both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
-import hashlib
 import sqlite3
 from datetime import date
-from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_FACTS, LATE, RULES, run
+from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
 from engine import audit
 from engine.cli import main
 from engine.lifecycle import AuditEvent
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    path = tmp_path / "log.db"
-    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(path)]
+def db(store_log: Store) -> Store:
+    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main([*args, "--as-of", "1997-12-31"]) == 1
     assert main(args) == 1  # a second run, so the chain crosses a run boundary
-    return path
+    return store_log
 
 
-def behind_the_back(db: Path, *statements: str) -> None:
-    """Edit the SQLite file as an intruder would: drop the triggers first."""
-    connection = sqlite3.connect(db)
-    for table in ("runs", "events", "files"):
-        for verb in ("update", "delete"):
-            connection.execute(f"DROP TRIGGER {table}_no_{verb}")
-    for statement in statements:
-        connection.execute(statement)
-    connection.commit()
-    connection.close()
-
-
-def verify(db: Path, capsys) -> tuple[int, str]:
+def verify(db: Store, capsys) -> tuple[int, str]:
     capsys.readouterr()
     code = main(["verify", "--db", str(db)])
     captured = capsys.readouterr()
@@ -45,56 +31,51 @@ def verify(db: Path, capsys) -> tuple[int, str]:
 def test_an_intact_log_verifies_and_prints_its_head(db, capsys):
     code, out = verify(db, capsys)
     assert code == 0
-    assert f"intact: 2 runs, {len(audit.read(db, history=True))} events" in out
-    assert audit.head(db) in out
+    assert f"intact: 2 runs, {len(audit.read(db.db, history=True))} events" in out
+    assert audit.head(db.db) in out
 
 
 def test_rows_cannot_be_updated_or_deleted(db, capsys):
-    connection = sqlite3.connect(db)
     for statement in (
         "UPDATE events SET details = '{}' WHERE seq = 1",
         "DELETE FROM events",
         "UPDATE runs SET as_of = '2000-01-01'",
         "DELETE FROM files",
     ):
-        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-            connection.execute(statement)
-    connection.close()
+        with pytest.raises(db.append_only_error(), match="append-only"):
+            db.query(statement)
     assert verify(db, capsys)[0] == 0
 
 
 def test_an_edited_event_is_named(db, capsys):
-    behind_the_back(db, """UPDATE events SET details = '{"value": "0"}' WHERE seq = 40""")
+    db.intrude("""UPDATE events SET details = '{"value": "0"}' WHERE seq = 40""")
     code, out = verify(db, capsys)
     assert code == 5
     assert "event 40 was altered" in out
 
 
 def test_reformatting_an_event_without_changing_its_meaning_is_still_an_edit(db, capsys):
-    (details,) = sqlite3.connect(db).execute("SELECT details FROM events WHERE seq = 3").fetchone()
+    ((details,),) = db.query("SELECT details FROM events WHERE seq = 3")
     spaced = details.replace('","', '", "')
     assert spaced != details
-    behind_the_back(
-        db, "UPDATE events SET details = " + "'" + spaced.replace("'", "''") + "' WHERE seq = 3"
-    )
+    db.intrude("UPDATE events SET details = " + "'" + spaced.replace("'", "''") + "' WHERE seq = 3")
     assert "event 3 was altered" in verify(db, capsys)[1]
 
 
 def test_a_deleted_event_is_named(db, capsys):
-    behind_the_back(db, "DELETE FROM events WHERE seq = 12")
+    db.intrude("DELETE FROM events WHERE seq = 12")
     code, out = verify(db, capsys)
     assert code == 5 and "event 12 is missing" in out
 
 
 def test_the_last_event_of_a_run_deleted_is_named(db, capsys):
-    last = audit.read(db, history=True)[-1].seq
-    behind_the_back(db, f"DELETE FROM events WHERE seq = {last}")
+    last = audit.read(db.db, history=True)[-1].seq
+    db.intrude(f"DELETE FROM events WHERE seq = {last}")
     assert f"event {last} is missing" in verify(db, capsys)[1]
 
 
 def test_swapped_events_are_named(db, capsys):
-    behind_the_back(
-        db,
+    db.intrude(
         "UPDATE events SET seq = -1 WHERE seq = 20",
         "UPDATE events SET seq = 20 WHERE seq = 21",
         "UPDATE events SET seq = 21 WHERE seq = -1",
@@ -104,9 +85,8 @@ def test_swapped_events_are_named(db, capsys):
 
 
 def test_an_event_added_outside_a_run_is_named(db, capsys):
-    last = audit.read(db, history=True)[-1].seq
-    behind_the_back(
-        db,
+    last = audit.read(db.db, history=True)[-1].seq
+    db.intrude(
         f"INSERT INTO events SELECT {last + 1}, run, key || 'x', version, event, agreement,"
         f" covenant, date, details, supersedes, hash, hash FROM events WHERE seq = {last}",
     )
@@ -114,31 +94,30 @@ def test_an_event_added_outside_a_run_is_named(db, capsys):
 
 
 def test_an_edited_run_record_is_named_by_its_first_event(db, capsys):
-    first_of_run_2 = min(e.seq for e in audit.read(db, history=True) if e.run == 2)
-    behind_the_back(db, "UPDATE runs SET as_of = '2030-01-01' WHERE run = 2")
+    first_of_run_2 = min(e.seq for e in audit.read(db.db, history=True) if e.run == 2)
+    db.intrude("UPDATE runs SET as_of = '2030-01-01' WHERE run = 2")
     code, out = verify(db, capsys)
     assert code == 5 and f"run 2 (from event {first_of_run_2}) was altered" in out
 
 
 def test_an_edited_stored_input_file_is_found(db, capsys):
-    behind_the_back(db, "UPDATE files SET content = x'00'")
+    zero = "x'00'" if db.kind == "sqlite" else "decode('00', 'hex')"
+    db.intrude(f"UPDATE files SET content = {zero}")
     code, out = verify(db, capsys)
     assert code == 5 and "run 1: stored input" in out
 
 
-def test_run_refuses_a_tampered_log_and_writes_nothing(db, tmp_path, capsys):
-    behind_the_back(db, """UPDATE events SET details = '{}' WHERE seq = 2""")
-    before = hashlib.sha256(db.read_bytes()).hexdigest()
-    facts = tmp_path / "facts"
+def test_run_refuses_a_tampered_log_and_writes_nothing(db, capsys):
+    db.intrude("""UPDATE events SET details = '{}' WHERE seq = 2""")
+    before = db.contents()
     code = main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
     assert code == 5
     assert "fails verification: event 2 was altered" in capsys.readouterr().err
-    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
-    assert not facts.exists()
+    assert db.contents() == before
 
 
-def test_a_run_that_fails_midway_writes_nothing(tmp_path):
-    db = tmp_path / "log.db"
+def test_a_run_that_fails_midway_writes_nothing(store_log):
+    db = store_log.db
     good = AuditEvent("test", "cerplex", "6.18", date(1997, 9, 27), {"value": "1"}, "a")
     bad = AuditEvent("test", "cerplex", "6.18", date(1997, 9, 28), {"value": object()}, "b")
     with pytest.raises(TypeError):
@@ -147,8 +126,8 @@ def test_a_run_that_fails_midway_writes_nothing(tmp_path):
     assert audit.verify(db).ok
 
 
-def test_each_run_is_recorded_with_its_as_of_date(tmp_path):
-    db = tmp_path / "log.db"
+def test_each_run_is_recorded_with_its_as_of_date(store_log):
+    db = store_log.db
     stored = audit.record(
         db, run(EXAMPLE_FACTS, as_of=date(1996, 12, 31)), date(1996, 12, 31), {"facts": "x"}
     )
@@ -167,3 +146,15 @@ def test_a_log_of_an_earlier_version_is_refused_not_changed(tmp_path, capsys):
     assert code == 2
     assert "not an audit log of this version (schema 0, expected 2)" in capsys.readouterr().err
     assert db.read_bytes() == before
+
+
+def test_a_postgresql_log_of_another_version_is_refused_not_changed(store_log, capsys):
+    if store_log.kind != "postgresql":
+        pytest.skip("about PostgreSQL")
+    store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
+    store_log.query("INSERT INTO covenant_monitor VALUES (1)")
+    before = store_log.contents()
+    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
+    assert main(args) == 2
+    assert "another version (schema 1, expected 2)" in capsys.readouterr().err
+    assert store_log.contents() == before

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -22,7 +24,7 @@ from conftest import LATE, RULES, write_table
 from engine import audit, cli
 from engine.errors import InputError
 from engine.pipeline import monitor
-from engine.portfolio import load_portfolio, splice
+from engine.portfolio import in_partition, load_portfolio, splice
 from engine.report import build
 from engine.rules import Threshold
 from engine.values import FiscalQuarter
@@ -187,8 +189,8 @@ def run(*args: str) -> int:
     return cli.main(list(args))
 
 
-def test_run_log_and_report_filter_by_facility(portfolio: Path, tmp_path: Path, capsys) -> None:
-    db = tmp_path / "log.db"
+def test_run_log_and_report_filter_by_facility(portfolio: Path, store_log, capsys) -> None:
+    db = store_log.db
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
     assert run("run", *common, "--as-of", "2026-01-01", "--facility", "plain") == 0
     capsys.readouterr()
@@ -215,8 +217,8 @@ def test_run_log_and_report_filter_by_facility(portfolio: Path, tmp_path: Path, 
     assert "no facility 'nobody'" in capsys.readouterr().err
 
 
-def test_portfolio_model_orders_by_status_then_nearest(portfolio: Path, tmp_path: Path) -> None:
-    db = tmp_path / "log.db"
+def test_portfolio_model_orders_by_status_then_nearest(portfolio: Path, store_log) -> None:
+    db = store_log.db
     assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
     rows = build(audit.read(db))["portfolio"]
     assert [(r["facility"], r["status"]) for r in rows] == [
@@ -243,7 +245,7 @@ BAD = [
 def test_bad_facility_file_is_refused_naming_file_and_key(
     portfolio: Path, tmp_path: Path, capsys, old: str, new: str, where: str, says: str
 ) -> None:
-    db = tmp_path / "log.db"
+    db = tmp_path / "log.db"  # refused before any store is touched: SQLite serves
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
     assert run("run", *common, "--facility", "plain") == 0
     before = db.read_bytes()
@@ -265,10 +267,8 @@ def test_unknown_facility_is_refused(portfolio: Path, tmp_path: Path, capsys) ->
     assert "no facility folder named 'x'" in capsys.readouterr().err
 
 
-def test_corrected_override_restates_its_facility_alone(
-    portfolio: Path, tmp_path: Path, capsys
-) -> None:
-    db = tmp_path / "log.db"
+def test_corrected_override_restates_its_facility_alone(portfolio: Path, store_log, capsys) -> None:
+    db = store_log.db
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
     assert run("run", *common, "--as-of", "2026-01-01") == 1
     # acme's 6.20 minimum was mistyped: 1.10 should have been 1.05, which 1.05 meets.
@@ -288,3 +288,106 @@ def test_corrected_override_restates_its_facility_alone(
     first_run = audit.runs(db)[0].recorded_at
     assert run("run", "--db", str(db), "--known-as-of", first_run) == 0
     assert "holds every one of them" in capsys.readouterr().out
+
+
+def many(facts: Path, count: int) -> list[str]:
+    """`count` facilities on the package; every third one's 1998Q2 current ratio is 0.95,
+    below the 1.00 of 'June 30, 1998 and thereafter': a breach, a default, an event of default."""
+    names = []
+    for n in range(count):
+        name = f"f{n:02d}"
+        rows = [compliant_quarter("1998-06-30", "19,000,000" if n % 3 == 0 else "21,000,000")]
+        write_table(facts / name, "financials", rows)
+        (facts / name / "facility.toml").write_text(
+            f'[facility]\nagreement = "cerplex"\nborrower = "Borrower {n}"\n'
+        )
+        names.append(name)
+    return names
+
+
+def run_in_process(facts: Path, db, *extra: str) -> subprocess.Popen:
+    command = [sys.executable, "-m", "engine", "run", "--rules", str(RULES), "--facts"]
+    command += [str(facts), "--db", str(db), "--as-of", "2026-01-01", "--wait", "60", *extra]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def current(db) -> dict[str, str]:
+    """{key: version} of the current view, checking no key is there twice."""
+    events = audit.read(db)
+    keys = [e.key for e in events]
+    assert len(keys) == len(set(keys)), "an event recorded twice"
+    return {e.key: e.version for e in events}
+
+
+def test_partitions_run_at_once_record_each_facility_once(tmp_path: Path, store_log) -> None:
+    """Three machines each run a slice of nine facilities against one log, at the same time,
+    and one of them twice over (a retried job): the log ends as one run of the whole
+    portfolio would leave it, every event once, the chain intact."""
+    names = many(tmp_path / "facts", 9)
+    slices = [{f for f in names if in_partition(f, (i, 3))} for i in (1, 2, 3)]
+    assert set().union(*slices) == set(names) and sum(map(len, slices)) == len(names)
+    runs = [
+        run_in_process(tmp_path / "facts", store_log.db, "--partition", f"{i}/3")
+        for i in (1, 2, 3, 2)
+    ]
+    for process in runs:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 1), err.decode()
+    # Three runs recorded; the retried slice found its events there and recorded none.
+    assert len(audit.runs(store_log.db)) == 3
+    whole = tmp_path / "whole.db"
+    assert (
+        run(
+            "run",
+            "--rules",
+            str(RULES),
+            "--facts",
+            str(tmp_path / "facts"),
+            "--db",
+            str(whole),
+            "--as-of",
+            "2026-01-01",
+        )
+        == 1
+    )
+    assert current(store_log.db) == current(whole)
+    assert audit.verify(store_log.db).ok
+    assert {e.agreement for e in audit.read(store_log.db) if e.event == "event_of_default"} == {
+        "f00",
+        "f03",
+        "f06",
+    }
+    # A whole run after the slices finds every event already there.
+    assert (
+        run(
+            "run",
+            "--rules",
+            str(RULES),
+            "--facts",
+            str(tmp_path / "facts"),
+            "--db",
+            str(store_log.db),
+            "--as-of",
+            "2026-01-01",
+        )
+        == 0
+    )
+
+
+def test_workers_give_the_same_log_as_one_process(tmp_path: Path, store_log) -> None:
+    many(tmp_path / "facts", 7)
+    common = ["--rules", str(RULES), "--facts", str(tmp_path / "facts"), "--as-of", "2026-01-01"]
+    assert run("run", *common, "--db", str(store_log.db), "--workers", "3") == 1
+    assert run("run", *common, "--db", str(tmp_path / "one.db")) == 1
+    assert current(store_log.db) == current(tmp_path / "one.db")
+    assert [e.seq for e in audit.read(store_log.db)] == list(
+        range(1, len(audit.read(store_log.db)) + 1)
+    )
+
+
+@pytest.mark.parametrize("bad", ["0/2", "3/2", "1", "a/b", "1/0"])
+def test_a_partition_must_be_a_slice(bad: str, tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run("run", "--partition", bad, "--db", str(tmp_path / "l.db"))
+    assert exit_.value.code == 2
+    assert "is not a slice such as 1/4" in capsys.readouterr().err

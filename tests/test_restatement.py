@@ -29,7 +29,7 @@ def facts(tmp_path: Path) -> Path:
     return tmp_path / "facts"
 
 
-def run(facts: Path, db: Path, *extra: str) -> int:
+def run(facts: Path, db: Path | str, *extra: str) -> int:
     return main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db), *extra])
 
 
@@ -40,7 +40,7 @@ def restate(facts: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-def restated(facts: Path, db: Path) -> Path:
+def restated(facts: Path, db: Path | str) -> Path | str:
     """A log of a run, then of a run after the correction."""
     run(facts, db)
     restate(facts, ROW, RESTATED)
@@ -52,8 +52,8 @@ def of(events, kind: str, covenant: str, day: str):
     return [e for e in events if (e.event, e.covenant, str(e.date)) == (kind, covenant, day)]
 
 
-def test_a_corrected_figure_supersedes_the_breach_it_undoes(facts, tmp_path, capsys):
-    db = tmp_path / "log.db"
+def test_a_corrected_figure_supersedes_the_breach_it_undoes(facts, store_log, capsys):
+    db = store_log.db
     assert run(facts, db) == 1
     before = audit.read(db)
     undone = [
@@ -110,8 +110,8 @@ def test_a_corrected_figure_supersedes_the_breach_it_undoes(facts, tmp_path, cap
     assert by_seq[old_test.seq].superseded_by == new_test.seq
 
 
-def test_log_shows_the_current_view_and_all_shows_history(facts, tmp_path, capsys):
-    db = restated(facts, tmp_path / "log.db")
+def test_log_shows_the_current_view_and_all_shows_history(facts, store_log, capsys):
+    db = restated(facts, store_log.db)
     capsys.readouterr()
     assert main(["log", "--db", str(db)]) == 0
     current = capsys.readouterr().out
@@ -126,15 +126,15 @@ def test_log_shows_the_current_view_and_all_shows_history(facts, tmp_path, capsy
     assert sum("superseded_by" in r for r in rows) == 4
 
 
-def test_a_rerun_after_a_restatement_records_nothing(facts, tmp_path, capsys):
-    db = restated(facts, tmp_path / "log.db")
+def test_a_rerun_after_a_restatement_records_nothing(facts, store_log, capsys):
+    db = restated(facts, store_log.db)
     capsys.readouterr()
     assert run(facts, db) == 0
     assert "0 new event(s)" in capsys.readouterr().out
 
 
-def test_restating_back_brings_the_breach_back_as_new_rows(facts, tmp_path):
-    db = restated(facts, tmp_path / "log.db")
+def test_restating_back_brings_the_breach_back_as_new_rows(facts, store_log):
+    db = restated(facts, store_log.db)
     restate(facts, RESTATED, ROW)
     assert run(facts, db) == 1
     current = audit.read(db)
@@ -145,8 +145,8 @@ def test_restating_back_brings_the_breach_back_as_new_rows(facts, tmp_path):
     assert audit.verify(db).ok
 
 
-def test_report_uses_the_current_view_and_known_as_of_the_past(facts, tmp_path, capsys):
-    db = tmp_path / "log.db"
+def test_report_uses_the_current_view_and_known_as_of_the_past(facts, store_log, capsys):
+    db = store_log.db
     run(facts, db)
     first_run = audit.runs(db)[0].recorded_at
     restate(facts, ROW, RESTATED)
@@ -178,14 +178,14 @@ def test_report_uses_the_current_view_and_known_as_of_the_past(facts, tmp_path, 
         assert f"[{notice.seq}]" in shown
 
 
-def test_known_as_of_replays_what_the_monitor_knew(facts, tmp_path, capsys):
-    db = tmp_path / "log.db"
+def test_known_as_of_replays_what_the_monitor_knew(facts, store_log, capsys):
+    db = store_log.db
     run(facts, db)
     first_run = audit.runs(db)[0].recorded_at
     restate(facts, ROW, RESTATED)
     run(facts, db)
     restate(facts, RESTATED, '1997-11-29,,,,,,,,,"(16,000,000)",,')  # a third version on disk
-    size = db.stat().st_size
+    size = store_log.contents()
 
     capsys.readouterr()
     assert main(["run", "--db", str(db), "--known-as-of", first_run]) == 0
@@ -194,17 +194,17 @@ def test_known_as_of_replays_what_the_monitor_knew(facts, tmp_path, capsys):
     # The first run's own breach comes back from its stored inputs, whatever is on disk now.
     at_first = audit.read(db, known_as_of=datetime.fromisoformat(first_run))
     assert of(at_first, "breach", "6.21", "1997-11-29")
-    assert db.stat().st_size == size  # a replay writes nothing
+    assert store_log.contents() == size  # a replay writes nothing
 
     assert main(["run", "--db", str(db), "--known-as-of", "1990-01-01"]) == 2
     assert "holds no run recorded by" in capsys.readouterr().err
 
 
-def test_a_rule_file_correction_is_a_restatement_too(facts, tmp_path, rules_copy):
+def test_a_rule_file_correction_is_a_restatement_too(facts, store_log, rules_copy):
     """Section 6.20's minimum for the quarter ending June 30, 1998 is 1.00 (Exhibit A item 5);
     a rule file mistyped as 0.48 shows no breach at 0.4828 (14,000,000 / 29,000,000). The
     corrected file withdraws nothing but restates the test as a breach, with the file named."""
-    db = tmp_path / "log.db"
+    db = store_log.db
     rule = rules_copy / "cerplex" / "covenant-6.20-current-ratio.toml"
     text = rule.read_text()
     assert 'minimum = "1.00"' in text
