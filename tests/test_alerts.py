@@ -94,9 +94,9 @@ def run(db: Path, *extra: str, facts: Path = EXAMPLE_FACTS) -> int:
     return main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db), *extra])
 
 
-def test_an_email_lists_what_needs_attention_once(tmp_path, smtp, capsys):
+def test_an_email_lists_what_needs_attention_once(tmp_path, store_log, smtp, capsys):
     controller, mailbox = smtp
-    db = tmp_path / "log.db"
+    db = store_log.db
     flags = ["--email-to", "agent@lender.example", "--smtp", f"127.0.0.1:{controller.port}"]
     assert run(db, *flags) == 1
     ((to, message),) = mailbox.messages
@@ -117,9 +117,9 @@ def test_an_email_lists_what_needs_attention_once(tmp_path, smtp, capsys):
     assert len(mailbox.messages) == 1  # nothing new, nothing sent
 
 
-def test_a_webhook_posts_the_events_as_json(tmp_path, webhook, monkeypatch):
+def test_a_webhook_posts_the_events_as_json(tmp_path, store_log, webhook, monkeypatch):
     monkeypatch.setenv("HOOK_SECRET", "s3cret")
-    db = tmp_path / "log.db"
+    db = store_log.db
     config = tmp_path / "alerts.toml"
     config.write_text(f'[[notify.webhook]]\nurl = "{url(webhook)}"\nsecret_env = "HOOK_SECRET"\n')
     assert run(db, "--config", str(config)) == 1
@@ -134,8 +134,10 @@ def test_a_webhook_posts_the_events_as_json(tmp_path, webhook, monkeypatch):
     assert headers["X-Covenant-Monitor-Signature"] == f"sha256={expected}"
 
 
-def test_a_failed_webhook_exits_3_and_is_retried_on_the_next_run(tmp_path, webhook, capsys):
-    db = tmp_path / "log.db"
+def test_a_failed_webhook_exits_3_and_is_retried_on_the_next_run(
+    tmp_path, store_log, webhook, capsys
+):
+    db = store_log.db
     config = tmp_path / "alerts.toml"
     config.write_text(
         f'[notify]\nattempts = 2\nbackoff_seconds = 0\n[[notify.webhook]]\nurl = "{url(webhook)}"\n'
@@ -157,8 +159,8 @@ def test_a_failed_webhook_exits_3_and_is_retried_on_the_next_run(tmp_path, webho
     assert len(webhook.seen) == 3  # delivered once, never again
 
 
-def test_an_smtp_server_that_is_down_is_retried_when_it_is_back(tmp_path, capsys):
-    db = tmp_path / "log.db"
+def test_an_smtp_server_that_is_down_is_retried_when_it_is_back(tmp_path, store_log, capsys):
+    db = store_log.db
     mailbox = Mailbox()
     port = free_port()  # nothing listens on it yet
     config = tmp_path / "alerts.toml"
@@ -178,10 +180,10 @@ def test_an_smtp_server_that_is_down_is_retried_when_it_is_back(tmp_path, capsys
     assert message["Subject"].startswith(f"covenant-monitor: {len(alerting(db))} new (")
 
 
-def test_a_restatement_is_alerted(tmp_path, webhook):
+def test_a_restatement_is_alerted(tmp_path, store_log, webhook):
     facts = tmp_path / "facts"
     shutil.copytree(EXAMPLE_FACTS, facts)
-    db = tmp_path / "log.db"
+    db = store_log.db
     run(db, "--webhook", url(webhook), facts=facts)
     path = facts / "cerplex" / "financials.csv"
     path.write_text(path.read_text().replace('"(15,400,000)"', '"(15,300,000)"'))
@@ -191,8 +193,8 @@ def test_a_restatement_is_alerted(tmp_path, webhook):
     assert restatement["changes"][0]["new"] == "-15300000"
 
 
-def test_a_channel_added_later_is_not_sent_the_history(tmp_path, webhook):
-    db = tmp_path / "log.db"
+def test_a_channel_added_later_is_not_sent_the_history(tmp_path, store_log, webhook):
+    db = store_log.db
     assert run(db) == 1
     assert run(db, "--webhook", url(webhook)) == 0
     assert webhook.seen == []

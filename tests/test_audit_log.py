@@ -2,7 +2,6 @@
 row changed behind the monitor's back, and `run` refuses to add to such a log. Each test runs on
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
-import sqlite3
 from datetime import date
 
 import pytest
@@ -135,26 +134,16 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
     assert {e.as_of for e in audit.read(db)} == {date(1996, 12, 31)}
 
 
-def test_a_log_of_an_earlier_version_is_refused_not_changed(tmp_path, capsys):
-    db = tmp_path / "old.db"
-    connection = sqlite3.connect(db)
-    connection.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-    connection.commit()
-    connection.close()
-    before = db.read_bytes()
-    code = main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
-    assert code == 2
-    assert "not an audit log of this version (schema 0, expected 2)" in capsys.readouterr().err
-    assert db.read_bytes() == before
-
-
-def test_a_postgresql_log_of_another_version_is_refused_not_changed(store_log, capsys):
-    if store_log.kind != "postgresql":
-        pytest.skip("about PostgreSQL")
-    store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
-    store_log.query("INSERT INTO covenant_monitor VALUES (1)")
+def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
+    if store_log.kind == "sqlite":
+        store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
+        says = "not an audit log of this version (schema 0, expected 2)"
+    else:
+        store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
+        store_log.query("INSERT INTO covenant_monitor VALUES (1)")
+        says = "another version (schema 1, expected 2)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
-    assert "another version (schema 1, expected 2)" in capsys.readouterr().err
+    assert says in capsys.readouterr().err
     assert store_log.contents() == before

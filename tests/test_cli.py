@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from conftest import EXAMPLE_FACTS, ROOT, RULES
+from conftest import EXAMPLE_FACTS, ROOT, RULES, Store
+from engine import store
 from engine.cli import main
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "covenant-monitor.db"
+def db(store_log: Store) -> Path | str:
+    """The contract holds on both stores."""
+    return store_log.db
 
 
 def cli(*args: str) -> int:
@@ -255,7 +257,7 @@ def test_log_format_json_gives_one_object_per_line_errors_included(db, tmp_path,
     )
     assert code == 2
     (error,) = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
-    assert not db.exists() and not Path(f"{db}.lock").exists()
+    assert not store.exists(db) and not Path(f"{db}.lock").exists()
     assert error["level"] == "error"
     assert error["message"] == "bad input, nothing was written"
     assert error["problems"] == [

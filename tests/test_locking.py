@@ -1,5 +1,6 @@
 """Two runs at once: the second waits for the first (or, told not to wait, exits 4 saying who
-holds the log), and every event is in the log once."""
+holds the log), and every event is in the log once. On both stores: the run lock is flock on
+`<db>.lock` beside a SQLite file and an advisory lock in PostgreSQL."""
 
 import os
 import subprocess
@@ -22,9 +23,9 @@ from kill_runs import command
 NO_WAIT = ("--wait", "0")
 
 
-def test_two_runs_started_together_record_each_event_once(tmp_path):
+def test_two_runs_started_together_record_each_event_once(tmp_path, store_log):
     write_facts(tmp_path / "facts" / "cerplex", 2000)  # a run of a second or two
-    db = tmp_path / "log.db"
+    db = store_log.db
     runs = [
         subprocess.Popen(command(tmp_path / "facts", db), stdout=subprocess.PIPE, text=True)
         for _ in range(2)
@@ -38,21 +39,25 @@ def test_two_runs_started_together_record_each_event_once(tmp_path):
     assert audit.verify(db).ok
 
 
-def test_a_run_told_not_to_wait_exits_4_naming_the_holder(tmp_path, capsys):
-    db = tmp_path / "log.db"
+def test_a_run_told_not_to_wait_exits_4_naming_the_holder(store_log, capsys):
+    db = store_log.db
     with run_lock(db, wait=0):
+        before = store_log.contents()
         code = main(
             ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db), *NO_WAIT]
         )
     assert code == 4
     err = capsys.readouterr().err
-    assert f"another run (pid {os.getpid()}) holds {db}.lock" in err
+    if store_log.kind == "sqlite":
+        assert f"another run (pid {os.getpid()}) holds {db}.lock" in err
+    else:
+        assert "another run (server pid " in err and "holds the run lock of" in err
     assert "Nothing was written" in err
-    assert not db.exists()
+    assert store_log.contents() == before
 
 
-def test_a_waiting_run_goes_on_when_the_lock_is_released(tmp_path):
-    db = tmp_path / "log.db"
+def test_a_waiting_run_goes_on_when_the_lock_is_released(store_log):
+    db = store_log.db
     held, release = threading.Event(), threading.Event()
 
     def holder() -> None:
@@ -71,10 +76,10 @@ def test_a_waiting_run_goes_on_when_the_lock_is_released(tmp_path):
     assert audit.verify(db).ok
 
 
-def test_concurrent_writes_without_the_lock_still_record_each_event_once(tmp_path):
+def test_concurrent_writes_without_the_lock_still_record_each_event_once(store_log):
     """The lock is the first line; the write transaction re-reads the log, so even two
     writers that bypass it cannot record an event twice."""
-    db = tmp_path / "log.db"
+    db = store_log.db
     events = run(EXAMPLE_FACTS)
     audit.record(db, [], LATE, {})  # create the schema first
     threads = [
