@@ -108,8 +108,18 @@ class _Chain:
 
     def link(self, *fields: Any) -> tuple[str, str]:
         """(prev_hash, hash) for the next row of the chain."""
+        canonical = json.dumps([self.head, *fields], separators=(",", ":"), ensure_ascii=False)
+        return self._advance(canonical)
+
+    def link_event(self, seq: int, run: int, event: EventRow, supersedes: str) -> tuple[str, str]:
+        """`link(*_event_fields(row))`, with the event's part of that JSON text made where the
+        event was (`EventRow.chained`): a JSON array's text is its items' texts joined by
+        commas, so the digest is the same, and the costly escaping is done in the workers."""
+        canonical = f'["{self.head}","event",{seq},{run},{event.chained},{json.dumps(supersedes)}]'
+        return self._advance(canonical)
+
+    def _advance(self, canonical: str) -> tuple[str, str]:
         prev = self.head
-        canonical = json.dumps([prev, *fields], separators=(",", ":"), ensure_ascii=False)
         self.head = hashlib.sha256(canonical.encode()).hexdigest()
         return prev, self.head
 
@@ -268,8 +278,8 @@ class Appender:
             for event, supersedes in pickle.load(self.spool):
                 seq += 1
                 old = canonical(supersedes) if supersedes else "[]"
-                row = (seq, run_id, *event[:6], event.details, old)
-                pending.append((*row, *chain.link(*_event_fields(row))))
+                row = (seq, run_id, *event[:7], old)
+                pending.append((*row, *chain.link_event(seq, run_id, event, old)))
                 self.new[event.event] += 1
                 if keep(event.event):
                     stored.append(_stored(row, recorded_at, self.as_of))

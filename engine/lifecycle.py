@@ -64,6 +64,7 @@ class EventRow(NamedTuple):
     covenant: str | None
     date: str
     details: str  # canonical JSON
+    chained: str  # these seven as the audit log's hash chain writes them (audit._Chain)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class AuditEvent:
 
     @cached_property
     def row(self) -> EventRow:
-        return EventRow(
+        fields = (
             self.key,
             self.version,
             self.event,
@@ -100,6 +101,8 @@ class AuditEvent:
             self.date.isoformat(),
             canonical(self.details),
         )
+        chained = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[1:-1]
+        return EventRow(*fields, chained)
 
 
 def unit_of(covenant: Covenant) -> str:
