@@ -18,9 +18,10 @@ from typing import Any
 
 from .audit import Restatement
 from .errors import InputError
-from .facts import Facts
-from .pipeline import monitor
+from .facts import Facts, load_facts
+from .pipeline import assess, monitor
 from .portfolio import FACILITY_FILE
+from .rules import Agreement
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id}}; the
 # package (the rules folder it follows) is given only where it differs from the facility's id.
@@ -63,8 +64,13 @@ def compare(
     files: dict[str, bytes],
     new_facts: Facts | None,
     as_of: date,
+    terms: Agreement | None = None,
 ) -> Restatement:
-    """What changed in `agreement`'s inputs, and the event keys its old inputs give at `as_of`."""
+    """What changed in `agreement`'s inputs, and the event keys its old inputs give at `as_of`.
+
+    `terms` is the agreement as the facility has it now: when neither its rule files nor its
+    facility file changed, the old facts are evaluated against it, not against rule files
+    laid out and read again."""
     changes = rule_changes(old[agreement]["rules"], new[agreement]["rules"])
     declared = [
         old[agreement]["facts"].get(FACILITY_FILE),
@@ -74,16 +80,20 @@ def compare(
         changes.append({"facility_file": FACILITY_FILE, "change": _what(*declared)})
     with laid_out({agreement: old[agreement]}, files) as (rules_dir, facts_dir):
         try:
-            outcome = monitor(rules_dir, facts_dir, as_of)
+            if terms is not None and not changes:
+                old_facts = load_facts(facts_dir / agreement, terms)
+                events = assess(terms, old_facts, as_of)
+            else:
+                outcome = monitor(rules_dir, facts_dir, as_of)
+                old_facts, events = outcome.facts.get(agreement), outcome.events
         except InputError as error:
             # Inputs this engine refuses now (a stricter check since): the changes are still
             # listed, but nothing can be withdrawn on their evidence.
             changes.append({"note": f"the earlier inputs no longer load: {error}"})
             return Restatement(changes, None)
-        old_facts = outcome.facts.get(agreement)
     if old_facts is not None and new_facts is not None:
         changes = fact_changes(old_facts, new_facts) + changes
-    keys = frozenset(e.key for e in outcome.events if e.agreement == agreement)
+    keys = frozenset(e.key for e in events if e.agreement == agreement)
     return Restatement(changes, keys)
 
 

@@ -22,6 +22,7 @@ from . import __version__, audit, restate, store
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
 from .portfolio import Partition
+from .rules import Agreement
 from .store import Location
 
 Progress = Callable[..., None]  # progress(message, **fields): the run's milestones
@@ -79,6 +80,7 @@ def execute(
         partition,
     ) as evaluated:
         portfolio = evaluated.portfolio
+        by_id = {f.id: f for f in portfolio.facilities}
         progress("evaluated", facilities=evaluated.count)
         with store.run_lock(db, wait):
             progress("lock acquired", db=str(db))
@@ -94,7 +96,8 @@ def execute(
                     manifest[assessed.facility] = assessed.entry
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
-                    restatement = _restatement(db, previous, assessed, as_of)
+                    terms = by_id[assessed.facility].agreement
+                    restatement = _restatement(db, previous, assessed, as_of, terms)
                     log.facility(assessed.facility, assessed.events, restatement)
                     produced += len({e.key for e in assessed.events})
                     if tick:
@@ -133,7 +136,11 @@ def _latest_inputs(db: Location) -> dict[str, Any] | None:
 
 
 def _restatement(
-    db: Location, previous: restate.Manifest | None, assessed: Assessed, as_of: date
+    db: Location,
+    previous: restate.Manifest | None,
+    assessed: Assessed,
+    as_of: date,
+    terms: Agreement,
 ) -> audit.Restatement | None:
     """When a facility's inputs differ from those of the latest run that read it: what
     changed, and what its earlier inputs give today."""
@@ -143,7 +150,13 @@ def _restatement(
         return None
     old_files = audit.files(db, restate.digests({facility: old}))
     return restate.compare(
-        facility, {facility: old}, {facility: assessed.entry}, old_files, assessed.facts, as_of
+        facility,
+        {facility: old},
+        {facility: assessed.entry},
+        old_files,
+        assessed.facts,
+        as_of,
+        terms,
     )
 
 
