@@ -524,7 +524,7 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _log(args: argparse.Namespace, out: _Output) -> int:
-    events = _of(args.facility, audit.read(args.db, history=args.all, known_as_of=args.known_as_of))
+    events = _read(args, history=args.all)
     try:
         for event in events:
             if args.json:
@@ -538,17 +538,17 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-def _of(facilities: list[str] | None, events: list[audit.StoredEvent]) -> list[audit.StoredEvent]:
-    """The events of the facilities named, or all of them."""
-    if facilities is None:
-        return events
-    known = {e.agreement for e in events}
-    unknown = sorted(set(facilities) - known)
+def _read(args: argparse.Namespace, history: bool = False) -> list[audit.StoredEvent]:
+    """The log as `log` and `report` show it: of the facilities named, if any."""
+    events = audit.read(
+        args.db, history=history, known_as_of=args.known_as_of, agreements=args.facility
+    )
+    unknown = sorted(set(args.facility or ()) - {e.agreement for e in events})
     if unknown:
         raise InputError(
             [Problem("--facility", f"the audit log has no facility {name!r}") for name in unknown]
         )
-    return [e for e in events if e.agreement in facilities]
+    return events
 
 
 def _verify(args: argparse.Namespace, out: _Output) -> int:
@@ -564,7 +564,7 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
         out.error("--format xlsx needs --out FILE")
         return EXIT_BAD_INPUT
-    events = _of(args.facility, audit.read(args.db, known_as_of=args.known_as_of))
+    events = _read(args)
     model = report.build(events, args.as_of, args.thin_headroom)
     content = report.render(model, args.format)
     if args.out is None:
