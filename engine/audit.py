@@ -295,7 +295,27 @@ class Appender:
 
 
 def _stored(row: tuple, recorded_at: str, as_of: date) -> StoredEvent:
+    """A row as `_write` inserts it, as the log gives it back."""
     seq, run, key, version, event, agreement, covenant, day, details, supersedes = row
+    values = (event, agreement, covenant, day, details, key, version, supersedes)
+    return _stored_event(seq, run, recorded_at, as_of, *values)
+
+
+def _stored_event(
+    seq: int,
+    run: int,
+    recorded_at: str,
+    as_of: date,
+    event: str,
+    agreement: str,
+    covenant: str | None,
+    day: str,
+    details: str,
+    key: str,
+    version: str,
+    supersedes: str,
+    superseded_by: int | None = None,
+) -> StoredEvent:
     return StoredEvent(
         seq,
         run,
@@ -309,6 +329,7 @@ def _stored(row: tuple, recorded_at: str, as_of: date) -> StoredEvent:
         key,
         version,
         tuple(json.loads(supersedes)),
+        superseded_by,
     )
 
 
@@ -404,26 +425,11 @@ def read(
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
     events = []
-    for seq, run, at, as_of, event, agreement, covenant, day, details, key, version, sup in rows:
+    for seq, run, at, as_of, *rest in rows:
         if seq in superseded and not history:
             continue
-        events.append(
-            StoredEvent(
-                seq,
-                run,
-                at,
-                date.fromisoformat(as_of),
-                event,
-                agreement,
-                covenant,
-                date.fromisoformat(day),
-                json.loads(details),
-                key,
-                version,
-                tuple(json.loads(sup)),
-                superseded.get(seq),
-            )
-        )
+        day = date.fromisoformat(as_of)
+        events.append(_stored_event(seq, run, at, day, *rest, superseded.get(seq)))
     return events
 
 

@@ -30,7 +30,6 @@ source = "Acme Note Agreement (2024-03-01), Section 7.1(c)"
 from __future__ import annotations
 
 import hashlib
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -47,6 +46,7 @@ from .rules import (
     after,
     before,
     load_agreements,
+    read_toml,
 )
 
 FACILITY_FILE = "facility.toml"
@@ -147,11 +147,8 @@ def load_portfolio(
 
 def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem]):
     reader = Reader(str(path), problems)
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except tomllib.TOMLDecodeError as error:
-        problems.append(Problem(str(path), f"not valid TOML: {error}"))
+    data = read_toml(path, problems)
+    if data is None:
         return None
     if set(data) != {"facility"}:
         found = ", ".join(data) or "nothing"

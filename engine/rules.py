@@ -235,6 +235,16 @@ class Agreement:
     facility_name: str | None = None
 
 
+def read_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
+    """A TOML file's tables, or None with the problem noted."""
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        problems.append(Problem(str(path), f"not valid TOML: {error}"))
+        return None
+
+
 def load_agreements(rules_dir: Path) -> list[Agreement]:
     """Every agreement folder under `rules_dir`, all checked before any is returned."""
     if not rules_dir.is_dir():
@@ -261,11 +271,8 @@ def load_agreement(folder: Path) -> Agreement:
         raise InputError([Problem(str(folder), "no rule files (*.toml)")])
     for path in files:
         reader = Reader(str(path), problems)
-        try:
-            with path.open("rb") as handle:
-                data = tomllib.load(handle)
-        except tomllib.TOMLDecodeError as error:
-            problems.append(Problem(str(path), f"not valid TOML: {error}"))
+        data = read_toml(path, problems)
+        if data is None:
             continue
         if len(data) != 1 or next(iter(data)) not in _KINDS:
             found = ", ".join(data) or "nothing"

@@ -336,53 +336,27 @@ def test_partitions_run_at_once_record_each_facility_once(tmp_path: Path, store_
     # Three runs recorded; the retried slice found its events there and recorded none.
     assert len(audit.runs(store_log.db)) == 3
     whole = tmp_path / "whole.db"
-    assert (
-        run(
-            "run",
-            "--rules",
-            str(RULES),
-            "--facts",
-            str(tmp_path / "facts"),
-            "--db",
-            str(whole),
-            "--as-of",
-            "2026-01-01",
-        )
-        == 1
-    )
+    assert run_whole(tmp_path / "facts", whole) == 1
     assert current(store_log.db) == current(whole)
     assert audit.verify(store_log.db).ok
-    assert {e.agreement for e in audit.read(store_log.db) if e.event == "event_of_default"} == {
-        "f00",
-        "f03",
-        "f06",
-    }
+    defaults = {e.agreement for e in audit.read(store_log.db) if e.event == "event_of_default"}
+    assert defaults == {"f00", "f03", "f06"}
     # A whole run after the slices finds every event already there.
-    assert (
-        run(
-            "run",
-            "--rules",
-            str(RULES),
-            "--facts",
-            str(tmp_path / "facts"),
-            "--db",
-            str(store_log.db),
-            "--as-of",
-            "2026-01-01",
-        )
-        == 0
-    )
+    assert run_whole(tmp_path / "facts", store_log.db) == 0
+
+
+def run_whole(facts: Path, db, *extra: str) -> int:
+    common = ["--rules", str(RULES), "--facts", str(facts), "--as-of", "2026-01-01"]
+    return run("run", *common, "--db", str(db), *extra)
 
 
 def test_workers_give_the_same_log_as_one_process(tmp_path: Path, store_log) -> None:
     many(tmp_path / "facts", 7)
-    common = ["--rules", str(RULES), "--facts", str(tmp_path / "facts"), "--as-of", "2026-01-01"]
-    assert run("run", *common, "--db", str(store_log.db), "--workers", "3") == 1
-    assert run("run", *common, "--db", str(tmp_path / "one.db")) == 1
+    assert run_whole(tmp_path / "facts", store_log.db, "--workers", "3") == 1
+    assert run_whole(tmp_path / "facts", tmp_path / "one.db") == 1
     assert current(store_log.db) == current(tmp_path / "one.db")
-    assert [e.seq for e in audit.read(store_log.db)] == list(
-        range(1, len(audit.read(store_log.db)) + 1)
-    )
+    seqs = [e.seq for e in audit.read(store_log.db)]
+    assert seqs == list(range(1, len(seqs) + 1))
 
 
 @pytest.mark.parametrize("bad", ["0/2", "3/2", "1", "a/b", "1/0"])
