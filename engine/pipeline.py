@@ -1,7 +1,9 @@
 """One monitoring run: rules and facts in, audit events out, nothing written.
 
-Every input is loaded and checked before any facility is evaluated, so bad input anywhere
-stops the run before the audit log is touched.
+`evaluate_portfolio` is what a run uses: it evaluates one facility at a time (in worker
+processes if asked) into a temporary file, so memory holds one facility, and raises every
+problem of every facility before the audit log is touched. `monitor` evaluates in memory, for
+replays, restatement checks and tests.
 """
 
 from __future__ import annotations
