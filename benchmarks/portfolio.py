@@ -108,7 +108,8 @@ def count(loaded) -> int:
 def monitor_run(facts: Path, db: Path, workers: int) -> None:
     from engine import cli
 
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
         code = cli.main(
             [
                 "run",
@@ -125,7 +126,7 @@ def monitor_run(facts: Path, db: Path, workers: int) -> None:
             ]
         )
     if code not in (0, 1):
-        raise RuntimeError(f"covenant-monitor run exited {code}")
+        raise RuntimeError(f"covenant-monitor run exited {code}: {err.getvalue()[-2000:]}")
 
 
 def durable_floor(loaded) -> int:

@@ -200,6 +200,11 @@ class Appender:
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
 
+    def files(self, digests: Iterable[str]) -> dict[str, bytes]:
+        """Stored input files, read in this transaction: a second connection could wait on
+        this one's write lock."""
+        return _files(self.connection, digests, "the audit log")
+
     def file(self, sha: str, content: bytes) -> None:
         self.connection.execute(
             "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", (sha, content)
@@ -443,15 +448,17 @@ def runs(path: Location) -> list[Run]:
 
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
     """The stored input files with these digests."""
-    found = {}
     with connect(path) as connection:
-        for sha in set(digests):
-            row = connection.execute(
-                "SELECT content FROM files WHERE sha256 = ?", (sha,)
-            ).fetchone()
-            if row is None:
-                raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
-            found[sha] = bytes(row[0])
+        return _files(connection, digests, path)
+
+
+def _files(connection: Connection, digests: Iterable[str], path: Location) -> dict[str, bytes]:
+    found = {}
+    for sha in set(digests):
+        row = connection.execute("SELECT content FROM files WHERE sha256 = ?", (sha,)).fetchone()
+        if row is None:
+            raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
+        found[sha] = bytes(row[0])
     return found
 
 

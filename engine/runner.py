@@ -97,7 +97,7 @@ def execute(
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
                     terms = by_id[assessed.facility].agreement
-                    restatement = _restatement(db, previous, assessed, as_of, terms)
+                    restatement = _restatement(log, previous, assessed, as_of, terms)
                     log.facility(assessed.facility, assessed.events, restatement)
                     produced += len({e.key for e in assessed.events})
                     if tick:
@@ -136,7 +136,7 @@ def _latest_inputs(db: Location) -> dict[str, Any] | None:
 
 
 def _restatement(
-    db: Location,
+    log: audit.Appender,
     previous: restate.Manifest | None,
     assessed: Assessed,
     as_of: date,
@@ -148,7 +148,7 @@ def _restatement(
     old = (previous or {}).get(facility)
     if old is None or old == assessed.entry:
         return None
-    old_files = audit.files(db, restate.digests({facility: old}))
+    old_files = log.files(restate.digests({facility: old}))
     return restate.compare(
         facility,
         {facility: old},
