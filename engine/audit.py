@@ -517,11 +517,16 @@ def _walk(run_rows: list, stored_files: dict[str, str], rows: Iterator[tuple]) -
 
 
 def _bad_file(inputs: str, stored: dict[str, str]) -> str | None:
-    for facility in json.loads(inputs).get("agreements", {}).values():
-        for group in ("rules", "facts"):
-            for name, sha in facility.get(group, {}).items():
-                if stored.get(sha) != sha:
-                    return f"{name} is missing or altered"
+    recorded = json.loads(inputs)
+    entries = recorded.get("agreements", {}).values()
+    groups = [
+        *(entry.get(group, {}) for entry in entries for group in ("rules", "facts")),
+        *recorded.get("packages", {}).values(),
+    ]
+    for group in groups:
+        for name, sha in group.items():
+            if stored.get(sha) != sha:
+                return f"{name} is missing or altered"
     return None
 
 

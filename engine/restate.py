@@ -29,6 +29,27 @@ Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 
 
+def recorded(
+    facility: str, entry: dict[str, Any], packages: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """A facility's entry as a run row records it: the rule files of the package it follows
+    are recorded once per run, under `packages`, not once per facility."""
+    packages.setdefault(entry.get("package", facility), entry["rules"])
+    return {k: v for k, v in entry.items() if k != "rules"}
+
+
+def expand(inputs: dict[str, Any]) -> Manifest:
+    """A run row's manifest with every facility's rule files in its entry again (one shared dict
+    per package); rows written before packages were recorded once hold them there already."""
+    packages = inputs.get("packages", {})
+    return {
+        facility: entry
+        if "rules" in entry
+        else {**entry, "rules": packages[entry.get("package", facility)]}
+        for facility, entry in inputs.get("agreements", {}).items()
+    }
+
+
 def digests(manifest: Manifest) -> set[str]:
     """Every file digest the manifest names."""
     return {

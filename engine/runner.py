@@ -90,10 +90,12 @@ def execute(
                 if not verification.ok:
                     raise LogTampered(verification)
                 previous = _latest_inputs(db)
-            manifest, produced = {}, 0
+            manifest, packages, produced = {}, {}, 0
             with audit.appending(db, as_of) as log:
                 for done, assessed in enumerate(evaluated, 1):
-                    manifest[assessed.facility] = assessed.entry
+                    manifest[assessed.facility] = restate.recorded(
+                        assessed.facility, assessed.entry, packages
+                    )
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
                     terms = by_id[assessed.facility].agreement
@@ -106,6 +108,7 @@ def execute(
                     "rules": str(rules_dir),
                     "facts": str(facts_dir),
                     "engine": __version__,
+                    "packages": packages,
                     "agreements": manifest,
                 }
                 progress("recording", new=log.count)
@@ -131,7 +134,7 @@ def _latest_inputs(db: Location) -> dict[str, Any] | None:
     read only some facilities)."""
     latest: dict[str, Any] = {}
     for run in audit.runs(db):
-        latest.update(run.inputs.get("agreements", {}))
+        latest.update(restate.expand(run.inputs))
     return latest or None
 
 
@@ -176,7 +179,7 @@ def replay(db: Location, known_as_of: datetime) -> Replay:
     if not candidates:
         raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
     run = candidates[-1]
-    manifest = run.inputs["agreements"]
+    manifest = restate.expand(run.inputs)
     with restate.laid_out(manifest, audit.files(db, restate.digests(manifest))) as (
         rules_dir,
         facts_dir,

@@ -365,3 +365,50 @@ def test_a_partition_must_be_a_slice(bad: str, tmp_path: Path, capsys) -> None:
         run("run", "--partition", bad, "--db", str(tmp_path / "l.db"))
     assert exit_.value.code == 2
     assert "is not a slice such as 1/4" in capsys.readouterr().err
+
+
+def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log) -> None:
+    assert run_whole(portfolio, store_log.db) == 1
+    (recorded,) = audit.runs(store_log.db)
+    inputs = recorded.inputs
+    rules, _ = load_portfolio(RULES, portfolio).facilities[0].snapshot()
+    assert inputs["packages"] == {"cerplex": rules["rules"]}
+    assert all(set(entry) == {"facts", "package"} for entry in inputs["agreements"].values())
+    assert audit.verify(store_log.db).ok
+
+
+def test_a_log_with_rule_files_per_facility_is_still_compared(tmp_path: Path, store_log) -> None:
+    """Runs recorded before packages were recorded once hold each facility's rule files in its
+    own entry; a correction after them is still a restatement naming the figure."""
+    facts = tmp_path / "facts"
+    many(facts, 1)
+    (facility,) = load_portfolio(RULES, facts).facilities
+    entry, files = facility.snapshot()
+    outcome = monitor(RULES, facts, LATE)
+    audit.record(store_log.db, outcome.events, LATE, {"agreements": {"f00": entry}}, files=files)
+    path = facts / "f00" / "financials.csv"
+    text = path.read_text()
+    assert "19,000,000" in text
+    path.write_text(text.replace("19,000,000", "21,000,000"))  # 0.95 was mistyped
+    assert (
+        run(
+            "run",
+            "--rules",
+            str(RULES),
+            "--facts",
+            str(facts),
+            "--db",
+            str(store_log.db),
+            "--as-of",
+            LATE.isoformat(),
+        )
+        == 1
+    )
+    (notice,) = [e for e in audit.read(store_log.db) if e.event == "restatement"]
+    assert {
+        "table": "financials",
+        "column": "current_assets",
+        "old": "19000000",
+        "new": "21000000",
+    }.items() <= notice.details["changes"][0].items()
+    assert not [e for e in audit.read(store_log.db) if e.event == "breach"]
