@@ -24,7 +24,7 @@ from .evaluate import evaluate
 from .facts import Facts, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, EventRow, run_lifecycle
-from .portfolio import Facility, Partition, Portfolio, load_portfolio
+from .portfolio import Facility, Partition, Portfolio, Snapshot, folder_files, load_portfolio
 from .rules import Agreement
 
 
@@ -101,8 +101,10 @@ class Assessed:
     problems: list[Problem]
 
 
-def assess_facility(facility: Facility, as_of: date) -> Assessed:
-    entry, files = facility.snapshot()
+def assess_facility(facility: Facility, as_of: date, rules: Snapshot | None = None) -> Assessed:
+    """`rules`: the package's files, read once for the portfolio; `files` are then the
+    facility's own."""
+    entry, files = facility.snapshot(rules)
     try:
         facts = load_facts(facility.folder, facility.agreement)
     except InputError as error:
@@ -118,6 +120,7 @@ class Evaluated:
     portfolio: Portfolio
     spool: IO[bytes]
     count: int
+    rule_files: dict[str, bytes]  # every package's, read once (not with each facility)
 
     def __iter__(self) -> Iterator[Assessed]:
         self.spool.seek(0)
@@ -143,9 +146,10 @@ def evaluate_portfolio(
     InputError is raised, so a bad file anywhere stops the run before the log is touched."""
     portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
+    rules = {f.package: folder_files(f.rules_folder) for f in facilities}
     problems: list[Problem] = []
     with tempfile.TemporaryFile() as spool:
-        for done, assessed in enumerate(_assessments(facilities, as_of, workers), 1):
+        for done, assessed in enumerate(_assessments(facilities, as_of, rules, workers), 1):
             problems.extend(assessed.problems)
             if not problems:
                 pickle.dump(assessed, spool, pickle.HIGHEST_PROTOCOL)
@@ -153,26 +157,30 @@ def evaluate_portfolio(
                 progress(done, len(facilities))
         if problems:
             raise InputError(problems)
-        yield Evaluated(portfolio, spool, len(facilities))
+        rule_files = {sha: content for _, files in rules.values() for sha, content in files.items()}
+        yield Evaluated(portfolio, spool, len(facilities), rule_files)
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
-_FORKED: tuple[list[Facility], date] | None = None
+_FORKED: tuple[list[Facility], date, dict[str, Snapshot]] | None = None
 
 
 def _assess_forked(index: int) -> Assessed:
     assert _FORKED is not None
-    facilities, as_of = _FORKED
-    return assess_facility(facilities[index], as_of)
+    facilities, as_of, rules = _FORKED
+    facility = facilities[index]
+    return assess_facility(facility, as_of, rules[facility.package])
 
 
-def _assessments(facilities: list[Facility], as_of: date, workers: int) -> Iterator[Assessed]:
+def _assessments(
+    facilities: list[Facility], as_of: date, rules: dict[str, Snapshot], workers: int
+) -> Iterator[Assessed]:
     if workers <= 1 or len(facilities) < 2:
         for facility in facilities:
-            yield assess_facility(facility, as_of)
+            yield assess_facility(facility, as_of, rules[facility.package])
         return
     global _FORKED
-    _FORKED = (facilities, as_of)
+    _FORKED = (facilities, as_of, rules)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=4)

@@ -66,23 +66,33 @@ class Facility:
     def rules_folder(self) -> Path:
         return Path(self.agreement.folder)
 
-    def snapshot(self) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def snapshot(self, rules: Snapshot | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What this facility's run read: the digest of every file of its rules folder and of
         its facts folder (and the package, where it is not the facility's own), and the files
-        by digest, so the audit log can store them."""
-        entry: dict[str, Any] = {}
-        files: dict[str, bytes] = {}
-        for group, folder in (("rules", self.rules_folder), ("facts", self.folder)):
-            entries = {}
-            for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-                content = path.read_bytes()
-                sha = hashlib.sha256(content).hexdigest()
-                entries[path.relative_to(folder).as_posix()] = sha
-                files[sha] = content
-            entry[group] = entries
+        by digest, so the audit log can store them. Given `rules`, the package's snapshot
+        already taken for every facility that follows it, the files are the facility's own."""
+        facts, files = folder_files(self.folder)
+        if rules is None:
+            rules = folder_files(self.rules_folder)
+            files = {**rules[1], **files}
+        entry: dict[str, Any] = {"rules": rules[0], "facts": facts}
         if self.package != self.id:
             entry["package"] = self.package
         return entry, files
+
+
+Snapshot = tuple[dict[str, str], dict[str, bytes]]  # ({file name: sha256}, {sha256: content})
+
+
+def folder_files(folder: Path) -> Snapshot:
+    """Every file of a folder, by digest."""
+    names, files = {}, {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        content = path.read_bytes()
+        sha = hashlib.sha256(content).hexdigest()
+        names[path.relative_to(folder).as_posix()] = sha
+        files[sha] = content
+    return names, files
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,8 @@ def execute(
                 previous = _latest_inputs(db)
             manifest, packages, produced = {}, {}, 0
             with audit.appending(db, as_of) as log:
+                for sha, content in evaluated.rule_files.items():
+                    log.file(sha, content)
                 for done, assessed in enumerate(evaluated, 1):
                     manifest[assessed.facility] = restate.recorded(
                         assessed.facility, assessed.entry, packages

@@ -390,20 +390,7 @@ def test_a_log_with_rule_files_per_facility_is_still_compared(tmp_path: Path, st
     text = path.read_text()
     assert "19,000,000" in text
     path.write_text(text.replace("19,000,000", "21,000,000"))  # 0.95 was mistyped
-    assert (
-        run(
-            "run",
-            "--rules",
-            str(RULES),
-            "--facts",
-            str(facts),
-            "--db",
-            str(store_log.db),
-            "--as-of",
-            LATE.isoformat(),
-        )
-        == 1
-    )
+    assert run_whole(facts, store_log.db) == 1
     (notice,) = [e for e in audit.read(store_log.db) if e.event == "restatement"]
     assert {
         "table": "financials",
