@@ -211,9 +211,17 @@ class Appender:
         )
 
     def facility(
-        self, agreement: str, events: Iterable[EventRow], restatement: Restatement | None = None
+        self,
+        agreement: str,
+        events: Iterable[EventRow],
+        restatement: Restatement | Callable[[], Restatement | None] | None = None,
     ) -> int:
-        """Compare one facility's events with its current view; the number found new."""
+        """Compare one facility's events with its current view; the number found new.
+
+        `restatement` may be given as a function, called only when its answer can matter: when
+        an event is replaced or a current one is not produced again. Working out what earlier
+        inputs give means evaluating them again, and a quarter appended to unchanged figures
+        needs neither."""
         live = self._live(agreement)
         fresh: list[tuple[EventRow, list[int]]] = []
         seen: set[str] = set()
@@ -227,6 +235,9 @@ class Appender:
             elif current.version != event.version:
                 fresh.append((event, [current.seq]))
         replaced = [seq for _, old in fresh for seq in old]
+        if callable(restatement):
+            undone = replaced or not seen.issuperset(live)
+            restatement = restatement() if undone else None
         notice = _restatement(agreement, live, seen, replaced, restatement)
         batch = ([(notice[0].row, notice[1])] if notice else []) + fresh
         pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)

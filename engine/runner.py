@@ -11,6 +11,7 @@ pending for the next run.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -101,8 +102,11 @@ def execute(
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
                     terms = by_id[assessed.facility].agreement
-                    restatement = _restatement(log, previous, assessed, as_of, terms)
-                    log.facility(assessed.facility, assessed.events, restatement)
+                    log.facility(
+                        assessed.facility,
+                        assessed.events,
+                        functools.partial(_restatement, log, previous, assessed, as_of, terms),
+                    )
                     produced += len({e.key for e in assessed.events})
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
