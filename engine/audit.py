@@ -25,11 +25,11 @@ import json
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import IO, Any
+from typing import IO, Any, NamedTuple, Protocol
 
 from .lifecycle import AuditEvent, EventRow, canonical
 from .store import AuditLogMissing, Connection, Location, connect
@@ -90,6 +90,32 @@ class Restatement:
 
     changes: list[dict[str, Any]]
     prior_keys: frozenset[str] | None  # None when the previous inputs could not be re-read
+
+
+class RowSource(Protocol):
+    """Where one facility's events wait until they are written."""
+
+    def load(self) -> Sequence[EventRow]: ...
+
+
+class Rows(list[EventRow]):
+    """Events in memory."""
+
+    def load(self) -> Sequence[EventRow]:
+        return self
+
+
+class SpooledRows(NamedTuple):
+    """Events pickled into a file, at `offset`, `size` bytes."""
+
+    path: str
+    offset: int
+    size: int
+
+    def load(self) -> Sequence[EventRow]:
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset)
+            return pickle.loads(handle.read(self.size))
 
 
 @dataclass(frozen=True)
@@ -156,8 +182,9 @@ def record(
         for sha, content in (files or {}).items():
             log.file(sha, content)
         for agreement in sorted(set(by_agreement) | set(restatements)):
-            rows = [e.row for e in by_agreement.get(agreement, [])]
-            log.facility(agreement, rows, restatements.get(agreement))
+            rows = Rows(e.row for e in by_agreement.get(agreement, []))
+            versions = [(row.key, row.version) for row in rows]
+            log.facility(agreement, versions, rows, restatements.get(agreement))
         return log.commit(inputs)
 
 
@@ -195,7 +222,8 @@ class Appender:
 
     def __init__(self, connection: Connection, as_of: date, spool: IO[bytes]):
         self.connection, self.as_of, self.spool = connection, as_of, spool
-        self.count = 0
+        self.count = 0  # new events
+        self.batches = 0  # facilities with new events, spooled
         self.committed = False
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
@@ -213,36 +241,42 @@ class Appender:
     def facility(
         self,
         agreement: str,
-        events: Iterable[EventRow],
+        versions: Sequence[tuple[str, str]],
+        rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
     ) -> int:
-        """Compare one facility's events with its current view; the number found new.
+        """Compare one facility's events, by (key, version), with its current view; the number
+        found new. `rows` holds the events themselves, in the same order: they are loaded only
+        to be written.
 
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
         inputs give means evaluating them again, and a quarter appended to unchanged figures
         needs neither."""
         live = self._live(agreement)
-        fresh: list[tuple[EventRow, list[int]]] = []
+        fresh: list[tuple[int, list[int]]] = []  # (index in rows, the seqs it supersedes)
         seen: set[str] = set()
-        for event in events:
-            if event.key in seen:
+        for index, (key, version) in enumerate(versions):
+            if key in seen:
                 continue
-            seen.add(event.key)
-            current = live.get(event.key)
+            seen.add(key)
+            current = live.get(key)
             if current is None:
-                fresh.append((event, []))
-            elif current.version != event.version:
-                fresh.append((event, [current.seq]))
+                fresh.append((index, []))
+            elif current.version != version:
+                fresh.append((index, [current.seq]))
         replaced = [seq for _, old in fresh for seq in old]
         if callable(restatement):
             undone = replaced or not seen.issuperset(live)
             restatement = restatement() if undone else None
         notice = _restatement(agreement, live, seen, replaced, restatement)
-        batch = ([(notice[0].row, notice[1])] if notice else []) + fresh
-        pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)
-        self.count += len(batch)
-        return len(batch)
+        count = len(fresh) + (notice is not None)
+        if count:
+            notice_row = (notice[0].row, notice[1]) if notice else None
+            pickle.dump((notice_row, rows, fresh), self.spool, pickle.HIGHEST_PROTOCOL)
+            self.batches += 1
+        self.count += count
+        return count
 
     def _live(self, agreement: str) -> dict[str, _Live]:
         rows = self.connection.execute(
@@ -290,8 +324,8 @@ class Appender:
         )
         self.spool.seek(0)
         stored, pending, seq = [], [], last
-        while seq < last + self.count:
-            for event, supersedes in pickle.load(self.spool):
+        for _ in range(self.batches):
+            for event, supersedes in _batch(*pickle.load(self.spool)):
                 seq += 1
                 old = canonical(supersedes) if supersedes else "[]"
                 row = (seq, run_id, *event[:7], old)
@@ -308,6 +342,18 @@ class Appender:
                 )
                 pending = []
         return stored
+
+
+def _batch(
+    notice: tuple[EventRow, list[int]] | None, rows: RowSource, fresh: list[tuple[int, list[int]]]
+) -> Iterator[tuple[EventRow, list[int]]]:
+    """One facility's new events, as `Appender.facility` chose them, in the order written."""
+    if notice is not None:
+        yield notice
+    if fresh:
+        loaded = rows.load()
+        for index, supersedes in fresh:
+            yield loaded[index], supersedes
 
 
 def _stored(row: tuple, recorded_at: str, as_of: date) -> StoredEvent:

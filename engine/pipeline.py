@@ -9,6 +9,7 @@ replays, restatement checks and tests.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from . import instruments, terms
+from . import audit, instruments, terms
 from .errors import InputError, Problem
 from .evaluate import evaluate
 from .facts import Facts, load_facts
@@ -90,27 +91,47 @@ def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
 
 @dataclass
 class Assessed:
-    """One facility evaluated: what it read and the events it gives, or the problems of its
-    facts. What a run's second stage needs, and nothing more: it travels between processes."""
+    """One facility evaluated: what it read, the key and version of each event it gives, and
+    where the events wait (`rows`), or the problems of its facts. What a run's second stage
+    needs, and small: it travels between processes, while the events are loaded only to be
+    written."""
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
     files: dict[str, bytes]
-    events: list[EventRow]  # digested and serialized here, in the worker that made them
-    facts: Facts | None
+    versions: list[tuple[str, str]]  # (key, version) of each event, in order
+    rows: audit.RowSource
     problems: list[Problem]
 
 
-def assess_facility(facility: Facility, as_of: date, rules: Snapshot | None = None) -> Assessed:
+def assess_facility(
+    facility: Facility,
+    as_of: date,
+    rules: Snapshot | None = None,
+    spool: Path | None = None,
+) -> Assessed:
     """`rules`: the package's files, read once for the portfolio; `files` are then the
-    facility's own."""
+    facility's own. With a `spool` folder the events wait in a file there, one per process."""
     entry, files = facility.snapshot(rules)
     try:
         facts = load_facts(facility.folder, facility.agreement)
     except InputError as error:
-        return Assessed(facility.id, entry, files, [], None, error.problems)
+        return Assessed(facility.id, entry, files, [], audit.Rows(), error.problems)
     rows = [event.row for event in assess(facility.agreement, facts, as_of)]
-    return Assessed(facility.id, entry, files, rows, facts, [])
+    versions = [(row.key, row.version) for row in rows]
+    source = audit.Rows(rows) if spool is None else _spool_rows(spool, rows)
+    return Assessed(facility.id, entry, files, versions, source, [])
+
+
+def _spool_rows(folder: Path, rows: list[EventRow]) -> audit.SpooledRows:
+    """Append the rows to this process's file in `folder` (one write, unbuffered: a worker
+    may be stopped without flushing)."""
+    path = folder / f"rows-{os.getpid()}"
+    data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+    with path.open("ab", buffering=0) as handle:
+        offset = handle.tell()
+        handle.write(data)
+    return audit.SpooledRows(str(path), offset, len(data))
 
 
 @dataclass
@@ -148,8 +169,12 @@ def evaluate_portfolio(
     facilities = portfolio.facilities
     rules = {f.package: folder_files(f.rules_folder) for f in facilities}
     problems: list[Problem] = []
-    with tempfile.TemporaryFile() as spool:
-        for done, assessed in enumerate(_assessments(facilities, as_of, rules, workers), 1):
+    with (
+        tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp,
+        tempfile.TemporaryFile(dir=tmp) as spool,
+    ):
+        assessments = _assessments(facilities, as_of, rules, workers, Path(tmp))
+        for done, assessed in enumerate(assessments, 1):
             problems.extend(assessed.problems)
             if not problems:
                 pickle.dump(assessed, spool, pickle.HIGHEST_PROTOCOL)
@@ -162,25 +187,29 @@ def evaluate_portfolio(
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
-_FORKED: tuple[list[Facility], date, dict[str, Snapshot]] | None = None
+_FORKED: tuple[list[Facility], date, dict[str, Snapshot], Path] | None = None
 
 
 def _assess_forked(index: int) -> Assessed:
     assert _FORKED is not None
-    facilities, as_of, rules = _FORKED
+    facilities, as_of, rules, spool = _FORKED
     facility = facilities[index]
-    return assess_facility(facility, as_of, rules[facility.package])
+    return assess_facility(facility, as_of, rules[facility.package], spool)
 
 
 def _assessments(
-    facilities: list[Facility], as_of: date, rules: dict[str, Snapshot], workers: int
+    facilities: list[Facility],
+    as_of: date,
+    rules: dict[str, Snapshot],
+    workers: int,
+    spool: Path,
 ) -> Iterator[Assessed]:
     if workers <= 1 or len(facilities) < 2:
         for facility in facilities:
-            yield assess_facility(facility, as_of, rules[facility.package])
+            yield assess_facility(facility, as_of, rules[facility.package], spool)
         return
     global _FORKED
-    _FORKED = (facilities, as_of, rules)
+    _FORKED = (facilities, as_of, rules, spool)
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=4)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, audit, restate, store
+from .facts import load_facts
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
 from .portfolio import Partition
@@ -101,13 +102,22 @@ def execute(
                     )
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
-                    terms = by_id[assessed.facility].agreement
+                    facility = by_id[assessed.facility]
                     log.facility(
                         assessed.facility,
-                        assessed.events,
-                        functools.partial(_restatement, log, previous, assessed, as_of, terms),
+                        assessed.versions,
+                        assessed.rows,
+                        functools.partial(
+                            _restatement,
+                            log,
+                            previous,
+                            assessed,
+                            as_of,
+                            facility.folder,
+                            facility.agreement,
+                        ),
                     )
-                    produced += len({e.key for e in assessed.events})
+                    produced += len({key for key, _ in assessed.versions})
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
                 inputs = {
@@ -149,6 +159,7 @@ def _restatement(
     previous: restate.Manifest | None,
     assessed: Assessed,
     as_of: date,
+    folder: Path,
     terms: Agreement,
 ) -> audit.Restatement | None:
     """When a facility's inputs differ from those of the latest run that read it: what
@@ -158,15 +169,9 @@ def _restatement(
     if old is None or old == assessed.entry:
         return None
     old_files = log.files(restate.digests({facility: old}))
-    return restate.compare(
-        facility,
-        {facility: old},
-        {facility: assessed.entry},
-        old_files,
-        assessed.facts,
-        as_of,
-        terms,
-    )
+    new_facts = load_facts(folder, terms)  # loaded again: the run kept only what it gives
+    new = {facility: assessed.entry}
+    return restate.compare(facility, {facility: old}, new, old_files, new_facts, as_of, terms)
 
 
 @dataclass(frozen=True)
