@@ -373,7 +373,15 @@ class _Output:
         self.json = fmt == "json"
 
     def _emit(self, stream: Any, level: str, message: str, **fields: Any) -> None:
-        record = {"time": audit.now(), "level": level, "message": message, **fields}
+        self._line(stream, level, message, fields)
+
+    @staticmethod
+    def _line(stream: Any, level: str, message: str, fields: dict[str, Any]) -> None:
+        """One JSON line; a field named like the line's own (an event's `message` detail) is
+        given as `detail_<name>`, so it neither replaces them nor breaks the line."""
+        record = {"time": audit.now(), "level": level, "message": message}
+        for name, value in fields.items():
+            record[f"detail_{name}" if name in ("time", "level", "message") else name] = value
         print(json.dumps(record, default=str), file=stream, flush=True)
 
     def progress(self, message: str, **fields: Any) -> None:
@@ -382,7 +390,7 @@ class _Output:
 
     def event(self, event: audit.StoredEvent) -> None:
         if self.json:
-            self._emit(sys.stdout, "info", "recorded", **event.as_json())
+            self._line(sys.stdout, "info", "recorded", event.as_json())
         else:
             print(report.one_line(event) + _restates(event))
 

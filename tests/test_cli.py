@@ -271,6 +271,23 @@ def test_log_format_json_gives_one_object_per_line_errors_included(db, tmp_path,
     ]
 
 
+def test_log_format_json_keeps_its_message_when_an_event_has_one(db, tmp_path, capsys):
+    """Without notes.csv the Section 4.2 acceleration cannot price the Notes: the data_missing
+    event says so in a `message` detail, which must not replace the line's own."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    for name in ("notes.csv", "note_payments.csv"):
+        (facts / "cerplex" / name).unlink()
+    code = cli(
+        "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db), "--log-format", "json"
+    )
+    assert code == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    missing = [line for line in lines if line.get("event") == "data_missing"]
+    assert missing and all(line["message"] == "recorded" for line in missing)
+    assert all("notes.csv" in line["detail_message"] for line in missing)
+
+
 def test_verify_needs_an_existing_log(tmp_path, capsys):
     assert cli("verify", "--db", str(tmp_path / "none.db")) == 2
     assert "no audit log at" in capsys.readouterr().err
