@@ -128,6 +128,9 @@ class Verification:
     runs: int = 0
 
 
+_NONE_SUPERSEDED = b',"[]"]'  # how most events end their part of the chain's text
+
+
 @dataclass
 class _Chain:
     head: str = GENESIS
@@ -139,10 +142,17 @@ class _Chain:
 
     def link_event(self, seq: int, run: int, event: EventRow, supersedes: str) -> tuple[str, str]:
         """`link(*_event_fields(row))`, with the event's part of that JSON text made where the
-        event was (`EventRow.chained`): a JSON array's text is its items' texts joined by
-        commas, so the digest is the same, and the costly escaping is done in the workers."""
-        canonical = f'["{self.head}","event",{seq},{run},{event.chained},{json.dumps(supersedes)}]'
-        return self._advance(canonical)
+        event was (`EventRow.chained`, UTF-8): a JSON array's text is its items' texts joined by
+        commas, so the digest is the same, and the costly escaping and encoding are done in the
+        workers."""
+        prev = self.head
+        digest = hashlib.sha256(f'["{prev}","event",{seq},{run},'.encode())
+        digest.update(event.chained)
+        digest.update(
+            _NONE_SUPERSEDED if supersedes == "[]" else f",{json.dumps(supersedes)}]".encode()
+        )
+        self.head = digest.hexdigest()
+        return prev, self.head
 
     def _advance(self, canonical: str) -> tuple[str, str]:
         prev = self.head
@@ -324,16 +334,19 @@ class Appender:
         )
         self.spool.seek(0)
         stored, pending, seq = [], [], last
+        kinds: list[str] = []
         for _ in range(self.batches):
             for event, supersedes in _batch(*pickle.load(self.spool)):
                 seq += 1
                 old = canonical(supersedes) if supersedes else "[]"
                 row = (seq, run_id, *event[:7], old)
                 pending.append((*row, *chain.link_event(seq, run_id, event, old)))
-                self.new[event.event] += 1
+                kinds.append(event.event)
                 if keep(event.event):
                     stored.append(_stored(row, recorded_at, self.as_of))
             if len(pending) >= self._BATCH or seq == last + self.count:
+                self.new.update(kinds)
+                kinds = []
                 connection.executemany(
                     "INSERT INTO events (seq, run, key, version, event, agreement, covenant,"
                     " date, details, supersedes, prev_hash, hash)"

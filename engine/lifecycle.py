@@ -64,7 +64,7 @@ class EventRow(NamedTuple):
     covenant: str | None
     date: str
     details: str  # canonical JSON
-    chained: str  # these seven as the audit log's hash chain writes them (audit._Chain)
+    chained: bytes  # these seven as the audit log's hash chain writes them (audit._Chain), UTF-8
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,7 @@ class AuditEvent:
             canonical(self.details),
         )
         chained = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[1:-1]
-        return EventRow(*fields, chained)
+        return EventRow(*fields, chained.encode())
 
 
 def unit_of(covenant: Covenant) -> str:
