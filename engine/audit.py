@@ -195,7 +195,8 @@ def record(
             rows = Rows(e.row for e in by_agreement.get(agreement, []))
             versions = [(row.key, row.version) for row in rows]
             log.facility(agreement, versions, rows, restatements.get(agreement))
-        return log.commit(inputs)
+        log.commit(inputs)
+    return list(written(path, log.first_seq, log.count))
 
 
 @contextmanager
@@ -302,22 +303,18 @@ class Appender:
             if seq not in superseded
         }
 
-    def commit(
-        self, inputs: dict[str, Any], keep: Callable[[str], bool] = lambda kind: True
-    ) -> list[StoredEvent]:
-        """Chain and write the new events after one run row, and commit; the stored events of
-        the kinds `keep` selects (all by default) are returned, and `new` counts every kind.
-        With nothing new, nothing is written."""
-        stored: list[StoredEvent] = []
+    def commit(self, inputs: dict[str, Any]) -> None:
+        """Chain and write the new events after one run row, and commit; `new` counts them by
+        kind, and `first_seq` is the first one's seq (read them back with `written`). With
+        nothing new, nothing is written."""
         if self.count:
-            stored = self._write(inputs, keep)
+            self._write(inputs)
         self.connection.commit()
         self.committed = True
-        return stored
 
     _BATCH = 1000  # rows per executemany
 
-    def _write(self, inputs: dict[str, Any], keep: Callable[[str], bool]) -> list[StoredEvent]:
+    def _write(self, inputs: dict[str, Any]) -> None:
         connection = self.connection
         chain = _Chain(_head(connection))
         last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -333,8 +330,9 @@ class Appender:
             (run_id, recorded_at, day, inputs_text, last + 1, self.count, prev, digest),
         )
         self.spool.seek(0)
-        stored, pending, seq = [], [], last
+        pending: list[tuple] = []
         kinds: list[str] = []
+        seq = last
         for _ in range(self.batches):
             for event, supersedes in _batch(*pickle.load(self.spool)):
                 seq += 1
@@ -342,8 +340,6 @@ class Appender:
                 row = (seq, run_id, *event[:7], old)
                 pending.append((*row, *chain.link_event(seq, run_id, event, old)))
                 kinds.append(event.event)
-                if keep(event.event):
-                    stored.append(_stored(row, recorded_at, self.as_of))
             if len(pending) >= self._BATCH or seq == last + self.count:
                 self.new.update(kinds)
                 kinds = []
@@ -354,7 +350,6 @@ class Appender:
                     pending,
                 )
                 pending = []
-        return stored
 
 
 def _batch(
@@ -367,13 +362,6 @@ def _batch(
         loaded = rows.load()
         for index, supersedes in fresh:
             yield loaded[index], supersedes
-
-
-def _stored(row: tuple, recorded_at: str, as_of: date) -> StoredEvent:
-    """A row as `_write` inserts it, as the log gives it back."""
-    seq, run, key, version, event, agreement, covenant, day, details, supersedes = row
-    values = (event, agreement, covenant, day, details, key, version, supersedes)
-    return _stored_event(seq, run, recorded_at, as_of, *values)
 
 
 def _stored_event(
@@ -506,6 +494,34 @@ def read(
         day = date.fromisoformat(as_of)
         events.append(_stored_event(seq, run, at, day, *rest, superseded.get(seq)))
     return events
+
+
+def written(
+    path: Location, first_seq: int | None, count: int, skip: Collection[str] = ()
+) -> Iterator[StoredEvent]:
+    """The events one run wrote (`Appender.first_seq` and `count`), but the kinds in `skip`,
+    read back a thousand at a time: a run of a large portfolio writes millions, and no read
+    lock is held while the caller, say printing to a pipe, waits (it would hold up the next
+    run's commit)."""
+    if first_seq is None or not count:
+        return
+    skip = sorted(skip)
+    sql = (
+        "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant, e.date,"
+        " e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r USING (run)"
+        " WHERE e.seq >= ? AND e.seq < ?"
+        + (f" AND e.event NOT IN ({', '.join('?' * len(skip))})" if skip else "")
+        + " ORDER BY e.seq"
+    )
+    end = first_seq + count
+    with connect(path) as connection:
+        for start in range(first_seq, end, _READ_BATCH):
+            batch = (start, min(start + _READ_BATCH, end), *skip)
+            for seq, run, at, as_of, *rest in connection.execute(sql, batch).fetchall():
+                yield _stored_event(seq, run, at, date.fromisoformat(as_of), *rest)
+
+
+_READ_BATCH = 1000
 
 
 def runs(path: Location) -> list[Run]:

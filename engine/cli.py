@@ -470,7 +470,6 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         workers=args.workers,
         partition=args.partition,
         notifier=notifier,
-        keep=lambda kind: listed or kind not in _ROUTINE,
         progress=out.progress,
         tick=_Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
     )
@@ -480,9 +479,9 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         )
     for agreement in result.without_facts:
         out.note(f"no facts folder {args.facts / agreement}; agreement {agreement} not tested")
-    for event in result.stored:
-        out.event(event)
     stored = sum(result.new.values())
+    for event in audit.written(args.db, result.first_seq, stored, () if listed else _ROUTINE):
+        out.event(event)
     already = result.produced - (stored - result.new["restatement"])
     routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
     counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in routine)

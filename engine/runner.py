@@ -47,7 +47,7 @@ class RunResult:
     without_facts: list[str]  # agreements no facility follows
     without_rules: list[str]  # facts folders that follow no agreement
     produced: int  # distinct events the inputs give
-    stored: list[audit.StoredEvent]  # the new events of the kinds `keep` selected
+    first_seq: int | None  # of the new events (read them with audit.written), if any
     new: Counter[str]  # every new event, counted by kind
     head: str
     deliveries: list[Delivery] = field(default_factory=list)
@@ -64,7 +64,6 @@ def execute(
     workers: int = 1,
     partition: Partition | None = None,
     notifier: Notifier | None = None,
-    keep: Callable[[str], bool] = lambda kind: True,
     progress: Progress = _quiet,
     tick: Tick | None = None,
 ) -> RunResult:
@@ -128,7 +127,7 @@ def execute(
                     "agreements": manifest,
                 }
                 progress("recording", new=log.count)
-                stored = log.commit(inputs, keep)
+                log.commit(inputs)
                 first, new = log.first_seq, log.new
             head = audit.head(db)
             progress("recorded", new=sum(new.values()), head=head)
@@ -138,7 +137,7 @@ def execute(
         portfolio.without_facts,
         portfolio.without_rules,
         produced,
-        stored,
+        first,
         new,
         head,
         deliveries,
