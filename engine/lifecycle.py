@@ -49,9 +49,15 @@ PROVENANCE = frozenset(
 )
 
 
+# Encoders made once: json.dumps with options builds a new one on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_VERSIONED = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+_CHAINED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def canonical(value: Any) -> str:
     """The one JSON text of a value: what digests and the audit log store."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL(value)
 
 
 class EventRow(NamedTuple):
@@ -87,7 +93,7 @@ class AuditEvent:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one."""
         content = {k: v for k, v in self.details.items() if k not in PROVENANCE}
-        text = json.dumps([self.key, content], sort_keys=True, separators=(",", ":"))
+        text = _VERSIONED([self.key, content])
         return hashlib.sha256(text.encode()).hexdigest()
 
     @cached_property
@@ -101,7 +107,7 @@ class AuditEvent:
             self.date.isoformat(),
             canonical(self.details),
         )
-        chained = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)[1:-1]
+        chained = _CHAINED(fields)[1:-1]
         return EventRow(*fields, chained.encode())
 
 

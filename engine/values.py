@@ -10,10 +10,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 
 from dateutil.relativedelta import relativedelta
 
 _NUMBER = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+")
+_PLAIN = re.compile(r"\d+(\.\d+)?")
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
 
@@ -24,6 +26,8 @@ def parse_decimal(text: str) -> Decimal:
     A parenthesis must be balanced: the First Amendment's own misprint `$  1,458,000)` is
     refused here, so that such a reading is always a decision recorded in a rule file.
     """
+    if _PLAIN.fullmatch(text):  # most cells: what the rest of this function would give
+        return Decimal(text)
     s = text.strip()
     negative = False
     if s.startswith("$"):
@@ -96,8 +100,7 @@ class FiscalQuarter:
     @property
     def nominal_end(self) -> date:
         """The calendar quarter end the covenant tables name (e.g. December 31, 1997)."""
-        first_of_next = date(self.year, 3 * self.quarter, 1) + relativedelta(months=1)
-        return first_of_next - relativedelta(days=1)
+        return _quarter_end(self.year, self.quarter)
 
     def next(self) -> FiscalQuarter:
         return FiscalQuarter(self.year + self.quarter // 4, self.quarter % 4 + 1)
@@ -109,3 +112,9 @@ class FiscalQuarter:
 
     def __str__(self) -> str:
         return f"{self.year}Q{self.quarter}"
+
+
+@cache
+def _quarter_end(year: int, quarter: int) -> date:
+    """Worked out once per quarter: every facility's every row asks."""
+    return date(year, 3 * quarter, 1) + relativedelta(months=1) - relativedelta(days=1)
