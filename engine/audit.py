@@ -26,7 +26,7 @@ import pickle
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any, NamedTuple, Protocol
@@ -105,14 +105,14 @@ class Rows(list[EventRow]):
         return self
 
 
-class SpooledRows(NamedTuple):
-    """Events pickled into a file, at `offset`, `size` bytes."""
+class Spooled(NamedTuple):
+    """Something pickled into a file, at `offset`, `size` bytes: a worker's output, waiting."""
 
     path: str
     offset: int
     size: int
 
-    def load(self) -> Sequence[EventRow]:
+    def load(self) -> Any:
         with open(self.path, "rb") as handle:
             handle.seek(self.offset)
             return pickle.loads(handle.read(self.size))
@@ -532,6 +532,15 @@ def runs(path: Location) -> list[Run]:
     return [Run(r, at, date.fromisoformat(a), json.loads(i)) for r, at, a, i in rows]
 
 
+def recorded_inputs(path: Location) -> Iterator[dict[str, Any]]:
+    """Each run's recorded inputs, the latest run first, read one at a time: a caller after the
+    latest of each facility stops early, not reading a year of runs (each of which can name
+    thousands of facilities)."""
+    with connect(path) as connection:
+        for (inputs,) in connection.stream("SELECT inputs FROM runs ORDER BY run DESC"):
+            yield json.loads(inputs)
+
+
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
     """The stored input files with these digests."""
     with connect(path) as connection:
@@ -552,25 +561,34 @@ def verify(path: Location) -> Verification:
     """Walk the chain from the first run; report the first row that does not fit it. Events
     are read in order through a cursor, so a log of millions of events is verified in
     constant memory."""
+    runs_sql = (
+        "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
+        " FROM runs ORDER BY run"
+    )
+    events_sql = (
+        "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
+        " supersedes, prev_hash, hash FROM events ORDER BY seq"
+    )
     with connect(path) as connection:
-        run_rows = connection.execute(
-            "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
-            " FROM runs ORDER BY run"
-        ).fetchall()
         stored_files = {
             sha: hashlib.sha256(bytes(content)).hexdigest()
             for sha, content in connection.execute("SELECT sha256, content FROM files")
         }
-        rows = connection.stream(
-            "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
-            " supersedes, prev_hash, hash FROM events ORDER BY seq"
-        )
-        return _walk(run_rows, stored_files, rows)
+        # Both read through cursors (a run row names every facility's files), closed in turn.
+        with (
+            connection.reading(),
+            closing(connection.stream(runs_sql)) as run_rows,
+            closing(connection.stream(events_sql)) as rows,
+        ):
+            return _walk(run_rows, stored_files, rows)
 
 
-def _walk(run_rows: list, stored_files: dict[str, str], rows: Iterator[tuple]) -> Verification:
-    chain, expected_seq, row = _Chain(), 1, next(rows, None)
+def _walk(
+    run_rows: Iterable[tuple], stored_files: dict[str, str], rows: Iterator[tuple]
+) -> Verification:
+    chain, expected_seq, row, walked = _Chain(), 1, next(rows, None), 0
     for run, at, as_of, inputs, first, count, prev, digest in run_rows:
+        walked += 1
         if first != expected_seq or (prev, digest) != chain.link(
             *_run_fields(run, at, as_of, inputs, first, count)
         ):
@@ -594,11 +612,11 @@ def _walk(run_rows: list, stored_files: dict[str, str], rows: Iterator[tuple]) -
     events = expected_seq - 1
     return Verification(
         True,
-        f"intact: {len(run_rows)} runs, {events} events, head {chain.head}",
+        f"intact: {walked} runs, {events} events, head {chain.head}",
         None,
         chain.head,
         events,
-        len(run_rows),
+        walked,
     )
 
 

@@ -24,7 +24,7 @@ from .errors import InputError, Problem
 from .evaluate import evaluate
 from .facts import Facts, load_facts
 from .ledger import keep_ledger
-from .lifecycle import AuditEvent, EventRow, run_lifecycle
+from .lifecycle import AuditEvent, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, Snapshot, folder_files, load_portfolio
 from .rules import Agreement
 
@@ -92,46 +92,46 @@ def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
 @dataclass
 class Assessed:
     """One facility evaluated: what it read, the key and version of each event it gives, and
-    where the events wait (`rows`), or the problems of its facts. What a run's second stage
-    needs, and small: it travels between processes, while the events are loaded only to be
-    written."""
+    the events, or the problems of its facts. What a run's second stage needs; it travels
+    between processes, so what is large waits in the worker's file (`_spool`) until used: the
+    (key, version) pairs to be compared with the log, the events only to be written."""
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
     files: dict[str, bytes]
-    versions: list[tuple[str, str]]  # (key, version) of each event, in order
+    keyed: audit.Spooled | None  # its list of (key, version), one per event, in order
     rows: audit.RowSource
     problems: list[Problem]
 
+    @property
+    def versions(self) -> list[tuple[str, str]]:
+        return self.keyed.load() if self.keyed is not None else []
+
 
 def assess_facility(
-    facility: Facility,
-    as_of: date,
-    rules: Snapshot | None = None,
-    spool: Path | None = None,
+    facility: Facility, as_of: date, rules: Snapshot | None, spool: Path
 ) -> Assessed:
     """`rules`: the package's files, read once for the portfolio; `files` are then the
-    facility's own. With a `spool` folder the events wait in a file there, one per process."""
+    facility's own. The events wait in this process's file in the `spool` folder."""
     entry, files = facility.snapshot(rules)
     try:
         facts = load_facts(facility.folder, facility.agreement)
     except InputError as error:
-        return Assessed(facility.id, entry, files, [], audit.Rows(), error.problems)
+        return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
     rows = [event.row for event in assess(facility.agreement, facts, as_of)]
-    versions = [(row.key, row.version) for row in rows]
-    source = audit.Rows(rows) if spool is None else _spool_rows(spool, rows)
-    return Assessed(facility.id, entry, files, versions, source, [])
+    path = spool / f"rows-{os.getpid()}"
+    keyed = _spool(path, [(row.key, row.version) for row in rows])
+    return Assessed(facility.id, entry, files, keyed, _spool(path, rows), [])
 
 
-def _spool_rows(folder: Path, rows: list[EventRow]) -> audit.SpooledRows:
-    """Append the rows to this process's file in `folder` (one write, unbuffered: a worker
-    may be stopped without flushing)."""
-    path = folder / f"rows-{os.getpid()}"
-    data = pickle.dumps(rows, pickle.HIGHEST_PROTOCOL)
+def _spool(path: Path, value: Any) -> audit.Spooled:
+    """Append `value` to this process's file (one write, unbuffered: a worker may be stopped
+    without flushing)."""
+    data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
     with path.open("ab", buffering=0) as handle:
         offset = handle.tell()
         handle.write(data)
-    return audit.SpooledRows(str(path), offset, len(data))
+    return audit.Spooled(str(path), offset, len(data))
 
 
 @dataclass

@@ -11,9 +11,10 @@ pending for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -90,7 +91,7 @@ def execute(
                 verification = audit.verify(db)
                 if not verification.ok:
                     raise LogTampered(verification)
-                previous = _latest_inputs(db)
+                previous = _latest_inputs(db, by_id)
             manifest, packages, produced = {}, {}, 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
@@ -102,9 +103,10 @@ def execute(
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
                     facility = by_id[assessed.facility]
+                    versions = assessed.versions
                     log.facility(
                         assessed.facility,
-                        assessed.versions,
+                        versions,
                         assessed.rows,
                         functools.partial(
                             _restatement,
@@ -116,7 +118,7 @@ def execute(
                             facility.agreement,
                         ),
                     )
-                    produced += len({key for key, _ in assessed.versions})
+                    produced += len({key for key, _ in versions})
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
                 inputs = {
@@ -144,12 +146,17 @@ def execute(
     )
 
 
-def _latest_inputs(db: Location) -> dict[str, Any] | None:
-    """Each facility's inputs as the latest run that read it recorded them (a run may have
-    read only some facilities)."""
-    latest: dict[str, Any] = {}
-    for run in audit.runs(db):
-        latest.update(restate.expand(run.inputs))
+def _latest_inputs(db: Location, facilities: Iterable[str]) -> restate.Manifest | None:
+    """Each of these facilities' inputs as the latest run that read it recorded them (a run
+    may have read only some facilities)."""
+    wanted, latest = set(facilities), {}
+    with contextlib.closing(audit.recorded_inputs(db)) as recorded:
+        for inputs in recorded:
+            for facility, entry in restate.expand(inputs).items():
+                if facility in wanted:
+                    latest.setdefault(facility, entry)
+            if len(latest) == len(wanted):
+                break
     return latest or None
 
 

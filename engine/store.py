@@ -12,6 +12,7 @@ SQLite file, a session-level advisory lock in PostgreSQL (both released if the h
 from __future__ import annotations
 
 import fcntl
+import itertools
 import os
 import re
 import sqlite3
@@ -56,7 +57,6 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_by_key ON events (key);
 CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement);
 CREATE TABLE IF NOT EXISTS files (sha256 TEXT PRIMARY KEY, content BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS channels (
@@ -135,6 +135,11 @@ class Connection:
         """Rows one at a time, not all in memory."""
         raise NotImplementedError
 
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction for several streams read at once."""
+        yield
+
     def begin_write(self) -> None:
         raise NotImplementedError
 
@@ -179,17 +184,34 @@ class _Postgres(Connection):
             cursor.executemany(_postgres_sql(sql), rows)
 
     def stream(self, sql: str) -> Iterator[tuple]:
-        # A server-side cursor lives in a transaction; reading needs no other.
-        with self.raw.transaction(), self.raw.cursor(name="stream") as cursor:
+        # A server-side cursor lives in a transaction: its own, or the one `reading` holds
+        # (cursors read at once each need a name of their own).
+        name = f"stream_{next(_CURSORS)}"
+        status = self.raw.info.transaction_status
+        if status == type(status).IDLE:
+            with self.raw.transaction(), self.raw.cursor(name=name) as cursor:
+                cursor.itersize = 2000
+                cursor.execute(_postgres_sql(sql))
+                yield from cursor
+            return
+        with self.raw.cursor(name=name) as cursor:
             cursor.itersize = 2000
             cursor.execute(_postgres_sql(sql))
             yield from cursor
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        with self.raw.transaction():
+            yield
 
     def begin_write(self) -> None:
         self.raw.execute("BEGIN")
         self.raw.execute(
             "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)", (_CHAIN_LOCK,)
         )
+
+
+_CURSORS = itertools.count()
 
 
 @cache
