@@ -470,21 +470,61 @@ def read(
     given (kinds only with history: a restatement of another kind may supersede an event)."""
     if kinds is not None and not history:
         raise ValueError("kinds filter the history only")
+    with connect(path) as connection:
+        return _read(connection, history, known_as_of, agreements, kinds, after)
+
+
+def read_by_facility(
+    path: Location, agreements: Iterable[str], known_as_of: datetime | None = None
+) -> Iterator[tuple[str, list[StoredEvent]]]:
+    """Each facility's current view in turn, so that a portfolio's log is never in memory
+    at once."""
+    with connect(path) as connection:
+        for agreement in agreements:
+            yield agreement, _read(connection, False, known_as_of, [agreement], None, 0)
+
+
+def facilities(path: Location, known_as_of: datetime | None = None) -> list[tuple[str, date]]:
+    """Every facility the log holds events of, with the as-of date of the latest run that
+    recorded one (as the log stood at `known_as_of`, if given)."""
+    where, values = (
+        ("WHERE r.recorded_at <= ?", [_cutoff(known_as_of)]) if known_as_of else ("", [])
+    )
+    with connect(path) as connection:
+        rows = connection.execute(
+            "SELECT e.agreement, max(r.as_of) FROM events e JOIN runs r USING (run)"
+            f" {where} GROUP BY e.agreement ORDER BY e.agreement",
+            values,
+        ).fetchall()
+    return [(agreement, date.fromisoformat(day)) for agreement, day in rows]
+
+
+def _cutoff(known_as_of: datetime) -> str:
+    return known_as_of.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _read(
+    connection: Connection,
+    history: bool,
+    known_as_of: datetime | None,
+    agreements: Collection[str] | None,
+    kinds: Collection[str] | None,
+    after: int,
+) -> list[StoredEvent]:
     where, values = ["e.seq > ?"], [after]
     for column, wanted in (("agreement", agreements), ("event", kinds)):
         if wanted is not None:
             wanted = sorted(wanted)
             where.append(f"e.{column} IN ({', '.join('?' * len(wanted))})")
             values.extend(wanted)
-    with connect(path) as connection:
-        rows = connection.execute(
-            "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
-            " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
-            f" USING (run) WHERE {' AND '.join(where)} ORDER BY e.seq",
-            values,
-        ).fetchall()
+    rows = connection.execute(
+        "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
+        " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
+        f" USING (run) WHERE {' AND '.join(where)} ORDER BY e.seq",
+        values,
+    ).fetchall()
     if known_as_of is not None:
-        cutoff = known_as_of.astimezone(UTC).isoformat(timespec="microseconds")
+        cutoff = _cutoff(known_as_of)
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
     events = []

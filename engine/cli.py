@@ -336,6 +336,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="warn when a compliant covenant's headroom is less than this share of its "
         f"threshold (default: {report.THIN_HEADROOM_PERCENT})",
     )
+    rep.add_argument(
+        "--detail",
+        choices=("attention", "all"),
+        default=None,
+        help="which facilities get their full sections when the report covers several: "
+        "those needing attention (a status other than compliant, an open default, an amount "
+        "due), the others in the portfolio view only; or all (default: attention for several "
+        "facilities; one is always in full)",
+    )
     _add_known_as_of(rep, "the log")
     _add_facility(rep, "report on")
     return parser
@@ -558,6 +567,18 @@ def _read(args: argparse.Namespace, history: bool = False) -> list[audit.StoredE
     return events
 
 
+def _facilities(args: argparse.Namespace) -> dict[str, date]:
+    """The facilities `report` covers (those named, if any), each with the as-of date of the
+    latest run that recorded its events."""
+    found = dict(audit.facilities(args.db, args.known_as_of))
+    unknown = sorted(set(args.facility or ()) - set(found))
+    if unknown:
+        raise InputError(
+            [Problem("--facility", f"the audit log has no facility {name!r}") for name in unknown]
+        )
+    return {f: day for f, day in found.items() if not args.facility or f in args.facility}
+
+
 def _verify(args: argparse.Namespace, out: _Output) -> int:
     verification = audit.verify(args.db)
     if verification.ok:
@@ -571,8 +592,15 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
         out.error("--format xlsx needs --out FILE")
         return EXIT_BAD_INPUT
-    events = _read(args)
-    model = report.build(events, args.as_of, args.thin_headroom)
+    covered = _facilities(args)
+    detail = args.detail or ("attention" if len(covered) > 1 else "all")
+    model = report.build_by_facility(
+        audit.read_by_facility(args.db, list(covered), args.known_as_of),
+        max(covered.values(), default=None),
+        args.as_of,
+        args.thin_headroom,
+        detail,
+    )
     content = report.render(model, args.format)
     if args.out is None:
         sys.stdout.buffer.write(content)

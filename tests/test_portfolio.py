@@ -229,6 +229,32 @@ def test_portfolio_model_orders_by_status_then_nearest(portfolio: Path, store_lo
     assert rows[1]["nearest"]["headroom_percent"] == "2.50"
 
 
+def test_a_portfolio_report_details_the_facilities_needing_attention(
+    portfolio: Path, store_log, capsys
+) -> None:
+    """acme's 1998Q2 current ratio, 1.05 against its own 1.10, became an Event of Default;
+    plain complied throughout (its least headroom 2.50%), so by default it is a row of the
+    portfolio view only, and `--detail all` or `--facility plain` show it in full."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    capsys.readouterr()
+    sections = ("## Acme Holdings, Inc.:", "## Plain Manufacturing Co.:")
+    assert run("report", "--db", str(db)) == 0
+    attention = capsys.readouterr().out
+    assert "| plain |" in attention and "the other 1, compliant" in attention
+    assert sections[0] in attention and sections[1] not in attention
+    # The appendix lists the events of the facilities shown in full, and only theirs.
+    appendix = attention[attention.index("## Appendix") :]
+    assert "| acme |" in appendix and "| plain |" not in appendix
+    assert run("report", "--db", str(db), "--detail", "all") == 0
+    everything = capsys.readouterr().out
+    assert all(section in everything for section in sections)
+    assert "Each facility's sections follow." in everything
+    assert run("report", "--db", str(db), "--facility", "plain") == 0
+    assert sections[1] in capsys.readouterr().out
+
+
 BAD = [
     ('agreement = "cerplex"', 'agreement = "nobody"', "facility.agreement", "no agreement"),
     ('covenant = "6.20"\nfrom', 'covenant = "9.99"\nfrom', "facility.override[0].covenant", "9.99"),

@@ -8,12 +8,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import THIN_HEADROOM_PERCENT, build
+from .model import THIN_HEADROOM_PERCENT, build, build_by_facility
 from .text import one_line
 
 FORMATS = ("md", "json", "html", "xlsx")
 
-__all__ = ["FORMATS", "THIN_HEADROOM_PERCENT", "build", "one_line", "render"]
+__all__ = [
+    "FORMATS",
+    "THIN_HEADROOM_PERCENT",
+    "build",
+    "build_by_facility",
+    "one_line",
+    "render",
+]
 
 
 def render(model: dict[str, Any], format: str) -> bytes:

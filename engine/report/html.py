@@ -15,7 +15,7 @@ from markupsafe import Markup
 
 from .. import __version__
 from .charts import covenant_chart
-from .text import amount, money, nearest, percent, step_up_sentence, when
+from .text import amount, followed, money, nearest, percent, step_up_sentence, when
 
 METER_FULL_PERCENT = Decimal(25)  # headroom of a quarter of the threshold or more fills it
 
@@ -57,4 +57,7 @@ def to_html(model: dict[str, Any]) -> str:
                 # Our own drawing: matplotlib escapes every text it writes into the SVG.
                 charts[(agreement["agreement"], covenant["section"])] = svg and Markup(svg)
     template = environment.get_template("report.html.j2")
-    return template.render(model=model, charts=charts, version=__version__)
+    after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
+    return template.render(
+        model=model, charts=charts, version=__version__, after_portfolio=after_portfolio
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .text import amount, money, nearest, percent, step_up_sentence, when
+from .text import amount, followed, money, nearest, percent, step_up_sentence, when
 
 
 def md(value: object) -> str:
@@ -46,7 +46,7 @@ def _inputs(test: dict[str, Any]) -> str:
 
 def to_markdown(model: dict[str, Any]) -> str:
     out = ["# Covenant report", ""]
-    if not model["agreements"]:
+    if not model["portfolio"]:
         return "\n".join([*out, "The audit log holds no events for this date.", ""])
     source = model["generated_from"]
     basis = "as given" if model["as_of_given"] else "the latest run's as-of date"
@@ -58,7 +58,7 @@ def to_markdown(model: dict[str, Any]) -> str:
         "",
     ]
     if len(model["portfolio"]) > 1:
-        out += _portfolio(model["portfolio"])
+        out += _portfolio(model["portfolio"], model["not_detailed"])
     for agreement in model["agreements"]:
         out += _agreement(model, agreement)
     out += ["## Appendix: the audit-log events this report rests on", ""]
@@ -72,12 +72,12 @@ def to_markdown(model: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def _portfolio(rows: list[dict[str, Any]]) -> list[str]:
+def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
     out = [
         "## Portfolio",
         "",
         f"{len(rows)} facilities, the most serious status first; among equals, the least "
-        "headroom first. Each facility's sections follow.",
+        f"headroom first. {followed(len(rows), not_detailed)}",
         "",
     ]
     return out + _table(

@@ -9,6 +9,7 @@ carries the sequence numbers of the events it rests on.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -55,18 +56,48 @@ def build(
     state_on: date | None = None,
     thin_percent: Decimal = THIN_HEADROOM_PERCENT,
 ) -> dict[str, Any]:
-    """The model of the report on `state_on` (default: the latest run's as-of date)."""
-    latest_run = max((e.as_of for e in events), default=None)
-    day = state_on or latest_run
-    used = _used(events, day) if day else []
+    """The model of the report on `state_on` (default: the latest run's as-of date), every
+    facility in full."""
     by_agreement: dict[str, list[StoredEvent]] = defaultdict(list)
-    for event in used:
+    for event in events:
         by_agreement[event.agreement].append(event)
+    latest_run = max((e.as_of for e in events), default=None)
+    return build_by_facility(sorted(by_agreement.items()), latest_run, state_on, thin_percent)
+
+
+def build_by_facility(
+    facilities: Iterable[tuple[str, list[StoredEvent]]],
+    latest_run: date | None,
+    state_on: date | None = None,
+    thin_percent: Decimal = THIN_HEADROOM_PERCENT,
+    detail: str = "all",
+) -> dict[str, Any]:
+    """The model built one facility at a time (`facilities` may read them from the log in
+    turn). With `detail` "attention", only the facilities the portfolio view shows needing
+    attention keep their sections and their events in the appendix: a book of thousands
+    stays a readable report, built in bounded memory."""
+    day = state_on or latest_run
     horizon = _horizon(day) if day else None
-    agreements = [
-        _Agreement(name, evs, day, horizon, thin_percent).model()
-        for name, evs in sorted(by_agreement.items())
-    ]
+    agreements, rows, appendix = [], [], []
+    shown = read = 0
+    first = last = None
+    for name, events in facilities:
+        used = _used(events, day) if day else []
+        read += len(events)
+        if not used:
+            continue
+        model = _Agreement(name, used, day, horizon, thin_percent).model()
+        row = portfolio_row(model)
+        rows.append(row)
+        shown += len(used)
+        first = min(first or used[0].seq, used[0].seq)
+        last = max(last or used[-1].seq, used[-1].seq)
+        row["detailed"] = detail == "all" or _needs_attention(row)
+        if row["detailed"]:
+            agreements.append(model)
+            appendix.extend(_appendix_row(e) for e in used)
+    appendix.sort(key=lambda e: e["seq"])
+    rows.sort(key=_portfolio_order)
     return {
         "state_on": day.isoformat() if day else None,
         "as_of_given": state_on is not None,
@@ -74,27 +105,30 @@ def build(
         "thin_headroom_percent": str(thin_percent),
         "horizon": {"after": day.isoformat(), "through": horizon.isoformat()} if day else None,
         "generated_from": {
-            "events": len(used),
-            "log_events": len(events),
-            "first_seq": used[0].seq if used else None,
-            "last_seq": used[-1].seq if used else None,
+            "events": shown,
+            "log_events": read,
+            "first_seq": first,
+            "last_seq": last,
         },
         "agreements": agreements,
-        "portfolio": portfolio(agreements),
-        "events": [
-            {
-                "seq": e.seq,
-                "run": e.run,
-                "run_as_of": e.as_of.isoformat(),
-                "date": e.date.isoformat(),
-                "event": e.event,
-                "agreement": e.agreement,
-                "covenant": e.covenant,
-                "summary": describe(e),
-                "clause": e.details.get("clause"),
-            }
-            for e in used
-        ],
+        "portfolio": rows,
+        "detail": detail,
+        "not_detailed": len(rows) - len(agreements),
+        "events": appendix,
+    }
+
+
+def _appendix_row(e: StoredEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq,
+        "run": e.run,
+        "run_as_of": e.as_of.isoformat(),
+        "date": e.date.isoformat(),
+        "event": e.event,
+        "agreement": e.agreement,
+        "covenant": e.covenant,
+        "summary": describe(e),
+        "clause": e.details.get("clause"),
     }
 
 
@@ -104,48 +138,55 @@ _SEVERITY = {status: rank for rank, status in enumerate(STATUS_WORDS)}
 def portfolio(agreements: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per facility: its worst covenant status and its nearest approach to a limit.
     Worst first; among equals, the least headroom first (nearest breaches first)."""
-    rows = []
-    for a in agreements:
-        # A covenant compliant at its latest test may still carry an open default.
-        statuses = [c["status"] for c in a["covenants"]] + [
-            life["status"] for life in a["open_defaults"]
-        ]
-        statuses = statuses or ["not_tested"]
-        worst = min(statuses, key=_SEVERITY.__getitem__)
-        nearest = min(
-            (
-                {"covenant": c["section"], "title": c["title"], **t}
-                for c in a["covenants"]
-                if c["status"] == "compliant"
-                and (t := c["latest_test"])
-                and t["headroom_percent"] is not None
-            ),
-            key=lambda t: Decimal(t["headroom_percent"]),
-            default=None,
-        )
-        s = a["summary"]
-        rows.append(
-            {
-                "facility": a["agreement"],
-                "name": a["facility_name"] or a["borrower"],
-                "package": a["package"],
-                "status": worst,
-                "status_label": STATUS_WORDS[worst],
-                "in_breach": s["in_breach"],
-                "open_defaults": s["open_defaults"],
-                "events_of_default": s["events_of_default"],
-                "amounts_due": len(a["amounts_due"]),
-                "nearest": nearest,
-            }
-        )
-    rows.sort(
-        key=lambda r: (
-            _SEVERITY[r["status"]],
-            Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
-            r["facility"],
-        )
+    return sorted((portfolio_row(a) for a in agreements), key=_portfolio_order)
+
+
+def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
+    """A facility's row of the portfolio view, from its model."""
+    # A covenant compliant at its latest test may still carry an open default.
+    statuses = [c["status"] for c in a["covenants"]] + [
+        life["status"] for life in a["open_defaults"]
+    ]
+    statuses = statuses or ["not_tested"]
+    worst = min(statuses, key=_SEVERITY.__getitem__)
+    nearest = min(
+        (
+            {"covenant": c["section"], "title": c["title"], **t}
+            for c in a["covenants"]
+            if c["status"] == "compliant"
+            and (t := c["latest_test"])
+            and t["headroom_percent"] is not None
+        ),
+        key=lambda t: Decimal(t["headroom_percent"]),
+        default=None,
     )
-    return rows
+    s = a["summary"]
+    return {
+        "facility": a["agreement"],
+        "name": a["facility_name"] or a["borrower"],
+        "package": a["package"],
+        "status": worst,
+        "status_label": STATUS_WORDS[worst],
+        "in_breach": s["in_breach"],
+        "open_defaults": s["open_defaults"],
+        "events_of_default": s["events_of_default"],
+        "amounts_due": len(a["amounts_due"]),
+        "nearest": nearest,
+    }
+
+
+def _portfolio_order(r: dict[str, Any]) -> tuple:
+    return (
+        _SEVERITY[r["status"]],
+        Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
+        r["facility"],
+    )
+
+
+def _needs_attention(row: dict[str, Any]) -> bool:
+    """Anything but a clean bill: a status other than compliant, an open default, an amount
+    due."""
+    return row["status"] != "compliant" or bool(row["open_defaults"] or row["amounts_due"])
 
 
 def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:

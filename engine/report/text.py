@@ -208,3 +208,15 @@ def one_line(event: StoredEvent) -> str:
     head = f"{event.date}  {event.agreement:<10} {event.covenant or '-':<5} {event.event:<24}"
     clause = event.details.get("clause")
     return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
+
+
+def followed(facilities: int, not_detailed: int) -> str:
+    """What follows a portfolio view: every facility's sections, or those needing attention."""
+    if not not_detailed:
+        return "Each facility's sections follow."
+    detailed = facilities - not_detailed
+    return (
+        f"The sections of the {detailed} needing attention follow; the other {not_detailed}, "
+        "compliant with no open default or amount due, are in this table only "
+        '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
+    )

@@ -121,10 +121,11 @@ def _portfolio(sheet: Worksheet, model: dict[str, Any]) -> None:
                 t.get("covenant"),
                 _share(t.get("headroom_percent")),
                 _day(t.get("date")),
+                "yes" if r["detailed"] else "no (compliant, nothing open)",
             ]
         )
     names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
-    names += ["Events of default", "Nearest limit", "Its headroom", "Tested"]
+    names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "In full here"]
     _table(sheet, 1, names, rows)
     sheet.freeze_panes = "B2"
 
