@@ -474,6 +474,50 @@ def read(
         return _read(connection, history, known_as_of, agreements, kinds, after)
 
 
+def stream(
+    path: Location,
+    *,
+    history: bool = False,
+    known_as_of: datetime | None = None,
+    agreements: Collection[str] | None = None,
+) -> Iterator[StoredEvent]:
+    """What `read` gives, in seq order, a thousand rows at a time: a portfolio's log does not
+    fit in memory. The superseded seqs are found first (few: only restatements and new
+    versions supersede)."""
+    where, values = ["1 = 1"], []
+    if known_as_of is not None:
+        where.append("r.recorded_at <= ?")
+        values.append(_cutoff(known_as_of))
+    if agreements is not None:
+        wanted = sorted(agreements)
+        where.append(f"e.agreement IN ({', '.join('?' * len(wanted))})")
+        values.extend(wanted)
+    condition = " AND ".join(where)
+    with connect(path) as connection:
+        superseded = _superseded(
+            connection.execute(
+                "SELECT e.seq, e.supersedes FROM events e JOIN runs r USING (run)"
+                f" WHERE e.supersedes != '[]' AND {condition}",
+                values,
+            ).fetchall()
+        )
+        after = 0
+        while True:
+            rows = connection.execute(
+                "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
+                " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
+                f" USING (run) WHERE e.seq > ? AND {condition} ORDER BY e.seq LIMIT ?",
+                (after, *values, _READ_BATCH),
+            ).fetchall()
+            if not rows:
+                return
+            for seq, run, at, as_of, *rest in rows:
+                if history or seq not in superseded:
+                    day = date.fromisoformat(as_of)
+                    yield _stored_event(seq, run, at, day, *rest, superseded.get(seq))
+            after = rows[-1][0]
+
+
 def read_by_facility(
     path: Location, agreements: Iterable[str], known_as_of: datetime | None = None
 ) -> Iterator[tuple[str, list[StoredEvent]]]:

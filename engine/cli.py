@@ -540,7 +540,10 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _log(args: argparse.Namespace, out: _Output) -> int:
-    events = _read(args, history=args.all)
+    _facilities(args)  # refuses a facility the log does not hold, before anything is printed
+    events = audit.stream(
+        args.db, history=args.all, known_as_of=args.known_as_of, agreements=args.facility
+    )
     try:
         for event in events:
             if args.json:
@@ -554,22 +557,9 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
     return EXIT_OK
 
 
-def _read(args: argparse.Namespace, history: bool = False) -> list[audit.StoredEvent]:
-    """The log as `log` and `report` show it: of the facilities named, if any."""
-    events = audit.read(
-        args.db, history=history, known_as_of=args.known_as_of, agreements=args.facility
-    )
-    unknown = sorted(set(args.facility or ()) - {e.agreement for e in events})
-    if unknown:
-        raise InputError(
-            [Problem("--facility", f"the audit log has no facility {name!r}") for name in unknown]
-        )
-    return events
-
-
 def _facilities(args: argparse.Namespace) -> dict[str, date]:
-    """The facilities `report` covers (those named, if any), each with the as-of date of the
-    latest run that recorded its events."""
+    """The facilities `log` and `report` cover (those named, if any), each with the as-of date
+    of the latest run that recorded its events."""
     found = dict(audit.facilities(args.db, args.known_as_of))
     unknown = sorted(set(args.facility or ()) - set(found))
     if unknown:

@@ -126,6 +126,18 @@ def test_log_shows_the_current_view_and_all_shows_history(facts, store_log, caps
     assert sum("superseded_by" in r for r in rows) == 4
 
 
+def test_the_log_streamed_in_batches_is_the_log_read_at_once(facts, store_log, monkeypatch):
+    """`log` streams the view batch by batch (a portfolio's log does not fit in memory); with
+    batches of 7 the withdrawn and superseded events still fall where they fall read at once."""
+    db = restated(facts, store_log.db)
+    monkeypatch.setattr(audit, "_READ_BATCH", 7)
+    for history in (False, True):
+        streamed = list(audit.stream(db, history=history))
+        assert streamed == audit.read(db, history=history)
+    one = list(audit.stream(db, agreements=["cerplex"]))
+    assert one == audit.read(db, agreements=["cerplex"])
+
+
 def test_a_rerun_after_a_restatement_records_nothing(facts, store_log, capsys):
     db = restated(facts, store_log.db)
     capsys.readouterr()
