@@ -303,18 +303,21 @@ class Appender:
             if seq not in superseded
         }
 
-    def commit(self, inputs: dict[str, Any]) -> None:
+    def commit(
+        self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None = None
+    ) -> None:
         """Chain and write the new events after one run row, and commit; `new` counts them by
         kind, and `first_seq` is the first one's seq (read them back with `written`). With
-        nothing new, nothing is written."""
+        nothing new, nothing is written. `progress(done, total)` counts the facilities whose
+        events are written."""
         if self.count:
-            self._write(inputs)
+            self._write(inputs, progress)
         self.connection.commit()
         self.committed = True
 
     _BATCH = 1000  # rows per executemany
 
-    def _write(self, inputs: dict[str, Any]) -> None:
+    def _write(self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None) -> None:
         connection = self.connection
         chain = _Chain(_head(connection))
         last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
@@ -333,7 +336,7 @@ class Appender:
         pending: list[tuple] = []
         kinds: list[str] = []
         seq = last
-        for _ in range(self.batches):
+        for done in range(1, self.batches + 1):
             for event, supersedes in _batch(*pickle.load(self.spool)):
                 seq += 1
                 old = canonical(supersedes) if supersedes else "[]"
@@ -350,6 +353,8 @@ class Appender:
                     pending,
                 )
                 pending = []
+                if progress is not None:
+                    progress(done, self.batches)
 
 
 def _batch(

@@ -129,7 +129,9 @@ def execute(
                     "agreements": manifest,
                 }
                 progress("recording", new=log.count)
-                log.commit(inputs)
+                log.commit(
+                    inputs, (lambda done, total: tick("recording", done, total)) if tick else None
+                )
                 first, new = log.first_seq, log.new
             head = audit.head(db)
             progress("recorded", new=sum(new.values()), head=head)

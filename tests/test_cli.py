@@ -1,6 +1,9 @@
 """The command-line contract: run / log / report, exit codes, JSON fields, help."""
 
 import json
+import os
+import pty
+import re
 import shutil
 import subprocess
 import sys
@@ -245,6 +248,40 @@ def test_log_into_a_pipe_closed_early_is_quiet(db, capsys):
     )
     assert piped.stdout.count("\n") == 1
     assert piped.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_a_progress_bar_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
+    """Standard error on a terminal (a pseudo-terminal here) shows each stage of the run,
+    ending at 1/1 facilities; on a pipe it stays empty."""
+    command = [sys.executable, "-m", "engine", "run", "--rules", str(RULES)]
+    command += ["--facts", str(EXAMPLE_FACTS), "--as-of", "2026-01-01"]
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [*command, "--db", str(tmp_path / "tty.db")],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        cwd=ROOT,
+        check=False,
+    )
+    os.close(follower)
+    shown = b""
+    while chunk := _read_some(leader):
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 1
+    for stage in ("evaluating", "comparing with the log", "recording"):
+        assert re.search(rf"{stage} +\[#{{30}}\] 1/1 facilities".encode(), shown), shown
+    piped = subprocess.run(
+        [*command, "--db", str(tmp_path / "pipe.db")], capture_output=True, cwd=ROOT, check=False
+    )
+    assert piped.returncode == 1 and piped.stderr == b""
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except OSError:  # the terminal's other side is closed: all read
+        return b""
 
 
 def test_log_format_json_gives_one_object_per_line_errors_included(db, tmp_path, capsys):
