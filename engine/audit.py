@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-from .lifecycle import AuditEvent, EventRow, canonical
+from .lifecycle import AuditEvent, EventRow, canonical, chained_text
 from .store import AuditLogMissing, Connection, Location, connect
 
 GENESIS = "0" * 64
@@ -137,7 +137,7 @@ class _Chain:
 
     def link(self, *fields: Any) -> tuple[str, str]:
         """(prev_hash, hash) for the next row of the chain."""
-        canonical = json.dumps([self.head, *fields], separators=(",", ":"), ensure_ascii=False)
+        canonical = chained_text([self.head, *fields])
         return self._advance(canonical)
 
     def link_event(self, seq: int, run: int, event: EventRow, supersedes: str) -> tuple[str, str]:

@@ -49,10 +49,11 @@ PROVENANCE = frozenset(
 )
 
 
-# Encoders made once: json.dumps with options builds a new one on every call.
+# Encoders made once: json.dumps with options builds a new one on every call. `chained_text`
+# is the JSON the audit log's hash chain digests (compact, keys as given).
 _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
 _VERSIONED = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
-_CHAINED = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+chained_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
 def canonical(value: Any) -> str:
@@ -107,7 +108,7 @@ class AuditEvent:
             self.date.isoformat(),
             canonical(self.details),
         )
-        chained = _CHAINED(fields)[1:-1]
+        chained = chained_text(fields)[1:-1]
         return EventRow(*fields, chained.encode())
 
 
