@@ -24,6 +24,15 @@ source = "Acme Note Agreement (2024-03-01), Section 6.20"
 covenant = "6.20"
 grace_days = 30
 source = "Acme Note Agreement (2024-03-01), Section 7.1(c)"
+
+[[facility.instrument]]              # a waiver, suspension or amendment of its own, written
+id = "acme-waiver-1998-08-14"        # as a rule file's [instrument]; its conditions precedent
+title = "Acme Waiver Letter"         # are recorded in the facility's own events.csv
+dated = 1998-08-14
+document = "Acme waiver letter of August 14, 1998"
+effective = 1998-08-14
+text = "The holders waive the Event of Default under Section 6.20 for the June 1998 quarter."
+waiver = { covenants = ["6.20"], breaches_before = "effective", source = "Acme waiver, para. 1" }
 ```
 """
 
@@ -39,6 +48,7 @@ from .errors import InputError, Problem
 from .rules import (
     Agreement,
     Covenant,
+    Instrument,
     Reader,
     Section,
     TestKind,
@@ -46,6 +56,7 @@ from .rules import (
     after,
     before,
     load_agreements,
+    parse_instrument,
     read_toml,
 )
 
@@ -176,6 +187,9 @@ def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem
     covenants = dict(package.covenants) if package else {}
     for override in section.tables("override"):
         _override(override, covenants)
+    instruments = dict(package.instruments) if package else {}
+    for table in section.tables("instrument"):
+        _instrument(table, instruments, covenants)
     if not section.done() or package is None:
         return None
     folder = path.parent
@@ -184,6 +198,7 @@ def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem
         id=folder.name,
         facts=folder.name,
         covenants=covenants,
+        instruments=instruments,
         borrower=borrower,
         package=package.id,
         facility_name=name,
@@ -226,6 +241,38 @@ def _override(section: Section, covenants: dict[str, Covenant]) -> None:
         section.problem(limit, f"an override sets {limit} (with from) or grace_days")
     if section.done():
         covenants[covenant.section] = covenant
+
+
+def _instrument(
+    section: Section, instruments: dict[str, Instrument], covenants: dict[str, Covenant]
+) -> None:
+    """A waiver, suspension or amendment of the facility's own, beside its package's."""
+    instrument = parse_instrument(section)
+    if instrument is None:
+        return
+    if instrument.id in instruments:
+        section.problem("id", f"instrument {instrument.id} is declared already (ids are unique)")
+        return
+    for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
+        for name in part.covenants if part else ():
+            if name not in covenants:
+                known = ", ".join(sorted(covenants)) or "none"
+                section.problem(
+                    f"{key}.covenants", f"no covenant {name!r} (the agreement has {known})"
+                )
+            taken = [
+                other.id
+                for other in instruments.values()
+                if (other_part := getattr(other, key)) and name in other_part.covenants
+            ]
+            if taken:
+                section.problem(
+                    f"{key}.covenants",
+                    f"covenant {name} already has a {key} in {taken[0]}; one {key} per covenant "
+                    "is supported",
+                )
+    if section.ok:
+        instruments[instrument.id] = instrument
 
 
 def splice(schedule: tuple[Threshold, ...], row: Threshold) -> tuple[Threshold, ...]:

@@ -304,7 +304,7 @@ def load_agreement(folder: Path) -> Agreement:
             elif terms := _interest(section):
                 interest.append(terms)
         else:
-            instrument = _instrument(section)
+            instrument = parse_instrument(section)
             if instrument and instrument.id in instruments:
                 reader.problem("instrument.id", f"instrument {instrument.id} declared twice")
             elif instrument:
@@ -545,7 +545,8 @@ def _interest(section: Section) -> InterestTerms | None:
     return terms if section.done() and ok else None
 
 
-def _instrument(section: Section) -> Instrument | None:
+def parse_instrument(section: Section) -> Instrument | None:
+    """An `[instrument]` table: of a rule file, or of a facility's own (portfolio.py)."""
     waiver = suspension = None
     if (w := section.table("waiver", required=False)) is not None:
         w.choice("breaches_before", ("effective",))

@@ -122,6 +122,83 @@ def test_grace_override_dates_the_event_of_default(portfolio: Path) -> None:
     assert [(e.date, e.details["grace_days"]) for e in eod] == [(date(1998, 7, 30), 30)]
 
 
+ACME_WAIVER = """
+[[facility.instrument]]
+id = "acme-waiver-1998-08-14"
+title = "Acme Waiver Letter"
+dated = 1998-08-14
+document = "Acme waiver letter of August 14, 1998"
+effective = 1998-08-14
+text = "The holders waive the Event of Default under Section 6.20 for the June 1998 quarter."
+waiver = { covenants = ["6.20"], breaches_before = "effective", source = "Acme waiver, para. 1" }
+"""
+
+
+def test_a_facility_waiver_of_its_own_waives_its_breach_only(portfolio: Path) -> None:
+    """acme's breach of 6.20 on June 30, 1998 (1.05 < 1.10) is dated before its own waiver
+    takes effect on August 14, 1998: waived, so neither a Default nor, after 30 days' grace,
+    an Event of Default on July 30. The package's instruments still apply to it."""
+    path = portfolio / "acme" / "facility.toml"
+    path.write_text(ACME + ACME_WAIVER)
+    events = monitor(RULES, portfolio, LATE, only=["acme"]).events
+    on_620 = {(e.event, e.date) for e in events if e.covenant == "6.20"} - {
+        (e.event, e.date) for e in events if e.event in ("test", "covenant_terms")
+    }
+    assert on_620 == {("breach", date(1998, 6, 30)), ("waived", date(1998, 6, 30))}
+    waived = next(e for e in events if e.event == "waived")
+    assert waived.details["instrument"] == "acme-waiver-1998-08-14"
+    assert waived.details["clause"] == "Acme waiver, para. 1"
+    effective = {e.details["instrument"] for e in events if e.event == "instrument_effective"}
+    assert effective == {
+        "acme-waiver-1998-08-14",
+        "first-amendment-1997-08-20",
+        "warrant-second-amendment-1997-04-09",
+    }  # the package's 1996 waiver waits on conditions precedent acme's facts do not record
+
+
+def test_a_waiver_added_to_a_facility_withdraws_its_event_of_default(
+    portfolio: Path, store_log, capsys
+) -> None:
+    """The log holds acme's Event of Default of July 30, 1998; the waiver letter, added to its
+    facility.toml, withdraws the default and the Event of Default in a restatement that names
+    the file, and the portfolio view no longer shows acme in default."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    before = {(e.event, e.seq) for e in audit.read(db) if e.agreement == "acme"}
+    (portfolio / "acme" / "facility.toml").write_text(ACME + ACME_WAIVER)
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    (notice,) = [e for e in audit.read(db) if e.event == "restatement"]
+    assert notice.agreement == "acme"
+    assert {"facility_file": "facility.toml", "change": "edited"} in notice.details["changes"]
+    withdrawn = {event for event, seq in before if seq in notice.details["withdrawn"]}
+    assert withdrawn == {"default", "event_of_default"}
+    rows = build(audit.read(db))["portfolio"]
+    assert [(r["facility"], r["open_defaults"]) for r in rows if r["facility"] == "acme"] == [
+        ("acme", 0)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "says"),
+    [
+        ('covenants = ["6.20"]', 'covenants = ["9.99"]', "waiver.covenants", "no covenant '9.99'"),
+        ('id = "acme-waiver-1998-08-14"', 'id = "waiver-1996-10-31"', "id", "declared already"),
+        ("effective = 1998-08-14", 'effective = "soon"', "effective", "date"),
+    ],
+)
+def test_a_bad_facility_instrument_is_refused_naming_file_and_key(
+    portfolio: Path, old: str, new: str, key: str, says: str
+) -> None:
+    path = portfolio / "acme" / "facility.toml"
+    path.write_text(ACME + ACME_WAIVER.replace(old, new))
+    with pytest.raises(InputError) as refused:
+        load_portfolio(RULES, portfolio)
+    (problem,) = refused.value.problems
+    assert problem.file == str(path) and problem.key == f"facility.instrument[0].{key}"
+    assert says in problem.message
+
+
 def test_schedule_is_spliced_and_recorded_in_the_facilitys_terms(portfolio: Path) -> None:
     events = monitor(RULES, portfolio, LATE, only=["acme"]).events
     terms = next(e for e in events if e.event == "covenant_terms" and e.covenant == "6.20")
