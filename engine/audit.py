@@ -621,13 +621,15 @@ def runs(path: Location) -> list[Run]:
     return [Run(r, at, date.fromisoformat(a), json.loads(i)) for r, at, a, i in rows]
 
 
-def recorded_inputs(path: Location) -> Iterator[dict[str, Any]]:
-    """Each run's recorded inputs, the latest run first, read one at a time: a caller after the
-    latest of each facility stops early, not reading a year of runs (each of which can name
-    thousands of facilities)."""
+def runs_newest_first(path: Location) -> Iterator[Run]:
+    """The runs, the latest first, read one at a time: a caller after the latest inputs of
+    each facility, or the latest run by some time, stops early, not reading a year of runs
+    (each of which can name thousands of facilities)."""
     with connect(path) as connection:
-        for (inputs,) in connection.stream("SELECT inputs FROM runs ORDER BY run DESC"):
-            yield json.loads(inputs)
+        for run, at, as_of, inputs in connection.stream(
+            "SELECT run, recorded_at, as_of, inputs FROM runs ORDER BY run DESC"
+        ):
+            yield Run(run, at, date.fromisoformat(as_of), json.loads(inputs))
 
 
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:

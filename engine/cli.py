@@ -527,7 +527,7 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
     run = replayed.run
     out.summary(
         f"replayed run {run.run} (recorded {run.recorded_at}, as of {run.as_of}) from its stored "
-        f"inputs: {len(replayed.outcome.events)} event(s); nothing was written.",
+        f"inputs: {replayed.events} event(s); nothing was written.",
         run=run.run,
         known_as_of=known,
     )

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__, audit, restate, store
+from .errors import InputError
 from .facts import load_facts
 from .notify import Delivery, Notifier
-from .pipeline import Assessed, RunOutcome, evaluate_portfolio, monitor
-from .portfolio import Partition
+from .pipeline import Assessed, assess, evaluate_portfolio
+from .portfolio import Partition, load_portfolio
 from .rules import Agreement
 from .store import Location
 
@@ -152,9 +153,9 @@ def _latest_inputs(db: Location, facilities: Iterable[str]) -> restate.Manifest 
     """Each of these facilities' inputs as the latest run that read it recorded them (a run
     may have read only some facilities)."""
     wanted, latest = set(facilities), {}
-    with contextlib.closing(audit.recorded_inputs(db)) as recorded:
-        for inputs in recorded:
-            for facility, entry in restate.expand(inputs).items():
+    with contextlib.closing(audit.runs_newest_first(db)) as runs:
+        for run in runs:
+            for facility, entry in restate.expand(run.inputs).items():
                 if facility in wanted:
                     latest.setdefault(facility, entry)
             if len(latest) == len(wanted):
@@ -185,25 +186,37 @@ def _restatement(
 @dataclass(frozen=True)
 class Replay:
     run: audit.Run
-    outcome: RunOutcome
+    events: int  # the events its inputs give
     missing: list[str]  # replayed event keys the log did not hold (current version) at the time
 
 
 def replay(db: Location, known_as_of: datetime) -> Replay:
     """Evaluate again, at its own as-of date, the inputs of the latest run recorded by
     `known_as_of`, and check that the log as it stood then holds every event they give (in the
-    same version). Writes nothing."""
+    same version), one facility at a time. Writes nothing."""
     cutoff = known_as_of.astimezone().isoformat()
-    candidates = [r for r in audit.runs(db) if datetime.fromisoformat(r.recorded_at) <= known_as_of]
-    if not candidates:
+    with contextlib.closing(audit.runs_newest_first(db)) as runs:
+        run = next((r for r in runs if datetime.fromisoformat(r.recorded_at) <= known_as_of), None)
+    if run is None:
         raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
-    run = candidates[-1]
     manifest = restate.expand(run.inputs)
+    events, missing, problems = 0, [], []
     with restate.laid_out(manifest, audit.files(db, restate.digests(manifest))) as (
         rules_dir,
         facts_dir,
     ):
-        outcome = monitor(rules_dir, facts_dir, run.as_of)
-    known = {(e.key, e.version) for e in audit.read(db, known_as_of=known_as_of)}
-    missing = sorted({e.key for e in outcome.events if (e.key, e.version) not in known})
-    return Replay(run, outcome, missing)
+        facilities = load_portfolio(rules_dir, facts_dir).facilities
+        logged = audit.read_by_facility(db, [f.id for f in facilities], known_as_of)
+        for facility, (_, stored) in zip(facilities, logged, strict=True):
+            try:
+                facts = load_facts(facility.folder, facility.agreement)
+            except InputError as error:
+                problems.extend(error.problems)
+                continue
+            produced = assess(facility.agreement, facts, run.as_of)
+            known = {(e.key, e.version) for e in stored}
+            events += len(produced)
+            missing.extend({e.key for e in produced if (e.key, e.version) not in known})
+    if problems:
+        raise InputError(problems)
+    return Replay(run, events, sorted(missing))

@@ -212,6 +212,31 @@ def test_known_as_of_replays_what_the_monitor_knew(facts, store_log, capsys):
     assert "holds no run recorded by" in capsys.readouterr().err
 
 
+def test_a_replay_names_an_event_the_log_did_not_hold(facts, store_log, monkeypatch, capsys):
+    """Were the engine to give one more event for the stored inputs (say, a version that
+    evaluates differently), the replay names its key and exits 5; nothing is written."""
+    from engine import runner
+    from engine.lifecycle import AuditEvent
+
+    db = store_log.db
+    run(facts, db)
+    first_run = audit.runs(db)[0].recorded_at
+    size = store_log.contents()
+    assess = runner.assess
+
+    def one_more(agreement, loaded, as_of):
+        extra = AuditEvent("notice_required", agreement.id, "6.21", as_of, {"rule": "replayed"})
+        return [*assess(agreement, loaded, as_of), extra]
+
+    monkeypatch.setattr(runner, "assess", one_more)
+    capsys.readouterr()
+    assert main(["run", "--db", str(db), "--known-as-of", first_run]) == 5
+    err = capsys.readouterr().err
+    as_of = audit.runs(db)[0].as_of
+    assert f"does not hold cerplex|notice_required|6.21|{as_of}|" in err
+    assert store_log.contents() == size
+
+
 def test_a_rule_file_correction_is_a_restatement_too(facts, store_log, rules_copy):
     """Section 6.20's minimum for the quarter ending June 30, 1998 is 1.00 (Exhibit A item 5);
     a rule file mistyped as 0.48 shows no breach at 0.4828 (14,000,000 / 29,000,000). The
