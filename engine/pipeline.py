@@ -1,9 +1,10 @@
 """One monitoring run: rules and facts in, audit events out, nothing written.
 
 `evaluate_portfolio` is what a run uses: it evaluates one facility at a time (in worker
-processes if asked) into a temporary file, so memory holds one facility, and raises every
-problem of every facility before the audit log is touched. `monitor` evaluates in memory, for
-replays, restatement checks and tests.
+processes if asked), each process writing the events to a temporary file of its own, so memory
+holds one facility, and raises every problem of every facility before the audit log is
+touched. `assess` gives one facility's events in memory (replays, restatement checks), and
+`monitor` a whole facts folder's (restatement checks of changed rules, tests).
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def _spool(path: Path, value: Any) -> audit.Spooled:
 
 @dataclass
 class Evaluated:
-    """Every facility of a run evaluated, waiting in a temporary file in facility order."""
+    """Every facility of a run evaluated, in facility order: what each read and where its
+    events wait (`Assessed`), in a temporary file."""
 
     portfolio: Portfolio
     spool: IO[bytes]
