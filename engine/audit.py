@@ -488,17 +488,19 @@ def stream(
 ) -> Iterator[StoredEvent]:
     """What `read` gives, in seq order, a thousand rows at a time: a portfolio's log does not
     fit in memory. The superseded seqs are found first (few: only restatements and new
-    versions supersede)."""
-    where, values = ["1 = 1"], []
-    if known_as_of is not None:
-        where.append("r.recorded_at <= ?")
-        values.append(_cutoff(known_as_of))
-    if agreements is not None:
-        wanted = sorted(agreements)
-        where.append(f"e.agreement IN ({', '.join('?' * len(wanted))})")
-        values.extend(wanted)
-    condition = " AND ".join(where)
+    versions supersede); rows a run commits meanwhile are left out, so the view is the log as
+    it stood when the stream began, though no lock is held."""
     with connect(path) as connection:
+        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        where, values = ["e.seq <= ?"], [last]
+        if known_as_of is not None:
+            where.append("r.recorded_at <= ?")
+            values.append(_cutoff(known_as_of))
+        if agreements is not None:
+            wanted = sorted(agreements)
+            where.append(f"e.agreement IN ({', '.join('?' * len(wanted))})")
+            values.extend(wanted)
+        condition = " AND ".join(where)
         superseded = _superseded(
             connection.execute(
                 "SELECT e.seq, e.supersedes FROM events e JOIN runs r USING (run)"

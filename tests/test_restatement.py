@@ -138,6 +138,21 @@ def test_the_log_streamed_in_batches_is_the_log_read_at_once(facts, store_log, m
     assert one == audit.read(db, agreements=["cerplex"])
 
 
+def test_a_stream_shows_the_log_as_it_stood_when_it_began(facts, store_log, monkeypatch):
+    """The correction's run commits while `log` is part way through (it holds no lock between
+    batches): neither its events nor the withdrawals it makes reach that stream."""
+    db = store_log.db
+    run(facts, db)
+    before = audit.read(db)
+    monkeypatch.setattr(audit, "_READ_BATCH", 5)
+    stream = audit.stream(db)
+    first = [next(stream) for _ in range(3)]
+    restate(facts, ROW, RESTATED)
+    run(facts, db)
+    assert len(audit.read(db, history=True)) > len(before)
+    assert [*first, *stream] == before
+
+
 def test_a_rerun_after_a_restatement_records_nothing(facts, store_log, capsys):
     db = restated(facts, store_log.db)
     capsys.readouterr()
