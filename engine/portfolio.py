@@ -55,6 +55,7 @@ from .rules import (
     Threshold,
     after,
     before,
+    instrument_conflicts,
     load_agreements,
     parse_instrument,
     read_toml,
@@ -253,24 +254,8 @@ def _instrument(
     if instrument.id in instruments:
         section.problem("id", f"instrument {instrument.id} is declared already (ids are unique)")
         return
-    for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
-        for name in part.covenants if part else ():
-            if name not in covenants:
-                known = ", ".join(sorted(covenants)) or "none"
-                section.problem(
-                    f"{key}.covenants", f"no covenant {name!r} (the agreement has {known})"
-                )
-            taken = [
-                other.id
-                for other in instruments.values()
-                if (other_part := getattr(other, key)) and name in other_part.covenants
-            ]
-            if taken:
-                section.problem(
-                    f"{key}.covenants",
-                    f"covenant {name} already has a {key} in {taken[0]}; one {key} per covenant "
-                    "is supported",
-                )
+    for key, message in instrument_conflicts(instrument, instruments.values(), covenants):
+        section.problem(key, message)
     if section.ok:
         instruments[instrument.id] = instrument
 

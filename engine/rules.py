@@ -9,6 +9,7 @@ naming each file and key.
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -597,28 +598,38 @@ def _check_references(agreement: Agreement | None, problems: list[Problem]) -> N
                     key="covenant.acceleration.rate",
                 )
             )
-    claimed: dict[tuple[str, str], str] = {}  # (waiver|suspension, covenant) -> instrument
+    earlier: list[Instrument] = []
     for instrument in agreement.instruments.values():
-        for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
-            for section in part.covenants if part else ():
-                if (key, section) in claimed:
-                    problems.append(
-                        Problem(
-                            instrument.file,
-                            f"covenant {section} already has a {key} in "
-                            f"{claimed[key, section]}; one {key} per covenant is supported",
-                            key=f"instrument.{key}.covenants",
-                        )
+        for key, message in instrument_conflicts(instrument, earlier, agreement.covenants):
+            problems.append(Problem(instrument.file, message, key=f"instrument.{key}"))
+        earlier.append(instrument)
+
+
+def instrument_conflicts(
+    instrument: Instrument, earlier: Iterable[Instrument], covenants: Mapping[str, Covenant]
+) -> list[tuple[str, str]]:
+    """(key, problem) for each covenant the instrument's waiver or suspension names that the
+    agreement lacks, or that an earlier instrument already waives or suspends."""
+    found = []
+    for part, key in ((instrument.waiver, "waiver"), (instrument.suspension, "suspension")):
+        for section in part.covenants if part else ():
+            taken = [
+                other.id
+                for other in earlier
+                if (covered := getattr(other, key)) and section in covered.covenants
+            ]
+            if taken:
+                found.append(
+                    (
+                        f"{key}.covenants",
+                        f"covenant {section} already has a {key} in {taken[0]}; one {key} per "
+                        "covenant is supported",
                     )
-                claimed[key, section] = instrument.id
-                if section not in agreement.covenants:
-                    problems.append(
-                        Problem(
-                            instrument.file,
-                            f"covenant {section!r} is not declared in any rule file",
-                            key=f"instrument.{key}.covenants",
-                        )
-                    )
+                )
+            if section not in covenants:
+                message = f"covenant {section!r} is not declared in any rule file"
+                found.append((f"{key}.covenants", message))
+    return found
 
 
 class Reader:

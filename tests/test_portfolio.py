@@ -182,7 +182,8 @@ def test_a_waiver_added_to_a_facility_withdraws_its_event_of_default(
 @pytest.mark.parametrize(
     ("old", "new", "key", "says"),
     [
-        ('covenants = ["6.20"]', 'covenants = ["9.99"]', "waiver.covenants", "no covenant '9.99'"),
+        ('covenants = ["6.20"]', 'covenants = ["9.99"]', "waiver.covenants", "'9.99' is not"),
+        ('covenants = ["6.20"]', 'covenants = ["6.3"]', "waiver.covenants", "waiver-1996-10-31"),
         ('id = "acme-waiver-1998-08-14"', 'id = "waiver-1996-10-31"', "id", "declared already"),
         ("effective = 1998-08-14", 'effective = "soon"', "effective", "date"),
     ],
