@@ -511,17 +511,14 @@ def stream(
         after = 0
         while True:
             rows = connection.execute(
-                "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
-                " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
-                f" USING (run) WHERE e.seq > ? AND {condition} ORDER BY e.seq LIMIT ?",
+                f"{_SELECT_EVENTS} WHERE e.seq > ? AND {condition} ORDER BY e.seq LIMIT ?",
                 (after, *values, _READ_BATCH),
             ).fetchall()
             if not rows:
                 return
-            for seq, run, at, as_of, *rest in rows:
-                if history or seq not in superseded:
-                    day = date.fromisoformat(as_of)
-                    yield _stored_event(seq, run, at, day, *rest, superseded.get(seq))
+            for row in rows:
+                if history or row[0] not in superseded:
+                    yield _event(row, superseded.get(row[0]))
             after = rows[-1][0]
 
 
@@ -569,22 +566,15 @@ def _read(
             where.append(f"e.{column} IN ({', '.join('?' * len(wanted))})")
             values.extend(wanted)
     rows = connection.execute(
-        "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant,"
-        " e.date, e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r"
-        f" USING (run) WHERE {' AND '.join(where)} ORDER BY e.seq",
-        values,
+        f"{_SELECT_EVENTS} WHERE {' AND '.join(where)} ORDER BY e.seq", values
     ).fetchall()
     if known_as_of is not None:
         cutoff = _cutoff(known_as_of)
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
-    events = []
-    for seq, run, at, as_of, *rest in rows:
-        if seq in superseded and not history:
-            continue
-        day = date.fromisoformat(as_of)
-        events.append(_stored_event(seq, run, at, day, *rest, superseded.get(seq)))
-    return events
+    return [
+        _event(row, superseded.get(row[0])) for row in rows if history or row[0] not in superseded
+    ]
 
 
 def written(
@@ -598,9 +588,7 @@ def written(
         return
     skip = sorted(skip)
     sql = (
-        "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant, e.date,"
-        " e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r USING (run)"
-        " WHERE e.seq >= ? AND e.seq < ?"
+        f"{_SELECT_EVENTS} WHERE e.seq >= ? AND e.seq < ?"
         + (f" AND e.event NOT IN ({', '.join('?' * len(skip))})" if skip else "")
         + " ORDER BY e.seq"
     )
@@ -608,19 +596,25 @@ def written(
     with connect(path) as connection:
         for start in range(first_seq, end, _READ_BATCH):
             batch = (start, min(start + _READ_BATCH, end), *skip)
-            for seq, run, at, as_of, *rest in connection.execute(sql, batch).fetchall():
-                yield _stored_event(seq, run, at, date.fromisoformat(as_of), *rest)
+            for row in connection.execute(sql, batch).fetchall():
+                yield _event(row)
 
 
 _READ_BATCH = 1000
+# What every reader of events selects, in the order `_event` takes it.
+_SELECT_EVENTS = (
+    "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant, e.date,"
+    " e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r USING (run)"
+)
+
+
+def _event(row: tuple, superseded_by: int | None = None) -> StoredEvent:
+    seq, run, at, as_of, *rest = row
+    return _stored_event(seq, run, at, date.fromisoformat(as_of), *rest, superseded_by)
 
 
 def runs(path: Location) -> list[Run]:
-    with connect(path) as connection:
-        rows = connection.execute(
-            "SELECT run, recorded_at, as_of, inputs FROM runs ORDER BY run"
-        ).fetchall()
-    return [Run(r, at, date.fromisoformat(a), json.loads(i)) for r, at, a, i in rows]
+    return list(runs_newest_first(path))[::-1]
 
 
 def runs_newest_first(path: Location) -> Iterator[Run]:

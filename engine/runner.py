@@ -25,8 +25,7 @@ from .errors import InputError
 from .facts import load_facts
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, assess, evaluate_portfolio
-from .portfolio import Partition, load_portfolio
-from .rules import Agreement
+from .portfolio import Facility, Partition, load_portfolio
 from .store import Location
 
 Progress = Callable[..., None]  # progress(message, **fields): the run's milestones
@@ -109,15 +108,7 @@ def execute(
                         assessed.facility,
                         versions,
                         assessed.rows,
-                        functools.partial(
-                            _restatement,
-                            log,
-                            previous,
-                            assessed,
-                            as_of,
-                            facility.folder,
-                            facility.agreement,
-                        ),
+                        functools.partial(_restatement, log, previous, assessed, facility, as_of),
                     )
                     produced += len({key for key, _ in versions})
                     if tick:
@@ -167,20 +158,19 @@ def _restatement(
     log: audit.Appender,
     previous: restate.Manifest | None,
     assessed: Assessed,
+    facility: Facility,
     as_of: date,
-    folder: Path,
-    terms: Agreement,
 ) -> audit.Restatement | None:
     """When a facility's inputs differ from those of the latest run that read it: what
     changed, and what its earlier inputs give today."""
-    facility = assessed.facility
-    old = (previous or {}).get(facility)
+    name, terms = facility.id, facility.agreement
+    old = (previous or {}).get(name)
     if old is None or old == assessed.entry:
         return None
-    old_files = log.files(restate.digests({facility: old}))
-    new_facts = load_facts(folder, terms)  # loaded again: the run kept only what it gives
-    new = {facility: assessed.entry}
-    return restate.compare(facility, {facility: old}, new, old_files, new_facts, as_of, terms)
+    old_files = log.files(restate.digests({name: old}))
+    new_facts = load_facts(facility.folder, terms)  # again: the run kept only what it gives
+    new = {name: assessed.entry}
+    return restate.compare(name, {name: old}, new, old_files, new_facts, as_of, terms)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ TABLES = ("runs", "events", "files", "channels", "deliveries")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.
 _CHAIN_LOCK, _RUN_LOCK = 1, 2
+_LOCK_CHAIN = "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)"  # till commit
 # How long a write waits for another process's transaction before giving up (seconds). Runs
 # normally queue on the run lock first, so this is a second line only.
 BUSY_TIMEOUT = 60.0
@@ -190,13 +191,8 @@ class _Postgres(Connection):
         # (cursors read at once each need a name of their own).
         name = f"stream_{next(_CURSORS)}"
         status = self.raw.info.transaction_status
-        if status == type(status).IDLE:
-            with self.raw.transaction(), self.raw.cursor(name=name) as cursor:
-                cursor.itersize = 2000
-                cursor.execute(_postgres_sql(sql))
-                yield from cursor
-            return
-        with self.raw.cursor(name=name) as cursor:
+        own = self.raw.transaction() if status == type(status).IDLE else nullcontext()
+        with own, self.raw.cursor(name=name) as cursor:
             cursor.itersize = 2000
             cursor.execute(_postgres_sql(sql))
             yield from cursor
@@ -208,9 +204,7 @@ class _Postgres(Connection):
 
     def begin_write(self) -> None:
         self.raw.execute("BEGIN")
-        self.raw.execute(
-            "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)", (_CHAIN_LOCK,)
-        )
+        self.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
 
 
 _CURSORS = itertools.count()
@@ -304,9 +298,7 @@ def _check_postgres(connection: _Postgres, url: str, create: bool) -> None:
         if not create:
             raise AuditLogMissing(f"no audit log in {shown(url)}; run `covenant-monitor run` first")
         with connection.raw.transaction():
-            connection.raw.execute(
-                "SELECT pg_advisory_xact_lock(hashtext(current_schema()), %s)", (_CHAIN_LOCK,)
-            )
+            connection.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
             if connection.execute(_CREATED).fetchone()[0]:
                 return  # another first run created it while this one waited
             connection.raw.execute(POSTGRES_SCHEMA)

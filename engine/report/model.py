@@ -135,12 +135,6 @@ def _appendix_row(e: StoredEvent) -> dict[str, Any]:
 _SEVERITY = {status: rank for rank, status in enumerate(STATUS_WORDS)}
 
 
-def portfolio(agreements: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per facility: its worst covenant status and its nearest approach to a limit.
-    Worst first; among equals, the least headroom first (nearest breaches first)."""
-    return sorted((portfolio_row(a) for a in agreements), key=_portfolio_order)
-
-
 def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     """A facility's row of the portfolio view, from its model."""
     # A covenant compliant at its latest test may still carry an open default.
