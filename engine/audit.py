@@ -670,6 +670,45 @@ def verify(path: Location) -> Verification:
             return _walk(run_rows, stored_files, rows)
 
 
+def check_tail(path: Location) -> Verification:
+    """Whether the log ends where the last run left it: the newest run row and the first and
+    last of its events recompute their links, and nothing follows them. What a run checks
+    before adding to the log, in constant time; `verify` walks the whole chain."""
+    with connect(path) as connection, connection.reading():
+        newest = connection.execute(
+            "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
+            " FROM runs ORDER BY run DESC LIMIT 1"
+        ).fetchone()
+        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        if newest is None:
+            if last:
+                return Verification(False, f"event {last} was added outside any run", last)
+            return Verification(True, "empty")
+        run, at, as_of, inputs, first, count, prev, digest = newest
+        if (prev, digest) != _Chain(prev).link(*_run_fields(run, at, as_of, inputs, first, count)):
+            return Verification(False, f"run {run} (from event {first}) was altered", first)
+        end = first + count - 1
+        if last > end:
+            return Verification(False, f"event {end + 1} was added outside any run", end + 1)
+        rows = {
+            row[0]: row
+            for row in connection.execute(
+                "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
+                " supersedes, prev_hash, hash FROM events WHERE seq IN (?, ?)",
+                (first, end),
+            )
+        }
+    for seq in (first, end):
+        row = rows.get(seq)
+        if row is None:
+            return Verification(False, f"event {seq} is missing (deleted)", seq)
+        prev_hash = digest if seq == first else row[10]  # the first links onto its run row
+        linked = _Chain(prev_hash).link(*_event_fields(row[:10]))
+        if row[1] != run or (row[10], row[11]) != linked:
+            return Verification(False, f"event {seq} was altered or moved", seq)
+    return Verification(True, f"the log ends where run {run} left it", None, rows[end][11])
+
+
 def _walk(
     run_rows: Iterable[tuple], stored_files: dict[str, str], rows: Iterator[tuple]
 ) -> Verification:

@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_db(run, creating=True)
     _add_facility(run, "evaluate")
     run.add_argument(
+        "--verify",
+        action="store_true",
+        help="walk the whole hash chain before adding, as the verify command does (by "
+        "default a run checks only that the log ends where the last run left it)",
+    )
+    run.add_argument(
         "--partition",
         type=_partition,
         default=None,
@@ -478,6 +484,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         only=args.facility,
         workers=args.workers,
         partition=args.partition,
+        verify_chain=args.verify,
         notifier=notifier,
         progress=out.progress,
         tick=_Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,

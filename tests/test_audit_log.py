@@ -1,5 +1,6 @@
 """The audit log: append-only, hash-chained, one transaction per run; `verify` names the first
-row changed behind the monitor's back, and `run` refuses to add to such a log. Each test runs on
+row changed behind the monitor's back, and `run` refuses to add to a log whose tail does not
+end where the last run left it (or to any such log, with --verify). Each test runs on
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
 from datetime import date
@@ -106,13 +107,61 @@ def test_an_edited_stored_input_file_is_found(db, capsys):
     assert code == 5 and "run 1: stored input" in out
 
 
-def test_run_refuses_a_tampered_log_and_writes_nothing(db, capsys):
+def _run_on(db: Store, *extra: str) -> int:
+    return main(
+        ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db), *extra]
+    )
+
+
+def test_run_with_verify_refuses_a_tampered_log_and_writes_nothing(db, capsys):
     db.intrude("""UPDATE events SET details = '{}' WHERE seq = 2""")
     before = db.contents()
-    code = main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
-    assert code == 5
+    assert _run_on(db, "--verify") == 5
     assert "fails verification: event 2 was altered" in capsys.readouterr().err
     assert db.contents() == before
+
+
+def _newest_run(db: Store) -> tuple[int, int, int]:
+    ((run, first, count),) = db.query(
+        "SELECT run, first_seq, events FROM runs ORDER BY run DESC LIMIT 1"
+    )
+    return run, first, first + count - 1
+
+
+@pytest.mark.parametrize("which", ["first", "last"])
+def test_run_refuses_a_log_whose_newest_run_was_edited(db, capsys, which):
+    """Without --verify a run checks the tail only (constant time): the newest run row and the
+    first and last of its events."""
+    _, first, last = _newest_run(db)
+    seq = first if which == "first" else last
+    db.intrude(f"UPDATE events SET details = '{{}}' WHERE seq = {seq}")
+    before = db.contents()
+    assert _run_on(db) == 5
+    assert f"fails verification: event {seq} was altered" in capsys.readouterr().err
+    assert db.contents() == before
+
+
+def test_run_refuses_a_log_whose_newest_run_row_was_edited(db, capsys):
+    run, _, _ = _newest_run(db)
+    db.intrude(f"UPDATE runs SET as_of = '2001-01-01' WHERE run = {run}")
+    assert _run_on(db) == 5
+    assert f"run {run} (from event" in capsys.readouterr().err
+
+
+def test_run_refuses_a_log_with_its_newest_event_deleted(db, capsys):
+    _, _, last = _newest_run(db)
+    db.intrude(f"DELETE FROM events WHERE seq = {last}")
+    assert _run_on(db) == 5
+    assert f"event {last} is missing" in capsys.readouterr().err
+
+
+def test_an_edit_deeper_in_the_log_is_left_to_verify(db, capsys):
+    """The cost of a run does not grow with the log: an older row's edit is verify's to find
+    (the deploy recipes verify before each scheduled run)."""
+    db.intrude("""UPDATE events SET details = '{}' WHERE seq = 2""")
+    assert _run_on(db) in (0, 1)
+    code, out = verify(db, capsys)
+    assert code == 5 and "event 2 was altered" in out
 
 
 def test_a_run_that_fails_midway_writes_nothing(store_log):

@@ -33,6 +33,7 @@ def test_the_service_and_the_crontab_run_the_same_command():
         parsed = build_parser().parse_args(args)
         assert parsed.command == "run"
         assert parsed.log_format == "json"
+        assert parsed.verify  # a scheduled run walks the whole chain first
         assert parsed.db == Path("/var/lib/covenant-monitor/covenant-monitor.db")
 
 
