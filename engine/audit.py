@@ -79,6 +79,7 @@ class Run:
     recorded_at: str
     as_of: date
     inputs: dict[str, Any]
+    last_seq: int = 0  # of its events
 
 
 @dataclass(frozen=True)
@@ -214,6 +215,11 @@ def appending(path: Location, as_of: date) -> Iterator[Appender]:
                 connection.rollback()
 
 
+class Compared(NamedTuple):
+    new: int  # events found new (a restatement among them)
+    exact: bool  # the facility's view is now exactly the events compared, no other
+
+
 @dataclass
 class _Live:
     seq: int
@@ -255,10 +261,9 @@ class Appender:
         versions: Sequence[tuple[str, str]],
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
-    ) -> int:
-        """Compare one facility's events, by (key, version), with its current view; the number
-        found new. `rows` holds the events themselves, in the same order: they are loaded only
-        to be written.
+    ) -> Compared:
+        """Compare one facility's events, by (key, version), with its current view. `rows`
+        holds the events themselves, in the same order: they are loaded only to be written.
 
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
@@ -281,13 +286,37 @@ class Appender:
             undone = replaced or not seen.issuperset(live)
             restatement = restatement() if undone else None
         notice = _restatement(agreement, live, seen, replaced, restatement)
+        withdrawn = set(notice[1]) if notice else set()
+        exact = all(key in seen or live[key].seq in withdrawn for key in live)
+        self._spool(notice, rows, fresh)
+        return Compared(len(fresh) + (notice is not None), exact)
+
+    def additions(self, agreement: str, rows: RowSource, count: int) -> int:
+        """Record a facility's events that are known to be new and to leave every current one
+        standing (an appended quarter's compliant tests, its view otherwise unchanged since the
+        run it extends: see `untouched_since`), without reading its view."""
+        self._spool(None, rows, [(index, []) for index in range(count)])
+        return count
+
+    def untouched_since(self, agreement: str, seq: int) -> bool:
+        """Whether no event of this facility was recorded after `seq`."""
+        later = self.connection.execute(
+            "SELECT 1 FROM events WHERE agreement = ? AND seq > ? LIMIT 1", (agreement, seq)
+        ).fetchone()
+        return later is None
+
+    def _spool(
+        self,
+        notice: tuple[AuditEvent, list[int]] | None,
+        rows: RowSource,
+        fresh: list[tuple[int, list[int]]],
+    ) -> None:
         count = len(fresh) + (notice is not None)
         if count:
             notice_row = (notice[0].row, notice[1]) if notice else None
             pickle.dump((notice_row, rows, fresh), self.spool, pickle.HIGHEST_PROTOCOL)
             self.batches += 1
         self.count += count
-        return count
 
     def _live(self, agreement: str) -> dict[str, _Live]:
         rows = self.connection.execute(
@@ -622,10 +651,10 @@ def runs_newest_first(path: Location) -> Iterator[Run]:
     each facility, or the latest run by some time, stops early, not reading a year of runs
     (each of which can name thousands of facilities)."""
     with connect(path) as connection:
-        for run, at, as_of, inputs in connection.stream(
-            "SELECT run, recorded_at, as_of, inputs FROM runs ORDER BY run DESC"
+        for run, at, as_of, inputs, first, count in connection.stream(
+            "SELECT run, recorded_at, as_of, inputs, first_seq, events FROM runs ORDER BY run DESC"
         ):
-            yield Run(run, at, date.fromisoformat(as_of), json.loads(inputs))
+            yield Run(run, at, date.fromisoformat(as_of), json.loads(inputs), first + count - 1)
 
 
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:

@@ -229,6 +229,74 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
     return facts
 
 
+# Tables whose rows are each tested on their own: a row appended to one is evaluated alone.
+APPENDABLE = ("financials", "revolver")
+
+
+def load_appended(
+    folder: Path, agreement: Agreement, tables: dict[str, tuple[bytes, int]]
+) -> Facts | None:
+    """The rows appended to these tables (CSV content, and the offset where the part an earlier
+    run read ends), checked as a whole load would check them, or None when they cannot be read
+    alone (then the whole folder is loaded, and any problem reported there).
+
+    The earlier part was loaded whole before, so it is valid: its rows are in date order, with
+    unique dates and quarters. Each new row is read after the last earlier one, every other
+    earlier line left blank so row numbers stay those of the file; order and uniqueness against
+    that row then hold against all. For financials that row must name its quarter (a quarter
+    can only repeat within 28 days of its end, where it would be that row's) and report Net
+    Securities Proceeds (the cumulative figure new rows are checked against and carry)."""
+    problems: list[Problem] = []
+    loaded: dict[str, list] = {}
+    first_new: dict[str, int] = {}
+    for table, (data, start) in tables.items():
+        reduced = _appended_text(data, start)
+        if table not in APPENDABLE or reduced is None:
+            return None
+        text, context, first_new[table] = reduced
+        rows = _parse(_Source(folder / f"{table}.csv", data=text), TABLES[table], problems)
+        if table == "financials" and context is not None:
+            record = next((r for o, r in rows if o.row == context), {})
+            if record.get("net_securities_proceeds") is None:
+                return None
+        loaded[table] = rows
+    financials = _financials(loaded.get("financials", []), problems)
+    revolver = _revolver(loaded.get("revolver", []), problems)
+    if any(
+        r.fiscal_quarter is None
+        for r in financials
+        if r.origin.row < first_new.get("financials", 0)
+    ):
+        return None
+    facts = Facts(folder.name, financials=financials, revolver=revolver, given=frozenset(tables))
+    _check_chronology(facts, agreement.dated, problems)
+    if problems:
+        return None
+    return replace(
+        facts,
+        financials=tuple(r for r in financials if r.origin.row >= first_new.get("financials", 0)),
+        revolver=tuple(r for r in revolver if r.origin.row >= first_new.get("revolver", 0)),
+    )
+
+
+def _appended_text(data: bytes, start: int) -> tuple[bytes, int | None, int] | None:
+    """`data` with every line before `start` but the header and the last non-blank one left
+    blank: (that text, the kept line's number or None, the first new line's number). None
+    where lines are not rows: a quoted field may span lines, a lone CR ends one."""
+    if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    header_end = data.find(b"\n") + 1
+    if not 0 < header_end <= start < len(data) or data[start - 1 : start] != b"\n":
+        return None
+    if not data[:header_end].strip():
+        return None  # the header is further down
+    earlier = data[header_end:start].split(b"\n")[:-1]
+    kept = next((i for i in range(len(earlier) - 1, -1, -1) if earlier[i].strip()), None)
+    lines = [line if i == kept else b"" for i, line in enumerate(earlier)]
+    text = data[:header_end] + b"".join(line + b"\n" for line in lines) + data[start:]
+    return text, None if kept is None else kept + 2, len(earlier) + 2
+
+
 def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> None:
     """Rows in date order as the file gives them, and none about the borrower before the
     agreement existed (prime rates may be older: a rate in effect when it was signed)."""
@@ -272,6 +340,7 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
 class _Source:
     path: Path
     sheet: str | None = None  # for a workbook
+    data: bytes | None = None  # a CSV's content, when already read
 
     @property
     def label(self) -> str:
@@ -340,7 +409,7 @@ class _CellProblem:
 def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[object]]]:
     """(row number as the user sees it, cells); blank rows are skipped."""
     if source.sheet is None:
-        return _csv_rows(source.path, problems)
+        return _csv_rows(source.path, problems, source.data)
     try:
         with source.path.open("rb") as handle:  # closed even when openpyxl fails
             workbook = openpyxl.load_workbook(handle, data_only=False)
@@ -370,8 +439,10 @@ def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[obje
     ]
 
 
-def _csv_rows(path: Path, problems: list[Problem]) -> list[tuple[int, list[object]]]:
-    data = path.read_bytes()
+def _csv_rows(
+    path: Path, problems: list[Problem], data: bytes | None = None
+) -> list[tuple[int, list[object]]]:
+    data = path.read_bytes() if data is None else data
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         problems.append(Problem(str(path), "is UTF-16 text; save it as CSV UTF-8", row=1))
         return []

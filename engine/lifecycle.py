@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from dateutil.relativedelta import relativedelta
 
 from . import host
-from .evaluate import Evaluation, NotTested, TestResult
+from .evaluate import Evaluation, NotTested, TestResult, evaluate
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
@@ -637,6 +637,25 @@ class Lifecycle:
                 trigger=state.reinstatement_trigger,
                 clause=instrument.suspension.source,
             )
+
+
+def appended_tests(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent] | None:
+    """The events of rows appended to tables tested row by row (`facts` holds only those rows),
+    when each gives a compliant test: then nothing else follows from them, since the rules see
+    only failed tests and nothing already recorded depends on a later compliant one. None
+    otherwise (a failed test, a date not tested): the facility is evaluated whole."""
+    current = facts.as_of(as_of)
+    tables = {r.origin.file for r in (*current.financials, *current.revolver)}
+    evaluation = evaluate(agreement, current, as_of)
+    tests = [t for t in evaluation.tests if t.origin.file in tables]
+    if not all(t.passed for t in tests) or any(
+        n.origin.file in tables for n in evaluation.not_tested
+    ):
+        return None
+    lifecycle = Lifecycle(agreement, current, as_of, {})
+    for test in tests:
+        lifecycle._record_test(test)
+    return lifecycle.events
 
 
 def run_lifecycle(

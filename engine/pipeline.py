@@ -9,6 +9,7 @@ touched. `assess` gives one facility's events in memory (replays, restatement ch
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 import pickle
@@ -20,12 +21,12 @@ from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
-from . import audit, instruments, terms
+from . import __version__, audit, instruments, terms
 from .errors import InputError, Problem
 from .evaluate import evaluate
-from .facts import Facts, load_facts
+from .facts import Facts, load_appended, load_facts
 from .ledger import keep_ledger
-from .lifecycle import AuditEvent, run_lifecycle
+from .lifecycle import AuditEvent, appended_tests, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, Snapshot, folder_files, load_portfolio
 from .rules import Agreement
 
@@ -90,12 +91,33 @@ def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
     ]
 
 
+@dataclass(frozen=True)
+class Basis:
+    """The latest recorded run that evaluated a facility: what it read (its manifest entry),
+    at what as-of date, with which engine, and the last seq it wrote. What a run that finds
+    rows appended since evaluates them against."""
+
+    entry: dict[str, Any]
+    as_of: date
+    engine: str | None
+    last_seq: int
+
+    @property
+    def view(self) -> int | None:
+        """How many events the facility's view held, when it was left exactly what these
+        inputs gave."""
+        return self.entry.get("view")
+
+
 @dataclass
 class Assessed:
     """One facility evaluated: what it read, the key and version of each event it gives, and
     the events, or the problems of its facts. What a run's second stage needs; it travels
     between processes, so what is large waits in the worker's file (`_spool`) until used: the
-    (key, version) pairs to be compared with the log, the events only to be written."""
+    (key, version) pairs to be compared with the log, the events only to be written.
+
+    `extends` is set when only rows appended since that run were evaluated (`appended`): the
+    events are then theirs alone, new, and the rest of the facility's view stands."""
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
@@ -103,6 +125,7 @@ class Assessed:
     keyed: audit.Spooled | None  # its list of (key, version), one per event, in order
     rows: audit.RowSource
     problems: list[Problem]
+    extends: Basis | None = None
 
     @property
     def versions(self) -> list[tuple[str, str]]:
@@ -110,19 +133,79 @@ class Assessed:
 
 
 def assess_facility(
-    facility: Facility, as_of: date, rules: Snapshot | None, spool: Path
+    facility: Facility,
+    as_of: date,
+    rules: Snapshot | None,
+    spool: Path,
+    basis: Basis | None = None,
 ) -> Assessed:
     """`rules`: the package's files, read once for the portfolio; `files` are then the
-    facility's own. The events wait in this process's file in the `spool` folder."""
+    facility's own. The events wait in this process's file in the `spool` folder. Given the
+    facility's `basis`, rows appended since are evaluated alone where that gives what a whole
+    evaluation would add."""
     entry, files = facility.snapshot(rules)
-    try:
-        facts = load_facts(facility.folder, facility.agreement)
-    except InputError as error:
-        return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
-    rows = [event.row for event in assess(facility.agreement, facts, as_of)]
+    events = appended(facility, as_of, entry, files, basis)
+    if events is None:
+        basis = None
+        try:
+            facts = load_facts(facility.folder, facility.agreement)
+        except InputError as error:
+            return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
+        events = assess(facility.agreement, facts, as_of)
+    rows = [event.row for event in events]
     path = spool / f"rows-{os.getpid()}"
     keyed = _spool(path, [(row.key, row.version) for row in rows])
-    return Assessed(facility.id, entry, files, keyed, _spool(path, rows), [])
+    return Assessed(facility.id, entry, files, keyed, _spool(path, rows), [], basis)
+
+
+_APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
+
+
+def appended(
+    facility: Facility,
+    as_of: date,
+    entry: dict[str, Any],
+    files: dict[str, bytes],
+    basis: Basis | None,
+) -> list[AuditEvent] | None:
+    """The events of rows appended since `basis` to tables tested row by row, when that is all
+    that changed and a whole evaluation would add exactly them: the same as-of date, engine,
+    rules and other files; each changed file the one read then with whole lines added; a
+    view left exactly what those inputs gave; every new row a compliant test. None otherwise,
+    and the facility is evaluated whole."""
+    if basis is None or basis.view is None or (basis.as_of, basis.engine) != (as_of, __version__):
+        return None
+    old = basis.entry
+    same = ("rules", "package")
+    if (
+        any(old.get(k) != entry.get(k) for k in same)
+        or old["facts"].keys() != entry["facts"].keys()
+    ):
+        return None
+    tables = {}
+    for name, sha in entry["facts"].items():
+        if sha == old["facts"][name]:
+            continue
+        start = _read_before(files[sha], old["facts"][name])
+        if start is None or not name.endswith(".csv"):
+            return None
+        tables[name.removesuffix(".csv")] = (files[sha], start)
+    if not tables:
+        return None  # the same inputs: compared whole, as an engine change could show
+    facts = load_appended(facility.folder, facility.agreement, tables)
+    return None if facts is None else appended_tests(facility.agreement, facts, as_of)
+
+
+def _read_before(data: bytes, sha: str) -> int | None:
+    """Where the content with digest `sha` ends, if `data` is it with whole lines added."""
+    end = len(data)
+    for _ in range(_APPENDED_LINES):
+        end = data.rfind(b"\n", 0, end - 1) + 1
+        if end <= 0:
+            return None
+        if hashlib.sha256(data[:end]).hexdigest() == sha:
+            return end
+    return None
 
 
 def _spool(path: Path, value: Any) -> audit.Spooled:
@@ -163,19 +246,26 @@ def evaluate_portfolio(
     workers: int = 1,
     progress: Progress | None = None,
     partition: Partition | None = None,
+    bases: Callable[[list[str]], dict[str, Basis]] | None = None,
 ) -> Iterator[Evaluated]:
     """Evaluate every facility, one at a time (in `workers` processes), keeping only the
     facility in hand in memory. Every problem in every facility is collected before
-    InputError is raised, so a bad file anywhere stops the run before the log is touched."""
+    InputError is raised, so a bad file anywhere stops the run before the log is touched.
+    `bases(names)`: what the latest run read of each of these facilities, so rows appended
+    since can be evaluated alone (`appended`)."""
     portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
-    rules = {f.package: folder_files(f.rules_folder) for f in facilities}
+    rules: dict[str, Snapshot] = {}
+    for facility in facilities:  # each package's folder read once, not once per facility
+        if facility.package not in rules:
+            rules[facility.package] = folder_files(facility.rules_folder)
     problems: list[Problem] = []
     with (
         tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp,
         tempfile.TemporaryFile(dir=tmp) as spool,
     ):
-        assessments = _assessments(facilities, as_of, rules, workers, Path(tmp))
+        known = bases([f.id for f in facilities]) if bases else {}
+        assessments = _assessments(facilities, as_of, rules, workers, Path(tmp), known)
         for done, assessed in enumerate(assessments, 1):
             problems.extend(assessed.problems)
             if not problems:
@@ -189,14 +279,19 @@ def evaluate_portfolio(
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
-_FORKED: tuple[list[Facility], date, dict[str, Snapshot], Path] | None = None
+_Shared = tuple[list[Facility], date, dict[str, Snapshot], Path, dict[str, Basis]]
+_FORKED: _Shared | None = None
 
 
 def _assess_forked(index: int) -> Assessed:
     assert _FORKED is not None
-    facilities, as_of, rules, spool = _FORKED
+    return _assess(_FORKED, index)
+
+
+def _assess(shared: _Shared, index: int) -> Assessed:
+    facilities, as_of, rules, spool, bases = shared
     facility = facilities[index]
-    return assess_facility(facility, as_of, rules[facility.package], spool)
+    return assess_facility(facility, as_of, rules[facility.package], spool, bases.get(facility.id))
 
 
 def _assessments(
@@ -205,13 +300,15 @@ def _assessments(
     rules: dict[str, Snapshot],
     workers: int,
     spool: Path,
+    bases: dict[str, Basis],
 ) -> Iterator[Assessed]:
+    shared = (facilities, as_of, rules, spool, bases)
     if workers <= 1 or len(facilities) < 2:
-        for facility in facilities:
-            yield assess_facility(facility, as_of, rules[facility.package], spool)
+        for index in range(len(facilities)):
+            yield _assess(shared, index)
         return
     global _FORKED
-    _FORKED = (facilities, as_of, rules, spool)
+    _FORKED = shared
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=4)

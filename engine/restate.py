@@ -23,19 +23,33 @@ from .pipeline import assess, monitor
 from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
-# {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id}}; the
-# package (the rules folder it follows) is given only where it differs from the facility's id.
+# {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id,
+# "view": events}}; the package (the rules folder it follows) is given only where it differs
+# from the facility's id, and the view only where it is exact (`recorded`).
 Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 
 
 def recorded(
-    facility: str, entry: dict[str, Any], packages: dict[str, dict[str, str]]
+    facility: str,
+    entry: dict[str, Any],
+    packages: dict[str, dict[str, str]],
+    view: int | None,
 ) -> dict[str, Any]:
     """A facility's entry as a run row records it: the rule files of the package it follows
-    are recorded once per run, under `packages`, not once per facility."""
+    are recorded once per run, under `packages`, not once per facility. `view`, when the
+    facility's current view is now exactly the events these inputs give, no stale one beside
+    them, is how many they are (an appended quarter may then be evaluated alone:
+    pipeline.appended)."""
     packages.setdefault(entry.get("package", facility), entry["rules"])
-    return {k: v for k, v in entry.items() if k != "rules"}
+    return {k: v for k, v in entry.items() if k != "rules"} | (
+        {"view": view} if view is not None else {}
+    )
+
+
+def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether two entries name the same files."""
+    return all(old.get(k) == new.get(k) for k in ("rules", "facts", "package"))
 
 
 def expand(inputs: dict[str, Any]) -> Manifest:

@@ -24,7 +24,7 @@ from . import __version__, audit, restate, store
 from .errors import InputError
 from .facts import load_facts
 from .notify import Delivery, Notifier
-from .pipeline import Assessed, assess, evaluate_portfolio
+from .pipeline import Assessed, Basis, assess, evaluate_portfolio
 from .portfolio import Facility, Partition, load_portfolio
 from .store import Location
 
@@ -85,6 +85,8 @@ def execute(
         workers,
         (lambda done, total: tick("evaluating", done, total)) if tick else None,
         partition,
+        # Read without the lock, to evaluate appended rows alone; checked again under it.
+        functools.partial(_latest_inputs, db) if store.exists(db) else None,
     ) as evaluated:
         portfolio = evaluated.portfolio
         by_id = {f.id: f for f in portfolio.facilities}
@@ -102,20 +104,14 @@ def execute(
                 for sha, content in evaluated.rule_files.items():
                     log.file(sha, content)
                 for done, assessed in enumerate(evaluated, 1):
-                    manifest[assessed.facility] = restate.recorded(
-                        assessed.facility, assessed.entry, packages
-                    )
+                    facility = by_id[assessed.facility]
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
-                    facility = by_id[assessed.facility]
-                    versions = assessed.versions
-                    log.facility(
-                        assessed.facility,
-                        versions,
-                        assessed.rows,
-                        functools.partial(_restatement, log, previous, assessed, facility, as_of),
+                    gives, view = _compare(log, previous, assessed, facility, as_of)
+                    manifest[assessed.facility] = restate.recorded(
+                        assessed.facility, assessed.entry, packages, view
                     )
-                    produced += len({key for key, _ in versions})
+                    produced += gives
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
                 inputs = {
@@ -145,23 +141,53 @@ def execute(
     )
 
 
-def _latest_inputs(db: Location, facilities: Iterable[str]) -> restate.Manifest | None:
+def _compare(
+    log: audit.Appender,
+    previous: dict[str, Basis] | None,
+    assessed: Assessed,
+    facility: Facility,
+    as_of: date,
+) -> tuple[int, int | None]:
+    """Hand one facility's events to the log: (how many distinct events its inputs give, and
+    that number again if the view is now exactly them). Appended rows evaluated alone are added
+    as they are if the log is still as the run they extend left it; if another run recorded
+    the facility since, it is evaluated whole, here."""
+    name, extends = assessed.facility, assessed.extends
+    versions = assessed.versions
+    if extends is None:
+        rows = assessed.rows
+    elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
+        assert extends.view is not None
+        log.additions(name, assessed.rows, len(versions))
+        gives = extends.view + len(versions)
+        return gives, gives
+    else:
+        facts = load_facts(facility.folder, facility.agreement)
+        rows = audit.Rows(event.row for event in assess(facility.agreement, facts, as_of))
+        versions = [(row.key, row.version) for row in rows]
+    restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
+    gives = len({key for key, _ in versions})
+    return gives, gives if log.facility(name, versions, rows, restatement).exact else None
+
+
+def _latest_inputs(db: Location, facilities: Iterable[str]) -> dict[str, Basis]:
     """Each of these facilities' inputs as the latest run that read it recorded them (a run
-    may have read only some facilities)."""
+    may have read only some facilities), with that run's as-of date and engine."""
     wanted, latest = set(facilities), {}
     with contextlib.closing(audit.runs_newest_first(db)) as runs:
         for run in runs:
+            engine = run.inputs.get("engine")
             for facility, entry in restate.expand(run.inputs).items():
-                if facility in wanted:
-                    latest.setdefault(facility, entry)
+                if facility in wanted and facility not in latest:
+                    latest[facility] = Basis(entry, run.as_of, engine, run.last_seq)
             if len(latest) == len(wanted):
                 break
-    return latest or None
+    return latest
 
 
 def _restatement(
     log: audit.Appender,
-    previous: restate.Manifest | None,
+    previous: dict[str, Basis] | None,
     assessed: Assessed,
     facility: Facility,
     as_of: date,
@@ -169,9 +195,10 @@ def _restatement(
     """When a facility's inputs differ from those of the latest run that read it: what
     changed, and what its earlier inputs give today."""
     name, terms = facility.id, facility.agreement
-    old = (previous or {}).get(name)
-    if old is None or old == assessed.entry:
+    basis = (previous or {}).get(name)
+    if basis is None or restate.same_inputs(basis.entry, assessed.entry):
         return None
+    old = basis.entry
     old_files = log.files(restate.digests({name: old}))
     new_facts = load_facts(facility.folder, terms)  # again: the run kept only what it gives
     new = {name: assessed.entry}

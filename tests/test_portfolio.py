@@ -477,7 +477,11 @@ def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log)
     inputs = recorded.inputs
     rules, _ = load_portfolio(RULES, portfolio).facilities[0].snapshot()
     assert inputs["packages"] == {"cerplex": rules["rules"]}
-    assert all(set(entry) == {"facts", "package"} for entry in inputs["agreements"].values())
+    # "view": each facility's view is just the events its inputs gave (a first run leaves no
+    # other), and how many
+    assert all(
+        set(entry) == {"facts", "package", "view"} for entry in inputs["agreements"].values()
+    )
     assert audit.verify(store_log.db).ok
 
 

@@ -1,0 +1,189 @@
+"""A quarter appended to a portfolio already evaluated: the new rows are read and tested alone,
+and the log ends exactly as a whole evaluation would leave it. Anything else (a failed test, an
+edited row, another as-of date, a log changed since) evaluates the facility whole.
+
+Figures follow the Cerplex package as the portfolio tests use it: from the quarter ending
+June 30, 1998 "and thereafter", Section 6.20's minimum current ratio is 1.00 (First Amendment
+Agreement, Exhibit A item 5); 6.18 needs $5,000,000 of net income, 6.19 a ratio of 0.670 and
+6.21 $5,000,000 of tangible net worth. Numbers are written plainly (no thousands separators), so
+the CSV needs no quoting.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from conftest import RULES, write_table
+from engine import audit, cli, pipeline, runner
+from engine.lifecycle import AuditEvent
+
+AS_OF = "2026-01-01"
+PLAIN = '[facility]\nagreement = "cerplex"\nborrower = "Plain Manufacturing Co."\n'
+
+
+def quarter(period_end: str, current_assets: int) -> dict[str, object]:
+    """Meets 6.18, 6.19 and 6.21; 6.20 is current_assets / 20,000,000."""
+    return {
+        "period_end": period_end,
+        "net_income": 6000000,
+        "accounts_receivable": 8000000,
+        "inventory": 2000000,
+        "wells_fargo_debt": 10000000,
+        "current_assets": current_assets,
+        "current_liabilities": 20000000,
+        "tangible_net_worth": 9000000,
+        "net_securities_proceeds": 0,
+    }
+
+
+EARLIER = [quarter("1998-06-30", 21000000), quarter("1998-09-30", 22000000)]
+
+
+def facts_with(root: Path, *appended: dict[str, object], earlier=EARLIER) -> Path:
+    for name in ("north", "south"):
+        write_table(root / name, "financials", [*earlier, *appended])
+        (root / name / "facility.toml").write_text(PLAIN)
+    return root
+
+
+@pytest.fixture
+def loads(monkeypatch) -> Counter[str]:
+    """Whole loads of a facility's facts, by facility (in this process: one worker)."""
+    counted: Counter[str] = Counter()
+    for module in (pipeline, runner):
+        whole = module.load_facts
+
+        def counting(folder, agreement, whole=whole):
+            counted[folder.name] += 1
+            return whole(folder, agreement)
+
+        monkeypatch.setattr(module, "load_facts", counting)
+    return counted
+
+
+def run(facts: Path, db, as_of: str = AS_OF) -> int:
+    args = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    return cli.main([*args, "--as-of", as_of])
+
+
+def view(db) -> dict[str, tuple[str, str]]:
+    """The current view: {key: (version, details)}, the rows' places left out."""
+    return {e.key: (e.version, repr(sorted(e.details.items()))) for e in audit.read(db)}
+
+
+def whole_run_view(tmp_path: Path, facts: Path, as_of: str = AS_OF):
+    """The view a fresh log gets from the same files in one run, for comparison."""
+    fresh = tmp_path / f"fresh-{len(list(tmp_path.glob('fresh-*')))}.db"
+    assert run(facts, fresh, as_of) in (0, 1)
+    return view(fresh)
+
+
+def test_an_appended_compliant_quarter_is_tested_alone(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    first = len(audit.read(store_log.db))
+    loads.clear()
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db) == 0  # compliant: nothing needs attention
+    assert loads == Counter()  # neither facility was loaded whole
+    new = audit.read(store_log.db)[first:]
+    assert Counter((e.agreement, e.event, e.covenant) for e in new) == {
+        (f, "test", c): 1 for f in ("north", "south") for c in ("6.18", "6.19", "6.20", "6.21")
+    }
+    (ratio,) = [e for e in new if e.agreement == "north" and e.covenant == "6.20"]
+    # 21,000,000 / 20,000,000 = 1.05 against the 1.00 in force from June 30, 1998
+    assert ratio.date == date(1998, 12, 31)
+    assert (ratio.details["value"], ratio.details["threshold"]) == ("1.05", "1.00")
+    assert ratio.details["result"] == "compliant"
+    assert ratio.details["source_row"].endswith("financials.csv row 4")  # the file's own row
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+    assert audit.verify(store_log.db).ok
+
+
+def test_a_second_appended_quarter_builds_on_the_first(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db) == 0
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000), quarter("1999-03-31", 20000000))
+    loads.clear()
+    assert run(facts, store_log.db) == 0  # 20,000,000 / 20,000,000 = 1.00: equality complies
+    assert loads == Counter()
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+    (latest, *_) = audit.runs_newest_first(store_log.db)
+    # the run records how many events each facility's view holds, as it must be exact
+    views = {f: e["view"] for f, e in latest.inputs["agreements"].items()}
+    assert views == {
+        f: len([e for e in audit.read(store_log.db) if e.agreement == f]) for f in views
+    }
+
+
+def test_an_appended_quarter_that_breaches_is_evaluated_whole(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 19000000))
+    assert run(facts, store_log.db) == 1
+    assert loads == {"north": 1, "south": 1}
+    north = [e for e in audit.read(store_log.db) if e.agreement == "north"]
+    # 19,000,000 / 20,000,000 = 0.95 < 1.00: a breach, a default, and (no grace) an Event of
+    # Default the same day
+    kinds = {e.event for e in north if e.covenant == "6.20" and e.date == date(1998, 12, 31)}
+    assert {"breach", "default", "event_of_default"} <= kinds
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+
+
+def test_an_edited_earlier_row_is_a_correction_not_an_append(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    corrected = [quarter("1998-06-30", 19000000), EARLIER[1]]  # 0.95: a breach after all
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000), earlier=corrected)
+    assert run(facts, store_log.db) == 1
+    assert loads["north"] >= 1
+    restated = [e for e in audit.read(store_log.db) if e.event == "restatement"]
+    assert {e.agreement for e in restated} == {"north", "south"}
+
+
+def test_another_as_of_date_evaluates_whole(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db, "2026-02-01") == 0
+    assert loads == {"north": 1, "south": 1}
+    assert view(store_log.db) == whole_run_view(tmp_path, facts, "2026-02-01")
+
+
+def test_a_facility_recorded_since_its_basis_was_read_is_evaluated_whole(
+    tmp_path, store_log, loads, monkeypatch
+):
+    """Another run records a facility between this run's evaluation (no lock) and its turn to
+    write: the appended rows' basis is stale, so the facility is evaluated again, whole."""
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    stale = runner._latest_inputs(store_log.db, ["north", "south"])
+    other = AuditEvent("waiver_pending", "north", None, date(1999, 1, 4), {"rule": "x"}, "other")
+    audit.record(store_log.db, [other], date.fromisoformat(AS_OF), {})
+    monkeypatch.setattr(runner, "_latest_inputs", lambda db, names: stale)
+    loads.clear()
+    assert run(facts, store_log.db) == 0
+    assert loads["north"] >= 1 and "south" not in loads  # south's basis still holds
+    assert audit.verify(store_log.db).ok
+
+
+def test_a_bad_appended_row_is_refused_as_a_whole_load_refuses_it(tmp_path, store_log, capsys):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    before = audit.read(store_log.db)
+    facts_with(tmp_path / "facts", quarter("1998-09-15", 21000000))
+    assert run(facts, store_log.db) == 2
+    err = capsys.readouterr().err
+    assert "financials.csv" in err and "row 4" in err and "period_end" in err
+    assert "rows must be in date order" in err
+    assert audit.read(store_log.db) == before
