@@ -61,6 +61,7 @@ class NotTested:
     period: str
     reason: str
     origin: Origin
+    until: date | None = None  # a later as-of date from which it is tested (a deadline)
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ def _deliveries(covenant: Covenant, facts: Facts, as_of: date | None):
                 filing.document,
                 f"filed {filing.filed}; copies due by {last_day}",
                 filing.origin,
+                last_day + timedelta(days=1),
             )
             continue
         yield TestResult(

@@ -170,7 +170,8 @@ class Facts:
     note_payments: tuple[NotePayment, ...] = ()
 
     def as_of(self, day: date) -> Facts:
-        """Only what was dated on or before `day` (the notes themselves are undated terms)."""
+        """Only what was dated on or before `day` (the notes themselves are undated terms).
+        `next_date_after` must name every date this filters on."""
         return replace(
             self,
             financials=tuple(r for r in self.financials if r.period_end <= day),
@@ -187,6 +188,23 @@ class Facts:
                 if r.filed <= day
             ),
         )
+
+    def next_date_after(self, day: date) -> date | None:
+        """The first date after `day` that `as_of` would let in: what a later as-of date
+        adds to these facts begins there."""
+        dates = (
+            *(r.period_end for r in self.financials),
+            *(r.date for r in self.revolver),
+            *(r.date for r in self.prime_rates),
+            *(r.date for r in self.events),
+            *(r.notice_date for r in self.elections),
+            *(r.date for r in self.counsel_reserve),
+            *(r.date for r in self.wells_fargo),
+            *(r.date for r in self.note_payments),
+            *(r.filed for r in self.filings),
+            *(r.delivered for r in self.filings if r.delivered is not None),
+        )
+        return min((d for d in dates if d > day), default=None)
 
     @property
     def blockages(self) -> tuple[Blockage, ...]:

@@ -17,18 +17,18 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
 
 from . import __version__, audit, instruments, terms
 from .errors import InputError, Problem
-from .evaluate import evaluate
+from .evaluate import Evaluation, evaluate
 from .facts import Facts, load_appended, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, Snapshot, folder_files, load_portfolio
-from .rules import Agreement
+from .rules import Agreement, TestKind
 
 
 @dataclass(frozen=True)
@@ -74,28 +74,68 @@ def monitor(
 def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
     """Every event one facility's facts give at `as_of`: its terms, the tests and their
     lifecycle, and the ledger of its Notes."""
+    return assessment(agreement, facts, as_of).events
+
+
+@dataclass(frozen=True)
+class Assessment:
+    events: list[AuditEvent]
+    until: date | None  # the first later as-of date that could give other events (None: none)
+
+
+def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
+    """`assess`, and how long its answer holds as the as-of date moves on."""
     current = facts.as_of(as_of)
     states = instruments.resolve(agreement, current, as_of)
+    evaluation = evaluate(agreement, current, as_of)
     lifecycle = run_lifecycle(
-        agreement,
-        current,
-        as_of,
-        evaluate(agreement, current, as_of),
-        states,
-        instruments.windows(states, as_of),
+        agreement, current, as_of, evaluation, states, instruments.windows(states, as_of)
     )
-    return [
+    events = [
         *terms.declared(agreement),
         *lifecycle,
         *keep_ledger(agreement, current, as_of, lifecycle),
     ]
+    return Assessment(events, _until(agreement, facts, as_of, states, evaluation, lifecycle))
+
+
+def _until(
+    agreement: Agreement,
+    facts: Facts,
+    as_of: date,
+    states: list[instruments.InstrumentState],
+    evaluation: Evaluation,
+    lifecycle: list[AuditEvent],
+) -> date | None:
+    """The first as-of date after `as_of` from which these facts could give other events: a
+    fact dated later comes in, an instrument takes effect or reaches its outer date, a
+    reserve falls due, a deadline passes, a grace period ends. A ledger of Notes moves with
+    every day (its position is dated the as-of date)."""
+    if agreement.interest is not None and facts.notes:
+        return as_of + timedelta(days=1)
+    days = [facts.next_date_after(as_of)]
+    for state in states:
+        instrument = state.instrument
+        days.append(instrument.effective)
+        if instrument.suspension is not None:
+            days.append(instrument.suspension.until_latest)
+    for covenant in agreement.covenants.values():
+        if covenant.test is TestKind.MAINTAINED_BALANCE:
+            days.append(covenant.schedule[0].start)
+    days.extend(item.until for item in evaluation.not_tested)
+    days.extend(
+        date.fromisoformat(e.details["event_of_default_on"])
+        for e in lifecycle
+        if e.event == "grace_period"
+    )
+    return min((d for d in days if isinstance(d, date) and d > as_of), default=None)
 
 
 @dataclass(frozen=True)
 class Basis:
     """The latest recorded run that evaluated a facility: what it read (its manifest entry),
     at what as-of date, with which engine, and the last seq it wrote. What a run that finds
-    rows appended since evaluates them against."""
+    the same inputs, or rows appended since, builds on."""
 
     entry: dict[str, Any]
     as_of: date
@@ -108,6 +148,21 @@ class Basis:
         inputs gave."""
         return self.entry.get("view")
 
+    @property
+    def until(self) -> date | None:
+        """The first later as-of date at which these inputs could give other events."""
+        until = self.entry.get("until")
+        return date.fromisoformat(until) if until else None
+
+    def holds_at(self, as_of: date) -> bool:
+        """Whether these inputs give at `as_of` exactly the view they left."""
+        return (
+            self.view is not None
+            and self.engine == __version__
+            and self.as_of <= as_of
+            and (self.until is None or as_of < self.until)
+        )
+
 
 @dataclass
 class Assessed:
@@ -116,8 +171,9 @@ class Assessed:
     between processes, so what is large waits in the worker's file (`_spool`) until used: the
     (key, version) pairs to be compared with the log, the events only to be written.
 
-    `extends` is set when only rows appended since that run were evaluated (`appended`): the
-    events are then theirs alone, new, and the rest of the facility's view stands."""
+    `extends` is set when the facility's view at that basis holds and only rows appended since
+    were evaluated (`appended`), or none: the events are then theirs alone, new, and the rest
+    of the view stands. `until` is the first later as-of date that could give other events."""
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
@@ -126,6 +182,7 @@ class Assessed:
     rows: audit.RowSource
     problems: list[Problem]
     extends: Basis | None = None
+    until: date | None = None
 
     @property
     def versions(self) -> list[tuple[str, str]]:
@@ -141,21 +198,21 @@ def assess_facility(
 ) -> Assessed:
     """`rules`: the package's files, read once for the portfolio; `files` are then the
     facility's own. The events wait in this process's file in the `spool` folder. Given the
-    facility's `basis`, rows appended since are evaluated alone where that gives what a whole
-    evaluation would add."""
+    facility's `basis`, rows appended since (or none) are evaluated alone where that gives
+    what a whole evaluation would add."""
     entry, files = facility.snapshot(rules)
-    events = appended(facility, as_of, entry, files, basis)
-    if events is None:
+    found = appended(facility, as_of, entry, files, basis)
+    if found is None:
         basis = None
         try:
             facts = load_facts(facility.folder, facility.agreement)
         except InputError as error:
             return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
-        events = assess(facility.agreement, facts, as_of)
-    rows = [event.row for event in events]
+        found = assessment(facility.agreement, facts, as_of)
+    rows = [event.row for event in found.events]
     path = spool / f"rows-{os.getpid()}"
     keyed = _spool(path, [(row.key, row.version) for row in rows])
-    return Assessed(facility.id, entry, files, keyed, _spool(path, rows), [], basis)
+    return Assessed(facility.id, entry, files, keyed, _spool(path, rows), [], basis, found.until)
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
@@ -167,13 +224,14 @@ def appended(
     entry: dict[str, Any],
     files: dict[str, bytes],
     basis: Basis | None,
-) -> list[AuditEvent] | None:
-    """The events of rows appended since `basis` to tables tested row by row, when that is all
-    that changed and a whole evaluation would add exactly them: the same as-of date, engine,
-    rules and other files; each changed file the one read then with whole lines added; a
-    view left exactly what those inputs gave; every new row a compliant test. None otherwise,
+) -> Assessment | None:
+    """What a whole evaluation would add to the facility's view, worked out from what changed
+    since `basis` alone: nothing if its inputs are the same; the events of rows appended to
+    tables tested row by row, if that is all that changed and each gives a compliant test.
+    The basis must hold at this as-of date (`Basis.holds_at`), the rules and other files be
+    the same, and each changed file the one read then with whole lines added. None otherwise,
     and the facility is evaluated whole."""
-    if basis is None or basis.view is None or (basis.as_of, basis.engine) != (as_of, __version__):
+    if basis is None or not basis.holds_at(as_of):
         return None
     old = basis.entry
     same = ("rules", "package")
@@ -191,9 +249,15 @@ def appended(
             return None
         tables[name.removesuffix(".csv")] = (files[sha], start)
     if not tables:
-        return None  # the same inputs: compared whole, as an engine change could show
+        return Assessment([], basis.until)
     facts = load_appended(facility.folder, facility.agreement, tables)
-    return None if facts is None else appended_tests(facility.agreement, facts, as_of)
+    if facts is None:
+        return None
+    events = appended_tests(facility.agreement, facts, as_of)
+    if events is None:
+        return None
+    later = [d for d in (basis.until, facts.next_date_after(as_of)) if d is not None]
+    return Assessment(events, min(later, default=None))
 
 
 def _read_before(data: bytes, sha: str) -> int | None:

@@ -24,8 +24,8 @@ from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id,
-# "view": events}}; the package (the rules folder it follows) is given only where it differs
-# from the facility's id, and the view only where it is exact (`recorded`).
+# "view": events, "until": date}}; the package (the rules folder it follows) is given only
+# where it differs from the facility's id, and the view only where it is exact (`recorded`).
 Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 
@@ -35,16 +35,18 @@ def recorded(
     entry: dict[str, Any],
     packages: dict[str, dict[str, str]],
     view: int | None,
+    until: date | None,
 ) -> dict[str, Any]:
     """A facility's entry as a run row records it: the rule files of the package it follows
     are recorded once per run, under `packages`, not once per facility. `view`, when the
     facility's current view is now exactly the events these inputs give, no stale one beside
-    them, is how many they are (an appended quarter may then be evaluated alone:
-    pipeline.appended)."""
+    them, is how many they are, and `until` the first later as-of date at which they could
+    give others (a later run may then build on this one: pipeline.appended)."""
     packages.setdefault(entry.get("package", facility), entry["rules"])
-    return {k: v for k, v in entry.items() if k != "rules"} | (
-        {"view": view} if view is not None else {}
-    )
+    kept = {k: v for k, v in entry.items() if k != "rules"}
+    if view is None:
+        return kept
+    return kept | {"view": view} | ({"until": until.isoformat()} if until else {})
 
 
 def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:

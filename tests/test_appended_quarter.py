@@ -1,6 +1,8 @@
 """A quarter appended to a portfolio already evaluated: the new rows are read and tested alone,
-and the log ends exactly as a whole evaluation would leave it. Anything else (a failed test, an
-edited row, another as-of date, a log changed since) evaluates the facility whole.
+and the log ends exactly as a whole evaluation would leave it; unchanged inputs at a later as-of
+date are not read again while nothing waits on a date in between. Anything else (a failed test,
+an edited row, an earlier as-of date or one past a deadline, a log changed since) evaluates the
+facility whole.
 
 Figures follow the Cerplex package as the portfolio tests use it: from the quarter ending
 June 30, 1998 "and thereafter", Section 6.20's minimum current ratio is 1.00 (First Amendment
@@ -149,14 +151,64 @@ def test_an_edited_earlier_row_is_a_correction_not_an_append(tmp_path, store_log
     assert {e.agreement for e in restated} == {"north", "south"}
 
 
-def test_another_as_of_date_evaluates_whole(tmp_path, store_log, loads):
+def test_a_later_as_of_date_adds_the_appended_quarter_alone(tmp_path, store_log, loads):
+    """Nothing these facilities hold waits on a date after 2026-01-01: a month later their
+    view still holds, and only the new quarter is tested."""
     facts = facts_with(tmp_path / "facts")
     assert run(facts, store_log.db) == 0
     loads.clear()
     facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
     assert run(facts, store_log.db, "2026-02-01") == 0
-    assert loads == {"north": 1, "south": 1}
+    assert loads == Counter()
     assert view(store_log.db) == whole_run_view(tmp_path, facts, "2026-02-01")
+
+
+def test_an_earlier_as_of_date_evaluates_whole(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db, "2025-12-01") == 0
+    assert loads == {"north": 1, "south": 1}
+
+
+GRACE = (
+    PLAIN
+    + """
+[[facility.override]]
+covenant = "6.20"
+grace_days = 30
+source = "Synthetic Note Agreement, Section 7.1(c) (test data)"
+"""
+)
+
+
+def test_the_view_holds_until_a_grace_period_ends(tmp_path, store_log, loads):
+    """6.20 at September 30, 1998: 19,000,000 / 20,000,000 = 0.95 < 1.00, a breach and a
+    default; with 30 days' grace the Event of Default comes on 1998-10-30. A run on October 15
+    records that the view holds until then; on the 29th nothing is read again, on the 30th
+    every facility is evaluated whole and the Event of Default recorded."""
+    facts = facts_with(tmp_path / "facts", earlier=[EARLIER[0], quarter("1998-09-30", 19000000)])
+    for name in ("north", "south"):
+        (facts / name / "facility.toml").write_text(GRACE)
+    assert run(facts, store_log.db, "1998-10-15") == 1
+    (latest, *_) = audit.runs_newest_first(store_log.db)
+    assert {e["until"] for e in latest.inputs["agreements"].values()} == {"1998-10-30"}
+    loads.clear()
+    assert run(facts, store_log.db, "1998-10-29") == 0
+    assert loads == Counter()
+    assert not [e for e in audit.read(store_log.db) if e.event == "event_of_default"]
+    assert run(facts, store_log.db, "1998-10-30") == 1
+    assert loads == {"north": 1, "south": 1}
+    defaults = [e for e in audit.read(store_log.db) if e.event == "event_of_default"]
+    assert {(e.agreement, e.date) for e in defaults} == {
+        ("north", date(1998, 10, 30)),
+        ("south", date(1998, 10, 30)),
+    }
+    ours, fresh = view(store_log.db), whole_run_view(tmp_path, facts, "1998-10-30")
+    assert {k: ours[k] for k in fresh} == fresh
+    # beside it, the grace period as it stood on the 15th (history: nothing withdraws it)
+    assert {k.split("|")[1] for k in ours.keys() - fresh.keys()} == {"grace_period"}
 
 
 def test_a_facility_recorded_since_its_basis_was_read_is_evaluated_whole(
