@@ -248,7 +248,7 @@ def load_facts(folder: Path, agreement: Agreement) -> Facts:
 
 
 # Tables whose rows are each tested on their own: a row appended to one is evaluated alone.
-APPENDABLE = ("financials", "revolver")
+APPENDABLE = ("financials", "revolver", "wells_fargo")
 
 
 def load_appended(
@@ -280,13 +280,20 @@ def load_appended(
         loaded[table] = rows
     financials = _financials(loaded.get("financials", []), problems)
     revolver = _revolver(loaded.get("revolver", []), problems)
+    wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
     if any(
         r.fiscal_quarter is None
         for r in financials
         if r.origin.row < first_new.get("financials", 0)
     ):
         return None
-    facts = Facts(folder.name, financials=financials, revolver=revolver, given=frozenset(tables))
+    facts = Facts(
+        folder.name,
+        financials=financials,
+        revolver=revolver,
+        wells_fargo=wells_fargo,
+        given=frozenset(tables),
+    )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
         return None
@@ -294,6 +301,9 @@ def load_appended(
         facts,
         financials=tuple(r for r in financials if r.origin.row >= first_new.get("financials", 0)),
         revolver=tuple(r for r in revolver if r.origin.row >= first_new.get("revolver", 0)),
+        wells_fargo=tuple(
+            r for r in wells_fargo if r.origin.row >= first_new.get("wells_fargo", 0)
+        ),
     )
 
 

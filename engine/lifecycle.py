@@ -645,7 +645,8 @@ def appended_tests(agreement: Agreement, facts: Facts, as_of: date) -> list[Audi
     only failed tests and nothing already recorded depends on a later compliant one. None
     otherwise (a failed test, a date not tested): the facility is evaluated whole."""
     current = facts.as_of(as_of)
-    tables = {r.origin.file for r in (*current.financials, *current.revolver)}
+    rows = (*current.financials, *current.revolver, *current.wells_fargo)
+    tables = {r.origin.file for r in rows}
     evaluation = evaluate(agreement, current, as_of)
     tests = [t for t in evaluation.tests if t.origin.file in tables]
     if not all(t.passed for t in tests) or any(
