@@ -217,7 +217,7 @@ def appending(path: Location, as_of: date) -> Iterator[Appender]:
 
 class Compared(NamedTuple):
     new: int  # events found new (a restatement among them)
-    exact: bool  # the facility's view is now exactly the events compared, no other
+    others: list[str]  # current events beside those compared: given no more, not withdrawn
 
 
 @dataclass
@@ -287,9 +287,9 @@ class Appender:
             restatement = restatement() if undone else None
         notice = _restatement(agreement, live, seen, replaced, restatement)
         withdrawn = set(notice[1]) if notice else set()
-        exact = all(key in seen or live[key].seq in withdrawn for key in live)
+        others = [k for k, e in live.items() if k not in seen and e.seq not in withdrawn]
         self._spool(notice, rows, fresh)
-        return Compared(len(fresh) + (notice is not None), exact)
+        return Compared(len(fresh) + (notice is not None), sorted(others))
 
     def additions(self, agreement: str, rows: RowSource, count: int) -> int:
         """Record a facility's events that are known to be new and to leave every current one

@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -259,39 +259,26 @@ def load_appended(
     alone (then the whole folder is loaded, and any problem reported there).
 
     The earlier part was loaded whole before, so it is valid: its rows are in date order, with
-    unique dates and quarters. Each new row is read after the last earlier one, every other
-    earlier line left blank so row numbers stay those of the file; order and uniqueness against
-    that row then hold against all. For financials that row must name its quarter (a quarter
-    can only repeat within 28 days of its end, where it would be that row's) and report Net
-    Securities Proceeds (the cumulative figure new rows are checked against and carry)."""
+    unique dates and quarters, and cumulative Net Securities Proceeds. The new rows are read
+    after the earlier rows they are checked against (`_context`), every other earlier line left
+    blank so row numbers stay those of the file: the last row (order, and so unique dates), and
+    for financials the last that reports Net Securities Proceeds (what new rows are checked
+    against and carry) and the last that names a quarter (a quarter can only repeat within 28
+    days of its end, where the last named one would be it)."""
     problems: list[Problem] = []
     loaded: dict[str, list] = {}
     first_new: dict[str, int] = {}
     for table, (data, start) in tables.items():
-        reduced = _appended_text(data, start)
-        if table not in APPENDABLE or reduced is None:
+        reduced = _appended_text(data, start, table) if table in APPENDABLE else None
+        if reduced is None:
             return None
-        text, context, first_new[table] = reduced
-        rows = _parse(_Source(folder / f"{table}.csv", data=text), TABLES[table], problems)
-        if table == "financials" and context is not None:
-            record = next((r for o, r in rows if o.row == context), {})
-            if record.get("net_securities_proceeds") is None:
-                return None
-        loaded[table] = rows
-    financials = _financials(loaded.get("financials", []), problems)
-    revolver = _revolver(loaded.get("revolver", []), problems)
-    wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
-    if any(
-        r.fiscal_quarter is None
-        for r in financials
-        if r.origin.row < first_new.get("financials", 0)
-    ):
-        return None
+        text, first_new[table] = reduced
+        loaded[table] = _parse(_Source(folder / f"{table}.csv", data=text), TABLES[table], problems)
     facts = Facts(
         folder.name,
-        financials=financials,
-        revolver=revolver,
-        wells_fargo=wells_fargo,
+        financials=_financials(loaded.get("financials", []), problems),
+        revolver=_revolver(loaded.get("revolver", []), problems),
+        wells_fargo=_dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems),
         given=frozenset(tables),
     )
     _check_chronology(facts, agreement.dated, problems)
@@ -299,19 +286,23 @@ def load_appended(
         return None
     return replace(
         facts,
-        financials=tuple(r for r in financials if r.origin.row >= first_new.get("financials", 0)),
-        revolver=tuple(r for r in revolver if r.origin.row >= first_new.get("revolver", 0)),
+        financials=tuple(
+            r for r in facts.financials if r.origin.row >= first_new.get("financials", 0)
+        ),
+        revolver=tuple(r for r in facts.revolver if r.origin.row >= first_new.get("revolver", 0)),
         wells_fargo=tuple(
-            r for r in wells_fargo if r.origin.row >= first_new.get("wells_fargo", 0)
+            r for r in facts.wells_fargo if r.origin.row >= first_new.get("wells_fargo", 0)
         ),
     )
 
 
-def _appended_text(data: bytes, start: int) -> tuple[bytes, int | None, int] | None:
-    """`data` with every line before `start` but the header and the last non-blank one left
-    blank: (that text, the kept line's number or None, the first new line's number). None
-    where lines are not rows: a quoted field may span lines, a lone CR ends one."""
-    if b'"' in data or data.count(b"\r") != data.count(b"\r\n"):
+def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | None:
+    """`data` with every line before `start` but the header and the context rows left blank,
+    and the first new line's number. None where lines may not be rows: a lone CR ends one,
+    and a quoted field that spans lines leaves an odd number of quotes on the line it opens
+    (an escaped quote is two)."""
+    lines = data.split(b"\n")
+    if data.count(b"\r") != data.count(b"\r\n") or any(line.count(b'"') % 2 for line in lines):
         return None
     header_end = data.find(b"\n") + 1
     if not 0 < header_end <= start < len(data) or data[start - 1 : start] != b"\n":
@@ -319,10 +310,30 @@ def _appended_text(data: bytes, start: int) -> tuple[bytes, int | None, int] | N
     if not data[:header_end].strip():
         return None  # the header is further down
     earlier = data[header_end:start].split(b"\n")[:-1]
-    kept = next((i for i in range(len(earlier) - 1, -1, -1) if earlier[i].strip()), None)
-    lines = [line if i == kept else b"" for i, line in enumerate(earlier)]
-    text = data[:header_end] + b"".join(line + b"\n" for line in lines) + data[start:]
-    return text, None if kept is None else kept + 2, len(earlier) + 2
+    kept = _context(data[:header_end], earlier, table)
+    blanked = b"".join((line if i in kept else b"") + b"\n" for i, line in enumerate(earlier))
+    return data[:header_end] + blanked + data[start:], len(earlier) + 2
+
+
+def _context(header: bytes, earlier: list[bytes], table: str) -> set[int]:
+    """The earlier lines new rows are checked against (see `load_appended`), by index."""
+    names = [n.strip() for n in next(csv.reader([header.decode("utf-8-sig", "replace")]))]
+    rows = [
+        (i, dict(zip(names, next(csv.reader([line.decode("utf-8", "replace")])), strict=False)))
+        for i, line in enumerate(earlier)
+        if line.strip()
+    ]
+
+    def last(given: Callable[[dict[str, str]], bool]) -> set[int]:
+        return next(({i} for i, row in reversed(rows) if given(row)), set())
+
+    kept = last(lambda row: True)
+    if table == "financials":
+        kept |= last(lambda row: bool(row.get("net_securities_proceeds", "").strip()))
+        kept |= last(
+            lambda row: any(row.get(f, "").strip() for f in ("fiscal_quarter", *QUARTER_END_FIELDS))
+        )
+    return kept
 
 
 def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> None:

@@ -132,6 +132,36 @@ def _until(
 
 
 @dataclass(frozen=True)
+class View:
+    """What a run left of a facility's view: every event its inputs give (`events`, how many)
+    is current in the version they give; `others` are current events they no longer give but
+    nothing withdrew (history, such as a grace period that has since run out); `until` is the
+    first later as-of date at which the same inputs could give other events (None: none)."""
+
+    events: int
+    others: tuple[str, ...] = ()
+    until: date | None = None
+
+    def recorded(self) -> dict[str, Any]:
+        """As a run's manifest entry holds it."""
+        found: dict[str, Any] = {"events": self.events}
+        if self.others:
+            found["others"] = list(self.others)
+        if self.until is not None:
+            found["until"] = self.until.isoformat()
+        return found
+
+    @classmethod
+    def read(cls, recorded: dict[str, Any]) -> View:
+        until = recorded.get("until")
+        return cls(
+            recorded["events"],
+            tuple(recorded.get("others", ())),
+            date.fromisoformat(until) if until else None,
+        )
+
+
+@dataclass(frozen=True)
 class Basis:
     """The latest recorded run that evaluated a facility: what it read (its manifest entry),
     at what as-of date, with which engine, and the last seq it wrote. What a run that finds
@@ -143,24 +173,19 @@ class Basis:
     last_seq: int
 
     @property
-    def view(self) -> int | None:
-        """How many events the facility's view held, when it was left exactly what these
-        inputs gave."""
-        return self.entry.get("view")
-
-    @property
-    def until(self) -> date | None:
-        """The first later as-of date at which these inputs could give other events."""
-        until = self.entry.get("until")
-        return date.fromisoformat(until) if until else None
+    def view(self) -> View | None:
+        """The view that run left (None in runs recorded before views were)."""
+        recorded = self.entry.get("view")
+        return View.read(recorded) if isinstance(recorded, dict) else None
 
     def holds_at(self, as_of: date) -> bool:
-        """Whether these inputs give at `as_of` exactly the view they left."""
+        """Whether these inputs give at `as_of` exactly the events they gave then."""
+        view = self.view
         return (
-            self.view is not None
+            view is not None
             and self.engine == __version__
             and self.as_of <= as_of
-            and (self.until is None or as_of < self.until)
+            and (view.until is None or as_of < view.until)
         )
 
 
@@ -229,8 +254,13 @@ def appended(
     since `basis` alone: nothing if its inputs are the same; the events of rows appended to
     tables tested row by row, if that is all that changed and each gives a compliant test.
     The basis must hold at this as-of date (`Basis.holds_at`), the rules and other files be
-    the same, and each changed file the one read then with whole lines added. None otherwise,
-    and the facility is evaluated whole."""
+    the same, each changed file the one read then with whole lines added, and no new event
+    one of the view's others. None otherwise, and the facility is evaluated whole.
+
+    Why that is what a whole evaluation adds: the inputs read then give the same events now
+    (the basis holds), and they are current; new rows each tested alone, compliant, give
+    their test and nothing else; and the view's others are events those inputs did not give,
+    so a whole run's restatement would not withdraw them either."""
     if basis is None or not basis.holds_at(as_of):
         return None
     old = basis.entry
@@ -248,15 +278,17 @@ def appended(
         if start is None or not name.endswith(".csv"):
             return None
         tables[name.removesuffix(".csv")] = (files[sha], start)
+    view = basis.view
+    assert view is not None
     if not tables:
-        return Assessment([], basis.until)
+        return Assessment([], view.until)
     facts = load_appended(facility.folder, facility.agreement, tables)
     if facts is None:
         return None
     events = appended_tests(facility.agreement, facts, as_of)
-    if events is None:
+    if events is None or any(e.key in view.others for e in events):
         return None
-    later = [d for d in (basis.until, facts.next_date_after(as_of)) if d is not None]
+    later = [d for d in (view.until, facts.next_date_after(as_of)) if d is not None]
     return Assessment(events, min(later, default=None))
 
 

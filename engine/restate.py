@@ -24,8 +24,8 @@ from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id,
-# "view": events, "until": date}}; the package (the rules folder it follows) is given only
-# where it differs from the facility's id, and the view only where it is exact (`recorded`).
+# "view": {...}}}; the package (the rules folder it follows) is given only where it differs
+# from the facility's id; the view (pipeline.View) is absent from runs recorded before it was.
 Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 
@@ -34,19 +34,13 @@ def recorded(
     facility: str,
     entry: dict[str, Any],
     packages: dict[str, dict[str, str]],
-    view: int | None,
-    until: date | None,
+    view: dict[str, Any],
 ) -> dict[str, Any]:
     """A facility's entry as a run row records it: the rule files of the package it follows
-    are recorded once per run, under `packages`, not once per facility. `view`, when the
-    facility's current view is now exactly the events these inputs give, no stale one beside
-    them, is how many they are, and `until` the first later as-of date at which they could
-    give others (a later run may then build on this one: pipeline.appended)."""
+    are recorded once per run, under `packages`, not once per facility; `view` is what the
+    run left of the facility's view (pipeline.View), which a later run may build on."""
     packages.setdefault(entry.get("package", facility), entry["rules"])
-    kept = {k: v for k, v in entry.items() if k != "rules"}
-    if view is None:
-        return kept
-    return kept | {"view": view} | ({"until": until.isoformat()} if until else {})
+    return {k: v for k, v in entry.items() if k != "rules"} | {"view": view}
 
 
 def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:

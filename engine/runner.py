@@ -24,7 +24,7 @@ from . import __version__, audit, restate, store
 from .errors import InputError
 from .facts import load_facts
 from .notify import Delivery, Notifier
-from .pipeline import Assessed, Basis, assess, assessment, evaluate_portfolio
+from .pipeline import Assessed, Basis, View, assess, assessment, evaluate_portfolio
 from .portfolio import Facility, Partition, load_portfolio
 from .store import Location
 
@@ -107,11 +107,11 @@ def execute(
                     facility = by_id[assessed.facility]
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
-                    gives, view, until = _compare(log, previous, assessed, facility, as_of)
+                    view = _compare(log, previous, assessed, facility, as_of)
                     manifest[assessed.facility] = restate.recorded(
-                        assessed.facility, assessed.entry, packages, view, until
+                        assessed.facility, assessed.entry, packages, view.recorded()
                     )
-                    produced += gives
+                    produced += view.events
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
                 inputs = {
@@ -147,30 +147,27 @@ def _compare(
     assessed: Assessed,
     facility: Facility,
     as_of: date,
-) -> tuple[int, int | None, date | None]:
-    """Hand one facility's events to the log: how many distinct events its inputs give, that
-    number again if the view is now exactly them, and the first later as-of date that could
-    give others. What was worked out from a basis alone (`pipeline.appended`) is added as it
-    is if the log is still as that run left it; if another run recorded the facility since,
-    the facility is evaluated whole, here."""
+) -> View:
+    """Hand one facility's events to the log; what that leaves of its view. What was worked
+    out from a basis alone (`pipeline.appended`) is added as it is if the log is still as that
+    run left it; if another run recorded the facility since, it is evaluated whole, here."""
     name, extends, until = assessed.facility, assessed.extends, assessed.until
     versions = assessed.versions
     if extends is None:
         rows = assessed.rows
     elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
-        assert extends.view is not None
+        view = extends.view
+        assert view is not None
         log.additions(name, assessed.rows, len(versions))
-        gives = extends.view + len(versions)
-        return gives, gives, until
+        return View(view.events + len(versions), view.others, until)
     else:
         facts = load_facts(facility.folder, facility.agreement)
         whole = assessment(facility.agreement, facts, as_of)
         rows, until = audit.Rows(event.row for event in whole.events), whole.until
         versions = [(row.key, row.version) for row in rows]
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
-    gives = len({key for key, _ in versions})
-    exact = log.facility(name, versions, rows, restatement).exact
-    return gives, gives if exact else None, until
+    others = log.facility(name, versions, rows, restatement).others
+    return View(len({key for key, _ in versions}), tuple(others), until)
 
 
 def _latest_inputs(db: Location, facilities: Iterable[str]) -> dict[str, Basis]:
