@@ -135,8 +135,9 @@ def _until(
 class View:
     """What a run left of a facility's view: every event its inputs give (`events`, how many)
     is current in the version they give; `others` are current events they no longer give but
-    nothing withdrew (history, such as a grace period that has since run out); `until` is the
-    first later as-of date at which the same inputs could give other events (None: none)."""
+    nothing withdrew (history, such as a default recorded before a waiver of it took effect);
+    `until` is the first later as-of date at which the same inputs could give other events
+    (None: none)."""
 
     events: int
     others: tuple[str, ...] = ()
