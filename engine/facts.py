@@ -316,23 +316,29 @@ def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | N
 
 
 def _context(header: bytes, earlier: list[bytes], table: str) -> set[int]:
-    """The earlier lines new rows are checked against (see `load_appended`), by index."""
+    """The earlier lines new rows are checked against (see `load_appended`), by index: read
+    from the last back, until each is found."""
     names = [n.strip() for n in next(csv.reader([header.decode("utf-8-sig", "replace")]))]
-    rows = [
-        (i, dict(zip(names, next(csv.reader([line.decode("utf-8", "replace")])), strict=False)))
-        for i, line in enumerate(earlier)
-        if line.strip()
-    ]
-
-    def last(given: Callable[[dict[str, str]], bool]) -> set[int]:
-        return next(({i} for i, row in reversed(rows) if given(row)), set())
-
-    kept = last(lambda row: True)
+    wanted: list[Callable[[dict[str, str]], bool]] = [lambda row: True]
     if table == "financials":
-        kept |= last(lambda row: bool(row.get("net_securities_proceeds", "").strip()))
-        kept |= last(
-            lambda row: any(row.get(f, "").strip() for f in ("fiscal_quarter", *QUARTER_END_FIELDS))
-        )
+        wanted += [
+            lambda row: bool(row.get("net_securities_proceeds", "").strip()),
+            lambda row: any(
+                row.get(f, "").strip() for f in ("fiscal_quarter", *QUARTER_END_FIELDS)
+            ),
+        ]
+    kept = set()
+    for index in range(len(earlier) - 1, -1, -1):
+        if not wanted:
+            break
+        if not earlier[index].strip():
+            continue
+        cells = next(csv.reader([earlier[index].decode("utf-8", "replace")]))
+        row = dict(zip(names, cells, strict=False))
+        found = [given for given in wanted if given(row)]
+        if found:
+            kept.add(index)
+            wanted = [given for given in wanted if given not in found]
     return kept
 
 
