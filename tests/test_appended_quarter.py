@@ -127,6 +127,41 @@ def test_a_second_appended_quarter_builds_on_the_first(tmp_path, store_log, load
     }
 
 
+def test_rows_with_windows_line_endings_are_appended_alone(tmp_path, store_log, loads):
+    facts = facts_with(tmp_path / "facts")
+    for name in ("north", "south"):
+        path = facts / name / "financials.csv"
+        path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    for name in ("north", "south"):
+        path = facts / name / "financials.csv"
+        row = b"1998-12-31,," + b",".join([b'"6,000,000"', b"", b'"8,000,000"', b'"2,000,000"'])
+        row += b"," + b",".join([b'"10,000,000"', b'"21,000,000"', b'"20,000,000"', b'"9,000,000"'])
+        path.write_bytes(path.read_bytes() + row + b",0,\r\n")
+    assert run(facts, store_log.db) == 0
+    assert loads == Counter()
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+
+
+def test_a_row_dated_after_the_as_of_date_waits_for_it(tmp_path, store_log, loads):
+    """Appended on December 1, 1998 with an as-of date of December 1: nothing is tested yet
+    and nothing recorded, so the next run still builds on the November run; on December 31,
+    the row's date, the row is tested, alone."""
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db, "1998-11-30") == 0
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    loads.clear()
+    assert run(facts, store_log.db, "1998-12-01") == 0
+    assert not [e for e in audit.read(store_log.db) if e.date == date(1998, 12, 31)]
+    assert len(audit.runs(store_log.db)) == 1
+    assert run(facts, store_log.db, "1998-12-31") == 0
+    assert loads == Counter()
+    tests = [e for e in audit.read(store_log.db) if e.date == date(1998, 12, 31)]
+    assert len(tests) == 8  # 4 covenants x 2 facilities, tested on the row's own date
+    assert view(store_log.db) == whole_run_view(tmp_path, facts, "1998-12-31")
+
+
 def test_an_appended_quarter_that_breaches_is_evaluated_whole(tmp_path, store_log, loads):
     facts = facts_with(tmp_path / "facts")
     assert run(facts, store_log.db) == 0
