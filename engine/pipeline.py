@@ -275,8 +275,8 @@ def appended(
     for name, sha in entry["facts"].items():
         if sha == old["facts"][name]:
             continue
-        start = _read_before(files[sha], old["facts"][name])
-        if start is None or not name.endswith(".csv"):
+        start = _read_before(files[sha], old["facts"][name]) if name.endswith(".csv") else None
+        if start is None:
             return None
         tables[name.removesuffix(".csv")] = (files[sha], start)
     view = basis.view
