@@ -87,15 +87,21 @@ def whole_run_view(tmp_path: Path, facts: Path, as_of: str = AS_OF):
     return view(fresh)
 
 
-def test_an_appended_compliant_quarter_is_tested_alone(tmp_path, store_log, loads):
+def run_then_append(tmp_path, db, loads, *appended, as_of: str = AS_OF, **kwargs) -> int:
+    """A first run on the earlier quarters (at AS_OF), then `appended` added and a second run
+    at `as_of` (its exit code), counting only that run's whole loads."""
     facts = facts_with(tmp_path / "facts")
-    assert run(facts, store_log.db) == 0
-    first = len(audit.read(store_log.db))
+    assert run(facts, db) == 0
     loads.clear()
-    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
-    assert run(facts, store_log.db) == 0  # compliant: nothing needs attention
+    facts_with(tmp_path / "facts", *appended, **kwargs)
+    return run(facts, db, as_of)
+
+
+def test_an_appended_compliant_quarter_is_tested_alone(tmp_path, store_log, loads):
+    new_quarter = quarter("1998-12-31", 21000000)
+    assert run_then_append(tmp_path, store_log.db, loads, new_quarter) == 0  # nothing to see
     assert loads == Counter()  # neither facility was loaded whole
-    new = audit.read(store_log.db)[first:]
+    new = [e for e in audit.read(store_log.db) if e.run == 2]
     assert Counter((e.agreement, e.event, e.covenant) for e in new) == {
         (f, "test", c): 1 for f in ("north", "south") for c in ("6.18", "6.19", "6.20", "6.21")
     }
@@ -105,7 +111,7 @@ def test_an_appended_compliant_quarter_is_tested_alone(tmp_path, store_log, load
     assert (ratio.details["value"], ratio.details["threshold"]) == ("1.05", "1.00")
     assert ratio.details["result"] == "compliant"
     assert ratio.details["source_row"].endswith("financials.csv row 4")  # the file's own row
-    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+    assert view(store_log.db) == whole_run_view(tmp_path, tmp_path / "facts")
     assert audit.verify(store_log.db).ok
 
 
@@ -163,27 +169,20 @@ def test_a_row_dated_after_the_as_of_date_waits_for_it(tmp_path, store_log, load
 
 
 def test_an_appended_quarter_that_breaches_is_evaluated_whole(tmp_path, store_log, loads):
-    facts = facts_with(tmp_path / "facts")
-    assert run(facts, store_log.db) == 0
-    loads.clear()
-    facts_with(tmp_path / "facts", quarter("1998-12-31", 19000000))
-    assert run(facts, store_log.db) == 1
+    assert run_then_append(tmp_path, store_log.db, loads, quarter("1998-12-31", 19000000)) == 1
     assert loads == {"north": 1, "south": 1}
     north = [e for e in audit.read(store_log.db) if e.agreement == "north"]
     # 19,000,000 / 20,000,000 = 0.95 < 1.00: a breach, a default, and (no grace) an Event of
     # Default the same day
     kinds = {e.event for e in north if e.covenant == "6.20" and e.date == date(1998, 12, 31)}
     assert {"breach", "default", "event_of_default"} <= kinds
-    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+    assert view(store_log.db) == whole_run_view(tmp_path, tmp_path / "facts")
 
 
 def test_an_edited_earlier_row_is_a_correction_not_an_append(tmp_path, store_log, loads):
-    facts = facts_with(tmp_path / "facts")
-    assert run(facts, store_log.db) == 0
-    loads.clear()
     corrected = [quarter("1998-06-30", 19000000), EARLIER[1]]  # 0.95: a breach after all
-    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000), earlier=corrected)
-    assert run(facts, store_log.db) == 1
+    new = quarter("1998-12-31", 21000000)
+    assert run_then_append(tmp_path, store_log.db, loads, new, earlier=corrected) == 1
     assert loads["north"] >= 1
     restated = [e for e in audit.read(store_log.db) if e.event == "restatement"]
     assert {e.agreement for e in restated} == {"north", "south"}
@@ -192,21 +191,15 @@ def test_an_edited_earlier_row_is_a_correction_not_an_append(tmp_path, store_log
 def test_a_later_as_of_date_adds_the_appended_quarter_alone(tmp_path, store_log, loads):
     """Nothing these facilities hold waits on a date after 2026-01-01: a month later their
     view still holds, and only the new quarter is tested."""
-    facts = facts_with(tmp_path / "facts")
-    assert run(facts, store_log.db) == 0
-    loads.clear()
-    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
-    assert run(facts, store_log.db, "2026-02-01") == 0
+    new = quarter("1998-12-31", 21000000)
+    assert run_then_append(tmp_path, store_log.db, loads, new, as_of="2026-02-01") == 0
     assert loads == Counter()
-    assert view(store_log.db) == whole_run_view(tmp_path, facts, "2026-02-01")
+    assert view(store_log.db) == whole_run_view(tmp_path, tmp_path / "facts", "2026-02-01")
 
 
 def test_an_earlier_as_of_date_evaluates_whole(tmp_path, store_log, loads):
-    facts = facts_with(tmp_path / "facts")
-    assert run(facts, store_log.db) == 0
-    loads.clear()
-    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
-    assert run(facts, store_log.db, "2025-12-01") == 0
+    new = quarter("1998-12-31", 21000000)
+    assert run_then_append(tmp_path, store_log.db, loads, new, as_of="2025-12-01") == 0
     assert loads == {"north": 1, "south": 1}
 
 
