@@ -291,12 +291,11 @@ class Appender:
         self._spool(notice, rows, fresh)
         return Compared(len(fresh) + (notice is not None), sorted(others))
 
-    def additions(self, agreement: str, rows: RowSource, count: int) -> int:
-        """Record a facility's events that are known to be new and to leave every current one
-        standing (an appended quarter's compliant tests, its view otherwise unchanged since the
-        run it extends: see `untouched_since`), without reading its view."""
+    def additions(self, rows: RowSource, count: int) -> None:
+        """Record `count` events of a facility that are known to be new and to leave every
+        current one standing (an appended quarter's compliant tests, its view otherwise
+        unchanged since the run it extends: see `untouched_since`), without reading its view."""
         self._spool(None, rows, [(index, []) for index in range(count)])
-        return count
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`."""
