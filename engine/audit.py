@@ -215,11 +215,6 @@ def appending(path: Location, as_of: date) -> Iterator[Appender]:
                 connection.rollback()
 
 
-class Compared(NamedTuple):
-    new: int  # events found new (a restatement among them)
-    others: list[str]  # current events beside those compared: given no more, not withdrawn
-
-
 @dataclass
 class _Live:
     seq: int
@@ -261,9 +256,10 @@ class Appender:
         versions: Sequence[tuple[str, str]],
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
-    ) -> Compared:
-        """Compare one facility's events, by (key, version), with its current view. `rows`
-        holds the events themselves, in the same order: they are loaded only to be written.
+    ) -> list[str]:
+        """Compare one facility's events, by (key, version), with its current view; the keys of
+        current events left beside them (given no more, not withdrawn). `rows` holds the
+        events themselves, in the same order: they are loaded only to be written.
 
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
@@ -289,7 +285,7 @@ class Appender:
         withdrawn = set(notice[1]) if notice else set()
         others = [k for k, e in live.items() if k not in seen and e.seq not in withdrawn]
         self._spool(notice, rows, fresh)
-        return Compared(len(fresh) + (notice is not None), sorted(others))
+        return sorted(others)
 
     def additions(self, rows: RowSource, count: int) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
@@ -672,18 +668,22 @@ def _files(connection: Connection, digests: Iterable[str], path: Location) -> di
     return found
 
 
+# The columns of a run row and of an event row as the chain links them, then their hashes.
+_CHAINED_RUNS = (
+    "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash FROM runs"
+)
+_CHAINED_EVENTS = (
+    "SELECT seq, run, key, version, event, agreement, covenant, date, details, supersedes,"
+    " prev_hash, hash FROM events"
+)
+
+
 def verify(path: Location) -> Verification:
     """Walk the chain from the first run; report the first row that does not fit it. Events
     are read in order through a cursor, so a log of millions of events is verified in
     constant memory."""
-    runs_sql = (
-        "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
-        " FROM runs ORDER BY run"
-    )
-    events_sql = (
-        "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
-        " supersedes, prev_hash, hash FROM events ORDER BY seq"
-    )
+    runs_sql = _CHAINED_RUNS + " ORDER BY run"
+    events_sql = _CHAINED_EVENTS + " ORDER BY seq"
     with connect(path) as connection:
         stored_files = {
             sha: hashlib.sha256(bytes(content)).hexdigest()
@@ -703,10 +703,7 @@ def check_tail(path: Location) -> Verification:
     last of its events recompute their links, and nothing follows them. What a run checks
     before adding to the log, in constant time; `verify` walks the whole chain."""
     with connect(path) as connection, connection.reading():
-        newest = connection.execute(
-            "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash"
-            " FROM runs ORDER BY run DESC LIMIT 1"
-        ).fetchone()
+        newest = connection.execute(_CHAINED_RUNS + " ORDER BY run DESC LIMIT 1").fetchone()
         last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         if newest is None:
             if last:
@@ -720,11 +717,7 @@ def check_tail(path: Location) -> Verification:
             return Verification(False, f"event {end + 1} was added outside any run", end + 1)
         rows = {
             row[0]: row
-            for row in connection.execute(
-                "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
-                " supersedes, prev_hash, hash FROM events WHERE seq IN (?, ?)",
-                (first, end),
-            )
+            for row in connection.execute(_CHAINED_EVENTS + " WHERE seq IN (?, ?)", (first, end))
         }
     for seq in (first, end):
         row = rows.get(seq)

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -173,7 +174,7 @@ class Basis:
     engine: str | None
     last_seq: int
 
-    @property
+    @cached_property
     def view(self) -> View | None:
         """The view that run left (None in runs recorded before views were)."""
         recorded = self.entry.get("view")

@@ -166,7 +166,7 @@ def _compare(
         rows, until = audit.Rows(event.row for event in whole.events), whole.until
         versions = [(row.key, row.version) for row in rows]
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
-    others = log.facility(name, versions, rows, restatement).others
+    others = log.facility(name, versions, rows, restatement)
     return View(len({key for key, _ in versions}), tuple(others), until)
 
 
