@@ -31,10 +31,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-from .lifecycle import AuditEvent, EventRow, canonical, chained_text
+from .lifecycle import AuditEvent, EventRow, Row, canonical, chained_text
 from .store import AuditLogMissing, Connection, Location, connect
 
 GENESIS = "0" * 64
+# The kind of row that stores a facility's new covenant tests of one run (`_stored`): it takes
+# their seqs, its own first, and every reader gives the tests, not it.
+TESTS = "tests"
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,10 @@ class Restatement:
 
 
 class RowSource(Protocol):
-    """Where one facility's events wait until they are written."""
+    """Where one facility's events wait until they are written (as `EventRow`s, or as the
+    plain tuples a worker spools: they unpickle faster)."""
 
-    def load(self) -> Sequence[EventRow]: ...
+    def load(self) -> Sequence[Row]: ...
 
 
 class Rows(list[EventRow]):
@@ -130,6 +134,7 @@ class Verification:
 
 
 _NONE_SUPERSEDED = b',"[]"]'  # how most events end their part of the chain's text
+_sha256 = hashlib.sha256
 
 
 @dataclass
@@ -141,19 +146,25 @@ class _Chain:
         canonical = chained_text([self.head, *fields])
         return self._advance(canonical)
 
-    def link_event(self, seq: int, run: int, event: EventRow, supersedes: str) -> tuple[str, str]:
+    def link_event(self, seq: int, run: int, event: Row, supersedes: str) -> tuple[str, str]:
         """`link(*_event_fields(row))`, with the event's part of that JSON text made where the
         event was (`EventRow.chained`, UTF-8): a JSON array's text is its items' texts joined by
         commas, so the digest is the same, and the costly escaping and encoding are done in the
         workers."""
         prev = self.head
-        digest = hashlib.sha256(f'["{prev}","event",{seq},{run},'.encode())
-        digest.update(event.chained)
+        digest = _sha256(b'["%s","event",%d,%d,' % (prev.encode(), seq, run))
+        digest.update(event[7])
         digest.update(
             _NONE_SUPERSEDED if supersedes == "[]" else f",{json.dumps(supersedes)}]".encode()
         )
         self.head = digest.hexdigest()
         return prev, self.head
+
+    def link_stored(self, row: tuple) -> tuple[str, str]:
+        """(prev_hash, hash) for an event row as stored (its first ten columns)."""
+        if row[4] != TESTS:
+            return self.link(*_event_fields(row[:10]))
+        return self.link_event(row[0], row[1], _tests_row(row[2:8], row[8]), row[9])
 
     def _advance(self, canonical: str) -> tuple[str, str]:
         prev = self.head
@@ -315,17 +326,24 @@ class Appender:
 
     def _live(self, agreement: str) -> dict[str, _Live]:
         rows = self.connection.execute(
-            "SELECT seq, key, version, date, supersedes FROM events WHERE agreement = ?"
+            "SELECT seq, key, version, date, supersedes, event,"
+            f" CASE WHEN event = '{TESTS}' THEN details END FROM events WHERE agreement = ?"
             " ORDER BY seq",
             (agreement,),
         ).fetchall()
         # A facility's events are superseded only by its own (new versions, restatements).
         superseded = _superseded((row[0], row[4]) for row in rows)
-        return {
-            key: _Live(seq, version, day)
-            for seq, key, version, day, _ in rows
-            if seq not in superseded
-        }
+        live = {}
+        for seq, key, version, day, _, kind, tests in rows:
+            stored = (
+                [(seq + i, test[0], test[1], test[5]) for i, test in enumerate(json.loads(tests))]
+                if kind == TESTS
+                else [(seq, key, version, day)]
+            )
+            for number, name, digest, on in stored:
+                if number not in superseded:
+                    live[name] = _Live(number, digest, on)
+        return live
 
     def commit(
         self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None = None
@@ -344,7 +362,7 @@ class Appender:
     def _write(self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None) -> None:
         connection = self.connection
         chain = _Chain(_head(connection))
-        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        last = _last_seq(connection)
         self.first_seq = last + 1
         run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
         recorded_at, day, inputs_text = now(), self.as_of.isoformat(), canonical(inputs)
@@ -359,15 +377,15 @@ class Appender:
         self.spool.seek(0)
         pending: list[tuple] = []
         kinds: list[str] = []
-        seq = last
+        link, seq, end = chain.link_event, last, last + self.count
         for done in range(1, self.batches + 1):
-            for event, supersedes in _batch(*pickle.load(self.spool)):
-                seq += 1
+            for event, supersedes, span in _stored(_batch(*pickle.load(self.spool))):
                 old = canonical(supersedes) if supersedes else "[]"
-                row = (seq, run_id, *event[:7], old)
-                pending.append((*row, *chain.link_event(seq, run_id, event, old)))
-                kinds.append(event.event)
-            if len(pending) >= self._BATCH or seq == last + self.count:
+                prev, digest = link(seq + 1, run_id, event, old)
+                pending.append((seq + 1, run_id, *event[:7], old, prev, digest))
+                kinds.extend([event[2]] if span == 1 else ["test"] * span)
+                seq += span
+            if len(pending) >= self._BATCH or seq == end:
                 self.new.update(kinds)
                 kinds = []
                 connection.executemany(
@@ -383,7 +401,7 @@ class Appender:
 
 def _batch(
     notice: tuple[EventRow, list[int]] | None, rows: RowSource, fresh: list[tuple[int, list[int]]]
-) -> Iterator[tuple[EventRow, list[int]]]:
+) -> Iterator[tuple[Row, list[int]]]:
     """One facility's new events, as `Appender.facility` chose them, in the order written."""
     if notice is not None:
         yield notice
@@ -391,6 +409,39 @@ def _batch(
         loaded = rows.load()
         for index, supersedes in fresh:
             yield loaded[index], supersedes
+
+
+def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[int], int]]:
+    """One facility's new events as the rows that store them, each with how many seqs it
+    takes: its new covenant tests (those superseding none), the bulk of a portfolio's log, in
+    one row of kind `tests` where the first of them was; every other event in a row of its
+    own. A row each for millions of tests was what the serial part of a run spent its time on:
+    chaining and inserting."""
+    items = list(items)
+    tests = [row for row, old in items if row[2] == "test" and not old]
+    for row, old in items:
+        if row[2] != "test" or old:
+            yield row, old, 1
+        elif tests:
+            yield _tests(tests), [], len(tests)
+            tests = []
+
+
+def _tests(tests: list[Row]) -> Row:
+    """The row holding these tests: `details` is the JSON array of each one's fields as
+    `EventRow` has them (made in the workers: their chain text); `version` how many."""
+    first = tests[0]
+    fields = (f"{first[3]}|{TESTS}", str(len(tests)), TESTS, first[3], None, first[5])
+    details = b"[[" + b"],[".join(row[7] for row in tests) + b"]]"
+    return _tests_row(fields, details.decode(), details)
+
+
+def _tests_row(fields: Sequence[Any], details: str, encoded: bytes | None = None) -> Row:
+    """A `tests` row from its first six columns and its details. Its part of the chain's text
+    holds the details as the JSON they are, not as a JSON string as an event's does, so the one
+    process that writes does not escape a facility's tests again."""
+    head = chained_text(list(fields))[1:-1].encode()
+    return (*fields, details, head + b"," + (encoded or details.encode()))
 
 
 def _stored_event(
@@ -481,7 +532,15 @@ def head(path: Location) -> str:
 
 def last_seq(path: Location) -> int:
     with connect(path, create=True) as connection:
-        return connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        return _last_seq(connection)
+
+
+def _last_seq(connection: Connection) -> int:
+    """The seq of the latest event: the last its run took (a `tests` row takes several)."""
+    row = connection.execute(
+        "SELECT first_seq + events - 1 FROM runs ORDER BY run DESC LIMIT 1"
+    ).fetchone()
+    return row[0] if row else 0
 
 
 def read(
@@ -541,8 +600,7 @@ def stream(
             if not rows:
                 return
             for row in rows:
-                if history or row[0] not in superseded:
-                    yield _event(row, superseded.get(row[0]))
+                yield from _events(row, superseded, history)
             after = rows[-1][0]
 
 
@@ -584,7 +642,8 @@ def _read(
     after: int,
 ) -> list[StoredEvent]:
     where, values = ["e.seq > ?"], [after]
-    for column, wanted in (("agreement", agreements), ("event", kinds)):
+    stored = _stored_kinds(kinds) if kinds is not None else None
+    for column, wanted in (("agreement", agreements), ("event", stored)):
         if wanted is not None:
             wanted = sorted(wanted)
             where.append(f"e.{column} IN ({', '.join('?' * len(wanted))})")
@@ -596,9 +655,7 @@ def _read(
         cutoff = _cutoff(known_as_of)
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
-    return [
-        _event(row, superseded.get(row[0])) for row in rows if history or row[0] not in superseded
-    ]
+    return [event for row in rows for event in _events(row, superseded, history)]
 
 
 def written(
@@ -610,7 +667,7 @@ def written(
     run's commit)."""
     if first_seq is None or not count:
         return
-    skip = sorted(skip)
+    skip = sorted(_stored_kinds(skip))
     sql = (
         f"{_SELECT_EVENTS} WHERE e.seq >= ? AND e.seq < ?"
         + (f" AND e.event NOT IN ({', '.join('?' * len(skip))})" if skip else "")
@@ -621,7 +678,7 @@ def written(
         for start in range(first_seq, end, _READ_BATCH):
             batch = (start, min(start + _READ_BATCH, end), *skip)
             for row in connection.execute(sql, batch).fetchall():
-                yield _event(row)
+                yield from _events(row)
 
 
 _READ_BATCH = 1000
@@ -630,6 +687,37 @@ _SELECT_EVENTS = (
     "SELECT e.seq, e.run, r.recorded_at, r.as_of, e.event, e.agreement, e.covenant, e.date,"
     " e.details, e.key, e.version, e.supersedes FROM events e JOIN runs r USING (run)"
 )
+
+
+def _stored_kinds(kinds: Collection[str]) -> set[str]:
+    """The kinds of rows that store events of these kinds."""
+    return {*kinds, TESTS} if "test" in kinds else set(kinds)
+
+
+def _events(
+    row: tuple, superseded: dict[int, int] | None = None, history: bool = True
+) -> Iterator[StoredEvent]:
+    """The events one row read with `_SELECT_EVENTS` stores (a `tests` row, several), but
+    those `superseded` unless `history`."""
+    superseded = superseded or {}
+    if row[4] != TESTS:
+        if history or row[0] not in superseded:
+            yield _event(row, superseded.get(row[0]))
+        return
+    first, run, at, as_of = row[:4]
+    for index, fields in enumerate(json.loads(row[8])):
+        seq = first + index
+        if history or seq not in superseded:
+            yield _stored_event(
+                seq,
+                run,
+                at,
+                date.fromisoformat(as_of),
+                *fields[2:],
+                *fields[:2],
+                "[]",
+                superseded.get(seq),
+            )
 
 
 def _event(row: tuple, superseded_by: int | None = None) -> StoredEvent:
@@ -700,34 +788,42 @@ def verify(path: Location) -> Verification:
 
 def check_tail(path: Location) -> Verification:
     """Whether the log ends where the last run left it: the newest run row and the first and
-    last of its events recompute their links, and nothing follows them. What a run checks
+    last rows of its events recompute their links, and nothing follows them. What a run checks
     before adding to the log, in constant time; `verify` walks the whole chain."""
     with connect(path) as connection, connection.reading():
         newest = connection.execute(_CHAINED_RUNS + " ORDER BY run DESC LIMIT 1").fetchone()
-        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
+        tail = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         if newest is None:
-            if last:
-                return Verification(False, f"event {last} was added outside any run", last)
+            if tail:
+                return Verification(False, f"event {tail} was added outside any run", tail)
             return Verification(True, "empty")
         run, at, as_of, inputs, first, count, prev, digest = newest
         if (prev, digest) != _Chain(prev).link(*_run_fields(run, at, as_of, inputs, first, count)):
             return Verification(False, f"run {run} (from event {first}) was altered", first)
         end = first + count - 1
-        if last > end:
+        if tail > end:
             return Verification(False, f"event {end + 1} was added outside any run", end + 1)
         rows = {
             row[0]: row
-            for row in connection.execute(_CHAINED_EVENTS + " WHERE seq IN (?, ?)", (first, end))
+            for row in connection.execute(_CHAINED_EVENTS + " WHERE seq IN (?, ?)", (first, tail))
         }
-    for seq in (first, end):
-        row = rows.get(seq)
-        if row is None:
-            return Verification(False, f"event {seq} is missing (deleted)", seq)
+    if first not in rows:
+        return Verification(False, f"event {first} is missing (deleted)", first)
+    for seq in sorted({first, tail}):
+        row = rows[seq]
         prev_hash = digest if seq == first else row[10]  # the first links onto its run row
-        linked = _Chain(prev_hash).link(*_event_fields(row[:10]))
+        linked = _Chain(prev_hash).link_stored(row)
         if row[1] != run or (row[10], row[11]) != linked:
             return Verification(False, f"event {seq} was altered or moved", seq)
-    return Verification(True, f"the log ends where run {run} left it", None, rows[end][11])
+    reached = tail + _span(rows[tail]) - 1
+    if reached != end:
+        return Verification(False, f"event {reached + 1} is missing (deleted)", reached + 1)
+    return Verification(True, f"the log ends where run {run} left it", None, rows[tail][11])
+
+
+def _span(row: tuple) -> int:
+    """How many seqs a row read with `_CHAINED_EVENTS` takes (see `_stored`)."""
+    return int(row[3]) if row[4] == TESTS and row[3].isdigit() else 1
 
 
 def _walk(
@@ -745,15 +841,18 @@ def _walk(
         bad_file = _bad_file(inputs, stored_files)
         if bad_file:
             return Verification(False, f"run {run}: stored input {bad_file}", first)
-        for seq in range(first, first + count):
+        seq, end = first, first + count
+        while seq < end:
             if row is not None and row[0] < seq:
                 return Verification(False, f"event {row[0]} was added outside any run", row[0])
             if row is None or row[0] != seq:
                 return Verification(False, f"event {seq} is missing (deleted)", seq)
-            if row[1] != run or (row[10], row[11]) != chain.link(*_event_fields(row[:10])):
+            linked = chain.link_stored(row)
+            if row[1] != run or (row[10], row[11]) != linked or seq + _span(row) > end:
                 return Verification(False, f"event {seq} was altered or moved", seq)
+            seq += _span(row)
             row = next(rows, None)
-        expected_seq = first + count
+        expected_seq = end
     if row is not None:
         return Verification(False, f"event {row[0]} was added outside any run", row[0])
     events = expected_seq - 1

@@ -61,6 +61,10 @@ def canonical(value: Any) -> str:
     return _CANONICAL(value)
 
 
+# An event as the audit log stores it, as a plain tuple: EventRow's fields in its order.
+Row = tuple[str, str, str, str, str | None, str, str, bytes]
+
+
 class EventRow(NamedTuple):
     """An event as the audit log stores it: plain text, light to pass between processes."""
 

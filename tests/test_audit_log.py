@@ -196,3 +196,79 @@ def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     assert main(args) == 2
     assert says in capsys.readouterr().err
     assert store_log.contents() == before
+
+
+# A facility's new covenant tests of one run are stored in one row of kind `tests`, which takes
+# their seqs; every reader gives the tests one by one.
+
+
+def _test(day: int, value: str) -> AuditEvent:
+    return AuditEvent("test", "cerplex", "6.20", date(1998, 3, day), {"value": value})
+
+
+def _recorded_tests(db: Store) -> None:
+    """Run 1: the terms, then three tests (seqs 2 to 4, one row); run 2: the second test
+    again with another value (seq 6, superseding seq 3), after the restatement that says so
+    (seq 5)."""
+    terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
+    first = [terms, _test(1, "1.10"), _test(2, "1.20"), _test(3, "1.30")]
+    audit.record(db.db, first, date(1998, 3, 31), {})
+    audit.record(db.db, [*first[:2], _test(2, "1.25"), first[3]], date(1998, 3, 31), {})
+
+
+def test_a_runs_tests_are_stored_in_one_row_and_read_one_by_one(store_log):
+    _recorded_tests(store_log)
+    assert store_log.query("SELECT seq, event, version FROM events ORDER BY seq") == [
+        (1, "agreement_terms", audit.read(store_log.db)[0].version),
+        (2, "tests", "3"),
+        (5, "restatement", audit.read(store_log.db)[3].version),
+        (6, "test", _test(2, "1.25").version),
+    ]
+    history = audit.read(store_log.db, history=True)
+    assert [(e.seq, e.event, e.details.get("value")) for e in history] == [
+        (1, "agreement_terms", None),
+        (2, "test", "1.10"),
+        (3, "test", "1.20"),
+        (4, "test", "1.30"),
+        (5, "restatement", None),
+        (6, "test", "1.25"),
+    ]
+    assert history[4].details["replaced"] == [3]
+    assert history[2].superseded_by == 6 and history[5].supersedes == (3,)
+    assert [e.seq for e in audit.read(store_log.db)] == [1, 2, 4, 5, 6]
+    assert [e.seq for e in audit.written(store_log.db, 1, 4, skip=["agreement_terms"])] == [2, 3, 4]
+    assert audit.last_seq(store_log.db) == 6
+    verification = audit.verify(store_log.db)
+    assert verification.ok and (verification.runs, verification.events) == (2, 6)
+    assert audit.check_tail(store_log.db).ok
+
+
+def test_an_edited_test_is_named_by_the_row_that_stores_it(store_log):
+    _recorded_tests(store_log)
+    store_log.intrude("UPDATE events SET details = replace(details, '1.20', '1.02') WHERE seq = 2")
+    verification = audit.verify(store_log.db)
+    assert not verification.ok and verification.message == "event 2 was altered or moved"
+
+
+@pytest.mark.parametrize("change", ["edited", "deleted"])
+def test_run_refuses_a_log_whose_newest_row_of_tests_was_changed(store_log, change):
+    """The newest run's only row is its tests row (seqs 2 to 4): first and last at once."""
+    terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
+    audit.record(store_log.db, [terms], date(1998, 3, 31), {})
+    audit.record(
+        store_log.db,
+        [terms, _test(1, "1.1"), _test(2, "1.2"), _test(3, "1.3")],
+        date(1998, 3, 31),
+        {},
+    )
+    assert audit.check_tail(store_log.db).ok
+    if change == "edited":
+        store_log.intrude(
+            "UPDATE events SET details = replace(details, '1.2', '1.0') WHERE seq = 2"
+        )
+        says = "event 2 was altered or moved"
+    else:
+        store_log.intrude("DELETE FROM events WHERE seq = 2")
+        says = "event 2 is missing (deleted)"
+    assert audit.check_tail(store_log.db).message == says
+    assert audit.verify(store_log.db).message == says
