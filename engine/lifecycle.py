@@ -61,8 +61,9 @@ def canonical(value: Any) -> str:
     return _CANONICAL(value)
 
 
-# An event as the audit log stores it, as a plain tuple: EventRow's fields in its order.
-Row = tuple[str, str, str, str, str | None, str, str, bytes]
+# An event as the audit log stores it, as a plain tuple: EventRow's fields in its order, but
+# the details may be left to the chain text, which holds them too (audit.lean).
+Row = tuple[str, str, str, str, str | None, str, str | None, bytes]
 
 
 class EventRow(NamedTuple):

@@ -239,8 +239,8 @@ def assess_facility(
     rows = [event.row for event in found.events]
     path = spool / f"rows-{os.getpid()}"
     keyed = _spool(path, [(row.key, row.version) for row in rows])
-    plain = _spool(path, [tuple(row) for row in rows])
-    return Assessed(facility.id, entry, files, keyed, plain, [], basis, found.until)
+    lean = _spool(path, [audit.lean(row) for row in rows])
+    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until)
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends

@@ -23,7 +23,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+# Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
+# a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
+# read: an upgraded log tells it so, where it would otherwise report the chain broken.
+UPGRADABLE = (2,)
 TABLES = ("runs", "events", "files", "channels", "deliveries")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.
@@ -171,6 +175,8 @@ class _SQLite(Connection):
         # back meanwhile it reads in this transaction.
         self.raw.execute("PRAGMA cache_size = -32768")
         self.raw.execute("BEGIN IMMEDIATE")
+        if self.raw.execute("PRAGMA user_version").fetchone()[0] in UPGRADABLE:
+            self.raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # undone by a rollback
 
 
 class _Postgres(Connection):
@@ -203,8 +209,22 @@ class _Postgres(Connection):
             yield
 
     def begin_write(self) -> None:
+        if self.execute("SELECT schema_version FROM covenant_monitor").fetchone()[0] in UPGRADABLE:
+            self._upgrade()
         self.raw.execute("BEGIN")
         self.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
+
+    def _upgrade(self) -> None:
+        """In a transaction of its own: the table is append-only like the others, and turning
+        that off locks it (every connection reads it) until the transaction ends."""
+        with self.raw.transaction():
+            self.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
+            for statement in (
+                "ALTER TABLE covenant_monitor DISABLE TRIGGER covenant_monitor_append_only",
+                f"UPDATE covenant_monitor SET schema_version = {SCHEMA_VERSION}",
+                "ALTER TABLE covenant_monitor ENABLE TRIGGER covenant_monitor_append_only",
+            ):
+                self.raw.execute(statement)
 
 
 _CURSORS = itertools.count()
@@ -252,7 +272,7 @@ def connect(db: Location, create: bool = False) -> Iterator[Connection]:
 
 def _check_sqlite(raw: sqlite3.Connection, path: Path, create: bool) -> None:
     version = raw.execute("PRAGMA user_version").fetchone()[0]
-    if version == SCHEMA_VERSION:
+    if version == SCHEMA_VERSION or version in UPGRADABLE:
         return
     tables = raw.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
     if version == 0 and tables == 0:
@@ -304,7 +324,7 @@ def _check_postgres(connection: _Postgres, url: str, create: bool) -> None:
             connection.raw.execute(POSTGRES_SCHEMA)
         return
     version = connection.execute("SELECT schema_version FROM covenant_monitor").fetchone()[0]
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION and version not in UPGRADABLE:
         raise AuditLogMissing(
             f"{shown(url)} holds an audit log of another version (schema {version}, expected "
             f"{SCHEMA_VERSION}); keep it as it is and start a new log elsewhere"

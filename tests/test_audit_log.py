@@ -186,16 +186,42 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 2)"
+        says = "not an audit log of this version (schema 0, expected 3)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 2)"
+        says = "another version (schema 1, expected 3)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
     assert says in capsys.readouterr().err
     assert store_log.contents() == before
+
+
+def _schema_version(log: Store) -> int:
+    if log.kind == "sqlite":
+        return log.query("PRAGMA user_version")[0][0]
+    return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
+
+
+def test_a_log_of_version_2_is_read_as_it_is_and_upgraded_by_the_next_run(store_log):
+    """Version 3 stores a run's tests in one row, which version 2's code cannot read: a log
+    it wrote is read as it is, and once written to says version 3, so that code refuses it
+    instead of reporting its chain broken."""
+    terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
+    audit.record(store_log.db, [terms], date(1998, 3, 31), {})
+    if store_log.kind == "sqlite":
+        store_log.intrude("PRAGMA user_version = 2")
+    else:
+        store_log.intrude("UPDATE covenant_monitor SET schema_version = 2")
+    before = store_log.contents()
+    assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms"]
+    assert audit.verify(store_log.db).ok
+    assert store_log.contents() == before and _schema_version(store_log) == 2
+    audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
+    assert _schema_version(store_log) == 3
+    assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms", "test"]
+    assert audit.verify(store_log.db).ok
 
 
 # A facility's new covenant tests of one run are stored in one row of kind `tests`, which takes
