@@ -338,7 +338,7 @@ class Appender:
         live = {}
         for seq, key, version, day, _, kind, tests in rows:
             stored = (
-                [(seq + i, test[0], test[1], test[5]) for i, test in enumerate(json.loads(tests))]
+                [(number, test[0], test[1], test[5]) for number, test in _unpacked(seq, tests)]
                 if kind == TESTS
                 else [(seq, key, version, day)]
             )
@@ -458,6 +458,12 @@ def _tests_row(fields: Sequence[Any], details: str, encoded: bytes | None = None
     process that writes does not escape a facility's tests again."""
     head = chained_text(list(fields))[1:-1].encode()
     return (*fields, details, head + b"," + (encoded or details.encode()))
+
+
+def _unpacked(first: int, details: str) -> Iterator[tuple[int, list[Any]]]:
+    """Each test a `tests` row at seq `first` holds, with its seq: its fields as `_tests` put
+    them (those of `EventRow`, details as text)."""
+    return enumerate(json.loads(details), first)
 
 
 def _stored_event(
@@ -721,8 +727,7 @@ def _events(
             yield _event(row, superseded.get(row[0]))
         return
     first, run, at, as_of = row[:4]
-    for index, fields in enumerate(json.loads(row[8])):
-        seq = first + index
+    for seq, fields in _unpacked(first, row[8]):
         if history or seq not in superseded:
             yield _stored_event(
                 seq,
@@ -863,10 +868,10 @@ def _walk(
                 return Verification(False, f"event {row[0]} was added outside any run", row[0])
             if row is None or row[0] != seq:
                 return Verification(False, f"event {seq} is missing (deleted)", seq)
-            linked = chain.link_stored(row)
-            if row[1] != run or (row[10], row[11]) != linked or seq + _span(row) > end:
+            linked, span = chain.link_stored(row), _span(row)
+            if row[1] != run or (row[10], row[11]) != linked or seq + span > end:
                 return Verification(False, f"event {seq} was altered or moved", seq)
-            seq += _span(row)
+            seq += span
             row = next(rows, None)
         expected_seq = end
     if row is not None:
