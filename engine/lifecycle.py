@@ -27,6 +27,7 @@ from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
 from .rules import Agreement, Consequence, Covenant, TestKind
+from .skeleton import Skeleton, hole
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
 ATTENTION = frozenset(
@@ -98,8 +99,7 @@ class AuditEvent:
     def version(self) -> str:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one."""
-        content = {k: v for k, v in self.details.items() if k not in PROVENANCE}
-        text = _VERSIONED([self.key, content])
+        text = _VERSIONED([self.key, _content(self.details)])
         return hashlib.sha256(text.encode()).hexdigest()
 
     @cached_property
@@ -115,6 +115,93 @@ class AuditEvent:
         )
         chained = chained_text(fields)[1:-1]
         return EventRow(*fields, chained.encode())
+
+
+def _content(details: dict[str, Any]) -> dict[str, Any]:
+    """What a version digests of an event's details: all but where its inputs sat."""
+    return {k: v for k, v in details.items() if k not in PROVENANCE}
+
+
+# A test event's strings, as its skeletons number them: its key, version, details text,
+# agreement and date; then those of its details that change from test to test; then its
+# inputs' figures, in their order.
+_CHANGING = ("result", "period", "value", "threshold", "headroom", "headroom_percent")
+_OPTIONAL = ("source_row", "note", "plus")
+_INPUTS = 5 + len(_CHANGING) + len(_OPTIONAL)
+
+
+class _TestTexts:
+    """The three texts of one shape of test event (details, version input, chain text) as
+    skeletons: a portfolio's millions of tests share a few dozen shapes, and encoding only what
+    changes costs a fraction of encoding it all (engine/skeleton.py). A shape is everything
+    in the details but the figures and the row they came from (`shape`)."""
+
+    def __init__(self, event: AuditEvent):
+        details = event.details
+        holes = dict(zip(_CHANGING + _OPTIONAL, map(hole, range(5, _INPUTS)), strict=True))
+        shape = {**details, **{k: v for k, v in holes.items() if k in details}}
+        if "plus" in details:
+            shape["plus"] = {**details["plus"], "value": holes["plus"]}
+        shape["inputs"] = {k: hole(_INPUTS + i) for i, k in enumerate(details["inputs"])}
+        self.details = Skeleton(_CANONICAL, shape, ascii_only=False)
+        self.versioned = Skeleton(_VERSIONED, [hole(0), _content(shape)], ascii_only=True)
+        fields = (hole(0), hole(1), event.event, hole(3), event.covenant, hole(4), hole(2))
+        self.chained = Skeleton(lambda f: chained_text(f)[1:-1], fields, ascii_only=False)
+
+    @staticmethod
+    def shape(event: AuditEvent) -> tuple:
+        """What the texts of `event` share with those of other tests of its shape."""
+        details = event.details
+        fixed = tuple((k, v) for k, v in details.items() if k not in _TestTexts._VARYING)
+        plus = details.get("plus")
+        return (
+            event.event,
+            event.covenant,
+            fixed,
+            tuple(details["inputs"]),
+            None if plus is None else plus["clause"],
+            "source_row" in details,
+            "note" in details,
+        )
+
+    _VARYING = frozenset(_CHANGING + _OPTIONAL + ("inputs",))
+
+    def row(self, event: AuditEvent) -> EventRow:
+        details = event.details
+        day = event.date.isoformat()
+        values: list[str | None] = [event.key, None, None, event.agreement, day]
+        values += [details[k] for k in _CHANGING]
+        values += [details.get("source_row"), details.get("note")]
+        values.append(details["plus"]["value"] if "plus" in details else None)
+        values += details["inputs"].values()
+        text = values[2] = self.details.fill(values)
+        values[1] = hashlib.sha256(self.versioned.fill(values).encode()).hexdigest()
+        chained = self.chained.fill(values).encode()
+        fields = (event.key, values[1], event.event, event.agreement, event.covenant, day)
+        return EventRow(*fields, text, chained)
+
+
+_SHAPES: dict[tuple, _TestTexts] = {}  # cleared when full: facilities' overrides add shapes
+_MOST_SHAPES = 4096
+
+
+@dataclass(frozen=True)
+class _Test(AuditEvent):
+    """A test event, its texts made with its shape's skeletons."""
+
+    @cached_property
+    def row(self) -> EventRow:
+        shape = _TestTexts.shape(self)
+        texts = _SHAPES.get(shape)
+        if texts is None:
+            if len(_SHAPES) >= _MOST_SHAPES:
+                _SHAPES.clear()
+            texts = _SHAPES[shape] = _TestTexts(self)
+        return texts.row(self)
+
+    @cached_property
+    def version(self) -> str:
+        return self.row.version
 
 
 def unit_of(covenant: Covenant) -> str:
@@ -341,14 +428,11 @@ class Lifecycle:
             result = "breach"
         else:
             result = "above_maximum" if test.covenant.breach_when == "above" else "below_minimum"
-        self.emit(
-            "record_test",
-            "test",
-            test.covenant,
-            test.date,
-            test.period,
-            result=result,
-            **self._test_details(test),
+        covenant = test.covenant
+        details = {"title": covenant.title, "rule": "record_test", "result": result}
+        details |= self._test_details(test)
+        self.events.append(
+            _Test("test", self.agreement.id, covenant.section, test.date, details, test.period)
         )
 
     def _breach(self, firing: host.Firing) -> None:

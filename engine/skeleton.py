@@ -1,0 +1,46 @@
+"""JSON texts with holes: a value's fixed parts encoded once, its changing strings filled in.
+
+Every covenant test is an audit event whose details are mostly its covenant's: title, clause,
+metric, rule file. Encoding all of it again for each of a portfolio's millions of tests was the
+largest single cost of a run. A `Skeleton` is the encoder's own text of a value whose changing
+strings are placeholders; `fill` puts each one's JSON in its place, which gives exactly the text
+the encoder gives the whole value (tests/test_skeleton.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring, encode_basestring_ascii
+from operator import itemgetter
+from typing import Any
+
+# A control character the encoders escape, so a placeholder cannot meet itself unescaped.
+_MARK = "\x00"
+_HOLE = re.compile(r'"\\u0000(\d+)\\u0000"')
+
+
+def hole(index: int) -> str:
+    """The placeholder for the `index`th changing string of a skeleton's shape."""
+    return f"{_MARK}{index}{_MARK}"
+
+
+class Skeleton:
+    """`encode(shape)`, where `shape` holds `hole(i)` strings, as a format with a slot for each.
+    A hole may be absent (a key the encoding leaves out) or, like any value, appear once."""
+
+    def __init__(self, encode: Callable[[Any], str], shape: Any, ascii_only: bool):
+        text = encode(shape)
+        order = [int(m.group(1)) for m in _HOLE.finditer(text)]
+        if len(set(order)) != len(order):
+            raise ValueError("a hole appears twice in the skeleton's shape")
+        self._format = _HOLE.sub("%s", text.replace("%", "%%"))
+        self._pick = (
+            itemgetter(*order) if len(order) > 1 else (lambda v: tuple(v[i] for i in order))
+        )
+        self._quote = encode_basestring_ascii if ascii_only else encode_basestring
+
+    def fill(self, values: Sequence[str | None]) -> str:
+        """The text with hole i holding `values[i]` (a string, or None for null)."""
+        quote = self._quote
+        return self._format % tuple("null" if v is None else quote(v) for v in self._pick(values))
