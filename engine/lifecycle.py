@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from functools import cached_property
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Generic, NamedTuple, TypeVar
 
 from dateutil.relativedelta import relativedelta
 
@@ -28,6 +28,25 @@ from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
 from .rules import Agreement, Consequence, Covenant, TestKind
 from .skeleton import Skeleton, hole
+
+_T = TypeVar("_T")
+
+
+class cached_property(Generic[_T]):
+    """functools.cached_property without the lock it takes on Python 3.11 (3.12 dropped it):
+    a run reads a few of these for each of millions of tests, and the lock cost more than
+    what they cache. The value goes in the instance's dict, where later reads find it."""
+
+    def __init__(self, compute: Callable[[Any], _T]):
+        self.compute = compute
+        self.name = compute.__name__
+
+    def __get__(self, instance: Any, owner: type | None = None) -> _T:
+        if instance is None:
+            return self  # type: ignore[return-value]
+        value = instance.__dict__[self.name] = self.compute(instance)
+        return value
+
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
 ATTENTION = frozenset(
@@ -62,9 +81,17 @@ def canonical(value: Any) -> str:
     return _CANONICAL(value)
 
 
+class Measured(NamedTuple):
+    """A covenant test as a tests row stores it (audit.TESTS): the JSON of what it shares with
+    the other tests of its shape (the same text object for all of them), and of the rest."""
+
+    shape: str
+    values: str
+
+
 # An event as the audit log stores it, as a plain tuple: EventRow's fields in its order, but
-# the details may be left to the chain text, which holds them too (audit.lean).
-Row = tuple[str, str, str, str, str | None, str, str | None, bytes]
+# a test made by the lifecycle has no details or chain text, only its `Measured` (audit.lean).
+Row = tuple[str, str, str, str, str | None, str, str | None, bytes | Measured]
 
 
 class EventRow(NamedTuple):
@@ -102,6 +129,12 @@ class AuditEvent:
         text = _VERSIONED([self.key, _content(self.details)])
         return hashlib.sha256(text.encode()).hexdigest()
 
+    @property
+    def measured(self) -> Measured | None:
+        """How a tests row stores this event, if it is a test the lifecycle made (None: as
+        its fields, in the row's older form)."""
+        return None
+
     @cached_property
     def row(self) -> EventRow:
         fields = (
@@ -123,18 +156,19 @@ def _content(details: dict[str, Any]) -> dict[str, Any]:
 
 
 # A test event's strings, as its skeletons number them: its key, version, details text,
-# agreement and date; then those of its details that change from test to test; then its
-# inputs' figures, in their order.
+# agreement and date; then those of its details that change from test to test; then those
+# some tests' details have; then its inputs' figures, in their order.
 _CHANGING = ("result", "period", "value", "threshold", "headroom", "headroom_percent")
 _OPTIONAL = ("source_row", "note", "plus")
 _INPUTS = 5 + len(_CHANGING) + len(_OPTIONAL)
+_VARYING = frozenset((*_CHANGING, *_OPTIONAL, "inputs"))
 
 
 class _TestTexts:
-    """The three texts of one shape of test event (details, version input, chain text) as
-    skeletons: a portfolio's millions of tests share a few dozen shapes, and encoding only what
-    changes costs a fraction of encoding it all (engine/skeleton.py). A shape is everything
-    in the details but the figures and the row they came from (`shape`)."""
+    """What the test events of one shape share, made once: a portfolio's millions of tests
+    have a few dozen shapes. A shape is everything in a test's details but its figures and the
+    row they came from (`shape_of`). Its texts (details, version input, chain text) are
+    skeletons (engine/skeleton.py), and `measured` is how a tests row stores a test of it."""
 
     def __init__(self, event: AuditEvent):
         details = event.details
@@ -147,38 +181,75 @@ class _TestTexts:
         self.versioned = Skeleton(_VERSIONED, [hole(0), _content(shape)], ascii_only=True)
         fields = (hole(0), hole(1), event.event, hole(3), event.covenant, hole(4), hole(2))
         self.chained = Skeleton(lambda f: chained_text(f)[1:-1], fields, ascii_only=False)
+        self.optional = [k for k in _OPTIONAL if k in details]
+        self.shape = canonical(
+            {
+                "covenant": event.covenant,
+                "fixed": {k: v for k, v in details.items() if k not in _VARYING},
+                "optional": self.optional,
+                "plus": details["plus"]["clause"] if "plus" in details else None,
+                "inputs": list(details["inputs"]),
+            }
+        )
 
     @staticmethod
-    def shape(event: AuditEvent) -> tuple:
+    def shape_of(event: AuditEvent) -> tuple:
         """What the texts of `event` share with those of other tests of its shape."""
         details = event.details
-        fixed = tuple((k, v) for k, v in details.items() if k not in _TestTexts._VARYING)
         plus = details.get("plus")
         return (
             event.event,
             event.covenant,
-            fixed,
+            tuple((k, v) for k, v in details.items() if k not in _VARYING),
             tuple(details["inputs"]),
             None if plus is None else plus["clause"],
             "source_row" in details,
             "note" in details,
         )
 
-    _VARYING = frozenset(_CHANGING + _OPTIONAL + ("inputs",))
-
-    def row(self, event: AuditEvent) -> EventRow:
+    def _values(self, event: AuditEvent) -> list[str | None]:
         details = event.details
-        day = event.date.isoformat()
-        values: list[str | None] = [event.key, None, None, event.agreement, day]
+        values: list[str | None] = [event.key, None, None, event.agreement, event.date.isoformat()]
         values += [details[k] for k in _CHANGING]
         values += [details.get("source_row"), details.get("note")]
         values.append(details["plus"]["value"] if "plus" in details else None)
         values += details["inputs"].values()
+        return values
+
+    def version(self, event: AuditEvent) -> str:
+        text = self.versioned.fill(self._values(event))
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def row(self, event: AuditEvent) -> EventRow:
+        values = self._values(event)
+        values[1] = event.version
         text = values[2] = self.details.fill(values)
-        values[1] = hashlib.sha256(self.versioned.fill(values).encode()).hexdigest()
         chained = self.chained.fill(values).encode()
-        fields = (event.key, values[1], event.event, event.agreement, event.covenant, day)
-        return EventRow(*fields, text, chained)
+        fields = (event.key, event.version, event.event, event.agreement, event.covenant)
+        return EventRow(*fields, values[4], text, chained)
+
+    def measured(self, event: AuditEvent) -> Measured:
+        details = event.details
+        values = [event.date.isoformat(), event.version, *(details[k] for k in _CHANGING)]
+        for name in self.optional:
+            values.append(details[name]["value"] if name == "plus" else details[name])
+        values += details["inputs"].values()
+        return Measured(self.shape, canonical(values))
+
+
+def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
+    """A test `Measured` as the fields of its `EventRow`, its details as a dict: the inverse
+    of `_TestTexts.measured`, for readers of the log."""
+    day, version = values[0], values[1]
+    details = dict(shape["fixed"])
+    details.update(zip(_CHANGING, values[2:], strict=False))
+    rest = values[2 + len(_CHANGING) :]
+    for name, value in zip(shape["optional"], rest, strict=False):
+        details[name] = {"value": value, "clause": shape["plus"]} if name == "plus" else value
+    details["inputs"] = dict(zip(shape["inputs"], rest[len(shape["optional"]) :], strict=True))
+    covenant = shape["covenant"]
+    key = f"{agreement}|test|{covenant}|{day}|{details['period']}"
+    return [key, version, "test", agreement, covenant, day, details]
 
 
 _SHAPES: dict[tuple, _TestTexts] = {}  # cleared when full: facilities' overrides add shapes
@@ -187,21 +258,29 @@ _MOST_SHAPES = 4096
 
 @dataclass(frozen=True)
 class _Test(AuditEvent):
-    """A test event, its texts made with its shape's skeletons."""
+    """A test event made by the lifecycle: its texts come from its shape's (`_TestTexts`)."""
 
     @cached_property
-    def row(self) -> EventRow:
-        shape = _TestTexts.shape(self)
+    def _texts(self) -> _TestTexts:
+        shape = _TestTexts.shape_of(self)
         texts = _SHAPES.get(shape)
         if texts is None:
             if len(_SHAPES) >= _MOST_SHAPES:
                 _SHAPES.clear()
             texts = _SHAPES[shape] = _TestTexts(self)
-        return texts.row(self)
+        return texts
 
     @cached_property
     def version(self) -> str:
-        return self.row.version
+        return self._texts.version(self)
+
+    @cached_property
+    def row(self) -> EventRow:
+        return self._texts.row(self)
+
+    @cached_property
+    def measured(self) -> Measured:
+        return self._texts.measured(self)
 
 
 def unit_of(covenant: Covenant) -> str:

@@ -236,10 +236,10 @@ def assess_facility(
         except InputError as error:
             return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
         found = assessment(facility.agreement, facts, as_of)
-    rows = [event.row for event in found.events]
+    rows = [audit.lean(event) for event in found.events]
     path = spool / f"rows-{os.getpid()}"
-    keyed = _spool(path, [(row.key, row.version) for row in rows])
-    lean = _spool(path, [audit.lean(row) for row in rows])
+    keyed = _spool(path, [(row[0], row[1]) for row in rows])
+    lean = _spool(path, rows)
     return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until)
 
 

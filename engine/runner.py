@@ -163,8 +163,8 @@ def _compare(
     else:
         facts = load_facts(facility.folder, facility.agreement)
         whole = assessment(facility.agreement, facts, as_of)
-        rows, until = audit.Rows(event.row for event in whole.events), whole.until
-        versions = [(row.key, row.version) for row in rows]
+        rows, until = audit.Rows(map(audit.lean, whole.events)), whole.until
+        versions = [(row[0], row[1]) for row in rows]
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
     others = log.facility(name, versions, rows, restatement)
     return View(len({key for key, _ in versions}), tuple(others), until)

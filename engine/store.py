@@ -23,11 +23,12 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
 # a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
-# read: an upgraded log tells it so, where it would otherwise report the chain broken.
-UPGRADABLE = (2,)
+# read; version 4 stores them in shapes and figures, which that of version 3 cannot. An
+# upgraded log tells older code so, where it would otherwise report the chain broken.
+UPGRADABLE = (2, 3)
 TABLES = ("runs", "events", "files", "channels", "deliveries")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.

@@ -3,6 +3,7 @@ row changed behind the monitor's back, and `run` refuses to add to a log whose t
 end where the last run left it (or to any such log, with --verify). Each test runs on
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
+import json
 from datetime import date
 
 import pytest
@@ -10,7 +11,10 @@ import pytest
 from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
 from engine import audit
 from engine.cli import main
+from engine.facts import load_facts
 from engine.lifecycle import AuditEvent
+from engine.pipeline import assess
+from engine.rules import load_agreement
 
 
 @pytest.fixture
@@ -186,11 +190,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 3)"
+        says = "not an audit log of this version (schema 0, expected 4)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 3)"
+        says = "another version (schema 1, expected 4)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -204,22 +208,24 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-def test_a_log_of_version_2_is_read_as_it_is_and_upgraded_by_the_next_run(store_log):
-    """Version 3 stores a run's tests in one row, which version 2's code cannot read: a log
-    it wrote is read as it is, and once written to says version 3, so that code refuses it
-    instead of reporting its chain broken."""
+@pytest.mark.parametrize("old", [2, 3])
+def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
+    """Version 3 stores a run's tests in one row, which version 2's code cannot read, and
+    version 4 stores them in shapes and figures, which version 3's cannot: a log either wrote
+    is read as it is, and once written to says version 4, so that code refuses it instead of
+    reporting its chain broken."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
     audit.record(store_log.db, [terms], date(1998, 3, 31), {})
     if store_log.kind == "sqlite":
-        store_log.intrude("PRAGMA user_version = 2")
+        store_log.intrude(f"PRAGMA user_version = {old}")
     else:
-        store_log.intrude("UPDATE covenant_monitor SET schema_version = 2")
+        store_log.intrude(f"UPDATE covenant_monitor SET schema_version = {old}")
     before = store_log.contents()
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms"]
     assert audit.verify(store_log.db).ok
-    assert store_log.contents() == before and _schema_version(store_log) == 2
+    assert store_log.contents() == before and _schema_version(store_log) == old
     audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 3
+    assert _schema_version(store_log) == 4
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms", "test"]
     assert audit.verify(store_log.db).ok
 
@@ -298,3 +304,27 @@ def test_run_refuses_a_log_whose_newest_row_of_tests_was_changed(store_log, chan
         says = "event 2 is missing (deleted)"
     assert audit.check_tail(store_log.db).message == says
     assert audit.verify(store_log.db).message == says
+
+
+def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
+    """Tests made by the lifecycle share their covenant row's terms: their row holds each
+    shape once and each test's figures, and reads back as the same events."""
+    agreement = load_agreement(RULES / "cerplex")
+    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    tests = [e for e in events if e.event == "test"]
+    audit.record(store_log.db, events, LATE, {})
+    [(seq, stored)] = store_log.query("SELECT seq, details FROM events WHERE event = 'tests'")
+    assert json.loads(stored).keys() == {"shapes", "tests"}
+    assert len(stored) < sum(len(t.row.chained) for t in tests) * 2 / 3  # schema 3 stored those
+    read = [e for e in audit.read(store_log.db) if e.event == "test"]
+    assert [(e.key, e.version, e.date, e.details) for e in read] == [
+        (t.key, t.version, t.date, t.details) for t in tests
+    ]
+    assert [e.seq for e in read] == list(range(seq, seq + len(tests)))
+    assert audit.record(store_log.db, events, LATE, {}) == []  # the view compared reads them
+    assert audit.verify(store_log.db).ok
+    store_log.intrude(
+        "UPDATE events SET details = replace(details, '\"compliant\"', '\"breach\"')"
+        f" WHERE seq = {seq}"
+    )
+    assert audit.verify(store_log.db).message == f"event {seq} was altered or moved"
