@@ -155,32 +155,30 @@ def _content(details: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in details.items() if k not in PROVENANCE}
 
 
-# A test event's strings, as its skeletons number them: its key, version, details text,
-# agreement and date; then those of its details that change from test to test; then those
-# some tests' details have; then its inputs' figures, in their order.
+# A test's details that change from test to test; those only some tests have; the rest
+# (but its inputs' figures) is its shape's.
 _CHANGING = ("result", "period", "value", "threshold", "headroom", "headroom_percent")
 _OPTIONAL = ("source_row", "note", "plus")
-_INPUTS = 5 + len(_CHANGING) + len(_OPTIONAL)
 _VARYING = frozenset((*_CHANGING, *_OPTIONAL, "inputs"))
+_INPUTS = 1 + len(_CHANGING) + len(_OPTIONAL)  # the version's skeleton's first input hole
 
 
 class _TestTexts:
     """What the test events of one shape share, made once: a portfolio's millions of tests
     have a few dozen shapes. A shape is everything in a test's details but its figures and the
-    row they came from (`shape_of`). Its texts (details, version input, chain text) are
-    skeletons (engine/skeleton.py), and `measured` is how a tests row stores a test of it."""
+    row they came from (`shape_of`). The text its version digests is a skeleton of it
+    (engine/skeleton.py), and a tests row stores a test as its shape's text and its figures
+    (`measured`), not as the whole of its details."""
 
     def __init__(self, event: AuditEvent):
         details = event.details
-        holes = dict(zip(_CHANGING + _OPTIONAL, map(hole, range(5, _INPUTS)), strict=True))
+        # Holes: the key, then the details in _CHANGING and _OPTIONAL, then the inputs.
+        holes = dict(zip(_CHANGING + _OPTIONAL, map(hole, range(1, _INPUTS)), strict=True))
         shape = {**details, **{k: v for k, v in holes.items() if k in details}}
         if "plus" in details:
             shape["plus"] = {**details["plus"], "value": holes["plus"]}
         shape["inputs"] = {k: hole(_INPUTS + i) for i, k in enumerate(details["inputs"])}
-        self.details = Skeleton(_CANONICAL, shape, ascii_only=False)
         self.versioned = Skeleton(_VERSIONED, [hole(0), _content(shape)], ascii_only=True)
-        fields = (hole(0), hole(1), event.event, hole(3), event.covenant, hole(4), hole(2))
-        self.chained = Skeleton(lambda f: chained_text(f)[1:-1], fields, ascii_only=False)
         self.optional = [k for k in _OPTIONAL if k in details]
         self.shape = canonical(
             {
@@ -207,28 +205,18 @@ class _TestTexts:
             "note" in details,
         )
 
-    def _values(self, event: AuditEvent) -> list[str | None]:
+    def version(self, event: AuditEvent) -> str:
+        """`AuditEvent.version`, filled in rather than encoded whole."""
         details = event.details
-        values: list[str | None] = [event.key, None, None, event.agreement, event.date.isoformat()]
-        values += [details[k] for k in _CHANGING]
+        values: list[str | None] = [event.key, *(details[k] for k in _CHANGING)]
         values += [details.get("source_row"), details.get("note")]
         values.append(details["plus"]["value"] if "plus" in details else None)
         values += details["inputs"].values()
-        return values
-
-    def version(self, event: AuditEvent) -> str:
-        text = self.versioned.fill(self._values(event))
+        text = self.versioned.fill(values)
         return hashlib.sha256(text.encode()).hexdigest()
 
-    def row(self, event: AuditEvent) -> EventRow:
-        values = self._values(event)
-        values[1] = event.version
-        text = values[2] = self.details.fill(values)
-        chained = self.chained.fill(values).encode()
-        fields = (event.key, event.version, event.event, event.agreement, event.covenant)
-        return EventRow(*fields, values[4], text, chained)
-
     def measured(self, event: AuditEvent) -> Measured:
+        """The test as a tests row stores it: its shape, then its date, version and figures."""
         details = event.details
         values = [event.date.isoformat(), event.version, *(details[k] for k in _CHANGING)]
         for name in self.optional:
@@ -258,7 +246,8 @@ _MOST_SHAPES = 4096
 
 @dataclass(frozen=True)
 class _Test(AuditEvent):
-    """A test event made by the lifecycle: its texts come from its shape's (`_TestTexts`)."""
+    """A test event made by the lifecycle: its version and stored form come from its shape's
+    (`_TestTexts`)."""
 
     @cached_property
     def _texts(self) -> _TestTexts:
@@ -273,10 +262,6 @@ class _Test(AuditEvent):
     @cached_property
     def version(self) -> str:
         return self._texts.version(self)
-
-    @cached_property
-    def row(self) -> EventRow:
-        return self._texts.row(self)
 
     @cached_property
     def measured(self) -> Measured:
