@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
+from .cached import cached_property
 from .facts import Facts, Origin
 from .rules import Agreement, Covenant, TestKind, Threshold
 from .values import FiscalQuarter
@@ -30,7 +31,7 @@ class TestResult:
     plus_value: Decimal | None = None
     note: str | None = None
 
-    @property
+    @cached_property
     def headroom(self) -> Decimal | None:
         """How far inside the limit: positive complies, negative breaches, zero is equality."""
         if self.value is None:
@@ -39,7 +40,7 @@ class TestResult:
             return self.threshold - self.value
         return self.value - self.threshold
 
-    @property
+    @cached_property
     def headroom_percent(self) -> Decimal | None:
         """Headroom as a share of the threshold's size, for a reviewer's sense of distance."""
         if self.headroom is None or self.threshold == 0:
@@ -231,14 +232,14 @@ def _test(
             f"the table has no row for {period}; its rows begin with {first.table_row!r}",
             origin,
         )
-    names = covenant.metric.names | (covenant.plus.names if covenant.plus else frozenset())
-    missing = sorted(names - amounts.keys())
+    names = covenant.input_names
+    missing = [name for name in names if name not in amounts]
     if missing:
         # Blank inputs make the test impossible: said in the log, never passed in silence.
         return NotTested(
             covenant, day, period, f"{', '.join(missing)} not reported ({origin.cited})", origin
         )
-    inputs = {name: amounts[name] for name in sorted(names)}
+    inputs = {name: amounts[name] for name in names}
     plus_value = covenant.plus.evaluate(inputs) if covenant.plus else None
     threshold = row.minimum + (plus_value or 0)
     try:

@@ -12,41 +12,22 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
 from . import host
+from .cached import cached_property
 from .evaluate import Evaluation, NotTested, TestResult, evaluate
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
 from .rules import Agreement, Consequence, Covenant, TestKind
 from .skeleton import Skeleton, hole
-
-_T = TypeVar("_T")
-
-
-class cached_property(Generic[_T]):
-    """functools.cached_property without the lock it takes on Python 3.11 (3.12 dropped it):
-    a run reads a few of these for each of millions of tests, and the lock cost more than
-    what they cache. The value goes in the instance's dict, where later reads find it."""
-
-    def __init__(self, compute: Callable[[Any], _T]):
-        self.compute = compute
-        self.name = compute.__name__
-
-    def __get__(self, instance: Any, owner: type | None = None) -> _T:
-        if instance is None:
-            return self  # type: ignore[return-value]
-        value = instance.__dict__[self.name] = self.compute(instance)
-        return value
-
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
 ATTENTION = frozenset(
@@ -170,8 +151,7 @@ class _TestTexts:
     (engine/skeleton.py), and a tests row stores a test as its shape's text and its figures
     (`measured`), not as the whole of its details."""
 
-    def __init__(self, event: AuditEvent):
-        details = event.details
+    def __init__(self, covenant: str, details: dict[str, Any]):
         # Holes: the key, then the details in _CHANGING and _OPTIONAL, then the inputs.
         holes = dict(zip(_CHANGING + _OPTIONAL, map(hole, range(1, _INPUTS)), strict=True))
         shape = {**details, **{k: v for k, v in holes.items() if k in details}}
@@ -182,7 +162,7 @@ class _TestTexts:
         self.optional = [k for k in _OPTIONAL if k in details]
         self.shape = canonical(
             {
-                "covenant": event.covenant,
+                "covenant": covenant,
                 "fixed": {k: v for k, v in details.items() if k not in _VARYING},
                 "optional": self.optional,
                 "plus": details["plus"]["clause"] if "plus" in details else None,
@@ -191,19 +171,23 @@ class _TestTexts:
         )
 
     @staticmethod
-    def shape_of(event: AuditEvent) -> tuple:
-        """What the texts of `event` share with those of other tests of its shape."""
-        details = event.details
+    def of(covenant: str, details: dict[str, Any]) -> _TestTexts:
+        """The texts of this shape, made once for the tests of every facility that has it."""
         plus = details.get("plus")
-        return (
-            event.event,
-            event.covenant,
+        shape = (
+            covenant,
             tuple((k, v) for k, v in details.items() if k not in _VARYING),
             tuple(details["inputs"]),
             None if plus is None else plus["clause"],
             "source_row" in details,
             "note" in details,
         )
+        texts = _SHAPES.get(shape)
+        if texts is None:
+            if len(_SHAPES) >= _MOST_SHAPES:
+                _SHAPES.clear()
+            texts = _SHAPES[shape] = _TestTexts(covenant, details)
+        return texts
 
     def version(self, event: AuditEvent) -> str:
         """`AuditEvent.version`, filled in rather than encoded whole."""
@@ -247,25 +231,17 @@ _MOST_SHAPES = 4096
 @dataclass(frozen=True)
 class _Test(AuditEvent):
     """A test event made by the lifecycle: its version and stored form come from its shape's
-    (`_TestTexts`)."""
+    texts."""
 
-    @cached_property
-    def _texts(self) -> _TestTexts:
-        shape = _TestTexts.shape_of(self)
-        texts = _SHAPES.get(shape)
-        if texts is None:
-            if len(_SHAPES) >= _MOST_SHAPES:
-                _SHAPES.clear()
-            texts = _SHAPES[shape] = _TestTexts(self)
-        return texts
+    texts: _TestTexts = field(kw_only=True, compare=False, repr=False)
 
     @cached_property
     def version(self) -> str:
-        return self._texts.version(self)
+        return self.texts.version(self)
 
     @cached_property
     def measured(self) -> Measured:
-        return self._texts.measured(self)
+        return self.texts.measured(self)
 
 
 def unit_of(covenant: Covenant) -> str:
@@ -315,6 +291,7 @@ class Lifecycle:
         self.windows = windows
         self.events: list[AuditEvent] = []
         self._refs: list[Any] = []
+        self._shapes: dict[tuple[str, int, bool, bool], _TestTexts] = {}  # by covenant row
 
     def ref(self, obj: Any) -> int:
         self._refs.append(obj)
@@ -345,20 +322,9 @@ class Lifecycle:
         )
 
     def run(self, evaluation: Evaluation, states: list[InstrumentState]) -> list[AuditEvent]:
-        stream: list[tuple[date, int, dict[str, Any]]] = []
-        for test in evaluation.tests:
-            fact = {
-                "kind": "test",
-                "ref": self.ref(test),
-                "date": as_int(test.date),
-                "covenant": test.covenant.section,
-                "effect": test.covenant.consequence.value,
-            }
-            if test.headroom is not None:
-                # Only the sign matters to the rules; a float such as -5e-08 would reach
-                # durable-rules' JSON parser in exponent form, which it rejects (error 204).
-                fact["headroom_sign"] = (test.headroom > 0) - (test.headroom < 0)
-            stream.append((test.date, 1, fact))
+        stream: list[tuple[date, int, TestResult | dict[str, Any]]] = [
+            (test.date, 1, test) for test in evaluation.tests
+        ]
         for item in evaluation.not_tested:
             stream.append((item.date, 0, {"kind": "not_tested", "ref": self.ref(item)}))
         for row in self.facts.events:
@@ -369,13 +335,27 @@ class Lifecycle:
                 stream.append((day, 2, fact))
         stream.sort(key=lambda item: (item[0], item[1]))
         with host.RuleSession(f"lifecycle-{self.agreement.id}", self._rules()) as session:
-            for _, _, fact in stream:
-                if fact["kind"] == "test":
-                    self._record_test(self._refs[fact["ref"]])
-                    if fact.get("headroom_sign", 0) >= 0:
+            for _, _, item in stream:
+                if isinstance(item, TestResult):
+                    self._record_test(item)
+                    if item.passed:
                         continue  # a compliant test has no consequence for the rules to find
-                session.assert_fact(fact)
+                    item = self._failed_test(item)
+                session.assert_fact(item)
         return self.events
+
+    def _failed_test(self, test: TestResult) -> dict[str, Any]:
+        """A test on the wrong side of its limit as the rules see it: only the sign of its
+        headroom matters to them, and a float such as -5e-08 would reach durable-rules' JSON
+        parser in exponent form, which it rejects (error 204)."""
+        return {
+            "kind": "test",
+            "ref": self.ref(test),
+            "date": as_int(test.date),
+            "covenant": test.covenant.section,
+            "effect": test.covenant.consequence.value,
+            "headroom_sign": -1,
+        }
 
     def _instrument_facts(self, state: InstrumentState):
         instrument = state.instrument
@@ -495,8 +475,21 @@ class Lifecycle:
         covenant = test.covenant
         details = {"title": covenant.title, "rule": "record_test", "result": result}
         details |= self._test_details(test)
+        # A shape is looked up once a lifecycle for each covenant row it tests.
+        mark = (covenant.section, id(test.row), "note" in details, "plus" in details)
+        texts = self._shapes.get(mark)
+        if texts is None:
+            texts = self._shapes[mark] = _TestTexts.of(covenant.section, details)
         self.events.append(
-            _Test("test", self.agreement.id, covenant.section, test.date, details, test.period)
+            _Test(
+                "test",
+                self.agreement.id,
+                covenant.section,
+                test.date,
+                details,
+                test.period,
+                texts=texts,
+            )
         )
 
     def _breach(self, firing: host.Firing) -> None:

@@ -49,6 +49,8 @@ class Consequence(StrEnum):
     FLAG = "flag"  # no default: the excess is flagged (Section 9.1's Senior Debt cap)
 
 
+_UNSEEN: Any = object()
+
 # A schedule row is keyed by fiscal quarter for quarter-end tests and by date otherwise.
 Key = date | FiscalQuarter
 
@@ -106,7 +108,24 @@ class Covenant:
     flag: str | None = None  # Consequence.FLAG: the event a failed test records
 
     def threshold_for(self, key: Key) -> Threshold | None:
-        return next((row for row in self.schedule if row.covers(key)), None)
+        found = self._thresholds.get(key, _UNSEEN)
+        if found is _UNSEEN:
+            found = self._thresholds[key] = next(
+                (row for row in self.schedule if row.covers(key)), None
+            )
+        return found
+
+    @cached_property
+    def input_names(self) -> tuple[str, ...]:
+        """The facts its metric and any plus read, in order."""
+        names = self.metric.names if self.metric else frozenset()
+        return tuple(sorted(names | (self.plus.names if self.plus else frozenset())))
+
+    @cached_property
+    def _thresholds(self) -> dict[Key, Threshold | None]:
+        """The row in force for each key asked about: every facility's covenant asks for
+        the same quarters, forty times a facility."""
+        return {}
 
 
 @dataclass(frozen=True)
