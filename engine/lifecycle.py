@@ -136,30 +136,31 @@ def _content(details: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in details.items() if k not in PROVENANCE}
 
 
-# A test's details that change from test to test; those only some tests have; the rest
-# (but its inputs' figures) is its shape's.
+# A test's details that change from test to test, and those only some tests have: with its
+# inputs' figures, its `figures`; the rest is its shape's.
 _CHANGING = ("result", "period", "value", "threshold", "headroom", "headroom_percent")
 _OPTIONAL = ("source_row", "note", "plus")
 _VARYING = frozenset((*_CHANGING, *_OPTIONAL, "inputs"))
-_INPUTS = 1 + len(_CHANGING) + len(_OPTIONAL)  # the version's skeleton's first input hole
 
 
 class _TestTexts:
     """What the test events of one shape share, made once: a portfolio's millions of tests
     have a few dozen shapes. A shape is everything in a test's details but its figures and the
-    row they came from (`shape_of`). The text its version digests is a skeleton of it
+    row they came from (`of`). The text its version digests is a skeleton of it
     (engine/skeleton.py), and a tests row stores a test as its shape's text and its figures
-    (`measured`), not as the whole of its details."""
+    (`Measured`), not as the whole of its details."""
 
     def __init__(self, covenant: str, details: dict[str, Any]):
-        # Holes: the key, then the details in _CHANGING and _OPTIONAL, then the inputs.
-        holes = dict(zip(_CHANGING + _OPTIONAL, map(hole, range(1, _INPUTS)), strict=True))
-        shape = {**details, **{k: v for k, v in holes.items() if k in details}}
+        self.optional = [k for k in _OPTIONAL if k in details]
+        # The version's text: hole 0 the key, then the figures in the order `figures` gives.
+        names = [*_CHANGING, *self.optional]
+        holes = {name: hole(i) for i, name in enumerate(names, 1)}
+        shape = {**details, **holes}
         if "plus" in details:
             shape["plus"] = {**details["plus"], "value": holes["plus"]}
-        shape["inputs"] = {k: hole(_INPUTS + i) for i, k in enumerate(details["inputs"])}
+        first_input = len(names) + 1
+        shape["inputs"] = {k: hole(first_input + i) for i, k in enumerate(details["inputs"])}
         self.versioned = Skeleton(_VERSIONED, [hole(0), _content(shape)], ascii_only=True)
-        self.optional = [k for k in _OPTIONAL if k in details]
         self.shape = canonical(
             {
                 "covenant": covenant,
@@ -189,24 +190,17 @@ class _TestTexts:
             texts = _SHAPES[shape] = _TestTexts(covenant, details)
         return texts
 
-    def version(self, event: AuditEvent) -> str:
-        """`AuditEvent.version`, filled in rather than encoded whole."""
+    def stored(self, event: AuditEvent) -> tuple[str, Measured]:
+        """The test's version (`AuditEvent.version`, filled in rather than encoded whole) and
+        how a tests row stores it: its shape, then its date, version and figures."""
         details = event.details
-        values: list[str | None] = [event.key, *(details[k] for k in _CHANGING)]
-        values += [details.get("source_row"), details.get("note")]
-        values.append(details["plus"]["value"] if "plus" in details else None)
-        values += details["inputs"].values()
-        text = self.versioned.fill(values)
-        return hashlib.sha256(text.encode()).hexdigest()
-
-    def measured(self, event: AuditEvent) -> Measured:
-        """The test as a tests row stores it: its shape, then its date, version and figures."""
-        details = event.details
-        values = [event.date.isoformat(), event.version, *(details[k] for k in _CHANGING)]
+        figures = [details[k] for k in _CHANGING]
         for name in self.optional:
-            values.append(details[name]["value"] if name == "plus" else details[name])
-        values += details["inputs"].values()
-        return Measured(self.shape, canonical(values))
+            figures.append(details[name]["value"] if name == "plus" else details[name])
+        figures += details["inputs"].values()
+        text = self.versioned.fill([event.key, *figures])
+        version = hashlib.sha256(text.encode()).hexdigest()
+        return version, Measured(self.shape, canonical([event.date.isoformat(), version, *figures]))
 
 
 def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
@@ -236,12 +230,16 @@ class _Test(AuditEvent):
     texts: _TestTexts = field(kw_only=True, compare=False, repr=False)
 
     @cached_property
-    def version(self) -> str:
-        return self.texts.version(self)
+    def _stored(self) -> tuple[str, Measured]:
+        return self.texts.stored(self)
 
-    @cached_property
+    @property
+    def version(self) -> str:
+        return self._stored[0]
+
+    @property
     def measured(self) -> Measured:
-        return self.texts.measured(self)
+        return self._stored[1]
 
 
 def unit_of(covenant: Covenant) -> str:
