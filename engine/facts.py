@@ -581,6 +581,7 @@ def _parse(
     if not ok:
         return []
     typed = []
+    kinds = [table.column(name).kind for name in header]
     for number, cells in rows:
         origin = Origin(label, number)
         record: dict[str, object] = {}
@@ -598,7 +599,7 @@ def _parse(
                 continue
             name = header[position]
             try:
-                record[name] = _cell(cell, table.column(name).kind)
+                record[name] = _cell(cell, kinds[position])
             except ValueError as error:
                 problems.append(Problem(label, str(error), row=number, column=name))
                 record[name] = _INVALID
@@ -614,6 +615,8 @@ _INVALID = _Invalid()
 
 
 def _cell(cell: object, kind: Kind) -> object:
+    if kind is Kind.AMOUNT and type(cell) is str:  # most cells of a CSV file
+        return parse_decimal(cell) if cell.strip() else None
     if isinstance(cell, _CellProblem):
         raise ValueError(cell.message)
     if cell is None or (isinstance(cell, str) and not cell.strip()):
@@ -702,11 +705,7 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
         if not quarter_end:
             # An interim balance sheet: its one figure is the net worth Section 6.21 tests.
             check.require("tangible_net_worth", "blank on a row with no quarterly figures")
-        amounts = check.amounts(
-            c
-            for c in TABLES["financials"].column_names
-            if TABLES["financials"].column(c).kind is Kind.AMOUNT
-        )
+        amounts = check.amounts(TABLES["financials"].amount_columns)
         if quarter_end:
             amounts.setdefault("gain_on_sale_pcs", Decimal(0))
         checked.append((check, period_end, quarter, amounts))

@@ -31,7 +31,7 @@ class Table:
     name: str
     columns: tuple[Column, ...]
 
-    @property
+    @cached_property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
 
@@ -42,9 +42,14 @@ class Table:
     def _by_name(self) -> dict[str, Column]:
         return {c.name: c for c in self.columns}
 
-    @property
+    @cached_property
+    def amount_columns(self) -> tuple[str, ...]:
+        """Its columns of amounts, in order."""
+        return tuple(c.name for c in self.columns if c.kind is Kind.AMOUNT)
+
+    @cached_property
     def amount_fields(self) -> frozenset[str]:
-        return frozenset(c.name for c in self.columns if c.kind is Kind.AMOUNT)
+        return frozenset(self.amount_columns)
 
 
 # Figures that exist only at a fiscal quarter's end; interim rows leave them blank.
