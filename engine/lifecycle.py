@@ -434,20 +434,22 @@ class Lifecycle:
     def _obj(self, firing: host.Firing) -> Any:
         return self._refs[firing.fact["ref"]]
 
-    def _test_details(self, test: TestResult) -> dict[str, Any]:
-        covenant = test.covenant
+    def _test_details(self, test: TestResult, **first: str) -> dict[str, Any]:
+        """What a test's events say of it; `first` goes before (a test's title and result)."""
+        covenant, row = test.covenant, test.row
         details: dict[str, Any] = {
+            **first,
             "period": test.period,
             "value": text(test.value),
             "threshold": text(test.threshold),
-            "minimum": text(test.row.minimum),
+            "minimum": text(row.minimum),
             "headroom": text(test.headroom),
             "headroom_percent": text(test.headroom_percent),
             "metric": covenant.metric.source if covenant.metric else None,
             "unit": unit_of(covenant),
             "inputs": {k: str(v) for k, v in test.inputs.items()},
-            "clause": test.row.source,
-            "table_row": test.row.table_row,
+            "clause": row.source,
+            "table_row": row.table_row,
             "rule_file": covenant.file,
             "source_row": str(test.origin),
         }
@@ -463,16 +465,14 @@ class Lifecycle:
         """Every test is recorded, in Python: the rules see only the tests that fail, since
         routing each compliant quarter through durable-rules costs about 100 microseconds and
         decides nothing (DESIGN.md, What things cost)."""
-        consequence = test.covenant.consequence
+        covenant = test.covenant
         if test.passed:
             result = "compliant"
-        elif consequence is Consequence.DEFAULT:
+        elif covenant.consequence is Consequence.DEFAULT:
             result = "breach"
         else:
-            result = "above_maximum" if test.covenant.breach_when == "above" else "below_minimum"
-        covenant = test.covenant
-        details = {"title": covenant.title, "rule": "record_test", "result": result}
-        details |= self._test_details(test)
+            result = "above_maximum" if covenant.breach_when == "above" else "below_minimum"
+        details = self._test_details(test, title=covenant.title, rule="record_test", result=result)
         # A shape is looked up once a lifecycle for each covenant row it tests.
         mark = (covenant.section, id(test.row), "note" in details, "plus" in details)
         texts = self._shapes.get(mark)
