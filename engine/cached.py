@@ -22,3 +22,24 @@ class cached_property(Generic[_T]):
             return self  # type: ignore[return-value]
         value = instance.__dict__[self.name] = self.compute(instance)
         return value
+
+
+_K = TypeVar("_K")
+
+
+class ByIdentity(Generic[_K, _T]):
+    """`make(obj)` made once for each object, by identity: for objects that many facilities
+    share (a package's covenants) and that are costly to hash by value. Each object is kept
+    while its value is, so its id is not reused; cleared when full."""
+
+    def __init__(self, make: Callable[[_K], _T], most: int = 4096):
+        self.make, self.most = make, most
+        self.made: dict[int, tuple[_K, _T]] = {}
+
+    def __call__(self, obj: _K) -> _T:
+        found = self.made.get(id(obj))
+        if found is None:
+            if len(self.made) >= self.most:
+                self.made.clear()
+            found = self.made[id(obj)] = (obj, self.make(obj))
+        return found[1]

@@ -15,13 +15,14 @@ import json
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
 from . import host
-from .cached import cached_property
+from .cached import ByIdentity, cached_property
 from .evaluate import Evaluation, NotTested, TestResult, evaluate
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
@@ -106,8 +107,9 @@ class AuditEvent:
     @cached_property
     def version(self) -> str:
         """A digest of what the event says, inputs included but not where they sat: the same
-        facts give the same version; a corrected figure gives a new one."""
-        text = _VERSIONED([self.key, _content(self.details)])
+        facts give the same version; a corrected figure gives a new one. Its text is
+        `_VERSIONED([key, _content(details)])`, put together from its two parts."""
+        text = f"[{encode_basestring_ascii(self.key)},{self._texts().versioned}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
@@ -125,10 +127,38 @@ class AuditEvent:
             self.agreement,
             self.covenant,
             self.date.isoformat(),
-            canonical(self.details),
+            self._texts().canonical,
         )
         chained = chained_text(fields)[1:-1]
         return EventRow(*fields, chained.encode())
+
+    def _texts(self) -> DetailsTexts:
+        return DetailsTexts.of(self.details)
+
+
+class DetailsTexts(NamedTuple):
+    """An event's details as text: `canonical`, and `versioned`, what its version digests
+    beside its key."""
+
+    canonical: str
+    versioned: str
+
+    @classmethod
+    def of(cls, details: dict[str, Any]) -> DetailsTexts:
+        return cls(canonical(details), _VERSIONED(_content(details)))
+
+
+# Details dicts that the events of many facilities share (a package's terms, made once by
+# terms.py), encoded once for all of them.
+_shared_texts = ByIdentity(DetailsTexts.of)
+
+
+@dataclass(frozen=True)
+class SharedEvent(AuditEvent):
+    """An event whose details dict is one that many facilities' events share, unchanged."""
+
+    def _texts(self) -> DetailsTexts:
+        return _shared_texts(self.details)
 
 
 def _content(details: dict[str, Any]) -> dict[str, Any]:

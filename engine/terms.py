@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .lifecycle import AuditEvent, unit_of
+from .cached import ByIdentity
+from .lifecycle import AuditEvent, SharedEvent, unit_of
 from .rules import Agreement, Covenant, InterestTerms
 
 RULE = "declared"
@@ -48,19 +49,25 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
     ]
     if (interest := agreement.interest) is not None:
         events.append(
-            AuditEvent(
+            SharedEvent(
                 "interest_terms",
                 agreement.id,
                 interest.section,
                 interest.rates[0].start,
-                {"rule": RULE, **_interest(interest)},
+                _interest_terms(interest),
             )
         )
     for covenant in agreement.covenants.values():
         amended = agreement.instruments.get(covenant.amended_by or "")
         in_force_from = amended.effective if amended else agreement.dated
         events.append(
-            _event("covenant_terms", agreement, covenant, in_force_from, _covenant(covenant))
+            SharedEvent(
+                "covenant_terms",
+                agreement.id,
+                covenant.section,
+                in_force_from,
+                _covenant_terms(covenant),
+            )
         )
     return events
 
@@ -139,6 +146,12 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
             for row in covenant.schedule
         ],
     }
+
+
+# The details of a package's terms are made once for all the facilities that follow it (an
+# override makes a facility's covenant an object of its own), and so are their texts.
+_covenant_terms = ByIdentity(lambda covenant: {"rule": RULE, **_covenant(covenant)})
+_interest_terms = ByIdentity(lambda terms: {"rule": RULE, **_interest(terms)})
 
 
 def _event(

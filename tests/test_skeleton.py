@@ -6,6 +6,7 @@ event, or logs written before would see every test restated."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from datetime import date
 
@@ -13,7 +14,7 @@ import pytest
 
 from conftest import EXAMPLE_FACTS, LATE, RULES, quarter, write_table
 from engine.facts import load_facts
-from engine.lifecycle import AuditEvent, canonical, measured_fields
+from engine.lifecycle import PROVENANCE, AuditEvent, canonical, measured_fields
 from engine.pipeline import assess
 from engine.rules import load_agreement
 from engine.skeleton import Skeleton, hole
@@ -105,3 +106,21 @@ def test_text_that_needs_escaping_is_encoded_as_whole_events(tmp_path):
     assert ratios[date(1997, 12, 31)].details["note"] == note
     for event in tests:
         same_when_stored(event)
+
+
+def test_every_events_version_digests_its_key_and_details_as_json():
+    """The version is the SHA-256 of the JSON of [key, details but where its inputs sat]
+    (sorted keys, ASCII): made in parts, and for a package's terms once for every facility
+    that shares them, it must still be that text's digest."""
+    versioned = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
+    agreement = load_agreement(RULES / "cerplex")
+    facts = load_facts(EXAMPLE_FACTS / "cerplex", agreement)
+    events = assess(agreement, facts, LATE)
+    assert {"covenant_terms", "interest_terms", "breach", "test"} <= {e.event for e in events}
+    for event in events:
+        content = {k: v for k, v in event.details.items() if k not in PROVENANCE}
+        text = versioned([event.key, content])
+        assert event.version == hashlib.sha256(text.encode()).hexdigest(), event.key
+        assert event.row.details == canonical(event.details)
+    again = assess(agreement, facts, LATE)  # the terms' details and texts made once
+    assert [e.row for e in again] == [e.row for e in events]
