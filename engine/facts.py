@@ -656,9 +656,9 @@ class _RowCheck:
         return self.get(column)
 
     def amounts(self, columns: Iterable[str]) -> dict[str, Decimal]:
-        values = {}
+        values, record = {}, self.record
         for column in columns:
-            value = self.get(column)
+            value = record.get(column)  # a cell reported as bad is no Decimal
             if isinstance(value, Decimal):
                 if column in _NON_NEGATIVE and value < 0:
                     self.problem(column, f"{value} is negative; this amount cannot be")
