@@ -39,6 +39,7 @@ waiver = { covenants = ["6.20"], breaches_before = "effective", source = "Acme w
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -97,12 +98,18 @@ Snapshot = tuple[dict[str, str], dict[str, bytes]]  # ({file name: sha256}, {sha
 
 
 def folder_files(folder: Path) -> Snapshot:
-    """Every file of a folder, by digest."""
+    """Every file of a folder and its subfolders, by digest, in the order of their paths."""
+    found = []
+    for parent, _, children in os.walk(folder, followlinks=True):
+        at = os.path.relpath(parent, folder)
+        for child in children:
+            if os.path.isfile(os.path.join(parent, child)):
+                found.append(child if at == "." else f"{at}/{child}")
     names, files = {}, {}
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        content = path.read_bytes()
+    for name in sorted(found, key=lambda name: name.split("/")):
+        content = (folder / name).read_bytes()
         sha = hashlib.sha256(content).hexdigest()
-        names[path.relative_to(folder).as_posix()] = sha
+        names[name] = sha
         files[sha] = content
     return names, files
 
