@@ -467,7 +467,7 @@ def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[
 def _tests(tests: list[Row]) -> Row:
     """The row holding these tests; `version` says how many. Its `details`, when the lifecycle
     made them all: the shapes they share (`Measured.shape`) once, then each test as the index
-    of its shape and the rest of it (`Measured.values`), about a fifth of their whole texts.
+    of its shape and the rest of it (`Measured.values`), about a quarter of their whole texts.
     Otherwise (schema 3's form): the JSON array of each one's fields as `EventRow` has them."""
     first = tests[0]
     fields = (f"{first[3]}|{TESTS}", str(len(tests)), TESTS, first[3], None, first[5])

@@ -235,7 +235,7 @@ class _TestTexts:
 
 def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
     """A test `Measured` as the fields of its `EventRow`, its details as a dict: the inverse
-    of `_TestTexts.measured`, for readers of the log."""
+    of `_TestTexts.stored`, for readers of the log."""
     day, version = values[0], values[1]
     details = dict(shape["fixed"])
     details.update(zip(_CHANGING, values[2:], strict=False))
