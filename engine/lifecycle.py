@@ -109,7 +109,7 @@ class AuditEvent:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one. Its text is
         `_VERSIONED([key, _content(details)])`, put together from its two parts."""
-        text = f"[{encode_basestring_ascii(self.key)},{self._texts().versioned}]"
+        text = f"[{encode_basestring_ascii(self.key)},{self._details_texts().versioned}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @property
@@ -127,12 +127,12 @@ class AuditEvent:
             self.agreement,
             self.covenant,
             self.date.isoformat(),
-            self._texts().canonical,
+            self._details_texts().canonical,
         )
         chained = chained_text(fields)[1:-1]
         return EventRow(*fields, chained.encode())
 
-    def _texts(self) -> DetailsTexts:
+    def _details_texts(self) -> DetailsTexts:
         return DetailsTexts.of(self.details)
 
 
@@ -157,7 +157,7 @@ _shared_texts = ByIdentity(DetailsTexts.of)
 class SharedEvent(AuditEvent):
     """An event whose details dict is one that many facilities' events share, unchanged."""
 
-    def _texts(self) -> DetailsTexts:
+    def _details_texts(self) -> DetailsTexts:
         return _shared_texts(self.details)
 
 

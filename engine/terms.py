@@ -7,7 +7,6 @@ supersedes the old (the event's version covers the terms, not where the rule fil
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from .cached import ByIdentity
@@ -21,12 +20,13 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
     """One `agreement_terms` event, one `interest_terms` event when the agreement has interest
     terms, and one `covenant_terms` event per covenant."""
     events = [
-        _event(
+        AuditEvent(
             "agreement_terms",
-            agreement,
+            agreement.id,
             None,
             agreement.dated,
             {
+                "rule": RULE,
                 "title": agreement.title,
                 "dated": agreement.dated.isoformat(),
                 "borrower": agreement.borrower,
@@ -152,10 +152,3 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
 # override makes a facility's covenant an object of its own), and so are their texts.
 _covenant_terms = ByIdentity(lambda covenant: {"rule": RULE, **_covenant(covenant)})
 _interest_terms = ByIdentity(lambda terms: {"rule": RULE, **_interest(terms)})
-
-
-def _event(
-    kind: str, agreement: Agreement, covenant: Covenant | None, day: date, details: dict[str, Any]
-) -> AuditEvent:
-    details = {"rule": RULE, **details}
-    return AuditEvent(kind, agreement.id, covenant.section if covenant else None, day, details)
