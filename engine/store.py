@@ -333,9 +333,12 @@ def _check_postgres(connection: _Postgres, url: str, create: bool) -> None:
 
 
 def exists(db: Location) -> bool:
-    """Whether a log is already there (a run then verifies it before adding to it)."""
+    """Whether a log is already there (a run then verifies it before adding to it). An empty
+    file is none yet: it is what a first run stopped between creating the file and committing
+    its tables leaves, and the next run makes the log in it."""
     if not is_postgres(db):
-        return Path(db).exists()
+        path = Path(db)
+        return path.exists() and path.stat().st_size > 0
     try:
         with connect(db):
             return True

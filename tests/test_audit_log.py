@@ -32,6 +32,18 @@ def verify(db: Store, capsys) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+def test_a_first_run_stopped_before_its_tables_left_an_empty_file_the_next_run_uses(
+    tmp_path, capsys
+):
+    """SQLite creates the file before the run's tables are committed: a first run killed in
+    between leaves an empty file (the kill trial met it), which must not stop every run after."""
+    path = tmp_path / "log.db"
+    path.touch()
+    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(path)]
+    assert main(args) == 1  # new breaches recorded
+    assert len(audit.read(path)) == 497 and audit.verify(path).ok
+
+
 def test_an_intact_log_verifies_and_prints_its_head(db, capsys):
     code, out = verify(db, capsys)
     assert code == 0
