@@ -18,7 +18,8 @@ threshold in force looked up for each fact; covenant-monitor reads the files (re
 before the clock starts, so they are in the page cache), checks them, runs the lifecycle and
 writes the hash-chained log, so its figure is the whole job. Slow peers
 run on the first --peer-facilities facilities: throughput is per fact, so a sample serves.
-Each contender runs in a fresh process, --repeat times; medians are printed.
+Each contender runs in a fresh process, once in each of --repeat rounds (so a drift in the
+machine's speed falls on all of them alike); medians are printed.
 
     python benchmarks/portfolio.py [--facilities 10000] [--quarters 40] [--workers 2]
 """
@@ -397,28 +398,41 @@ def _warm(folder: Path) -> None:
             path.read_bytes()
 
 
-def measure(name: str, repeat: int, **options) -> dict:
-    runs = []
+def _once(name: str, options: dict) -> dict:
+    """One measurement of one contender, in a fresh process."""
+    os.sync()  # no contender pays for the disk writes of the one before
+    with tempfile.TemporaryDirectory() as tmp:
+        command = [sys.executable, __file__, "--child", name, "--db", f"{tmp}/log.db"]
+        for key, value in options.items():
+            command += [f"--{key.replace('_', '-')}", str(value)]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"{name} failed:\n{done.stderr}")
+        run = json.loads(done.stdout.strip().splitlines()[-1])
+    print(f"  {name}: {run['seconds']:.2f} s", file=sys.stderr, flush=True)
+    return run
+
+
+def measure(contenders: dict[str, dict], repeat: int) -> dict[str, dict]:
+    """Each contender's median over `repeat` rounds, a round measuring every contender once:
+    a shared machine's speed drifts by a third within the hour, and measuring one contender
+    `repeat` times before the next would hand a drift to the ratios between them."""
+    runs: dict[str, list[dict]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        os.sync()  # no contender pays for the disk writes of the one before
-        with tempfile.TemporaryDirectory() as tmp:
-            command = [sys.executable, __file__, "--child", name, "--db", f"{tmp}/log.db"]
-            for key, value in options.items():
-                command += [f"--{key.replace('_', '-')}", str(value)]
-            done = subprocess.run(command, capture_output=True, text=True, check=False)
-            if done.returncode != 0:
-                raise RuntimeError(f"{name} failed:\n{done.stderr}")
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-        print(f"  {name}: {runs[-1]['seconds']:.2f} s", file=sys.stderr, flush=True)
-    seconds = statistics.median(r["seconds"] for r in runs)
-    return {
-        "name": name,
-        "facts": runs[0]["facts"],
-        "seconds": seconds,
-        "rate": runs[0]["facts"] / seconds,
-        "peak_mb": statistics.median(r["peak_mb"] for r in runs),
-        "breaches": runs[0]["breaches"],
-    }
+        for name, options in contenders.items():
+            runs[name].append(_once(name, options))
+    results = {}
+    for name, taken in runs.items():
+        seconds = statistics.median(r["seconds"] for r in taken)
+        results[name] = {
+            "name": name,
+            "facts": taken[0]["facts"],
+            "seconds": seconds,
+            "rate": taken[0]["facts"] / seconds,
+            "peak_mb": statistics.median(r["peak_mb"] for r in taken),
+            "breaches": taken[0]["breaches"],
+        }
+    return results
 
 
 def main() -> None:
@@ -450,33 +464,26 @@ def main() -> None:
             file=sys.stderr,
         )
         common = {"facts": root / "facts", "facts_count": total}
-        results = [
-            measure("covenant-monitor", args.repeat, workers=1, **common),
-            measure(
-                f"covenant-monitor, {args.workers} workers",
-                args.repeat,
-                workers=args.workers,
-                **common,
-            ),
-        ]
-        incremental = measure(
-            "covenant-monitor, one quarter added",
-            args.repeat,
-            workers=1,
-            next=root / "next",
-            facts=root / "facts",
-            facts_count=args.facilities * 2,
-        )
-        smaller = measure(
-            "covenant-monitor",
-            1,
-            workers=1,
-            facts=root / "small",
-            facts_count=small * args.quarters * 2,
-        )
+        contenders = {
+            "covenant-monitor": {"workers": 1, **common},
+            f"covenant-monitor, {args.workers} workers": {"workers": args.workers, **common},
+            "covenant-monitor, one quarter added": {
+                "workers": 1,
+                "next": root / "next",
+                "facts": root / "facts",
+                "facts_count": args.facilities * 2,
+            },
+        }
         for name in PEERS:
             limit = args.peer_facilities if name in SAMPLED else args.facilities
-            results.append(measure(name, args.repeat, facts=root / "facts", limit=limit))
+            contenders[name] = {"facts": root / "facts", "limit": limit}
+        measured = measure(contenders, args.repeat)
+        smaller = _once(
+            "covenant-monitor",
+            {"workers": 1, "facts": root / "small", "facts_count": small * args.quarters * 2},
+        )
+    incremental = measured.pop("covenant-monitor, one quarter added")
+    results = list(measured.values())
     ours = results[0]
     print(
         f"\n{platform.node()}: {platform.processor() or platform.machine()}, "
