@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-from .lifecycle import AuditEvent, EventRow, Measured, Row, canonical, chained_text, measured_fields
+from .lifecycle import AuditEvent, EventRow, Row, canonical, chained_text, measured_fields
 from .store import AuditLogMissing, Connection, Location, connect
 
 GENESIS = "0" * 64
@@ -441,8 +441,9 @@ def _whole(row: Row) -> Row:
     if row[6] is not None:
         return row
     chained = row[7]
-    if isinstance(chained, Measured):
-        fields = measured_fields(row[3], json.loads(chained.shape), json.loads(chained.values))
+    if isinstance(chained, tuple):  # Measured
+        shape, values = chained
+        fields = measured_fields(row[3], json.loads(shape), json.loads(values))
         details = canonical(fields[6])
         return (*row[:6], details, chained_text([*row[:6], details])[1:-1].encode())
     return (*row[:6], json.loads(b"[" + chained + b"]")[6], chained)
@@ -466,18 +467,18 @@ def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[
 
 def _tests(tests: list[Row]) -> Row:
     """The row holding these tests; `version` says how many. Its `details`, when the lifecycle
-    made them all: the shapes they share (`Measured.shape`) once, then each test as the index
-    of its shape and the rest of it (`Measured.values`), about a quarter of their whole texts.
+    made them all: the shapes they share (each `Measured`'s first part) once, then each test as
+    the index of its shape and the rest of it (its second), about a quarter of their whole texts.
     Otherwise (schema 3's form): the JSON array of each one's fields as `EventRow` has them."""
     first = tests[0]
     fields = (f"{first[3]}|{TESTS}", str(len(tests)), TESTS, first[3], None, first[5])
-    if all(isinstance(row[7], Measured) for row in tests):
+    if all(isinstance(row[7], tuple) for row in tests):  # each Measured
         shapes: dict[str, int] = {}
         entries = []
         for row in tests:
-            measured = row[7]
-            index = shapes.setdefault(measured.shape, len(shapes))
-            entries.append(f"[{index},{measured.values[1:]}")
+            shape, values = row[7]
+            index = shapes.setdefault(shape, len(shapes))
+            entries.append(f"[{index},{values[1:]}")
         text = f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
         return _tests_row(fields, text)
     details = b"[[" + b"],[".join(_whole(row)[7] for row in tests) + b"]]"

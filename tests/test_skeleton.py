@@ -32,9 +32,8 @@ def same_when_stored(event: AuditEvent) -> None:
     assert event.version == whole(event).version
     measured = event.measured
     assert measured is not None
-    fields = measured_fields(
-        event.agreement, json.loads(measured.shape), json.loads(measured.values)
-    )
+    shape, values = measured
+    fields = measured_fields(event.agreement, json.loads(shape), json.loads(values))
     assert fields == [*whole(event).row[:6], event.details]  # key, version ... date
 
 
