@@ -238,8 +238,7 @@ def assess_facility(
         found = assessment(facility.agreement, facts, as_of)
     rows = [audit.lean(event) for event in found.events]
     path = spool / f"rows-{os.getpid()}"
-    keyed = _spool(path, [(row[0], row[1]) for row in rows])
-    lean = _spool(path, rows)
+    keyed, lean = _spool(path, [(row[0], row[1]) for row in rows], rows)
     return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until)
 
 
@@ -307,14 +306,18 @@ def _read_before(data: bytes, sha: str) -> int | None:
     return None
 
 
-def _spool(path: Path, value: Any) -> audit.Spooled:
-    """Append `value` to this process's file (one write, unbuffered: a worker may be stopped
-    without flushing)."""
-    data = pickle.dumps(value, pickle.HIGHEST_PROTOCOL)
-    with path.open("ab", buffering=0) as handle:
+def _spool(path: Path, *values: Any) -> list[audit.Spooled]:
+    """Append each value to this process's file, where each can be loaded alone (one write,
+    unbuffered: a worker may be stopped without flushing)."""
+    data = [pickle.dumps(value, pickle.HIGHEST_PROTOCOL) for value in values]
+    with open(path, "ab", buffering=0) as handle:
         offset = handle.tell()
-        handle.write(data)
-    return audit.Spooled(str(path), offset, len(data))
+        handle.write(b"".join(data))
+    spooled = []
+    for part in data:
+        spooled.append(audit.Spooled(str(path), offset, len(part)))
+        offset += len(part)
+    return spooled
 
 
 @dataclass

