@@ -228,6 +228,12 @@ def appending(path: Location, as_of: date) -> Iterator[Appender]:
                 connection.rollback()
 
 
+# A facility's new events, as the indices of their rows (a range when they are all of them),
+# and the seqs that some of them supersede, by index: a first run's tens of thousands of
+# facilities each supersede nothing, and are pickled twice.
+Fresh = tuple[Sequence[int], dict[int, list[int]]]
+
+
 @dataclass
 class _Live:
     seq: int
@@ -279,32 +285,40 @@ class Appender:
         inputs give means evaluating them again, and a quarter appended to unchanged figures
         needs neither."""
         live = self._live(agreement)
-        fresh: list[tuple[int, list[int]]] = []  # (index in rows, the seqs it supersedes)
-        seen: set[str] = set()
+        keys = [key for key, _ in versions]
+        seen = set(keys)
+        if not live and len(seen) == len(keys):
+            # A facility new to the log (its first run): every event new, superseding none.
+            self._spool(None, rows, (range(len(keys)), {}))
+            return []
+        fresh: list[int] = []  # indices in rows
+        superseded: dict[int, list[int]] = {}  # the seqs a fresh event supersedes, by index
+        seen.clear()
         for index, (key, version) in enumerate(versions):
             if key in seen:
                 continue
             seen.add(key)
             current = live.get(key)
             if current is None:
-                fresh.append((index, []))
+                fresh.append(index)
             elif current.version != version:
-                fresh.append((index, [current.seq]))
-        replaced = [seq for _, old in fresh for seq in old]
+                fresh.append(index)
+                superseded[index] = [current.seq]
+        replaced = [seq for old in superseded.values() for seq in old]
         if callable(restatement):
             undone = replaced or not seen.issuperset(live)
             restatement = restatement() if undone else None
         notice = _restatement(agreement, live, seen, replaced, restatement)
         withdrawn = set(notice[1]) if notice else set()
         others = [k for k, e in live.items() if k not in seen and e.seq not in withdrawn]
-        self._spool(notice, rows, fresh)
+        self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
     def additions(self, rows: RowSource, count: int) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
         unchanged since the run it extends: see `untouched_since`), without reading its view."""
-        self._spool(None, rows, [(index, []) for index in range(count)])
+        self._spool(None, rows, (range(count), {}))
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`."""
@@ -317,9 +331,9 @@ class Appender:
         self,
         notice: tuple[AuditEvent, list[int]] | None,
         rows: RowSource,
-        fresh: list[tuple[int, list[int]]],
+        fresh: Fresh,
     ) -> None:
-        count = len(fresh) + (notice is not None)
+        count = len(fresh[0]) + (notice is not None)
         if count:
             notice_row = (notice[0].row, notice[1]) if notice else None
             pickle.dump((notice_row, rows, fresh), self.spool, pickle.HIGHEST_PROTOCOL)
@@ -405,15 +419,16 @@ class Appender:
 
 
 def _batch(
-    notice: tuple[EventRow, list[int]] | None, rows: RowSource, fresh: list[tuple[int, list[int]]]
+    notice: tuple[EventRow, list[int]] | None, rows: RowSource, fresh: Fresh
 ) -> Iterator[tuple[Row, list[int]]]:
     """One facility's new events, as `Appender.facility` chose them, in the order written."""
     if notice is not None:
         yield notice
-    if fresh:
+    indices, superseded = fresh
+    if indices:
         loaded = rows.load()
-        for index, supersedes in fresh:
-            yield loaded[index], supersedes
+        for index in indices:
+            yield loaded[index], superseded.get(index, [])
 
 
 def lean(event: AuditEvent) -> Row:
