@@ -275,6 +275,7 @@ class Appender:
         versions: Sequence[tuple[str, str]],
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
+        tests: Spooled | None = None,
     ) -> list[str]:
         """Compare one facility's events, by (key, version), with its current view; the keys of
         current events left beside them (given no more, not withdrawn). `rows` holds the
@@ -283,13 +284,14 @@ class Appender:
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
         inputs give means evaluating them again, and a quarter appended to unchanged figures
-        needs neither."""
+        needs neither. `tests`: where the worker spooled the details of the row that stores
+        the tests among them (`tests_text`), used if all of them are new."""
         live = self._live(agreement)
         keys = [key for key, _ in versions]
         seen = set(keys)
         if not live and len(seen) == len(keys):
             # A facility new to the log (its first run): every event new, superseding none.
-            self._spool(None, rows, (range(len(keys)), {}))
+            self._spool(None, rows, (range(len(keys)), {}), tests)
             return []
         fresh: list[int] = []  # indices in rows
         superseded: dict[int, list[int]] = {}  # the seqs a fresh event supersedes, by index
@@ -314,11 +316,12 @@ class Appender:
         self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
-    def additions(self, rows: RowSource, count: int) -> None:
+    def additions(self, rows: RowSource, count: int, tests: Spooled | None = None) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
-        unchanged since the run it extends: see `untouched_since`), without reading its view."""
-        self._spool(None, rows, (range(count), {}))
+        unchanged since the run it extends: see `untouched_since`), without reading its view.
+        `count` is all of `rows`; `tests` as `facility` takes it."""
+        self._spool(None, rows, (range(count), {}), tests)
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`."""
@@ -332,11 +335,13 @@ class Appender:
         notice: tuple[AuditEvent, list[int]] | None,
         rows: RowSource,
         fresh: Fresh,
+        tests: Spooled | None = None,
     ) -> None:
         count = len(fresh[0]) + (notice is not None)
         if count:
             notice_row = (notice[0].row, notice[1]) if notice else None
-            pickle.dump((notice_row, rows, fresh), self.spool, pickle.HIGHEST_PROTOCOL)
+            batch = (notice_row, rows, fresh, tests)
+            pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)
             self.batches += 1
         self.count += count
 
@@ -398,7 +403,13 @@ class Appender:
         kinds: list[str] = []
         link, seq, end = chain.link_event, last, last + self.count
         for done in range(1, self.batches + 1):
-            for event, supersedes, span in _stored(_batch(*pickle.load(self.spool))):
+            notice, rows, fresh, tests = pickle.load(self.spool)
+            stored = (
+                _stored(_batch(notice, rows, fresh))
+                if tests is None
+                else _stored_all(rows.load(), tests.load())
+            )
+            for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 pending.append((seq + 1, run_id, *event[:7], old, prev, digest))
@@ -480,24 +491,56 @@ def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[
             tests = []
 
 
+def _stored_all(rows: Sequence[Row], tests_text: str | None) -> list[tuple[Row, list[int], int]]:
+    """`_stored` of all of a facility's events, superseding none, given the details of the
+    row that stores its tests as its worker made them (`tests_text`): the tests are counted,
+    not handled one by one."""
+    if tests_text is None:
+        return list(_stored((row, []) for row in rows))
+    before, after, first, count = [], [], None, 0
+    for row in rows:
+        if row[2] == "test":
+            first, count = first or row, count + 1
+        else:
+            (after if first else before).append((_whole(row), [], 1))
+    assert first is not None
+    return [*before, (_tests_row(_tests_fields(first, count), tests_text), [], count), *after]
+
+
+def tests_text(rows: Sequence[Row]) -> str | None:
+    """The details of the row that stores the tests among these events (spooled `lean`) if
+    the lifecycle made them all (None otherwise, or with no test): made by the worker, so the
+    one writing process only copies them when all of a facility's events are new."""
+    tests = [row for row in rows if row[2] == "test"]
+    if not tests or not all(isinstance(row[7], tuple) for row in tests):  # each Measured
+        return None
+    shapes: dict[str, int] = {}
+    entries = []
+    for row in tests:
+        shape, values = row[7]
+        index = shapes.setdefault(shape, len(shapes))
+        entries.append(f"[{index},{values[1:]}")
+    return f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
+
+
 def _tests(tests: list[Row]) -> Row:
     """The row holding these tests; `version` says how many. Its `details`, when the lifecycle
     made them all: the shapes they share (each `Measured`'s first part) once, then each test as
-    the index of its shape and the rest of it (its second), about a quarter of their whole texts.
-    Otherwise (schema 3's form): the JSON array of each one's fields as `EventRow` has them."""
-    first = tests[0]
-    fields = (f"{first[3]}|{TESTS}", str(len(tests)), TESTS, first[3], None, first[5])
-    if all(isinstance(row[7], tuple) for row in tests):  # each Measured
-        shapes: dict[str, int] = {}
-        entries = []
-        for row in tests:
-            shape, values = row[7]
-            index = shapes.setdefault(shape, len(shapes))
-            entries.append(f"[{index},{values[1:]}")
-        text = f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
+    the index of its shape and the rest of it (its second), about a quarter of their whole texts
+    (`tests_text`). Otherwise (schema 3's form): the JSON array of each one's fields as
+    `EventRow` has them."""
+    fields = _tests_fields(tests[0], len(tests))
+    text = tests_text(tests)
+    if text is not None:
         return _tests_row(fields, text)
     details = b"[[" + b"],[".join(_whole(row)[7] for row in tests) + b"]]"
     return _tests_row(fields, details.decode(), details)
+
+
+def _tests_fields(first: Row, count: int) -> tuple[str, str, str, str, None, str]:
+    """A `tests` row's first six columns: its key, its count of tests as its version, its kind,
+    agreement, no covenant, and the first test's date."""
+    return (f"{first[3]}|{TESTS}", str(count), TESTS, first[3], None, first[5])
 
 
 def _tests_row(fields: Sequence[Any], details: str, encoded: bytes | None = None) -> Row:

@@ -196,7 +196,9 @@ class Assessed:
     """One facility evaluated: what it read, the key and version of each event it gives, and
     the events, or the problems of its facts. What a run's second stage needs; it travels
     between processes, so what is large waits in the worker's file (`_spool`) until used: the
-    (key, version) pairs to be compared with the log, the events only to be written.
+    (key, version) pairs to be compared with the log, the events only to be written, and the
+    text of the row that stores its tests (made here, in parallel, for the one writing process
+    to copy when all its events are new: a first run, an appended quarter).
 
     `extends` is set when the facility's view at that basis holds and only rows appended since
     were evaluated (`appended`), or none: the events are then theirs alone, new, and the rest
@@ -210,6 +212,7 @@ class Assessed:
     problems: list[Problem]
     extends: Basis | None = None
     until: date | None = None
+    tests: audit.Spooled | None = None  # the details of the row that stores its tests
 
     @property
     def versions(self) -> list[tuple[str, str]]:
@@ -238,8 +241,9 @@ def assess_facility(
         found = assessment(facility.agreement, facts, as_of)
     rows = [audit.lean(event) for event in found.events]
     path = spool / f"rows-{os.getpid()}"
-    keyed, lean = _spool(path, [(row[0], row[1]) for row in rows], rows)
-    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until)
+    pairs = [(row[0], row[1]) for row in rows]
+    keyed, lean, tests = _spool(path, pairs, rows, audit.tests_text(rows))
+    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until, tests)
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
