@@ -300,8 +300,9 @@ def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | N
     and the first new line's number. None where lines may not be rows: a lone CR ends one,
     and a quoted field that spans lines leaves an odd number of quotes on the line it opens
     (an escaped quote is two)."""
-    lines = data.split(b"\n")
-    if data.count(b"\r") != data.count(b"\r\n") or any(line.count(b'"') % 2 for line in lines):
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    if b'"' in data and any(line.count(b'"') % 2 for line in data.split(b"\n")):
         return None
     header_end = data.find(b"\n") + 1
     if not 0 < header_end <= start < len(data) or data[start - 1 : start] != b"\n":
@@ -310,8 +311,10 @@ def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | N
         return None  # the header is further down
     earlier = data[header_end:start].split(b"\n")[:-1]
     kept = _context(data[:header_end], earlier, table)
-    blanked = b"".join((line if i in kept else b"") + b"\n" for i, line in enumerate(earlier))
-    return data[:header_end] + blanked + data[start:], len(earlier) + 2
+    blanked = [b"\n"] * len(earlier)
+    for i in kept:
+        blanked[i] = earlier[i] + b"\n"
+    return data[:header_end] + b"".join(blanked) + data[start:], len(earlier) + 2
 
 
 def _context(header: bytes, earlier: list[bytes], table: str) -> set[int]:
@@ -506,7 +509,7 @@ def _csv_rows(
     rows = []
     try:
         for cells in reader:
-            if any(c.strip() for c in cells):
+            if cells and any(c.strip() for c in cells):  # a blank line gives no cells
                 rows.append((reader.line_num, list(cells)))
     except csv.Error as error:
         problems.append(
