@@ -229,8 +229,8 @@ def appending(path: Location, as_of: date) -> Iterator[Appender]:
 
 
 # A facility's new events, as the indices of their rows (a range when they are all of them),
-# and the seqs that some of them supersede, by index: a first run's tens of thousands of
-# facilities each supersede nothing, and are pickled twice.
+# and the seqs that some of them supersede, by index: not a pair for each event, pickled and
+# loaded again, when a first run's tens of thousands of facilities supersede nothing.
 Fresh = tuple[Sequence[int], dict[int, list[int]]]
 
 
@@ -407,7 +407,7 @@ class Appender:
             stored = (
                 _stored(_batch(notice, rows, fresh))
                 if tests is None
-                else _stored_all(rows.load(), tests.load())
+                else _stored_all(rows.load(), len(fresh[0]), tests.load())
             )
             for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
@@ -491,10 +491,13 @@ def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[
             tests = []
 
 
-def _stored_all(rows: Sequence[Row], tests_text: str | None) -> list[tuple[Row, list[int], int]]:
-    """`_stored` of all of a facility's events, superseding none, given the details of the
-    row that stores its tests as its worker made them (`tests_text`): the tests are counted,
-    not handled one by one."""
+def _stored_all(
+    rows: Sequence[Row], new: int, tests_text: str | None
+) -> list[tuple[Row, list[int], int]]:
+    """`_stored` of all of a facility's events (`new` of them), superseding none, given the
+    details of the row that stores its tests as its worker made them (`tests_text`): the tests
+    are counted, not handled one by one."""
+    assert new == len(rows), "tests_text is given only with all of a facility's events"
     if tests_text is None:
         return list(_stored((row, []) for row in rows))
     before, after, first, count = [], [], None, 0

@@ -158,7 +158,7 @@ def _compare(
     elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
         view = extends.view
         assert view is not None
-        log.additions(assessed.rows, len(versions), assessed.tests)
+        log.additions(assessed.rows, len(versions), tests)
         return View(view.events + len(versions), view.others, until)
     else:
         facts = load_facts(facility.folder, facility.agreement)
