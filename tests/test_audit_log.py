@@ -4,6 +4,7 @@ end where the last run left it (or to any such log, with --verify). Each test ru
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
 import json
+import sqlite3
 from datetime import date
 
 import pytest
@@ -340,3 +341,22 @@ def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
         f" WHERE seq = {seq}"
     )
     assert audit.verify(store_log.db).message == f"event {seq} was altered or moved"
+
+
+def test_a_run_stores_a_facilitys_new_tests_as_recording_them_one_by_one_would(store_log, tmp_path):
+    """`run` has the worker make the row that stores a facility's tests, and the writer copy it
+    when all the facility's events are new; recording the same events in memory builds that
+    row in the writer from each test. Both logs must hold the same rows, byte for byte."""
+    where = ["--rules", str(RULES), "--facts", str(EXAMPLE_FACTS)]
+    assert main(["run", *where, "--db", str(store_log.db), "--as-of", LATE.isoformat()]) == 1
+    agreement = load_agreement(RULES / "cerplex")
+    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    in_memory = tmp_path / "in-memory.db"
+    audit.record(in_memory, events, LATE, {})
+    columns = "seq, key, version, event, agreement, covenant, date, details, supersedes"
+    rows = store_log.query(f"SELECT {columns} FROM events ORDER BY seq")
+    with sqlite3.connect(in_memory) as connection:
+        expected = connection.execute(f"SELECT {columns} FROM events ORDER BY seq").fetchall()
+    assert [tuple(row) for row in rows] == expected
+    assert [row[3] for row in rows].count("tests") == 1
+    assert len(rows) == 497 - 50 + 1  # the example's 497 events, its 50 tests in one row

@@ -10,6 +10,7 @@ $5,000,000 of net income, 6.19 a ratio of 0.670, 6.21 $5,000,000 of tangible net
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -24,7 +25,7 @@ from conftest import LATE, RULES, write_table
 from engine import audit, cli
 from engine.errors import InputError
 from engine.pipeline import monitor
-from engine.portfolio import in_partition, load_portfolio, splice
+from engine.portfolio import folder_files, in_partition, load_portfolio, splice
 from engine.report import build
 from engine.rules import Threshold
 from engine.values import FiscalQuarter
@@ -507,3 +508,32 @@ def test_a_log_with_rule_files_per_facility_is_still_compared(tmp_path: Path, st
         "new": "21000000",
     }.items() <= notice.details["changes"][0].items()
     assert not [e for e in audit.read(store_log.db) if e.event == "breach"]
+
+
+def test_a_folders_snapshot_is_every_file_under_it_by_path_links_followed(tmp_path: Path) -> None:
+    """What a run records as read: each file of the folder and its subfolders, hidden ones too,
+    through links to files and to folders, by its path's parts in order ("a/b.csv" before
+    "a-c", since "a" < "a-c"); a broken link is no file."""
+    folder = tmp_path / "facility"
+    (folder / "a" / "deep").mkdir(parents=True)
+    (folder / "a" / "b.csv").write_text("b")
+    (folder / "a" / "deep" / "z.toml").write_text("z")
+    (folder / "a-c").write_text("c")
+    (folder / "a.b").write_text("y")
+    (folder / ".hidden").write_text("h")
+    (folder / "empty").mkdir()
+    (folder / "link.csv").symlink_to(folder / "a.b")
+    (folder / "dirlink").symlink_to(folder / "a" / "deep")
+    (folder / "broken").symlink_to(folder / "nowhere")
+    names, files = folder_files(folder)
+    assert list(names) == [
+        ".hidden",
+        "a/b.csv",
+        "a/deep/z.toml",
+        "a-c",
+        "a.b",
+        "dirlink/z.toml",
+        "link.csv",
+    ]
+    assert names["link.csv"] == names["a.b"] == hashlib.sha256(b"y").hexdigest()
+    assert files[names["dirlink/z.toml"]] == b"z"
