@@ -287,15 +287,13 @@ class Appender:
         needs neither. `tests`: where the worker spooled the details of the row that stores
         the tests among them (`tests_text`), used if all of them are new."""
         live = self._live(agreement)
-        keys = [key for key, _ in versions]
-        seen = set(keys)
-        if not live and len(seen) == len(keys):
+        if not live and len({key for key, _ in versions}) == len(versions):
             # A facility new to the log (its first run): every event new, superseding none.
-            self._spool(None, rows, (range(len(keys)), {}), tests)
+            self._spool(None, rows, (range(len(versions)), {}), tests)
             return []
         fresh: list[int] = []  # indices in rows
         superseded: dict[int, list[int]] = {}  # the seqs a fresh event supersedes, by index
-        seen.clear()
+        seen: set[str] = set()
         for index, (key, version) in enumerate(versions):
             if key in seen:
                 continue
