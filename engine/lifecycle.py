@@ -219,17 +219,12 @@ class _TestTexts:
             texts = _SHAPES[shape] = _TestTexts(covenant, details)
         return texts
 
-    def stored(self, event: AuditEvent) -> tuple[str, Measured]:
-        """The test's version (`AuditEvent.version`, filled in rather than encoded whole) and
-        how a tests row stores it: its shape, then its date, version and figures."""
-        details = event.details
-        figures = [details[k] for k in _CHANGING]
-        for name in self.optional:
-            figures.append(details[name]["value"] if name == "plus" else details[name])
-        figures += details["inputs"].values()
-        text = self.versioned.fill([event.key, *figures])
-        version = hashlib.sha256(text.encode()).hexdigest()
-        return version, (self.shape, canonical([event.date.isoformat(), version, *figures]))
+    def stored(self, key: str, day: str, figures: list[str | None]) -> tuple[str, Measured]:
+        """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
+        how a tests row stores it: its shape, then its date, version and figures (in the order
+        `_Test.figures` gives them)."""
+        version = hashlib.sha256(self.versioned.fill([key, *figures]).encode()).hexdigest()
+        return version, (self.shape, canonical([day, version, *figures]))
 
 
 def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
@@ -251,16 +246,59 @@ _SHAPES: dict[tuple, _TestTexts] = {}  # cleared when full: facilities' override
 _MOST_SHAPES = 4096
 
 
-@dataclass(frozen=True)
 class _Test(AuditEvent):
-    """A test event made by the lifecycle: its version and stored form come from its shape's
-    texts."""
+    """A covenant test the lifecycle records. A run needs only its key, version and stored
+    form, made from its figures and its shape's texts; its details dict, what a test of
+    the event whole would hold, is made only when read. A portfolio records millions of
+    compliant tests, and making each one's dict cost as much as testing it.
 
-    texts: _TestTexts = field(kw_only=True, compare=False, repr=False)
+    Its fields are set here, not by the dataclass's frozen __init__ (one setattr call each)."""
+
+    def __init__(self, agreement: str, test: TestResult, result: str, texts: _TestTexts):
+        self.__dict__.update(
+            event="test",
+            agreement=agreement,
+            covenant=test.covenant.section,
+            date=test.date,
+            discriminator=test.period,
+            source=test,
+            result=result,
+            texts=texts,
+        )
+
+    @cached_property
+    def details(self) -> dict[str, Any]:  # type: ignore[override]
+        test = self.source
+        return _test_details(
+            test, title=test.covenant.title, rule="record_test", result=self.result
+        )
+
+    @cached_property
+    def figures(self) -> list[str | None]:
+        """What changes from test to test, in its shape's order: the `_CHANGING` details, the
+        shape's optional ones, then its inputs."""
+        test = self.source
+        figures = [
+            self.result,
+            test.period,
+            text(test.value),
+            text(test.threshold),
+            text(test.headroom),
+            text(test.headroom_percent),
+        ]
+        for name in self.texts.optional:
+            if name == "source_row":
+                figures.append(str(test.origin))
+            elif name == "note":
+                figures.append(test.note)
+            else:
+                figures.append(text(test.plus_value))
+        figures += map(str, test.inputs.values())
+        return figures
 
     @cached_property
     def _stored(self) -> tuple[str, Measured]:
-        return self.texts.stored(self)
+        return self.texts.stored(self.key, self.date.isoformat(), self.figures)
 
     @property
     def version(self) -> str:
@@ -295,6 +333,34 @@ def as_int(day: date | None) -> int:
 
 def text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _test_details(test: TestResult, **first: str) -> dict[str, Any]:
+    """What a test's events say of it; `first` goes before (a test's title and result)."""
+    covenant, row = test.covenant, test.row
+    details: dict[str, Any] = {
+        **first,
+        "period": test.period,
+        "value": text(test.value),
+        "threshold": text(test.threshold),
+        "minimum": text(row.minimum),
+        "headroom": text(test.headroom),
+        "headroom_percent": text(test.headroom_percent),
+        "metric": covenant.metric.source if covenant.metric else None,
+        "unit": unit_of(covenant),
+        "inputs": {k: str(v) for k, v in test.inputs.items()},
+        "clause": row.source,
+        "table_row": row.table_row,
+        "rule_file": covenant.file,
+        "source_row": str(test.origin),
+    }
+    if covenant.breach_when == "above":
+        details["breach_when"] = "above"
+    if test.plus_value is not None:
+        details["plus"] = {"value": str(test.plus_value), "clause": covenant.plus_source}
+    if test.note:
+        details["note"] = test.note
+    return details
 
 
 @dataclass
@@ -463,33 +529,6 @@ class Lifecycle:
     def _obj(self, firing: host.Firing) -> Any:
         return self._refs[firing.fact["ref"]]
 
-    def _test_details(self, test: TestResult, **first: str) -> dict[str, Any]:
-        """What a test's events say of it; `first` goes before (a test's title and result)."""
-        covenant, row = test.covenant, test.row
-        details: dict[str, Any] = {
-            **first,
-            "period": test.period,
-            "value": text(test.value),
-            "threshold": text(test.threshold),
-            "minimum": text(row.minimum),
-            "headroom": text(test.headroom),
-            "headroom_percent": text(test.headroom_percent),
-            "metric": covenant.metric.source if covenant.metric else None,
-            "unit": unit_of(covenant),
-            "inputs": {k: str(v) for k, v in test.inputs.items()},
-            "clause": row.source,
-            "table_row": row.table_row,
-            "rule_file": covenant.file,
-            "source_row": str(test.origin),
-        }
-        if covenant.breach_when == "above":
-            details["breach_when"] = "above"
-        if test.plus_value is not None:
-            details["plus"] = {"value": str(test.plus_value), "clause": covenant.plus_source}
-        if test.note:
-            details["note"] = test.note
-        return details
-
     def _record_test(self, test: TestResult) -> None:
         """Every test is recorded, in Python: the rules see only the tests that fail, since
         routing each compliant quarter through durable-rules costs about 100 microseconds and
@@ -501,27 +540,17 @@ class Lifecycle:
             result = "breach"
         else:
             result = "above_maximum" if covenant.breach_when == "above" else "below_minimum"
-        details = self._test_details(test, title=covenant.title, rule="record_test", result=result)
         # A shape is looked up once a lifecycle for each covenant row it tests.
-        mark = (covenant.section, id(test.row), "note" in details, "plus" in details)
+        mark = (covenant.section, id(test.row), bool(test.note), test.plus_value is not None)
         texts = self._shapes.get(mark)
         if texts is None:
+            details = _test_details(test, title=covenant.title, rule="record_test", result=result)
             texts = self._shapes[mark] = _TestTexts.of(covenant.section, details)
-        self.events.append(
-            _Test(
-                "test",
-                self.agreement.id,
-                covenant.section,
-                test.date,
-                details,
-                test.period,
-                texts=texts,
-            )
-        )
+        self.events.append(_Test(self.agreement.id, test, result, texts))
 
     def _breach(self, firing: host.Firing) -> None:
         test: TestResult = self._obj(firing)
-        details = self._test_details(test)
+        details = _test_details(test)
         self.emit(firing, "breach", test.covenant, test.date, test.period, **details)
         self._assert_breach(firing, test.covenant, test.date, details)
 
@@ -661,7 +690,7 @@ class Lifecycle:
     def _accelerate(self, firing: host.Firing) -> None:
         test: TestResult = self._obj(firing)
         covenant = test.covenant
-        details = self._test_details(test)
+        details = _test_details(test)
         self.emit(firing, "revolving_loan_reduction", covenant, test.date, **details)
         self.emit(
             firing,
@@ -679,7 +708,7 @@ class Lifecycle:
         """A limit exceeded without a default: Section 9.1's excess is not Senior Debt."""
         test: TestResult = self._obj(firing)
         assert test.covenant.flag is not None and test.headroom is not None
-        details = self._test_details(test)
+        details = _test_details(test)
         details["excess"] = str(-test.headroom)
         self.emit(firing, test.covenant.flag, test.covenant, test.date, test.period, **details)
 
