@@ -42,5 +42,7 @@ class Skeleton:
 
     def fill(self, values: Sequence[str | None]) -> str:
         """The text with hole i holding `values[i]` (a string, or None for null)."""
-        quote = self._quote
-        return self._format % tuple("null" if v is None else quote(v) for v in self._pick(values))
+        quote, picked = self._quote, self._pick(values)
+        if None in picked:
+            return self._format % tuple("null" if v is None else quote(v) for v in picked)
+        return self._format % tuple(map(quote, picked))
