@@ -18,8 +18,12 @@ from .rules import Agreement, Covenant, TestKind, Threshold
 from .values import FiscalQuarter
 
 
-@dataclass(frozen=True)
+@dataclass
 class TestResult:
+    """One covenant tested on one date. Not frozen, though nothing changes one once made: a
+    portfolio makes millions, and a frozen dataclass's __init__ (a setattr call for each field)
+    cost six times as much."""
+
     covenant: Covenant
     date: date
     period: str  # the fiscal quarter for quarter-end tests, else the date itself
@@ -233,13 +237,12 @@ def _test(
             origin,
         )
     names = covenant.input_names
-    missing = [name for name in names if name not in amounts]
-    if missing:
+    try:
+        inputs = {name: amounts[name] for name in names}
+    except KeyError:
         # Blank inputs make the test impossible: said in the log, never passed in silence.
-        return NotTested(
-            covenant, day, period, f"{', '.join(missing)} not reported ({origin.cited})", origin
-        )
-    inputs = {name: amounts[name] for name in names}
+        missing = ", ".join(name for name in names if name not in amounts)
+        return NotTested(covenant, day, period, f"{missing} not reported ({origin.cited})", origin)
     plus_value = covenant.plus.evaluate(inputs) if covenant.plus else None
     threshold = row.minimum + (plus_value or 0)
     try:

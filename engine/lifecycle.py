@@ -230,7 +230,7 @@ class _TestTexts:
     def stored(self, key: str, day: str, figures: list[str | None]) -> tuple[str, Measured]:
         """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
         how a tests row stores it: its shape, then its date, version and figures (in the order
-        `_Test.figures` gives them)."""
+        `_Test._figures` gives them)."""
         version = hashlib.sha256(self.versioned.fill([key, *figures]).encode()).hexdigest()
         return version, (self.shape, strings_text([day, version, *figures]))
 
@@ -281,17 +281,17 @@ class _Test(AuditEvent):
             test, title=test.covenant.title, rule="record_test", result=self.result
         )
 
-    @cached_property
-    def figures(self) -> list[str | None]:
+    def _figures(self) -> list[str | None]:
         """What changes from test to test, in its shape's order: the `_CHANGING` details, the
         shape's optional ones, then its inputs."""
         test = self.source
+        value, headroom = test.value, test.headroom
         figures = [
             self.result,
             test.period,
-            text(test.value),
-            text(test.threshold),
-            text(test.headroom),
+            None if value is None else str(value),
+            str(test.threshold),
+            None if headroom is None else str(headroom),
             text(test.headroom_percent),
         ]
         for name in self.texts.optional:
@@ -306,7 +306,7 @@ class _Test(AuditEvent):
 
     @cached_property
     def _stored(self) -> tuple[str, Measured]:
-        return self.texts.stored(self.key, self.date.isoformat(), self.figures)
+        return self.texts.stored(self.key, self.date.isoformat(), self._figures())
 
     @property
     def version(self) -> str:
