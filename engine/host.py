@@ -100,18 +100,25 @@ class RuleSession:
         self._name = name
         self._ids = count(1)
         self._error: BaseException | None = None
+        self._rules = rules
         definition = {}
         for rule_name, rule in rules.items():
             conditions = [{"first" if rule.unless else "m": rule.when}]
             if rule.unless is not None:
                 conditions.append({"m_1$not": rule.unless})
-            definition[rule_name] = {"all": conditions, "run": self._wrap(rule_name, rule)}
+            definition[rule_name] = {"all": conditions, "run": self._wrap(rule_name)}
         self._host = _QuietHost()
         self._host.register_rulesets({name: definition})
         self._ruleset = self._host.get_ruleset(name)
 
-    def _wrap(self, name: str, rule: Rule) -> Callable[[Any], None]:
+    def _wrap(self, name: str) -> Callable[[Any], None]:
+        """The action durable-rules calls. It finds its rule through the session, which lets
+        go of the rules when closed: the engine's objects refer to one another in cycles that
+        only the garbage collector frees, and an action holding its rule would keep the rules'
+        owner (a facility's lifecycle, with all its events) alive until then."""
+
         def action(closure: Any) -> None:
+            rule = self._rules[name]
             fact = closure.first if rule.unless is not None else closure.m
             try:
                 rule.then(Firing(name, dict(fact._d), self, closure))
@@ -143,6 +150,7 @@ class RuleSession:
         with contextlib.suppress(Exception):
             self._host.delete_state(self._name, _SID)
         durable_rules_engine.delete_ruleset(self._ruleset._handle)
+        self._rules = {}
 
     def __enter__(self) -> RuleSession:
         return self
