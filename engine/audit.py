@@ -275,7 +275,7 @@ class Appender:
         versions: Sequence[tuple[str, str]],
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
-        tests: Spooled | None = None,
+        whole: Spooled | None = None,
     ) -> list[str]:
         """Compare one facility's events, by (key, version), with its current view; the keys of
         current events left beside them (given no more, not withdrawn). `rows` holds the
@@ -284,12 +284,12 @@ class Appender:
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
         inputs give means evaluating them again, and a quarter appended to unchanged figures
-        needs neither. `tests`: where the worker spooled the details of the row that stores
-        the tests among them (`tests_text`), used if all of them are new."""
+        needs neither. `whole`: where the worker spooled the rows that store all of them
+        (`stored_all`), written as they are if all of them are new."""
         live = self._live(agreement)
         if not live and len({key for key, _ in versions}) == len(versions):
             # A facility new to the log (its first run): every event new, superseding none.
-            self._spool(None, rows, (range(len(versions)), {}), tests)
+            self._spool(None, rows, (range(len(versions)), {}), whole)
             return []
         fresh: list[int] = []  # indices in rows
         superseded: dict[int, list[int]] = {}  # the seqs a fresh event supersedes, by index
@@ -314,12 +314,12 @@ class Appender:
         self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
-    def additions(self, rows: RowSource, count: int, tests: Spooled | None = None) -> None:
+    def additions(self, rows: RowSource, count: int, whole: Spooled | None = None) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
         unchanged since the run it extends: see `untouched_since`), without reading its view.
-        `count` is all of `rows`; `tests` as `facility` takes it."""
-        self._spool(None, rows, (range(count), {}), tests)
+        `count` is all of `rows`; `whole` as `facility` takes it."""
+        self._spool(None, rows, (range(count), {}), whole)
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`."""
@@ -333,12 +333,12 @@ class Appender:
         notice: tuple[AuditEvent, list[int]] | None,
         rows: RowSource,
         fresh: Fresh,
-        tests: Spooled | None = None,
+        whole: Spooled | None = None,
     ) -> None:
         count = len(fresh[0]) + (notice is not None)
         if count:
             notice_row = (notice[0].row, notice[1]) if notice else None
-            batch = (notice_row, rows, fresh, tests)
+            batch = (notice_row, rows, fresh, whole)
             pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)
             self.batches += 1
         self.count += count
@@ -401,12 +401,12 @@ class Appender:
         kinds: list[str] = []
         link, seq, end = chain.link_event, last, last + self.count
         for done in range(1, self.batches + 1):
-            notice, rows, fresh, tests = pickle.load(self.spool)
-            stored = (
-                _stored(_batch(notice, rows, fresh))
-                if tests is None
-                else _stored_all(rows.load(), len(fresh[0]), tests.load())
-            )
+            notice, rows, fresh, whole = pickle.load(self.spool)
+            if whole is None:
+                stored = _stored(_batch(notice, rows, fresh))
+            else:  # all of the facility's events, new, superseding none
+                assert notice is None and isinstance(fresh[0], range) and not fresh[1]
+                stored = whole.load()
             for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
@@ -489,14 +489,13 @@ def _stored(items: Iterable[tuple[Row, list[int]]]) -> Iterator[tuple[Row, list[
             tests = []
 
 
-def _stored_all(
-    rows: Sequence[Row], new: int, tests_text: str | None
-) -> list[tuple[Row, list[int], int]]:
-    """`_stored` of all of a facility's events (`new` of them), superseding none, given the
-    details of the row that stores its tests as its worker made them (`tests_text`): the tests
-    are counted, not handled one by one."""
-    assert new == len(rows), "tests_text is given only with all of a facility's events"
-    if tests_text is None:
+def stored_all(rows: Sequence[Row]) -> list[tuple[Row, list[int], int]]:
+    """`_stored` of all of a facility's events (spooled `lean`), superseding none: made by its
+    worker, in parallel, for the one writing process to write as they are when all of them are
+    new (a first run, an appended quarter). Its tests are counted into one row, not handled one
+    by one, when the lifecycle made them all (`tests_text`)."""
+    text = tests_text(rows)
+    if text is None:
         return list(_stored((row, []) for row in rows))
     before, after, first, count = [], [], None, 0
     for row in rows:
@@ -505,13 +504,12 @@ def _stored_all(
         else:
             (after if first else before).append((_whole(row), [], 1))
     assert first is not None
-    return [*before, (_tests_row(_tests_fields(first, count), tests_text), [], count), *after]
+    return [*before, (_tests_row(_tests_fields(first, count), text), [], count), *after]
 
 
 def tests_text(rows: Sequence[Row]) -> str | None:
     """The details of the row that stores the tests among these events (spooled `lean`) if
-    the lifecycle made them all (None otherwise, or with no test): made by the worker, so the
-    one writing process only copies them when all of a facility's events are new."""
+    the lifecycle made them all (None otherwise, or with no test)."""
     tests = [row for row in rows if row[2] == "test"]
     if not tests or not all(isinstance(row[7], tuple) for row in tests):  # each Measured
         return None

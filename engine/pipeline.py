@@ -196,9 +196,9 @@ class Assessed:
     """One facility evaluated: what it read, the key and version of each event it gives, and
     the events, or the problems of its facts. What a run's second stage needs; it travels
     between processes, so what is large waits in the worker's file (`_spool`) until used: the
-    (key, version) pairs to be compared with the log, the events only to be written, and the
-    text of the row that stores its tests (made here, in parallel, for the one writing process
-    to copy when all its events are new: a first run, an appended quarter).
+    (key, version) pairs to be compared with the log, the events to be written, and the rows
+    that store them all (made here, in parallel, for the one writing process to write as they
+    are when all its events are new: a first run, an appended quarter).
 
     `extends` is set when the facility's view at that basis holds and only rows appended since
     were evaluated (`appended`), or none: the events are then theirs alone, new, and the rest
@@ -212,7 +212,7 @@ class Assessed:
     problems: list[Problem]
     extends: Basis | None = None
     until: date | None = None
-    tests: audit.Spooled | None = None  # the details of the row that stores its tests
+    whole: audit.Spooled | None = None  # the rows that store all its events (stored_all)
 
     @property
     def versions(self) -> list[tuple[str, str]]:
@@ -242,8 +242,8 @@ def assess_facility(
     rows = [audit.lean(event) for event in found.events]
     path = spool / f"rows-{os.getpid()}"
     pairs = [(row[0], row[1]) for row in rows]
-    keyed, lean, tests = _spool(path, pairs, rows, audit.tests_text(rows))
-    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until, tests)
+    keyed, lean, whole = _spool(path, pairs, rows, audit.stored_all(rows))
+    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until, whole)
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
