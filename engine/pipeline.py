@@ -240,9 +240,8 @@ def assess_facility(
             return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
         found = assessment(facility.agreement, facts, as_of)
     rows = [audit.lean(event) for event in found.events]
-    path = spool / f"rows-{os.getpid()}"
     pairs = [(row[0], row[1]) for row in rows]
-    keyed, lean, whole = _spool(path, pairs, rows, audit.stored_all(rows))
+    keyed, lean, whole = _spool(_spool_path(spool), pairs, rows, audit.stored_all(rows))
     return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until, whole)
 
 
@@ -310,6 +309,11 @@ def _read_before(data: bytes, sha: str) -> int | None:
     return None
 
 
+def _spool_path(folder: Path) -> Path:
+    """This process's file in the run's spool folder."""
+    return folder / f"rows-{os.getpid()}"
+
+
 def _spool(path: Path, *values: Any) -> list[audit.Spooled]:
     """Append each value to this process's file, where each can be loaded alone (one write,
     unbuffered: a worker may be stopped without flushing)."""
@@ -326,8 +330,8 @@ def _spool(path: Path, *values: Any) -> list[audit.Spooled]:
 
 @dataclass
 class Evaluated:
-    """Every facility of a run evaluated, in facility order: what each read and where its
-    events wait (`Assessed`), in a temporary file."""
+    """Every facility of a run evaluated, in facility order: where each one's `Assessed` waits
+    (in its worker's file), listed in a temporary file."""
 
     portfolio: Portfolio
     spool: IO[bytes]
@@ -337,7 +341,7 @@ class Evaluated:
     def __iter__(self) -> Iterator[Assessed]:
         self.spool.seek(0)
         for _ in range(self.count):
-            yield pickle.load(self.spool)
+            yield pickle.load(self.spool).load()
 
 
 Progress = Callable[[int, int], None]  # (facilities done, facilities in all)
@@ -372,8 +376,8 @@ def evaluate_portfolio(
     ):
         known = bases([f.id for f in facilities]) if bases else {}
         assessments = _assessments(facilities, as_of, rules, workers, Path(tmp), known)
-        for done, assessed in enumerate(assessments, 1):
-            problems.extend(assessed.problems)
+        for done, (assessed, found) in enumerate(assessments, 1):
+            problems.extend(found)
             if not problems:
                 pickle.dump(assessed, spool, pickle.HIGHEST_PROTOCOL)
             if progress is not None:
@@ -389,15 +393,26 @@ _Shared = tuple[list[Facility], date, dict[str, Snapshot], Path, dict[str, Basis
 _FORKED: _Shared | None = None
 
 
-def _assess_forked(index: int) -> Assessed:
+# What a process hands back for a facility: where its `Assessed` waits, or its problems. The
+# `Assessed` stays in the evaluating process's file, so the one process that waits for them all
+# neither receives nor spools again each facility's files and the rest.
+_Outcome = tuple[audit.Spooled | None, list[Problem]]
+
+
+def _assess_forked(index: int) -> _Outcome:
     assert _FORKED is not None
     return _assess(_FORKED, index)
 
 
-def _assess(shared: _Shared, index: int) -> Assessed:
+def _assess(shared: _Shared, index: int) -> _Outcome:
     facilities, as_of, rules, spool, bases = shared
     facility = facilities[index]
-    return assess_facility(facility, as_of, rules[facility.package], spool, bases.get(facility.id))
+    assessed = assess_facility(
+        facility, as_of, rules[facility.package], spool, bases.get(facility.id)
+    )
+    if assessed.problems:
+        return None, assessed.problems
+    return _spool(_spool_path(spool), assessed)[0], []
 
 
 def _assessments(
@@ -407,7 +422,7 @@ def _assessments(
     workers: int,
     spool: Path,
     bases: dict[str, Basis],
-) -> Iterator[Assessed]:
+) -> Iterator[_Outcome]:
     shared = (facilities, as_of, rules, spool, bases)
     if workers <= 1 or len(facilities) < 2:
         for index in range(len(facilities)):
