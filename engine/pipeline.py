@@ -194,8 +194,8 @@ class Basis:
 @dataclass
 class Assessed:
     """One facility evaluated: what it read, the key and version of each event it gives, and
-    the events, or the problems of its facts. What a run's second stage needs; it travels
-    between processes, so what is large waits in the worker's file (`_spool`) until used: the
+    the events. What a run's second stage needs; it waits in the file of the process that
+    evaluated it (`_spool`), and so does what is large, each part loaded when used: the
     (key, version) pairs to be compared with the log, the events to be written, and the rows
     that store them all (made here, in parallel, for the one writing process to write as they
     are when all its events are new: a first run, an appended quarter).
@@ -207,16 +207,22 @@ class Assessed:
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
     files: dict[str, bytes]
-    keyed: audit.Spooled | None  # its list of (key, version), one per event, in order
+    keyed: audit.Spooled  # its list of (key, version), one per event, in order
     rows: audit.RowSource
-    problems: list[Problem]
-    extends: Basis | None = None
-    until: date | None = None
-    whole: audit.Spooled | None = None  # the rows that store all its events (stored_all)
+    events: int  # how many
+    extends: Basis | None
+    until: date | None
+    whole: audit.Spooled  # the rows that store all its events (stored_all)
 
     @property
     def versions(self) -> list[tuple[str, str]]:
-        return self.keyed.load() if self.keyed is not None else []
+        return self.keyed.load()
+
+
+# What a process hands back for a facility: where its `Assessed` waits, or its problems. The
+# `Assessed` stays in the evaluating process's file, so the one process that waits for them all
+# neither receives nor spools again each facility's files and the rest.
+_Outcome = tuple[audit.Spooled | None, list[Problem]]
 
 
 def assess_facility(
@@ -225,11 +231,11 @@ def assess_facility(
     rules: Snapshot | None,
     spool: Path,
     basis: Basis | None = None,
-) -> Assessed:
+) -> _Outcome:
     """`rules`: the package's files, read once for the portfolio; `files` are then the
-    facility's own. The events wait in this process's file in the `spool` folder. Given the
-    facility's `basis`, rows appended since (or none) are evaluated alone where that gives
-    what a whole evaluation would add."""
+    facility's own. The `Assessed` and its events wait in this process's file in the `spool`
+    folder (one write). Given the facility's `basis`, rows appended since (or none) are
+    evaluated alone where that gives what a whole evaluation would add."""
     entry, files = facility.snapshot(rules)
     found = appended(facility, as_of, entry, files, basis)
     if found is None:
@@ -237,12 +243,18 @@ def assess_facility(
         try:
             facts = load_facts(facility.folder, facility.agreement)
         except InputError as error:
-            return Assessed(facility.id, entry, files, None, audit.Rows(), error.problems)
+            return None, error.problems
         found = assessment(facility.agreement, facts, as_of)
     rows = [audit.lean(event) for event in found.events]
     pairs = [(row[0], row[1]) for row in rows]
-    keyed, lean, whole = _spool(_spool_path(spool), pairs, rows, audit.stored_all(rows))
-    return Assessed(facility.id, entry, files, keyed, lean, [], basis, found.until, whole)
+
+    def assessed(spooled: list[audit.Spooled]) -> Assessed:
+        keyed, lean, whole = spooled
+        return Assessed(
+            facility.id, entry, files, keyed, lean, len(rows), basis, found.until, whole
+        )
+
+    return _spool(_spool_path(spool), [pairs, rows, audit.stored_all(rows)], assessed), []
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
@@ -314,18 +326,22 @@ def _spool_path(folder: Path) -> Path:
     return folder / f"rows-{os.getpid()}"
 
 
-def _spool(path: Path, *values: Any) -> list[audit.Spooled]:
-    """Append each value to this process's file, where each can be loaded alone (one write,
-    unbuffered: a worker may be stopped without flushing)."""
+def _spool(
+    path: Path, values: list[Any], last: Callable[[list[audit.Spooled]], Any]
+) -> audit.Spooled:
+    """Append each value to this process's file, where each can be loaded alone, and then
+    what `last` makes of where they are, which is returned (one write, unbuffered: a worker
+    may be stopped without flushing)."""
     data = [pickle.dumps(value, pickle.HIGHEST_PROTOCOL) for value in values]
     with open(path, "ab", buffering=0) as handle:
         offset = handle.tell()
+        spooled = []
+        for part in data:
+            spooled.append(audit.Spooled(str(path), offset, len(part)))
+            offset += len(part)
+        data.append(pickle.dumps(last(spooled), pickle.HIGHEST_PROTOCOL))
         handle.write(b"".join(data))
-    spooled = []
-    for part in data:
-        spooled.append(audit.Spooled(str(path), offset, len(part)))
-        offset += len(part)
-    return spooled
+    return audit.Spooled(str(path), offset, len(data[-1]))
 
 
 @dataclass
@@ -393,12 +409,6 @@ _Shared = tuple[list[Facility], date, dict[str, Snapshot], Path, dict[str, Basis
 _FORKED: _Shared | None = None
 
 
-# What a process hands back for a facility: where its `Assessed` waits, or its problems. The
-# `Assessed` stays in the evaluating process's file, so the one process that waits for them all
-# neither receives nor spools again each facility's files and the rest.
-_Outcome = tuple[audit.Spooled | None, list[Problem]]
-
-
 def _assess_forked(index: int) -> _Outcome:
     assert _FORKED is not None
     return _assess(_FORKED, index)
@@ -407,12 +417,7 @@ def _assess_forked(index: int) -> _Outcome:
 def _assess(shared: _Shared, index: int) -> _Outcome:
     facilities, as_of, rules, spool, bases = shared
     facility = facilities[index]
-    assessed = assess_facility(
-        facility, as_of, rules[facility.package], spool, bases.get(facility.id)
-    )
-    if assessed.problems:
-        return None, assessed.problems
-    return _spool(_spool_path(spool), assessed)[0], []
+    return assess_facility(facility, as_of, rules[facility.package], spool, bases.get(facility.id))
 
 
 def _assessments(

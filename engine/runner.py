@@ -152,18 +152,18 @@ def _compare(
     out from a basis alone (`pipeline.appended`) is added as it is if the log is still as that
     run left it; if another run recorded the facility since, it is evaluated whole, here."""
     name, extends, until = assessed.facility, assessed.extends, assessed.until
-    versions, whole = assessed.versions, assessed.whole
+    whole = assessed.whole
     if extends is None:
-        rows = assessed.rows
+        rows, versions = assessed.rows, assessed.versions
     elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
         view = extends.view
         assert view is not None
-        log.additions(assessed.rows, len(versions), whole)
-        return View(view.events + len(versions), view.others, until)
+        log.additions(assessed.rows, assessed.events, whole)
+        return View(view.events + assessed.events, view.others, until)
     else:
         facts = load_facts(facility.folder, facility.agreement)
-        whole = assessment(facility.agreement, facts, as_of)
-        rows, until = audit.Rows(map(audit.lean, whole.events)), whole.until
+        again = assessment(facility.agreement, facts, as_of)
+        rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
     others = log.facility(name, versions, rows, restatement, whole)
