@@ -127,32 +127,30 @@ class AuditEvent:
 
     @cached_property
     def row(self) -> EventRow:
-        fields = (
-            self.key,
-            self.version,
-            self.event,
-            self.agreement,
-            self.covenant,
-            self.date.isoformat(),
-            self._details_texts().canonical,
-        )
-        chained = chained_text(fields)[1:-1]
-        return EventRow(*fields, chained.encode())
+        texts = self._details_texts()
+        fields = [self.key, self.version, self.event, self.agreement, self.covenant]
+        fields.append(self.date.isoformat())
+        # `chained_text` of the seven fields, the details' part quoted once for all events
+        # that share them.
+        chained = f"{strings_text(fields)[1:-1]},{texts.quoted}"
+        return EventRow(*fields, texts.canonical, chained.encode())
 
     def _details_texts(self) -> DetailsTexts:
         return DetailsTexts.of(self.details)
 
 
 class DetailsTexts(NamedTuple):
-    """An event's details as text: `canonical`, and `versioned`, what its version digests
-    beside its key."""
+    """An event's details as text: `canonical`; `versioned`, what its version digests beside
+    its key; and `quoted`, the canonical text as a JSON string, as the chain's text holds it."""
 
     canonical: str
     versioned: str
+    quoted: str
 
     @classmethod
     def of(cls, details: dict[str, Any]) -> DetailsTexts:
-        return cls(canonical(details), _VERSIONED(_content(details)))
+        text = canonical(details)
+        return cls(text, _VERSIONED(_content(details)), encode_basestring(text))
 
 
 # Details dicts that the events of many facilities share (a package's terms, made once by
@@ -231,8 +229,18 @@ class _TestTexts:
         """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
         how a tests row stores it: its shape, then its date, version and figures (in the order
         `_Test._figures` gives them)."""
-        version = hashlib.sha256(self.versioned.fill([key, *figures]).encode()).hexdigest()
-        return version, (self.shape, strings_text([day, version, *figures]))
+        if None in figures:
+            encoded = ["null" if v is None else encode_basestring(v) for v in figures]
+        else:
+            encoded = list(map(encode_basestring, figures))
+        joined = ",".join(encoded)
+        if joined.isascii() and "\x7f" not in joined:  # encoded as the version's text does
+            text = self.versioned.fill_encoded([encode_basestring_ascii(key), *encoded])
+        else:
+            text = self.versioned.fill([key, *figures])
+        version = hashlib.sha256(text.encode()).hexdigest()
+        # A date in ISO form and a hex digest are JSON strings as they are, quoted.
+        return version, (self.shape, f'["{day}","{version}",{joined}]')
 
 
 def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:

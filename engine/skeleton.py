@@ -46,3 +46,8 @@ class Skeleton:
         if None in picked:
             return self._format % tuple("null" if v is None else quote(v) for v in picked)
         return self._format % tuple(map(quote, picked))
+
+    def fill_encoded(self, encoded: Sequence[str]) -> str:
+        """The text with hole i holding `encoded[i]`, a value's JSON as this skeleton's
+        encoder gives it."""
+        return self._format % tuple(self._pick(encoded))

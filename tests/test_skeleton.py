@@ -99,6 +99,27 @@ def test_text_that_needs_escaping_is_encoded_as_whole_events(tmp_path):
         same_when_stored(event)
 
 
+@pytest.mark.parametrize(
+    "note", ['ASCII that needs escaping: a\ttab, "quotes", a \\ backslash', "DEL \x7f, ASCII"]
+)
+def test_a_figure_in_ascii_is_encoded_as_whole_events(tmp_path, note):
+    """A test's figures are encoded once for both of its texts when they are ASCII; DEL is
+    ASCII, but the version's text (ensure_ascii) escapes it and the stored one does not."""
+    agreement = load_agreement(RULES / "cerplex")
+    ratio = dataclasses.replace(
+        agreement.covenants["6.20"], on_zero_denominator="comply", zero_denominator_note=note
+    )
+    agreement = dataclasses.replace(agreement, covenants={**agreement.covenants, "6.20": ratio})
+    folder = tmp_path / "borrower"
+    write_table(
+        folder, "financials", [quarter("1997-12-31", current_assets="1", current_liabilities="0")]
+    )
+    tests = [e for e in assess(agreement, load_facts(folder, agreement), LATE) if e.event == "test"]
+    assert [e.details["note"] for e in tests if e.covenant == "6.20"] == [note]
+    for event in tests:
+        same_when_stored(event)
+
+
 def test_every_events_version_digests_its_key_and_details_as_json():
     """The version is the SHA-256 of the JSON of [key, details but where its inputs sat]
     (sorted keys, ASCII): made in parts, and for a package's terms once for every facility
