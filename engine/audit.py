@@ -112,6 +112,46 @@ class Rows(list[Row]):
         return self
 
 
+class Restored:
+    """A facility's events (as `lean` spooled them) made again from the rows that store them
+    all (`stored_all`) and their (key, version) pairs, in order: a worker spools those two
+    and not the events themselves when they give the events back (`restores`), halving what
+    waits on disk. Loaded only for a facility with earlier events of which some changed."""
+
+    def __init__(self, stored: Spooled, keyed: Spooled):
+        self.stored, self.keyed = stored, keyed
+
+    def load(self) -> list[Row]:
+        made: dict[tuple[str, str], list[Row]] = {}
+        for row, _, _ in self.stored.load():
+            for event in _unstored(row):
+                made.setdefault((event[0], event[1]), []).append(event)
+        for same in made.values():
+            same.reverse()  # popped in their order
+        return [made[pair].pop() for pair in self.keyed.load()]
+
+
+def restores(stored: list[tuple[Row, list[int], int]]) -> bool:
+    """Whether the rows `stored_all` made give back every event they store (`Restored`): yes
+    unless it stored tests in schema 3's form, tests the lifecycle did not make."""
+    return all(row[2] != TESTS or row[7] is None for row, _, _ in stored)
+
+
+def _unstored(row: Row) -> list[Row]:
+    """The events a row from `stored_all` stores, as `lean` made them."""
+    if row[2] != TESTS:
+        return [row]
+    agreement, stored = row[3], json.loads(row[6])
+    shapes = [(canonical(shape), shape["covenant"]) for shape in stored["shapes"]]
+    events = []
+    for index, day, version, *figures in stored["tests"]:
+        shape, covenant = shapes[index]
+        key = f"{agreement}|test|{covenant}|{day}|{figures[1]}"  # figures[1]: the period
+        values = canonical([day, version, *figures])
+        events.append((key, version, "test", agreement, covenant, day, None, (shape, values)))
+    return events
+
+
 class Spooled(NamedTuple):
     """Something pickled into a file, at `offset`, `size` bytes: a worker's output, waiting."""
 
@@ -406,7 +446,7 @@ class Appender:
                 stored = _stored(_batch(notice, rows, fresh))
             else:  # all of the facility's events, new, superseding none
                 assert notice is None and isinstance(fresh[0], range) and not fresh[1]
-                stored = whole.load()
+                stored = [(_chained(row), old, span) for row, old, span in whole.load()]
             for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
@@ -493,7 +533,8 @@ def stored_all(rows: Sequence[Row]) -> list[tuple[Row, list[int], int]]:
     """`_stored` of all of a facility's events (spooled `lean`), superseding none: made by its
     worker, in parallel, for the one writing process to write as they are when all of them are
     new (a first run, an appended quarter). Its tests are counted into one row, not handled one
-    by one, when the lifecycle made them all (`tests_text`)."""
+    by one, when the lifecycle made them all (`tests_text`); that row comes without its chain
+    text, which repeats its details (`_chained` adds it), so as not to spool them twice."""
     text = tests_text(rows)
     if text is None:
         return list(_stored((row, []) for row in rows))
@@ -504,7 +545,13 @@ def stored_all(rows: Sequence[Row]) -> list[tuple[Row, list[int], int]]:
         else:
             (after if first else before).append((_whole(row), [], 1))
     assert first is not None
-    return [*before, (_tests_row(_tests_fields(first, count), text), [], count), *after]
+    tests = (*_tests_fields(first, count), text, None)
+    return [*before, (tests, [], count), *after]
+
+
+def _chained(row: Row) -> Row:
+    """A row from `stored_all`, with its chain text."""
+    return row if row[7] is not None else _tests_row(row[:6], row[6])
 
 
 def tests_text(rows: Sequence[Row]) -> str | None:

@@ -247,14 +247,18 @@ def assess_facility(
         found = assessment(facility.agreement, facts, as_of)
     rows = [audit.lean(event) for event in found.events]
     pairs = [(row[0], row[1]) for row in rows]
+    stored = audit.stored_all(rows)
+    restored = audit.restores(stored)
 
     def assessed(spooled: list[audit.Spooled]) -> Assessed:
-        keyed, lean, whole = spooled
+        keyed, whole, *lean = spooled
+        events = audit.Restored(whole, keyed) if restored else lean[0]
         return Assessed(
-            facility.id, entry, files, keyed, lean, len(rows), basis, found.until, whole
+            facility.id, entry, files, keyed, events, len(rows), basis, found.until, whole
         )
 
-    return _spool(_spool_path(spool), [pairs, rows, audit.stored_all(rows)], assessed), []
+    parts = [pairs, stored] if restored else [pairs, stored, rows]
+    return _spool(_spool_path(spool), parts, assessed), []
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends

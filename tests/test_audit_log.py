@@ -4,6 +4,7 @@ end where the last run left it (or to any such log, with --verify). Each test ru
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
 import json
+import pickle
 import sqlite3
 from datetime import date
 
@@ -360,3 +361,32 @@ def test_a_run_stores_a_facilitys_new_tests_as_recording_them_one_by_one_would(s
     assert [tuple(row) for row in rows] == expected
     assert [row[3] for row in rows].count("tests") == 1
     assert len(rows) == 497 - 50 + 1  # the example's 497 events, its 50 tests in one row
+
+
+def _spooled(path, value) -> audit.Spooled:
+    data = pickle.dumps(value)
+    path.write_bytes(data)
+    return audit.Spooled(str(path), 0, len(data))
+
+
+def test_a_facilitys_events_are_made_again_from_the_rows_that_store_them(tmp_path):
+    """A worker spools the rows that store all of a facility's events and their keys and
+    versions, not the events too: a run that finds some of them changed makes them again from
+    those. The example's 497 events, 50 of them tests (with notes and plus figures) between
+    its breaches and defaults, come back as the worker had them, in their order."""
+    agreement = load_agreement(RULES / "cerplex")
+    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    rows = [audit.lean(event) for event in events]
+    stored = audit.stored_all(rows)
+    assert audit.restores(stored)
+    assert [row[2] for row, _, _ in stored].count("tests") == 1
+    keyed = _spooled(tmp_path / "keyed", [(row[0], row[1]) for row in rows])
+    assert len(rows) == 497 and [row[2] for row in rows].count("test") == 50
+    assert audit.Restored(_spooled(tmp_path / "stored", stored), keyed).load() == rows
+
+
+def test_tests_the_lifecycle_did_not_make_are_spooled_as_events():
+    """A test event made whole (not by the lifecycle) is stored in schema 3's form, which
+    does not give the event back as spooled: its events are spooled as they are."""
+    event = AuditEvent("test", "a", "6.20", date(1997, 9, 30), {"result": "compliant"}, "1998Q1")
+    assert not audit.restores(audit.stored_all([audit.lean(event)]))
