@@ -20,7 +20,7 @@ from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
 from .rules import Agreement, TestKind
 from .schema import QUARTER_END_FIELDS, TABLES, FactEvent, Kind, Table
-from .values import FiscalQuarter, parse_date, parse_decimal
+from .values import FiscalQuarter, parse_date, parse_decimal, plain_number
 
 # A quarter-end row's fiscal quarter may end this far from the calendar quarter end the covenant
 # tables name (a 52/53-week year ends within a week of December 31).
@@ -584,12 +584,12 @@ def _parse(
     if not ok:
         return []
     typed = []
-    kinds = [table.column(name).kind for name in header]
+    columns = [(name, table.column(name).kind) for name in header]
     for number, cells in rows:
         origin = Origin(label, number)
         record: dict[str, object] = {}
         for position, cell in enumerate(cells):
-            if position >= len(header):
+            if position >= len(columns):
                 if cell is not None and str(cell).strip():
                     problems.append(
                         Problem(
@@ -600,9 +600,12 @@ def _parse(
                         )
                     )
                 continue
-            name = header[position]
+            name, kind = columns[position]
+            if kind is Kind.AMOUNT and type(cell) is str and plain_number(cell):  # most cells
+                record[name] = Decimal(cell)
+                continue
             try:
-                record[name] = _cell(cell, kinds[position])
+                record[name] = _cell(cell, kind)
             except ValueError as error:
                 problems.append(Problem(label, str(error), row=number, column=name))
                 record[name] = _INVALID
