@@ -152,6 +152,29 @@ def _unstored(row: Row) -> list[Row]:
     return events
 
 
+class SpooledPairs(Sequence[tuple[str, str]]):
+    """A facility's (key, version) pairs, `count` of them, waiting in a worker's file until
+    first read: a facility new to the log needs only their counts."""
+
+    def __init__(self, spooled: Spooled, count: int):
+        self.spooled, self.count = spooled, count
+        self._pairs: list[tuple[str, str]] | None = None
+
+    def _loaded(self) -> list[tuple[str, str]]:
+        if self._pairs is None:
+            self._pairs = self.spooled.load()
+        return self._pairs
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._loaded()[index]
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._loaded())
+
+
 class Spooled(NamedTuple):
     """Something pickled into a file, at `offset`, `size` bytes: a worker's output, waiting."""
 
@@ -298,16 +321,26 @@ class Appender:
         self.committed = False
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
+        self._files: list[tuple[str, bytes]] = []  # input files not yet stored
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
         """Stored input files, read in this transaction: a second connection could wait on
         this one's write lock."""
+        self._store_files()
         return _files(self.connection, digests, "the audit log")
 
     def file(self, sha: str, content: bytes) -> None:
-        self.connection.execute(
-            "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", (sha, content)
-        )
+        """Store an input file by its digest (once), with others in one statement."""
+        self._files.append((sha, content))
+        if len(self._files) >= self._BATCH:
+            self._store_files()
+
+    def _store_files(self) -> None:
+        if self._files:
+            self.connection.executemany(
+                "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", self._files
+            )
+            self._files = []
 
     def facility(
         self,
@@ -316,10 +349,12 @@ class Appender:
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
         whole: Spooled | None = None,
+        distinct: int | None = None,
     ) -> list[str]:
         """Compare one facility's events, by (key, version), with its current view; the keys of
         current events left beside them (given no more, not withdrawn). `rows` holds the
-        events themselves, in the same order: they are loaded only to be written.
+        events themselves, in the same order: they are loaded only to be written. `distinct`:
+        how many distinct keys `versions` holds, if its worker counted them.
 
         `restatement` may be given as a function, called only when its answer can matter: when
         an event is replaced or a current one is not produced again. Working out what earlier
@@ -327,7 +362,9 @@ class Appender:
         needs neither. `whole`: where the worker spooled the rows that store all of them
         (`stored_all`), written as they are if all of them are new."""
         live = self._live(agreement)
-        if not live and len({key for key, _ in versions}) == len(versions):
+        if distinct is None:
+            distinct = len({key for key, _ in versions})
+        if not live and distinct == len(versions):
             # A facility new to the log (its first run): every event new, superseding none.
             self._spool(None, rows, (range(len(versions)), {}), whole)
             return []
@@ -414,6 +451,7 @@ class Appender:
         kind, and `first_seq` is the first one's seq (read them back with `written`). With
         nothing new, nothing is written. `progress(done, total)` counts the facilities whose
         events are written."""
+        self._store_files()
         if self.count:
             self._write(inputs, progress)
         self.connection.commit()

@@ -210,13 +210,14 @@ class Assessed:
     keyed: audit.Spooled  # its list of (key, version), one per event, in order
     rows: audit.RowSource
     events: int  # how many
+    distinct: int  # how many distinct keys they have
     extends: Basis | None
     until: date | None
     whole: audit.Spooled  # the rows that store all its events (stored_all)
 
     @property
-    def versions(self) -> list[tuple[str, str]]:
-        return self.keyed.load()
+    def versions(self) -> audit.SpooledPairs:
+        return audit.SpooledPairs(self.keyed, self.events)
 
 
 # What a process hands back for a facility: where its `Assessed` waits, or its problems. The
@@ -253,8 +254,9 @@ def assess_facility(
     def assessed(spooled: list[audit.Spooled]) -> Assessed:
         keyed, whole, *lean = spooled
         events = audit.Restored(whole, keyed) if restored else lean[0]
+        distinct = len({key for key, _ in pairs})
         return Assessed(
-            facility.id, entry, files, keyed, events, len(rows), basis, found.until, whole
+            facility.id, entry, files, keyed, events, len(rows), distinct, basis, found.until, whole
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]

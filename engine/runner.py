@@ -154,7 +154,7 @@ def _compare(
     name, extends, until = assessed.facility, assessed.extends, assessed.until
     whole = assessed.whole
     if extends is None:
-        rows, versions = assessed.rows, assessed.versions
+        rows, versions, distinct = assessed.rows, assessed.versions, assessed.distinct
     elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
         view = extends.view
         assert view is not None
@@ -165,9 +165,10 @@ def _compare(
         again = assessment(facility.agreement, facts, as_of)
         rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
+        distinct = len({key for key, _ in versions})
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
-    others = log.facility(name, versions, rows, restatement, whole)
-    return View(len({key for key, _ in versions}), tuple(others), until)
+    others = log.facility(name, versions, rows, restatement, whole, distinct)
+    return View(distinct, tuple(others), until)
 
 
 def _latest_inputs(db: Location, facilities: Iterable[str]) -> dict[str, Basis]:
