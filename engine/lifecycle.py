@@ -27,7 +27,7 @@ from .evaluate import Evaluation, NotTested, TestResult, evaluate
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
-from .rules import Agreement, Consequence, Covenant, TestKind
+from .rules import Agreement, Consequence, Covenant, TestKind, Threshold
 from .skeleton import Skeleton, hole
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
@@ -262,6 +262,25 @@ _SHAPES: dict[tuple, _TestTexts] = {}  # cleared when full: facilities' override
 _MOST_SHAPES = 4096
 
 
+def _texts_of(test: TestResult, result: str) -> _TestTexts:
+    """The texts of a test's shape, which its covenant and the row of its table in force
+    decide (and whether it has a note, a plus): looked up by those objects' identities, which
+    the facilities of a package share, so that a test's details are made only for a covenant
+    row not met before. Each entry keeps its objects, so their ids are not reused."""
+    covenant, row = test.covenant, test.row
+    mark = (id(covenant), id(row), bool(test.note), test.plus_value is not None)
+    found = _BY_ROW.get(mark)
+    if found is None:
+        details = _test_details(test, title=covenant.title, rule="record_test", result=result)
+        if len(_BY_ROW) >= _MOST_SHAPES:
+            _BY_ROW.clear()
+        found = _BY_ROW[mark] = (covenant, row, _TestTexts.of(covenant.section, details))
+    return found[2]
+
+
+_BY_ROW: dict[tuple[int, int, bool, bool], tuple[Covenant, Threshold, _TestTexts]] = {}
+
+
 class _Test(AuditEvent):
     """A covenant test the lifecycle records. A run needs only its key, version and stored
     form, made from its figures and its shape's texts; its details dict, what a test of
@@ -400,7 +419,6 @@ class Lifecycle:
         self.windows = windows
         self.events: list[AuditEvent] = []
         self._refs: list[Any] = []
-        self._shapes: dict[tuple[str, int, bool, bool], _TestTexts] = {}  # by covenant row
 
     def ref(self, obj: Any) -> int:
         self._refs.append(obj)
@@ -556,13 +574,7 @@ class Lifecycle:
             result = "breach"
         else:
             result = "above_maximum" if covenant.breach_when == "above" else "below_minimum"
-        # A shape is looked up once a lifecycle for each covenant row it tests.
-        mark = (covenant.section, id(test.row), bool(test.note), test.plus_value is not None)
-        texts = self._shapes.get(mark)
-        if texts is None:
-            details = _test_details(test, title=covenant.title, rule="record_test", result=result)
-            texts = self._shapes[mark] = _TestTexts.of(covenant.section, details)
-        self.events.append(_Test(self.agreement.id, test, result, texts))
+        self.events.append(_Test(self.agreement.id, test, result, _texts_of(test, result)))
 
     def _breach(self, firing: host.Firing) -> None:
         test: TestResult = self._obj(firing)
