@@ -322,6 +322,7 @@ class Appender:
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
         self._files: list[tuple[str, bytes]] = []  # input files not yet stored
+        self._log_ends: int | None = None  # the seq of the log's last event, once asked
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
         """Stored input files, read in this transaction: a second connection could wait on
@@ -399,7 +400,12 @@ class Appender:
         self._spool(None, rows, (range(count), {}), whole)
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
-        """Whether no event of this facility was recorded after `seq`."""
+        """Whether no event of this facility was recorded after `seq`: none at all was when the
+        log ends there (asked once, not once for each facility)."""
+        if self._log_ends is None:
+            self._log_ends = _last_seq(self.connection)
+        if self._log_ends <= seq:
+            return True
         later = self.connection.execute(
             "SELECT 1 FROM events WHERE agreement = ? AND seq > ? LIMIT 1", (agreement, seq)
         ).fetchone()
