@@ -557,34 +557,12 @@ def _parse(
     header = [str(c).strip() if c is not None else "" for c in header_cells]
     while header and not header[-1]:
         header.pop()
-    ok = True
-    for position, name in enumerate(header, 1):
-        if name not in table.column_names:
-            what = f"unknown column {name!r}" if name else f"column {position} has no name"
-            if "\ufeff" in name:
-                what += " (a byte-order mark inside the header: two files joined into one?)"
-            problems.append(
-                Problem(
-                    label,
-                    f"{what}; expected {', '.join(table.column_names)}",
-                    row=header_number,
-                    column=name or str(position),
-                )
-            )
-            ok = False
-        elif header.index(name) != position - 1:
-            problems.append(Problem(label, "column appears twice", row=header_number, column=name))
-            ok = False
-    for column in table.columns:
-        if column.required and column.name not in header:
-            problems.append(
-                Problem(label, "required column is missing", row=header_number, column=column.name)
-            )
-            ok = False
-    if not ok:
+    columns = _columns(table, tuple(header))
+    if isinstance(columns, list):
+        for message, column in columns:
+            problems.append(Problem(label, message, row=header_number, column=column))
         return []
     typed = []
-    columns = [(name, table.column(name).kind) for name in header]
     for number, cells in rows:
         origin = Origin(label, number)
         record: dict[str, object] = {}
@@ -611,6 +589,44 @@ def _parse(
                 record[name] = _INVALID
         typed.append((origin, record))
     return typed
+
+
+_Columns = tuple[tuple[str, Kind], ...]  # a header's names, each with its column's kind
+_Wrong = list[tuple[str, str]]  # what is wrong with a header: each problem's message, column
+
+
+def _columns(table: Table, header: tuple[str, ...]) -> _Columns | _Wrong:
+    """A header's columns, each with its kind, or what is wrong with it, each problem as its
+    message and column: worked out once for each table and header, which the facilities of a
+    portfolio share."""
+    key = (id(table), header)
+    found = _HEADERS.get(key)
+    if found is None:
+        if len(_HEADERS) >= 256:
+            _HEADERS.clear()
+        found = _HEADERS[key] = (table, _checked_columns(table, header))
+    return found[1]
+
+
+_HEADERS: dict[tuple[int, tuple[str, ...]], tuple[Table, _Columns | _Wrong]] = {}  # keeps tables
+
+
+def _checked_columns(table: Table, header: tuple[str, ...]) -> _Columns | _Wrong:
+    wrong: _Wrong = []
+    for position, name in enumerate(header, 1):
+        if name not in table.column_names:
+            what = f"unknown column {name!r}" if name else f"column {position} has no name"
+            if "\ufeff" in name:
+                what += " (a byte-order mark inside the header: two files joined into one?)"
+            wrong.append(
+                (f"{what}; expected {', '.join(table.column_names)}", name or str(position))
+            )
+        elif header.index(name) != position - 1:
+            wrong.append(("column appears twice", name))
+    for column in table.columns:
+        if column.required and column.name not in header:
+            wrong.append(("required column is missing", column.name))
+    return wrong or tuple((name, table.column(name).kind) for name in header)
 
 
 class _Invalid:
