@@ -402,9 +402,7 @@ class Appender:
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`: none at all was when the
         log ends there (asked once, not once for each facility)."""
-        if self._log_ends is None:
-            self._log_ends = _last_seq(self.connection)
-        if self._log_ends <= seq:
+        if self._log_end() <= seq:
             return True
         later = self.connection.execute(
             "SELECT 1 FROM events WHERE agreement = ? AND seq > ? LIMIT 1", (agreement, seq)
@@ -426,7 +424,16 @@ class Appender:
             self.batches += 1
         self.count += count
 
+    def _log_end(self) -> int:
+        """The seq of the log's last event as this transaction began (0: none); what this
+        run adds waits in the spool until it commits."""
+        if self._log_ends is None:
+            self._log_ends = _last_seq(self.connection)
+        return self._log_ends
+
     def _live(self, agreement: str) -> dict[str, _Live]:
+        if not self._log_end():  # an empty log: a first run, nothing to read
+            return {}
         rows = self.connection.execute(
             "SELECT seq, key, version, date, supersedes, event,"
             f" CASE WHEN event = '{TESTS}' THEN details END FROM events WHERE agreement = ?"
