@@ -33,7 +33,15 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import IO, Any, NamedTuple, Protocol
 
-from .lifecycle import AuditEvent, EventRow, Row, canonical, chained_text, measured_fields
+from .lifecycle import (
+    AuditEvent,
+    EventRow,
+    Row,
+    canonical,
+    chained_text,
+    key_of_test,
+    measured_fields,
+)
 from .store import AuditLogMissing, Connection, Location, connect
 
 GENESIS = "0" * 64
@@ -146,7 +154,7 @@ def _unstored(row: Row) -> list[Row]:
     events = []
     for index, day, version, *figures in stored["tests"]:
         shape, covenant = shapes[index]
-        key = f"{agreement}|test|{covenant}|{day}|{figures[1]}"  # figures[1]: the period
+        key = key_of_test(agreement, covenant, day, figures[1])  # figures[1]: the period
         values = canonical([day, version, *figures])
         events.append((key, version, "test", agreement, covenant, day, None, (shape, values)))
     return events

@@ -79,8 +79,9 @@ Measured = tuple[str, str]
 
 
 # An event as the audit log stores it, as a plain tuple: EventRow's fields in its order, but
-# a test made by the lifecycle has no details or chain text, only its `Measured` (audit.lean).
-Row = tuple[str, str, str, str, str | None, str, str | None, bytes | Measured]
+# a test made by the lifecycle has no details or chain text, only its `Measured` (audit.lean),
+# and a tests row as a worker spools it has no chain text yet (audit.stored_all).
+Row = tuple[str, str, str, str, str | None, str, str | None, bytes | Measured | None]
 
 
 class EventRow(NamedTuple):
@@ -254,8 +255,13 @@ def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) ->
         details[name] = {"value": value, "clause": shape["plus"]} if name == "plus" else value
     details["inputs"] = dict(zip(shape["inputs"], rest[len(shape["optional"]) :], strict=True))
     covenant = shape["covenant"]
-    key = f"{agreement}|test|{covenant}|{day}|{details['period']}"
+    key = key_of_test(agreement, covenant, day, details["period"])
     return [key, version, "test", agreement, covenant, day, details]
+
+
+def key_of_test(agreement: str, covenant: str, day: str, period: str) -> str:
+    """A covenant test's key (`AuditEvent.key`) from the parts a tests row stores."""
+    return f"{agreement}|test|{covenant}|{day}|{period}"
 
 
 _SHAPES: dict[tuple, _TestTexts] = {}  # cleared when full: facilities' overrides add shapes
