@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
@@ -28,18 +28,20 @@ _K = TypeVar("_K")
 
 
 class ByIdentity(Generic[_K, _T]):
-    """`make(obj)` made once for each object, by identity: for objects that many facilities
-    share (a package's covenants) and that are costly to hash by value. Each object is kept
-    while its value is, so its id is not reused; cleared when full."""
+    """`make(obj, *values)` made once for each object, by identity, and the hashable values
+    beside it: for objects that many facilities share (a package's covenants, a table) and
+    that are costly to hash by value. Each object is kept while its value is, so its id is
+    not reused; cleared when full."""
 
-    def __init__(self, make: Callable[[_K], _T], most: int = 4096):
+    def __init__(self, make: Callable[..., _T], most: int = 4096):
         self.make, self.most = make, most
-        self.made: dict[int, tuple[_K, _T]] = {}
+        self.made: dict[tuple, tuple[_K, _T]] = {}
 
-    def __call__(self, obj: _K) -> _T:
-        found = self.made.get(id(obj))
+    def __call__(self, obj: _K, *values: Hashable) -> _T:
+        key = (id(obj), *values)
+        found = self.made.get(key)
         if found is None:
             if len(self.made) >= self.most:
                 self.made.clear()
-            found = self.made[id(obj)] = (obj, self.make(obj))
+            found = self.made[key] = (obj, self.make(obj, *values))
         return found[1]

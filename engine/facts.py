@@ -16,6 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
+from .cached import ByIdentity
 from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
 from .rules import Agreement, TestKind
@@ -595,23 +596,8 @@ _Columns = tuple[tuple[str, Kind], ...]  # a header's names, each with its colum
 _Wrong = list[tuple[str, str]]  # what is wrong with a header: each problem's message, column
 
 
-def _columns(table: Table, header: tuple[str, ...]) -> _Columns | _Wrong:
-    """A header's columns, each with its kind, or what is wrong with it, each problem as its
-    message and column: worked out once for each table and header, which the facilities of a
-    portfolio share."""
-    key = (id(table), header)
-    found = _HEADERS.get(key)
-    if found is None:
-        if len(_HEADERS) >= 256:
-            _HEADERS.clear()
-        found = _HEADERS[key] = (table, _checked_columns(table, header))
-    return found[1]
-
-
-_HEADERS: dict[tuple[int, tuple[str, ...]], tuple[Table, _Columns | _Wrong]] = {}  # keeps tables
-
-
 def _checked_columns(table: Table, header: tuple[str, ...]) -> _Columns | _Wrong:
+    """A header's columns, each with its kind, or what is wrong with it."""
     wrong: _Wrong = []
     for position, name in enumerate(header, 1):
         if name not in table.column_names:
@@ -627,6 +613,11 @@ def _checked_columns(table: Table, header: tuple[str, ...]) -> _Columns | _Wrong
         if column.required and column.name not in header:
             wrong.append(("required column is missing", column.name))
     return wrong or tuple((name, table.column(name).kind) for name in header)
+
+
+# A header's columns, or what is wrong with it, worked out once for each table and header,
+# which the facilities of a portfolio share.
+_columns = ByIdentity(_checked_columns, most=256)
 
 
 class _Invalid:

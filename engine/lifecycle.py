@@ -277,7 +277,7 @@ def _texts_of(test: TestResult, result: str) -> _TestTexts:
     mark = (id(covenant), id(row), bool(test.note), test.plus_value is not None)
     found = _BY_ROW.get(mark)
     if found is None:
-        details = _test_details(test, title=covenant.title, rule="record_test", result=result)
+        details = _recorded_details(test, result)
         if len(_BY_ROW) >= _MOST_SHAPES:
             _BY_ROW.clear()
         found = _BY_ROW[mark] = (covenant, row, _TestTexts.of(covenant.section, details))
@@ -309,10 +309,7 @@ class _Test(AuditEvent):
 
     @cached_property
     def details(self) -> dict[str, Any]:  # type: ignore[override]
-        test = self.source
-        return _test_details(
-            test, title=test.covenant.title, rule="record_test", result=self.result
-        )
+        return _recorded_details(self.source, self.result)
 
     def _figures(self) -> list[str | None]:
         """What changes from test to test, in its shape's order: the `_CHANGING` details, the
@@ -374,6 +371,11 @@ def as_int(day: date | None) -> int:
 
 def text(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
+
+
+def _recorded_details(test: TestResult, result: str) -> dict[str, Any]:
+    """A recorded test's details (`Lifecycle._record_test`)."""
+    return _test_details(test, title=test.covenant.title, rule="record_test", result=result)
 
 
 def _test_details(test: TestResult, **first: str) -> dict[str, Any]:
