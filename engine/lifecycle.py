@@ -17,7 +17,7 @@ from datetime import date
 from decimal import Decimal
 from json.encoder import encode_basestring, encode_basestring_ascii
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from dateutil.relativedelta import relativedelta
 
@@ -105,6 +105,9 @@ class AuditEvent:
     date: date
     details: dict[str, Any] = field(default_factory=dict)  # JSON-ready values only
     discriminator: str = ""  # what else, beside event, covenant and date, makes it distinct
+    # How a tests row stores this event, if it is a test the lifecycle made (None: as its
+    # fields, in the row's older form).
+    measured: ClassVar[Measured | None] = None
 
     @cached_property
     def key(self) -> str:
@@ -119,12 +122,6 @@ class AuditEvent:
         `_VERSIONED([key, _content(details)])`, put together from its two parts."""
         text = f"[{encode_basestring_ascii(self.key)},{self._details_texts().versioned}]"
         return hashlib.sha256(text.encode()).hexdigest()
-
-    @property
-    def measured(self) -> Measured | None:
-        """How a tests row stores this event, if it is a test the lifecycle made (None: as
-        its fields, in the row's older form)."""
-        return None
 
     @cached_property
     def row(self) -> EventRow:
@@ -229,7 +226,7 @@ class _TestTexts:
     def stored(self, key: str, day: str, figures: list[str | None]) -> tuple[str, Measured]:
         """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
         how a tests row stores it: its shape, then its date, version and figures (in the order
-        `_Test._figures` gives them)."""
+        `_figures` gives them)."""
         if None in figures:
             encoded = ["null" if v is None else encode_basestring(v) for v in figures]
         else:
@@ -289,62 +286,57 @@ _BY_ROW: dict[tuple[int, int, bool, bool], tuple[Covenant, Threshold, _TestTexts
 
 class _Test(AuditEvent):
     """A covenant test the lifecycle records. A run needs only its key, version and stored
-    form, made from its figures and its shape's texts; its details dict, what a test of
-    the event whole would hold, is made only when read. A portfolio records millions of
+    form, made with it from its figures and its shape's texts; its details dict, what a test
+    of the event whole would hold, is made only when read. A portfolio records millions of
     compliant tests, and making each one's dict cost as much as testing it.
 
-    Its fields are set here, not by the dataclass's frozen __init__ (one setattr call each)."""
+    Its fields are set here, not by the dataclass's frozen __init__ (one setattr call each),
+    and so are its key, version and stored form, which every run reads (not as cached
+    properties, looked up and filled one by one)."""
 
     def __init__(self, agreement: str, test: TestResult, result: str, texts: _TestTexts):
+        day, section = test.date.isoformat(), test.covenant.section
+        key = key_of_test(agreement, section, day, test.period)
+        version, measured = texts.stored(key, day, _figures(test, result, texts.optional))
         self.__dict__.update(
             event="test",
             agreement=agreement,
-            covenant=test.covenant.section,
+            covenant=section,
             date=test.date,
             discriminator=test.period,
             source=test,
             result=result,
-            texts=texts,
+            key=key,
+            version=version,
+            measured=measured,
         )
 
     @cached_property
     def details(self) -> dict[str, Any]:  # type: ignore[override]
         return _recorded_details(self.source, self.result)
 
-    def _figures(self) -> list[str | None]:
-        """What changes from test to test, in its shape's order: the `_CHANGING` details, the
-        shape's optional ones, then its inputs."""
-        test = self.source
-        value, headroom = test.value, test.headroom
-        figures = [
-            self.result,
-            test.period,
-            None if value is None else str(value),
-            str(test.threshold),
-            None if headroom is None else str(headroom),
-            text(test.headroom_percent),
-        ]
-        for name in self.texts.optional:
-            if name == "source_row":
-                figures.append(str(test.origin))
-            elif name == "note":
-                figures.append(test.note)
-            else:
-                figures.append(text(test.plus_value))
-        figures += map(str, test.inputs.values())
-        return figures
 
-    @cached_property
-    def _stored(self) -> tuple[str, Measured]:
-        return self.texts.stored(self.key, self.date.isoformat(), self._figures())
-
-    @property
-    def version(self) -> str:
-        return self._stored[0]
-
-    @property
-    def measured(self) -> Measured:
-        return self._stored[1]
+def _figures(test: TestResult, result: str, optional: list[str]) -> list[str | None]:
+    """What changes from test to test, in its shape's order: the `_CHANGING` details, the
+    shape's `optional` ones, then its inputs."""
+    value, headroom = test.value, test.headroom
+    figures = [
+        result,
+        test.period,
+        None if value is None else str(value),
+        str(test.threshold),
+        None if headroom is None else str(headroom),
+        text(test.headroom_percent),
+    ]
+    for name in optional:
+        if name == "source_row":
+            figures.append(str(test.origin))
+        elif name == "note":
+            figures.append(test.note)
+        else:
+            figures.append(text(test.plus_value))
+    figures += map(str, test.inputs.values())
+    return figures
 
 
 def unit_of(covenant: Covenant) -> str:
