@@ -497,7 +497,7 @@ class Appender:
         )
         self.spool.seek(0)
         pending: list[tuple] = []
-        kinds: list[str] = []
+        new = self.new
         link, seq, end = chain.link_event, last, last + self.count
         for done in range(1, self.batches + 1):
             notice, rows, fresh, whole = pickle.load(self.spool)
@@ -510,11 +510,9 @@ class Appender:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 pending.append((seq + 1, run_id, *event[:7], old, prev, digest))
-                kinds.extend([event[2]] if span == 1 else ["test"] * span)
+                new["test" if event[2] == TESTS else event[2]] += span  # a row of tests, each
                 seq += span
             if len(pending) >= self._BATCH or seq == end:
-                self.new.update(kinds)
-                kinds = []
                 connection.executemany(
                     "INSERT INTO events (seq, run, key, version, event, agreement, covenant,"
                     " date, details, supersedes, prev_hash, hash)"

@@ -260,6 +260,32 @@ def test_a_facility_recorded_since_its_basis_was_read_is_evaluated_whole(
     assert audit.verify(store_log.db).ok
 
 
+def test_a_single_new_test_is_counted_as_a_test(tmp_path, store_log, capsys):
+    """A facility's new tests are stored in one row, also when there is one of them; the run
+    still counts it as a test. Section 4.2 (First Amendment Agreement, Exhibit A item 2,
+    clause (iii)): on and after September 1, 1997 Revolving Loans outstanding plus available
+    must not be less than $4,886,984; 3,000,000 + 2,000,000 = 5,000,000 complies."""
+    facts = facts_with(tmp_path / "facts")
+    revolver = [{"date": "1998-07-01", "revolving_loans_outstanding": "3,000,000"}]
+    revolver[0]["revolving_loans_available"] = "2,000,000"
+    write_table(facts / "north", "revolver", revolver)
+    assert run(facts, store_log.db) == 0
+    before = len(audit.read(store_log.db))
+    capsys.readouterr()
+    write_table(facts / "north", "revolver", [*revolver, {**revolver[0], "date": "1998-08-03"}])
+    assert run(facts, store_log.db) == 0
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith("1 new event(s) recorded in ")
+    assert summary.endswith(f"as of {AS_OF}, 1 test; {before} already in the log.")
+    (new,) = [e for e in audit.read(store_log.db) if e.run == 2]
+    assert (new.event, new.agreement, new.covenant, new.date) == (
+        "test",
+        "north",
+        "4.2",
+        date(1998, 8, 3),
+    )
+
+
 def test_a_bad_appended_row_is_refused_as_a_whole_load_refuses_it(tmp_path, store_log, capsys):
     facts = facts_with(tmp_path / "facts")
     assert run(facts, store_log.db) == 0
