@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from . import __version__, audit, instruments, terms
 from .errors import InputError, Problem
@@ -353,17 +353,19 @@ def _spool(
 @dataclass
 class Evaluated:
     """Every facility of a run evaluated, in facility order: where each one's `Assessed` waits
-    (in its worker's file), listed in a temporary file."""
+    (in its worker's file), a few dozen bytes each."""
 
     portfolio: Portfolio
-    spool: IO[bytes]
-    count: int
+    waiting: list[audit.Spooled]
     rule_files: dict[str, bytes]  # every package's, read once (not with each facility)
 
+    @property
+    def count(self) -> int:
+        return len(self.waiting)
+
     def __iter__(self) -> Iterator[Assessed]:
-        self.spool.seek(0)
-        for _ in range(self.count):
-            yield pickle.load(self.spool).load()
+        for spooled in self.waiting:
+            yield spooled.load()
 
 
 Progress = Callable[[int, int], None]  # (facilities done, facilities in all)
@@ -392,22 +394,20 @@ def evaluate_portfolio(
         if facility.package not in rules:
             rules[facility.package] = folder_files(facility.rules_folder)
     problems: list[Problem] = []
-    with (
-        tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp,
-        tempfile.TemporaryFile(dir=tmp) as spool,
-    ):
+    waiting: list[audit.Spooled] = []
+    with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
         assessments = _assessments(facilities, as_of, rules, workers, Path(tmp), known)
         for done, (assessed, found) in enumerate(assessments, 1):
             problems.extend(found)
-            if not problems:
-                pickle.dump(assessed, spool, pickle.HIGHEST_PROTOCOL)
+            if assessed is not None:
+                waiting.append(assessed)
             if progress is not None:
                 progress(done, len(facilities))
         if problems:
             raise InputError(problems)
         rule_files = {sha: content for _, files in rules.values() for sha, content in files.items()}
-        yield Evaluated(portfolio, spool, len(facilities), rule_files)
+        yield Evaluated(portfolio, waiting, rule_files)
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
