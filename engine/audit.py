@@ -510,7 +510,7 @@ class Appender:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 pending.append((seq + 1, run_id, *event[:7], old, prev, digest))
-                new["test" if event[2] == TESTS else event[2]] += span  # a row of tests, each
+                new["test" if event[2] == TESTS else event[2]] += span  # a tests row: its tests
                 seq += span
             if len(pending) >= self._BATCH or seq == end:
                 connection.executemany(
