@@ -266,13 +266,16 @@ def test_a_single_new_test_is_counted_as_a_test(tmp_path, store_log, capsys):
     clause (iii)): on and after September 1, 1997 Revolving Loans outstanding plus available
     must not be less than $4,886,984; 3,000,000 + 2,000,000 = 5,000,000 complies."""
     facts = facts_with(tmp_path / "facts")
-    revolver = [{"date": "1998-07-01", "revolving_loans_outstanding": "3,000,000"}]
-    revolver[0]["revolving_loans_available"] = "2,000,000"
-    write_table(facts / "north", "revolver", revolver)
+    first = {
+        "date": "1998-07-01",
+        "revolving_loans_outstanding": "3,000,000",
+        "revolving_loans_available": "2,000,000",
+    }
+    write_table(facts / "north", "revolver", [first])
     assert run(facts, store_log.db) == 0
     before = len(audit.read(store_log.db))
     capsys.readouterr()
-    write_table(facts / "north", "revolver", [*revolver, {**revolver[0], "date": "1998-08-03"}])
+    write_table(facts / "north", "revolver", [first, {**first, "date": "1998-08-03"}])
     assert run(facts, store_log.db) == 0
     summary = capsys.readouterr().out.splitlines()[-1]
     assert summary.startswith("1 new event(s) recorded in ")
