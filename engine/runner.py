@@ -78,6 +78,7 @@ def execute(
     Before adding, the run checks that the log ends where the last run left it
     (`audit.check_tail`), which costs the same at any size; `verify_chain` walks the whole
     chain first, as `verify` does, which costs about 9 microseconds an event."""
+    latest = _Latest(db) if store.exists(db) else None
     with evaluate_portfolio(
         rules_dir,
         facts_dir,
@@ -86,8 +87,7 @@ def execute(
         workers,
         (lambda done, total: tick("evaluating", done, total)) if tick else None,
         partition,
-        # Read without the lock, to evaluate appended rows alone; checked again under it.
-        functools.partial(_latest_inputs, db) if store.exists(db) else None,
+        latest.before if latest else None,
     ) as evaluated:
         portfolio = evaluated.portfolio
         by_id = {f.id: f for f in portfolio.facilities}
@@ -99,7 +99,7 @@ def execute(
                 verification = audit.verify(db) if verify_chain else audit.check_tail(db)
                 if not verification.ok:
                     raise LogTampered(verification)
-                previous = _latest_inputs(db, by_id)
+                previous = latest.under_lock(by_id) if latest else _latest_inputs(db, by_id)
             manifest, packages, produced = {}, {}, 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
@@ -170,6 +170,31 @@ def _compare(
     restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
     others = log.facility(name, versions, rows, restatement, whole, distinct)
     return View(distinct, tuple(others), until)
+
+
+class _Latest:
+    """What the latest runs recorded of each facility (`_latest_inputs`): read before the
+    lock, so that rows appended since can be evaluated alone, and read again under it only if
+    the log's head has moved since, that is if a run recorded events in between (a run that
+    records none leaves no run row). At ten thousand facilities a read takes 0.1 s."""
+
+    def __init__(self, db: Location):
+        self.db = db
+        self.head: str | None = None
+        self.found: dict[str, Basis] = {}
+        self.facilities: set[str] = set()
+
+    def before(self, facilities: list[str]) -> dict[str, Basis]:
+        self.head = audit.head(self.db)  # first: a run recorded after this moves it
+        self.found = _latest_inputs(self.db, facilities)
+        self.facilities = set(facilities)
+        return self.found
+
+    def under_lock(self, facilities: Iterable[str]) -> dict[str, Basis]:
+        wanted = set(facilities)
+        if self.head is not None and wanted == self.facilities and audit.head(self.db) == self.head:
+            return self.found
+        return _latest_inputs(self.db, wanted)
 
 
 def _latest_inputs(db: Location, facilities: Iterable[str]) -> dict[str, Basis]:

@@ -13,6 +13,7 @@ them, with thousands separators, so the CSV quotes them.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sqlite3
 from collections import Counter
@@ -257,6 +258,43 @@ def test_a_facility_recorded_since_its_basis_was_read_is_evaluated_whole(
     loads.clear()
     assert run(facts, store_log.db) == 0
     assert loads["north"] >= 1 and "south" not in loads  # south's basis still holds
+    assert audit.verify(store_log.db).ok
+
+
+@pytest.mark.parametrize("another_run_between", [False, True])
+def test_the_bases_are_read_again_under_the_lock_only_if_a_run_came_in_between(
+    tmp_path, store_log, monkeypatch, another_run_between
+):
+    """What the latest runs read of each facility is read before the lock (to evaluate
+    appended rows alone) and again under it only if the log's head moved in between: here
+    another run records the appended quarter first, and this run then finds nothing new."""
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    reads, lock = [], runner.store.run_lock
+
+    def counted(db, names, read=runner._latest_inputs):
+        reads.append(sorted(names))
+        return read(db, names)
+
+    @contextlib.contextmanager
+    def after_another_run(db, wait):
+        if another_run_between and len(reads) == 1:
+            monkeypatch.setattr(runner.store, "run_lock", lock)
+            assert run(facts, db) == 0  # records the quarter's 8 tests
+        with lock(db, wait):
+            yield
+
+    monkeypatch.setattr(runner, "_latest_inputs", counted)
+    monkeypatch.setattr(runner.store, "run_lock", after_another_run)
+    assert run(facts, store_log.db) == 0
+    tests = Counter(e.run for e in audit.read(store_log.db) if e.event == "test")
+    assert tests[2] == 8  # 4 covenants (6.18 to 6.21) of 1998-12-31 for north and south
+    if another_run_between:  # the other run's read, then this one's before and under the lock
+        assert reads == [["north", "south"]] * 3 and 3 not in tests
+    else:
+        assert reads == [["north", "south"]]
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
     assert audit.verify(store_log.db).ok
 
 
