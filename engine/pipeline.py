@@ -200,9 +200,12 @@ class Assessed:
     that store them all (made here, in parallel, for the one writing process to write as they
     are when all its events are new: a first run, an appended quarter).
 
-    `extends` is set when the facility's view at that basis holds and only rows appended since
+    `extends` is set when the facility's view at its basis holds and only rows appended since
     were evaluated (`appended`), or none: the events are then theirs alone, new, and the rest
-    of the view stands. `until` is the first later as-of date that could give other events."""
+    of the view stands. It is the basis's `last_seq`, which names the run that recorded it (the
+    writing process has read the same bases, and spooling each one again would cost as much as
+    the rest of a facility's appended quarter). `until` is the first later as-of date that
+    could give other events."""
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
@@ -211,7 +214,7 @@ class Assessed:
     rows: audit.RowSource
     events: int  # how many
     distinct: int  # how many distinct keys they have
-    extends: Basis | None
+    extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
     until: date | None
     whole: audit.Spooled  # the rows that store all its events (stored_all)
 
@@ -239,8 +242,8 @@ def assess_facility(
     evaluated alone where that gives what a whole evaluation would add."""
     entry, files = facility.snapshot(rules)
     found = appended(facility, as_of, entry, files, basis)
+    extends = None if found is None or basis is None else basis.last_seq
     if found is None:
-        basis = None
         try:
             facts = load_facts(facility.folder, facility.agreement)
         except InputError as error:
@@ -256,7 +259,16 @@ def assess_facility(
         events = audit.Restored(whole, keyed) if restored else lean[0]
         distinct = len({key for key, _ in pairs})
         return Assessed(
-            facility.id, entry, files, keyed, events, len(rows), distinct, basis, found.until, whole
+            facility.id,
+            entry,
+            files,
+            keyed,
+            events,
+            len(rows),
+            distinct,
+            extends,
+            found.until,
+            whole,
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]

@@ -153,11 +153,11 @@ def _compare(
     out from a basis alone (`pipeline.appended`) is added as it is if the log is still as that
     run left it; if another run recorded the facility since, it is evaluated whole, here."""
     name, extends, until = assessed.facility, assessed.extends, assessed.until
-    whole = assessed.whole
+    whole, basis = assessed.whole, (previous or {}).get(name)
     if extends is None:
         rows, versions, distinct = assessed.rows, assessed.versions, assessed.distinct
-    elif (previous or {}).get(name) == extends and log.untouched_since(name, extends.last_seq):
-        view = extends.view
+    elif basis is not None and basis.last_seq == extends and log.untouched_since(name, extends):
+        view = basis.view
         assert view is not None
         log.additions(assessed.rows, assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
