@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
@@ -218,11 +218,15 @@ class Facts:
         return tuple(found)
 
 
-def load_facts(folder: Path, agreement: Agreement) -> Facts:
+def load_facts(
+    folder: Path, agreement: Agreement, read: Mapping[str, bytes] | None = None
+) -> Facts:
     """Read every table in `folder`; names of covenants and instruments are checked against
-    the agreement the facts are for."""
+    the agreement the facts are for. `read`: the folder's files as a run read them (by name
+    under the folder), which are then the ones loaded, not read again: what a run evaluates
+    is what it records having read, even if a file is saved again while it runs."""
     problems: list[Problem] = []
-    sources = _find_sources(folder, problems)
+    sources = _find_sources(folder, problems, read)
     tables: dict[str, list[tuple[Origin, dict[str, object]]]] = {}
     for name, source in sources.items():
         tables[name] = _parse(source, TABLES[name], problems)
@@ -388,26 +392,32 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
 class _Source:
     path: Path
     sheet: str | None = None  # for a workbook
-    data: bytes | None = None  # a CSV's content, when already read
+    data: bytes | None = None  # the file's content, when already read
 
     @property
     def label(self) -> str:
         return f"{self.path} [sheet {self.sheet}]" if self.sheet else str(self.path)
 
 
-def _find_sources(folder: Path, problems: list[Problem]) -> dict[str, _Source]:
+def _find_sources(
+    folder: Path, problems: list[Problem], read: Mapping[str, bytes] | None = None
+) -> dict[str, _Source]:
     found: dict[str, list[_Source]] = {}
-    for path in sorted(folder.iterdir()):
-        if path.is_dir() or path.name.startswith((".", "~$")) or path.name == FACILITY_FILE:
+    if read is None:
+        files = [(p, None) for p in sorted(folder.iterdir()) if not p.is_dir()]
+    else:  # the files directly in the folder, as read (names in subfolders hold a slash)
+        files = [(folder / name, read[name]) for name in sorted(read) if "/" not in name]
+    for path, data in files:
+        if path.name.startswith((".", "~$")) or path.name == FACILITY_FILE:
             continue
         suffix = path.suffix.lower()
         if suffix == ".csv":
             if path.stem in TABLES:
-                found.setdefault(path.stem, []).append(_Source(path))
+                found.setdefault(path.stem, []).append(_Source(path, data=data))
             else:
                 problems.append(Problem(str(path), f"unknown facts file; expected {_expected()}"))
         elif suffix == ".xlsx":
-            _workbook_sources(path, found, problems)
+            _workbook_sources(path, found, problems, data)
         elif suffix not in (".md", ".txt"):
             problems.append(Problem(str(path), "unknown file; facts are .csv or .xlsx"))
     sources = {}
@@ -420,6 +430,11 @@ def _find_sources(folder: Path, problems: list[Problem]) -> dict[str, _Source]:
     return sources
 
 
+def _opened(path: Path, data: bytes | None) -> IO[bytes]:
+    """A file's content as read already, or the file."""
+    return path.open("rb") if data is None else io.BytesIO(data)
+
+
 def _workbook(handle: IO[bytes], **options: bool) -> Any:
     """openpyxl's workbook; imported only for a folder that has one (a fifth of a second
     that a portfolio of CSV files would spend at every run's start)."""
@@ -428,11 +443,13 @@ def _workbook(handle: IO[bytes], **options: bool) -> Any:
     return openpyxl.load_workbook(handle, **options)
 
 
-def _workbook_sources(path: Path, found: dict[str, list[_Source]], problems: list[Problem]):
+def _workbook_sources(
+    path: Path, found: dict[str, list[_Source]], problems: list[Problem], data: bytes | None
+):
     try:
         # Our own handle, closed here: openpyxl's zip file may outlive close() and then be
         # collected (with a ResourceWarning) whenever the garbage collector runs.
-        with path.open("rb") as handle:
+        with _opened(path, data) as handle:
             workbook = _workbook(handle, read_only=True)
             sheets = list(workbook.sheetnames)
             workbook.close()
@@ -441,9 +458,9 @@ def _workbook_sources(path: Path, found: dict[str, list[_Source]], problems: lis
         return
     tables_here = [s for s in sheets if s in TABLES]
     if path.stem in TABLES and path.stem not in tables_here:
-        found.setdefault(path.stem, []).append(_Source(path, sheets[0]))
+        found.setdefault(path.stem, []).append(_Source(path, sheets[0], data))
     for sheet in tables_here:
-        found.setdefault(sheet, []).append(_Source(path, sheet))
+        found.setdefault(sheet, []).append(_Source(path, sheet, data))
     if path.stem not in TABLES and not tables_here:
         problems.append(
             Problem(str(path), f"no sheet is named after a facts table ({', '.join(TABLES)})")
@@ -467,7 +484,7 @@ def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[obje
     if source.sheet is None:
         return _csv_rows(source.path, problems, source.data)
     try:
-        with source.path.open("rb") as handle:  # closed even when openpyxl fails
+        with _opened(source.path, source.data) as handle:  # closed even when openpyxl fails
             workbook = _workbook(handle, data_only=False)
     except Exception as error:  # openpyxl raises many types for a broken file
         problems.append(Problem(source.label, f"cannot read workbook: {error}"))

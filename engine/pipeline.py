@@ -222,6 +222,16 @@ class Assessed:
     def versions(self) -> audit.SpooledPairs:
         return audit.SpooledPairs(self.keyed, self.events)
 
+    @property
+    def facts_read(self) -> dict[str, bytes]:
+        return facts_read(self.entry, self.files)
+
+
+def facts_read(entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
+    """A facility's facts files as its run read them (`Facility.snapshot`), by name, to be
+    loaded as they were recorded (`load_facts`)."""
+    return {name: files[sha] for name, sha in entry["facts"].items()}
+
 
 # What a process hands back for a facility: where its `Assessed` waits, or its problems. The
 # `Assessed` stays in the evaluating process's file, so the one process that waits for them all
@@ -245,7 +255,7 @@ def assess_facility(
     extends = None if found is None or basis is None else basis.last_seq
     if found is None:
         try:
-            facts = load_facts(facility.folder, facility.agreement)
+            facts = load_facts(facility.folder, facility.agreement, facts_read(entry, files))
         except InputError as error:
             return None, error.problems
         found = assessment(facility.agreement, facts, as_of)

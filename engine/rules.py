@@ -255,14 +255,22 @@ class Agreement:
     facility_name: str | None = None
 
 
-def read_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
-    """A TOML file's tables, or None with the problem noted."""
+def read_toml(
+    path: Path, problems: list[Problem], content: bytes | None = None
+) -> dict[str, Any] | None:
+    """A TOML file's tables, or None with the problem noted. `content`: the file as read
+    already."""
+    data = path.read_bytes() if content is None else content
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return tomllib.loads(data.decode())
+    except UnicodeDecodeError as error:  # TOML is UTF-8
+        line = data.count(b"\n", 0, error.start) + 1
+        problems.append(
+            Problem(str(path), "not UTF-8 text (Windows-1252 or Latin-1?); save it as UTF-8", line)
+        )
     except tomllib.TOMLDecodeError as error:
         problems.append(Problem(str(path), f"not valid TOML: {error}"))
-        return None
+    return None
 
 
 def load_agreements(rules_dir: Path) -> list[Agreement]:

@@ -162,7 +162,7 @@ def _compare(
         log.additions(assessed.rows, assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
     else:
-        facts = load_facts(facility.folder, facility.agreement)
+        facts = load_facts(facility.folder, facility.agreement, assessed.facts_read)
         again = assessment(facility.agreement, facts, as_of)
         rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
@@ -227,7 +227,8 @@ def _restatement(
         return None
     old = basis.entry
     old_files = log.files(restate.digests({name: old}))
-    new_facts = load_facts(facility.folder, terms)  # again: the run kept only what it gives
+    # again, as read: the run kept only what they give
+    new_facts = load_facts(facility.folder, terms, assessed.facts_read)
     new = {name: assessed.entry}
     return restate.compare(name, {name: old}, new, old_files, new_facts, as_of, terms)
 

@@ -17,14 +17,14 @@ import contextlib
 import csv
 import sqlite3
 from collections import Counter
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from dateutil.relativedelta import relativedelta
 
 from conftest import EXAMPLE_FACTS, RULES, write_table
-from engine import audit, cli, pipeline, runner
+from engine import audit, cli, pipeline, portfolio, runner
 from engine.lifecycle import AuditEvent
 
 AS_OF = "2026-01-01"
@@ -63,9 +63,9 @@ def loads(monkeypatch) -> Counter[str]:
     for module in (pipeline, runner):
         whole = module.load_facts
 
-        def counting(folder, agreement, whole=whole):
+        def counting(folder, *args, whole=whole):
             counted[folder.name] += 1
-            return whole(folder, agreement)
+            return whole(folder, *args)
 
         monkeypatch.setattr(module, "load_facts", counting)
     return counted
@@ -337,6 +337,69 @@ def test_a_bad_appended_row_is_refused_as_a_whole_load_refuses_it(tmp_path, stor
     assert "financials.csv" in err and "row 4" in err and "period_end" in err
     assert "rows must be in date order" in err
     assert audit.read(store_log.db) == before
+
+
+# What a run records having read is what it evaluated: a controller may save a file while a
+# run is under way (a portfolio's run takes a minute), and a file recorded but not evaluated
+# would be taken as evaluated by every later run (its digest unchanged). The edit lands
+# after the run has read the file: after the snapshot for a facts file (a whole load used
+# to read the folder again), after the portfolio for facility.toml (its digest was taken
+# when its facility's turn came).
+CORRECTED = [quarter("1998-06-30", 21000000), quarter("1998-09-30", 19000000)]
+OVERRIDE = PLAIN + (
+    '[[facility.override]]\ncovenant = "6.20"\nfrom = "1998Q2"\nminimum = "1.08"\n'
+    'source = "Synthetic Note Agreement, Section 6.20 (test data)"\n'
+)
+
+
+def saved_during_the_run(monkeypatch, module, name, edit):
+    """`edit()` once, right after the run calls `module.name` (what reads the file)."""
+    done, original = [], getattr(module, name)
+
+    def then_edit(*args, **kwargs):
+        found = original(*args, **kwargs)
+        if not done:
+            done.append(edit())
+        return found
+
+    monkeypatch.setattr(module, name, then_edit)
+
+
+@pytest.mark.parametrize("saved", ["financials.csv", "facility.toml"])
+def test_a_run_records_the_files_it_evaluated_when_one_is_saved_during_it(
+    tmp_path, store_log, monkeypatch, saved
+):
+    """Section 6.20 as the file read gives it: 22,000,000 / 20,000,000 = 1.10 and
+    21,000,000 / 20,000,000 = 1.05, against 1.00 (both comply). The edit saved during the run
+    makes September's 19,000,000 / 20,000,000 = 0.95 < 1.00 (a correction), or sets a 1.08
+    minimum from June 1998, which 1.05 breaches (an override). The run evaluates and records
+    the file as read (replaying its recorded inputs gives the log's events); the next run
+    finds the edit and records what it gives, as a fresh log would."""
+    facts = facts_with(tmp_path / "facts")
+    north = facts / "north"
+    if saved == "financials.csv":
+        edit = lambda: write_table(north, "financials", CORRECTED)  # noqa: E731
+        saved_during_the_run(monkeypatch, portfolio.Facility, "snapshot", edit)
+    else:
+        edit = lambda: (north / "facility.toml").write_text(OVERRIDE)  # noqa: E731
+        saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
+    assert run(facts, store_log.db) == 0  # every test complies in the file as read
+    assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
+    tests = [e for e in audit.read(store_log.db) if e.event == "test" and e.covenant == "6.20"]
+    assert {(e.agreement, e.date, e.details["value"], e.details["threshold"]) for e in tests} == {
+        (f, day, value, "1.00")
+        for f in ("north", "south")
+        for day, value in ((date(1998, 6, 30), "1.05"), (date(1998, 9, 30), "1.1"))
+    }
+    monkeypatch.undo()
+    assert run(facts, store_log.db) == 1  # the edit, found: a breach
+    breached = {e.date for e in audit.read(store_log.db) if e.event == "breach"}
+    assert breached == {date(1998, 9, 30) if saved == "financials.csv" else date(1998, 6, 30)}
+    found = view(store_log.db)
+    restated = {k for k in found if k.startswith("north|restatement|")}  # what changed, noted
+    assert len(restated) == 1
+    assert {k: v for k, v in found.items() if k not in restated} == whole_run_view(tmp_path, facts)
+    assert audit.verify(store_log.db).ok
 
 
 # The bundled example's tables tested row by row, each with the column it is dated by. The

@@ -494,6 +494,11 @@ CASES = [
         ),
     ),
     Case(
+        "a rule file saved as Windows-1252",
+        cp1252(C620, 'title = "Current Ratio"', 'title = "Current Ratio \N{EN DASH} 6.20"'),
+        ((C620, "row 3", "not UTF-8 text (Windows-1252 or Latin-1?); save it as UTF-8"),),
+    ),
+    Case(
         "a rule file that is not TOML",
         rule_replace('minimum = "0.45"', "minimum = 0.45 0.46"),
         ((C620, "", "not valid TOML"),),
