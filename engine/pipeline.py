@@ -28,8 +28,9 @@ from .evaluate import Evaluation, evaluate
 from .facts import Facts, load_appended, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
-from .portfolio import Facility, Partition, Portfolio, Snapshot, folder_files, load_portfolio
+from .portfolio import Facility, Partition, Portfolio, load_portfolio
 from .rules import Agreement, TestKind
+from .snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -412,9 +413,8 @@ def evaluate_portfolio(
     portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
     rules: dict[str, Snapshot] = {}
-    for facility in facilities:  # each package's folder read once, not once per facility
-        if facility.package not in rules:
-            rules[facility.package] = folder_files(facility.rules_folder)
+    for facility in facilities:  # each package's folder as read, once for its facilities
+        rules.setdefault(facility.package, facility.rules)
     problems: list[Problem] = []
     waiting: list[audit.Spooled] = []
     with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fnmatch import fnmatchcase
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .conventions import Calendar, DayCount
 from .errors import InputError, Problem
 from .expr import Expr, parse_expr
 from .schema import METRIC_TABLES
+from .snapshot import Snapshot, folder_files
 from .values import FiscalQuarter, parse_decimal
 
 
@@ -253,14 +255,13 @@ class Agreement:
     # the package's id, and the facility's own name.
     package: str | None = None
     facility_name: str | None = None
+    # Its folder as read, the rule files parsed from these bytes: what a run records.
+    snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
 
 
-def read_toml(
-    path: Path, problems: list[Problem], content: bytes | None = None
-) -> dict[str, Any] | None:
-    """A TOML file's tables, or None with the problem noted. `content`: the file as read
-    already."""
-    data = path.read_bytes() if content is None else content
+def read_toml(path: Path, problems: list[Problem], data: bytes) -> dict[str, Any] | None:
+    """A TOML file's tables from its content (`data`, as read), or None with the problem
+    noted."""
     try:
         return tomllib.loads(data.decode())
     except UnicodeDecodeError as error:  # TOML is UTF-8
@@ -294,12 +295,15 @@ def load_agreements(rules_dir: Path) -> list[Agreement]:
 def load_agreement(folder: Path) -> Agreement:
     problems: list[Problem] = []
     agreement_tables, covenants, instruments, interest = [], {}, {}, []
-    files = sorted(folder.glob("*.toml"))
+    snapshot = folder_files(folder)
+    names, contents = snapshot
+    files = [n for n in names if "/" not in n and fnmatchcase(n, "*.toml")]
     if not files:
         raise InputError([Problem(str(folder), "no rule files (*.toml)")])
-    for path in files:
+    for name in files:
+        path = folder / name
         reader = Reader(str(path), problems)
-        data = read_toml(path, problems)
+        data = read_toml(path, problems, contents[names[name]])
         if data is None:
             continue
         if len(data) != 1 or next(iter(data)) not in _KINDS:
@@ -348,7 +352,7 @@ def load_agreement(folder: Path) -> Agreement:
     _check_references(agreement, problems)
     if problems or agreement is None:
         raise InputError(problems)
-    return agreement
+    return replace(agreement, snapshot=snapshot)
 
 
 def _agreement(section: Section, folder: Path, covenants, instruments) -> Agreement | None:

@@ -71,8 +71,8 @@ def loads(monkeypatch) -> Counter[str]:
     return counted
 
 
-def run(facts: Path, db, as_of: str = AS_OF) -> int:
-    args = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+def run(facts: Path, db, as_of: str = AS_OF, rules: Path = RULES) -> int:
+    args = ["run", "--rules", str(rules), "--facts", str(facts), "--db", str(db)]
     return cli.main([*args, "--as-of", as_of])
 
 
@@ -344,7 +344,7 @@ def test_a_bad_appended_row_is_refused_as_a_whole_load_refuses_it(tmp_path, stor
 # would be taken as evaluated by every later run (its digest unchanged). The edit lands
 # after the run has read the file: after the snapshot for a facts file (a whole load used
 # to read the folder again), after the portfolio for facility.toml (its digest was taken
-# when its facility's turn came).
+# when its facility's turn came) and for a rule file (its folder's, after the portfolio).
 CORRECTED = [quarter("1998-06-30", 21000000), quarter("1998-09-30", 19000000)]
 OVERRIDE = PLAIN + (
     '[[facility.override]]\ncovenant = "6.20"\nfrom = "1998Q2"\nminimum = "1.08"\n'
@@ -352,8 +352,9 @@ OVERRIDE = PLAIN + (
 )
 
 
-def saved_during_the_run(monkeypatch, module, name, edit):
-    """`edit()` once, right after the run calls `module.name` (what reads the file)."""
+def saved_during_the_run(monkeypatch, module, name, edit) -> list:
+    """`edit()` once, right after the run calls `module.name` (what reads the file); the list
+    returned holds what it returned once it has run."""
     done, original = [], getattr(module, name)
 
     def then_edit(*args, **kwargs):
@@ -363,27 +364,33 @@ def saved_during_the_run(monkeypatch, module, name, edit):
         return found
 
     monkeypatch.setattr(module, name, then_edit)
+    return done
 
 
-@pytest.mark.parametrize("saved", ["financials.csv", "facility.toml"])
+@pytest.mark.parametrize("saved", ["financials.csv", "facility.toml", "rule file"])
 def test_a_run_records_the_files_it_evaluated_when_one_is_saved_during_it(
-    tmp_path, store_log, monkeypatch, saved
+    tmp_path, store_log, monkeypatch, rules_copy, saved
 ):
     """Section 6.20 as the file read gives it: 22,000,000 / 20,000,000 = 1.10 and
     21,000,000 / 20,000,000 = 1.05, against 1.00 (both comply). The edit saved during the run
     makes September's 19,000,000 / 20,000,000 = 0.95 < 1.00 (a correction), or sets a 1.08
-    minimum from June 1998, which 1.05 breaches (an override). The run evaluates and records
-    the file as read (replaying its recorded inputs gives the log's events); the next run
-    finds the edit and records what it gives, as a fresh log would."""
+    minimum from June 1998, which 1.05 breaches (an override for north, or the package's row
+    "June 30, 1998 and thereafter" for both). The run evaluates and records the file as read
+    (replaying its recorded inputs gives the log's events); the next run finds the edit and
+    records what it gives, as a fresh log would."""
     facts = facts_with(tmp_path / "facts")
-    north = facts / "north"
+    north, rule = facts / "north", rules_copy / "cerplex/covenant-6.20-current-ratio.toml"
     if saved == "financials.csv":
         edit = lambda: write_table(north, "financials", CORRECTED)  # noqa: E731
-        saved_during_the_run(monkeypatch, portfolio.Facility, "snapshot", edit)
-    else:
+        edited = saved_during_the_run(monkeypatch, portfolio.Facility, "snapshot", edit)
+    elif saved == "facility.toml":
         edit = lambda: (north / "facility.toml").write_text(OVERRIDE)  # noqa: E731
-        saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
-    assert run(facts, store_log.db) == 0  # every test complies in the file as read
+        edited = saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
+    else:
+        row = 'table_row = "June 30, 1998 and thereafter"\nminimum = "1.0'
+        edit = lambda: rule.write_text(rule.read_text().replace(f'{row}0"', f'{row}8"'))  # noqa: E731
+        edited = saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
+    assert run(facts, store_log.db, rules=rules_copy) == 0  # every test complies as read
     assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
     tests = [e for e in audit.read(store_log.db) if e.event == "test" and e.covenant == "6.20"]
     assert {(e.agreement, e.date, e.details["value"], e.details["threshold"]) for e in tests} == {
@@ -392,13 +399,23 @@ def test_a_run_records_the_files_it_evaluated_when_one_is_saved_during_it(
         for day, value in ((date(1998, 6, 30), "1.05"), (date(1998, 9, 30), "1.1"))
     }
     monkeypatch.undo()
-    assert run(facts, store_log.db) == 1  # the edit, found: a breach
-    breached = {e.date for e in audit.read(store_log.db) if e.event == "breach"}
-    assert breached == {date(1998, 9, 30) if saved == "financials.csv" else date(1998, 6, 30)}
+    assert len(edited) == 1  # saved during the first run
+    assert run(facts, store_log.db, rules=rules_copy) == 1  # the edit, found: a breach
+    breached = {(e.agreement, e.date) for e in audit.read(store_log.db) if e.event == "breach"}
+    assert (
+        breached
+        == {
+            "financials.csv": {("north", date(1998, 9, 30))},
+            "facility.toml": {("north", date(1998, 6, 30))},
+            "rule file": {("north", date(1998, 6, 30)), ("south", date(1998, 6, 30))},
+        }[saved]
+    )
     found = view(store_log.db)
-    restated = {k for k in found if k.startswith("north|restatement|")}  # what changed, noted
-    assert len(restated) == 1
-    assert {k: v for k, v in found.items() if k not in restated} == whole_run_view(tmp_path, facts)
+    restated = {k for k in found if "|restatement|" in k}  # what changed, noted
+    assert len(restated) == len({agreement for agreement, _ in breached})
+    fresh = tmp_path / "fresh.db"
+    assert run(facts, fresh, rules=rules_copy) == 1
+    assert {k: v for k, v in found.items() if k not in restated} == view(fresh)
     assert audit.verify(store_log.db).ok
 
 

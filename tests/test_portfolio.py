@@ -25,9 +25,10 @@ from conftest import LATE, RULES, write_table
 from engine import audit, cli
 from engine.errors import InputError
 from engine.pipeline import monitor
-from engine.portfolio import folder_files, in_partition, load_portfolio, splice
+from engine.portfolio import in_partition, load_portfolio, splice
 from engine.report import build
 from engine.rules import Threshold
+from engine.snapshot import folder_files
 from engine.values import FiscalQuarter
 
 ACME = """\
@@ -221,7 +222,8 @@ def test_rules_are_shared_not_copied(portfolio: Path) -> None:
     loaded = load_portfolio(RULES, portfolio)
     acme, plain = loaded.facilities
     assert (acme.id, plain.id) == ("acme", "plain")
-    assert acme.rules_folder == plain.rules_folder == RULES / "cerplex"
+    assert acme.agreement.folder == plain.agreement.folder == str(RULES / "cerplex")
+    assert acme.rules is plain.rules is loaded.packages["cerplex"].snapshot  # read once
     # The package itself is untouched by acme's override.
     assert loaded.packages["cerplex"].covenants["6.20"].threshold_for(
         FiscalQuarter(1998, 2)
