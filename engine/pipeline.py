@@ -30,7 +30,6 @@ from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, load_portfolio
 from .rules import Agreement, TestKind
-from .snapshot import Snapshot
 
 
 @dataclass(frozen=True)
@@ -243,15 +242,14 @@ _Outcome = tuple[audit.Spooled | None, list[Problem]]
 def assess_facility(
     facility: Facility,
     as_of: date,
-    rules: Snapshot | None,
     spool: Path,
     basis: Basis | None = None,
 ) -> _Outcome:
-    """`rules`: the package's files, read once for the portfolio; `files` are then the
-    facility's own. The `Assessed` and its events wait in this process's file in the `spool`
-    folder (one write). Given the facility's `basis`, rows appended since (or none) are
-    evaluated alone where that gives what a whole evaluation would add."""
-    entry, files = facility.snapshot(rules)
+    """The `Assessed` and its events wait in this process's file in the `spool` folder (one
+    write), with the facility's own files (its package's are stored once for the run). Given
+    the facility's `basis`, rows appended since (or none) are evaluated alone where that gives
+    what a whole evaluation would add."""
+    entry, files = facility.snapshot(rule_files=False)
     found = appended(facility, as_of, entry, files, basis)
     extends = None if found is None or basis is None else basis.last_seq
     if found is None:
@@ -412,14 +410,11 @@ def evaluate_portfolio(
     since can be evaluated alone (`appended`)."""
     portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
-    rules: dict[str, Snapshot] = {}
-    for facility in facilities:  # each package's folder as read, once for its facilities
-        rules.setdefault(facility.package, facility.rules)
     problems: list[Problem] = []
     waiting: list[audit.Spooled] = []
     with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
-        assessments = _assessments(facilities, as_of, rules, workers, Path(tmp), known)
+        assessments = _assessments(facilities, as_of, workers, Path(tmp), known)
         for done, (assessed, found) in enumerate(assessments, 1):
             problems.extend(found)
             if assessed is not None:
@@ -428,12 +423,13 @@ def evaluate_portfolio(
                 progress(done, len(facilities))
         if problems:
             raise InputError(problems)
-        rule_files = {sha: content for _, files in rules.values() for sha, content in files.items()}
+        followed = {f.package: f.rules[1] for f in facilities}  # each package's files, once
+        rule_files = {sha: content for files in followed.values() for sha, content in files.items()}
         yield Evaluated(portfolio, waiting, rule_files)
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
-_Shared = tuple[list[Facility], date, dict[str, Snapshot], Path, dict[str, Basis]]
+_Shared = tuple[list[Facility], date, Path, dict[str, Basis]]
 _FORKED: _Shared | None = None
 
 
@@ -443,20 +439,19 @@ def _assess_forked(index: int) -> _Outcome:
 
 
 def _assess(shared: _Shared, index: int) -> _Outcome:
-    facilities, as_of, rules, spool, bases = shared
+    facilities, as_of, spool, bases = shared
     facility = facilities[index]
-    return assess_facility(facility, as_of, rules[facility.package], spool, bases.get(facility.id))
+    return assess_facility(facility, as_of, spool, bases.get(facility.id))
 
 
 def _assessments(
     facilities: list[Facility],
     as_of: date,
-    rules: dict[str, Snapshot],
     workers: int,
     spool: Path,
     bases: dict[str, Basis],
 ) -> Iterator[_Outcome]:
-    shared = (facilities, as_of, rules, spool, bases)
+    shared = (facilities, as_of, spool, bases)
     if workers <= 1 or len(facilities) < 2:
         for index in range(len(facilities)):
             yield _assess(shared, index)

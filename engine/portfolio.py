@@ -83,17 +83,16 @@ class Facility:
         assert self.agreement.snapshot is not None  # load_agreement takes it
         return self.agreement.snapshot
 
-    def snapshot(self, rules: Snapshot | None = None) -> tuple[dict[str, Any], dict[str, bytes]]:
+    def snapshot(self, rule_files: bool = True) -> tuple[dict[str, Any], dict[str, bytes]]:
         """What this facility's run read: the digest of every file of its rules folder and of
         its facts folder (and the package, where it is not the facility's own), and the files
-        by digest, so the audit log can store them. Given `rules`, the package's snapshot
-        already taken for every facility that follows it, the files are the facility's own.
-        Its facility.toml is the one its agreement was read from, even if saved again since."""
+        by digest, so the audit log can store them; without `rule_files`, only the facility's
+        own (a run stores its packages' once). Its facility.toml is the one its agreement was
+        read from, even if saved again since."""
         facts, files = folder_files(self.folder, {FACILITY_FILE: self.declared})
-        if rules is None:
-            rules = self.rules
-            files = {**rules[1], **files}
-        entry: dict[str, Any] = {"rules": rules[0], "facts": facts}
+        if rule_files:
+            files = {**self.rules[1], **files}
+        entry: dict[str, Any] = {"rules": self.rules[0], "facts": facts}
         if self.package != self.id:
             entry["package"] = self.package
         return entry, files
