@@ -10,6 +10,7 @@ $5,000,000 of net income, 6.19 a ratio of 0.670, 6.21 $5,000,000 of tangible net
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import re
@@ -25,7 +26,7 @@ from conftest import LATE, RULES, write_table
 from engine import audit, cli
 from engine.errors import InputError
 from engine.facts import load_facts
-from engine.pipeline import monitor
+from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import in_partition, load_portfolio, splice
 from engine.report import build
 from engine.rules import Threshold
@@ -244,6 +245,23 @@ def test_facilities_share_one_object_for_each_quarter(portfolio: Path) -> None:
     assert quarters[0] == [FiscalQuarter(1998, 2), FiscalQuarter(1998, 3), FiscalQuarter(1998, 4)]
     assert all(a is b for a, b in zip(*quarters, strict=True))
     assert FiscalQuarter.parse(" 1998q2") is FiscalQuarter.parse("1998Q2") is quarters[1][0]
+
+
+def test_what_a_run_holds_is_out_of_the_collectors_way_only_while_it_runs(
+    portfolio: Path,
+) -> None:
+    """The portfolio is kept out of the garbage collector's generations while it is evaluated
+    and recorded (`gc.freeze`), and given back after, also when bad input stops the run: a
+    process that goes on (a scheduler, these tests) must not keep it frozen."""
+    assert gc.get_freeze_count() == 0
+    with evaluate_portfolio(RULES, portfolio, LATE) as evaluated:
+        assert gc.get_freeze_count() > 0
+        assert evaluated.count == 2
+    assert gc.get_freeze_count() == 0
+    write_table(portfolio / "plain", "financials", [{**QUARTERS[0], "net_income": "six"}])
+    with pytest.raises(InputError), evaluate_portfolio(RULES, portfolio, LATE):
+        pass
+    assert gc.get_freeze_count() == 0
 
 
 Q = FiscalQuarter.parse
