@@ -435,8 +435,8 @@ def _long_lived() -> Iterator[None]:
     """What is alive as the evaluation starts (the portfolio, the bases, the modules) is kept
     out of the garbage collector's generations until the run is done (`gc.freeze`). Its full
     collections, which a run's allocations set off dozens of times, walked all of it each time:
-    6 s of a 70 s run at ten thousand facilities, growing with the square of their number; and
-    in forked workers each walk wrote to the pages they share with the parent."""
+    4.6 s of a 70 s run at ten thousand facilities, more than growing with their number; and in
+    forked workers each walk wrote to the pages they share with the parent."""
     gc.freeze()
     try:
         yield
