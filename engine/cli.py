@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
-from typing import Any
+from typing import Any, BinaryIO
 
 from . import audit, notify, report, runner, store
 from .errors import InputError, Problem
@@ -576,6 +577,20 @@ def _facilities(args: argparse.Namespace) -> dict[str, date]:
     return {f: day for f, day in found.items() if not args.facility or f in args.facility}
 
 
+@contextmanager
+def _replaced(path: Path) -> Iterator[BinaryIO]:
+    """A file that takes `path`'s place once written whole: a report that fails part way
+    leaves what was there before, not half a report."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        with partial.open("wb") as handle:
+            yield handle
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def _verify(args: argparse.Namespace, out: _Output) -> int:
     verification = audit.verify(args.db)
     if verification.ok:
@@ -591,19 +606,21 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
         return EXIT_BAD_INPUT
     covered = _facilities(args)
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
-    model = report.build_by_facility(
-        audit.read_by_facility(args.db, list(covered), args.known_as_of),
-        max(covered.values(), default=None),
-        args.as_of,
-        args.thin_headroom,
-        detail,
-    )
-    content = report.render(model, args.format)
-    if args.out is None:
-        sys.stdout.buffer.write(content)
-    else:
-        args.out.write_bytes(content)
-        print(f"report written to {args.out}", file=sys.stderr)
+    with report.Shelf() as shelf:
+        model = report.build_by_facility(
+            audit.read_by_facility(args.db, list(covered), args.known_as_of),
+            max(covered.values(), default=None),
+            args.as_of,
+            args.thin_headroom,
+            detail,
+            shelf,
+        )
+        if args.out is None:
+            report.write(model, args.format, sys.stdout.buffer)
+            return EXIT_OK
+        with _replaced(args.out) as out:
+            report.write(model, args.format, out)
+    print(f"report written to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 

@@ -28,7 +28,7 @@ from engine.errors import InputError
 from engine.facts import load_facts
 from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import in_partition, load_portfolio, splice
-from engine.report import build
+from engine.report import build, render
 from engine.rules import Threshold
 from engine.snapshot import folder_files
 from engine.values import FiscalQuarter
@@ -367,6 +367,49 @@ def test_a_portfolio_report_details_the_facilities_needing_attention(
     assert "Each facility's sections follow." in everything
     assert run("report", "--db", str(db), "--facility", "plain") == 0
     assert sections[1] in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("form", ["md", "json", "html"])
+def test_a_portfolio_report_is_written_a_facility_at_a_time_and_the_same(
+    form: str, portfolio: Path, store_log, tmp_path: Path
+) -> None:
+    """`report` keeps each facility's section, and the events its appendix lists, in a
+    temporary file while it writes (`Shelf`), so a book of thousands is never in memory whole:
+    what it writes is, byte for byte, the report rendered from the whole model in memory.
+    plain is recorded first, so the appendix (in sequence order) lists plain's events before
+    acme's, though the facilities' sections go acme first."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01", "--facility", "plain") == 0
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    out = tmp_path / f"report.{form}"
+    assert (
+        run("report", "--db", str(db), "--detail", "all", "--format", form, "--out", str(out)) == 0
+    )
+    whole = build(audit.read(db))
+    assert [a["agreement"] for a in whole["agreements"]] == ["acme", "plain"]
+    listed = [e["agreement"] for e in whole["events"]]
+    assert listed.index("plain") < listed.index("acme")
+    assert out.read_bytes() == render(whole, form)
+
+
+def test_a_report_that_fails_part_way_leaves_the_file_as_it_was(
+    portfolio: Path, store_log, tmp_path: Path, monkeypatch
+) -> None:
+    db = store_log.db
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    (tmp_path / "reports").mkdir()
+    out = tmp_path / "reports" / "report.html"
+    out.write_text("the report a reviewer has open")
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr("engine.report.html.covenant_chart", broken)
+    with pytest.raises(RuntimeError, match="disk filled"):
+        run("report", "--db", str(db), "--format", "html", "--out", str(out))
+    assert out.read_text() == "the report a reviewer has open"
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 
 
 BAD = [

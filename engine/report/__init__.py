@@ -5,10 +5,13 @@
 
 from __future__ import annotations
 
+import io
 import json
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, BinaryIO
 
 from .model import THIN_HEADROOM_PERCENT, build, build_by_facility
+from .shelf import Shelf, Shelved
 from .text import one_line
 
 FORMATS = ("md", "json", "html", "xlsx")
@@ -16,31 +19,68 @@ FORMATS = ("md", "json", "html", "xlsx")
 __all__ = [
     "FORMATS",
     "THIN_HEADROOM_PERCENT",
+    "Shelf",
     "build",
     "build_by_facility",
     "one_line",
     "render",
+    "write",
 ]
 
 
 def render(model: dict[str, Any], format: str) -> bytes:
-    """The report in `format` (one of FORMATS), as the bytes of a file.
+    """The report in `format` (one of FORMATS), as the bytes of a file."""
+    out = io.BytesIO()
+    write(model, format, out)
+    return out.getvalue()
+
+
+def write(model: dict[str, Any], format: str, out: BinaryIO) -> None:
+    """Write the report in `format` to `out` a piece at a time: with its facilities' sections
+    on a `Shelf`, a portfolio's report is never whole in memory.
 
     Each renderer is imported only when asked for: matplotlib alone takes about a second to
     import, and Markdown and JSON need none of it.
     """
     if format == "json":
-        return (json.dumps(model, indent=2) + "\n").encode()
-    if format == "md":
+        pieces: Iterable[str] = _json(model)
+    elif format == "md":
         from .markdown import to_markdown
 
-        return to_markdown(model).encode()
-    if format == "html":
+        pieces = _joined(to_markdown(model))
+    elif format == "html":
         from .html import to_html
 
-        return to_html(model).encode()
-    if format == "xlsx":
+        pieces = to_html(model)
+    elif format == "xlsx":
         from .xlsx import to_xlsx
 
-        return to_xlsx(model)
-    raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(FORMATS)}")
+        out.write(to_xlsx(model))
+        return
+    else:
+        raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(FORMATS)}")
+    for piece in pieces:
+        out.write(piece.encode())
+
+
+def _joined(lines: Iterable[str]) -> Iterator[str]:
+    """The lines joined by newlines, a line at a time."""
+    for index, line in enumerate(lines):
+        yield f"\n{line}" if index else line
+
+
+def _json(model: dict[str, Any]) -> Iterator[str]:
+    """`json.dumps(model, indent=2)` and a newline, a piece at a time: a sequence of the
+    model's top level (the facilities' sections, the events) an item each."""
+    yield "{"
+    for index, (name, value) in enumerate(model.items()):
+        yield f"{',' if index else ''}\n  {json.dumps(name)}: "
+        if not isinstance(value, list | Shelved):
+            yield json.dumps(value, indent=2).replace("\n", "\n  ")
+            continue
+        for position, item in enumerate(value):
+            # Newlines in the text are JSON's own: a string's are escaped as \n.
+            yield ("," if position else "[") + "\n    "
+            yield json.dumps(item, indent=2).replace("\n", "\n    ")
+        yield "\n  ]" if value else "[]"
+    yield "\n}\n"

@@ -7,6 +7,7 @@ enforces that the file stands alone (and a test in Chromium checks it).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +29,8 @@ def headroom_meter(headroom_percent: str, thin_percent: str) -> dict[str, Any]:
     return {"kind": kind, "width": f"{max(width, Decimal(3)):.0f}"}
 
 
-def to_html(model: dict[str, Any]) -> str:
+def to_html(model: dict[str, Any]) -> Iterator[str]:
+    """The page, a piece at a time; each covenant's chart is drawn as its section is."""
     environment = Environment(
         loader=PackageLoader("engine.report", "templates"),
         autoescape=True,
@@ -49,15 +51,16 @@ def to_html(model: dict[str, Any]) -> str:
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
     )
-    charts = {}
-    if model["state_on"]:
-        for agreement in model["agreements"]:
-            for covenant in agreement["covenants"]:
-                svg = covenant_chart(covenant, model["state_on"], model["horizon"]["through"])
-                # Our own drawing: matplotlib escapes every text it writes into the SVG.
-                charts[(agreement["agreement"], covenant["section"])] = svg and Markup(svg)
+
+    def chart(covenant: dict[str, Any]) -> Markup | None:
+        if not model["state_on"]:
+            return None
+        svg = covenant_chart(covenant, model["state_on"], model["horizon"]["through"])
+        # Our own drawing: matplotlib escapes every text it writes into the SVG.
+        return svg and Markup(svg)
+
     template = environment.get_template("report.html.j2")
     after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
-    return template.render(
-        model=model, charts=charts, version=__version__, after_portfolio=after_portfolio
+    return template.generate(
+        model=model, draw_chart=chart, version=__version__, after_portfolio=after_portfolio
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .text import amount, followed, money, nearest, percent, step_up_sentence, when
@@ -29,10 +30,12 @@ def md(value: object) -> str:
     return text
 
 
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(md(c) for c in row) + " |" for row in rows]
-    return [*lines, ""]
+def _table(header: list[str], rows: Iterable[list[object]]) -> Iterator[str]:
+    yield "| " + " | ".join(header) + " |"
+    yield "|" + "---|" * len(header)
+    for row in rows:
+        yield "| " + " | ".join(md(c) for c in row) + " |"
+    yield ""
 
 
 def _headroom(test: dict[str, Any]) -> str:
@@ -44,13 +47,15 @@ def _inputs(test: dict[str, Any]) -> str:
     return ", ".join(f"{k} {money(v)}" for k, v in test["inputs"].items())
 
 
-def to_markdown(model: dict[str, Any]) -> str:
-    out = ["# Covenant report", ""]
+def to_markdown(model: dict[str, Any]) -> Iterator[str]:
+    """The report's lines (to be joined by newlines), a facility's section at a time."""
+    yield from ["# Covenant report", ""]
     if not model["portfolio"]:
-        return "\n".join([*out, "The audit log holds no events for this date.", ""])
+        yield from ["The audit log holds no events for this date.", ""]
+        return
     source = model["generated_from"]
     basis = "as given" if model["as_of_given"] else "the latest run's as-of date"
-    out += [
+    yield from [
         f"State on **{model['state_on']}** ({basis}). Built from {source['events']} of the "
         f"{source['log_events']} audit-log events (sequence numbers "
         f"{source['first_seq']}-{source['last_seq']}); numbers in brackets are sequence numbers "
@@ -58,18 +63,17 @@ def to_markdown(model: dict[str, Any]) -> str:
         "",
     ]
     if len(model["portfolio"]) > 1:
-        out += _portfolio(model["portfolio"], model["not_detailed"])
+        yield from _portfolio(model["portfolio"], model["not_detailed"])
     for agreement in model["agreements"]:
-        out += _agreement(model, agreement)
-    out += ["## Appendix: the audit-log events this report rests on", ""]
-    out += _table(
+        yield from _agreement(model, agreement)
+    yield from ["## Appendix: the audit-log events this report rests on", ""]
+    yield from _table(
         ["Seq", "Date", "Event", "Agreement", "Covenant", "What it records"],
-        [
+        (
             [e["seq"], e["date"], e["event"], e["agreement"], e["covenant"] or "", e["summary"]]
             for e in model["events"]
-        ],
+        ),
     )
-    return "\n".join(out)
 
 
 def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
@@ -80,7 +84,7 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         f"headroom first. {followed(len(rows), not_detailed)}",
         "",
     ]
-    return out + _table(
+    out += _table(
         ["Facility", "Name", "Agreement", "Status", "In breach", "Open defaults", "Nearest limit"],
         [
             [
@@ -95,6 +99,7 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
             for r in rows
         ],
     )
+    return out
 
 
 def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
@@ -146,7 +151,7 @@ def _open_defaults(a: dict[str, Any]) -> list[str]:
     out = ["#### Open defaults and events of default", ""]
     if not a["open_defaults"]:
         return [*out, "None.", ""]
-    return out + _table(
+    out += _table(
         ["Covenant", "Breach", "Value", "Threshold", "Status", "Clause"],
         [
             [
@@ -160,6 +165,7 @@ def _open_defaults(a: dict[str, Any]) -> list[str]:
             for d in a["open_defaults"]
         ],
     )
+    return out
 
 
 def _money_and_notices(a: dict[str, Any]) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..audit import StoredEvent
 from ..values import FiscalQuarter
+from .shelf import Shelf, Shelved
 from .text import describe, restatement
 
 THIN_HEADROOM_PERCENT = Decimal(10)
@@ -71,14 +72,19 @@ def build_by_facility(
     state_on: date | None = None,
     thin_percent: Decimal = THIN_HEADROOM_PERCENT,
     detail: str = "all",
+    shelf: Shelf | None = None,
 ) -> dict[str, Any]:
     """The model built one facility at a time (`facilities` may read them from the log in
     turn). With `detail` "attention", only the facilities the portfolio view shows needing
     attention keep their sections and their events in the appendix: a book of thousands
-    stays a readable report, built in bounded memory."""
+    stays a readable report. With a `shelf`, those sections and events wait there, not in
+    memory, until the report is written: only the portfolio's rows are held, a few hundred
+    bytes a facility."""
     day = state_on or latest_run
     horizon = _horizon(day) if day else None
-    agreements, rows, appendix = [], [], []
+    rows: list[dict[str, Any]] = []
+    agreements: list | Shelved = shelf.sequence() if shelf else []
+    appendix: list | Shelved = shelf.sequence(key=_seq) if shelf else []
     shown = read = 0
     first = last = None
     for name, events in facilities:
@@ -96,7 +102,6 @@ def build_by_facility(
         if row["detailed"]:
             agreements.append(model)
             appendix.extend(_appendix_row(e) for e in used)
-    appendix.sort(key=lambda e: e["seq"])
     rows.sort(key=_portfolio_order)
     return {
         "state_on": day.isoformat() if day else None,
@@ -114,8 +119,12 @@ def build_by_facility(
         "portfolio": rows,
         "detail": detail,
         "not_detailed": len(rows) - len(agreements),
-        "events": appendix,
+        "events": appendix if shelf else sorted(appendix, key=_seq),
     }
+
+
+def _seq(row: dict[str, Any]) -> int:
+    return row["seq"]
 
 
 def _appendix_row(e: StoredEvent) -> dict[str, Any]:

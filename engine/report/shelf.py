@@ -1,0 +1,68 @@
+"""Where a report over many facilities keeps their sections, and the events they rest on,
+until it is written: a temporary SQLite file, not memory. A report on a book of ten thousand
+facilities held every detailed facility's model at once (975 MB for Markdown, 3 GB for JSON);
+kept here, it holds one facility's, however many the book has.
+"""
+
+from __future__ import annotations
+
+import pickle
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+class Shelf:
+    """The temporary file (SQLite's private one, deleted when closed) that `Shelved`
+    sequences keep their items in."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("")
+        self._db.execute(
+            "CREATE TABLE items (shelf INTEGER, key INTEGER, item BLOB NOT NULL,"
+            " PRIMARY KEY (shelf, key)) WITHOUT ROWID"
+        )
+        self._shelves = 0
+
+    def sequence(self, key: Callable[[Any], int] | None = None) -> Shelved:
+        """A new sequence, in the order items are added or, given `key`, of their keys."""
+        self._shelves += 1
+        return Shelved(self._db, self._shelves, key)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Shelf:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class Shelved:
+    """A sequence read back one item at a time each time it is iterated, as a renderer goes
+    through it (the file's B-tree keeps it in order)."""
+
+    def __init__(self, db: sqlite3.Connection, shelf: int, key: Callable[[Any], int] | None):
+        self._db, self._shelf, self._key, self._count = db, shelf, key, 0
+
+    def append(self, item: Any) -> None:
+        key = self._count if self._key is None else self._key(item)
+        self._db.execute(
+            "INSERT INTO items VALUES (?, ?, ?)", (self._shelf, key, pickle.dumps(item, 5))
+        )
+        self._count += 1
+
+    def extend(self, items: Iterable[Any]) -> None:
+        for item in items:
+            self.append(item)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Any]:
+        rows = self._db.execute(
+            "SELECT item FROM items WHERE shelf = ? ORDER BY key", (self._shelf,)
+        )
+        for (item,) in rows:
+            yield pickle.loads(item)
