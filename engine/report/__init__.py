@@ -55,7 +55,7 @@ def write(model: dict[str, Any], format: str, out: BinaryIO) -> None:
     elif format == "xlsx":
         from .xlsx import to_xlsx
 
-        out.write(to_xlsx(model))
+        to_xlsx(model, out)
         return
     else:
         raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(FORMATS)}")

@@ -4,19 +4,25 @@ Sheets: Portfolio (one row per facility, when there are several), Summary (statu
 covenant, totals per agreement, step-ups coming), Tests (one row per covenant test), Events
 (the audit-log events the report rests on), Amounts and notices.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
+
+The workbook is written in openpyxl's write-only mode, a row at a time (each sheet's rows wait
+in a temporary file until it is saved), so a portfolio's report takes the memory of one
+facility. Each sheet's rows are made twice: once to measure its columns, whose widths the file
+states before the rows, and once to write them.
 """
 
 from __future__ import annotations
 
-import io
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, BinaryIO
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
@@ -28,26 +34,41 @@ USD, CENTS, RATIO, SHARE, DAY = (
 _HEADER_FONT = Font(bold=True)
 _HEADER_FILL = PatternFill("solid", fgColor="E8EBEF")
 _HEADER_BORDER = Border(bottom=Side(style="thin", color="7F7F7F"))
+_HEADER_ALIGNMENT = Alignment(vertical="top", wrap_text=False)
 _TITLE_FONT = Font(bold=True, size=14)
 _MAX_WIDTH = 60
 
+# A row of a sheet: how it is styled (a table's HEADER, the sheet's TITLE, a BOLD first cell,
+# or None), and its values.
+Line = tuple[str | None, list[Any]]
+HEADER, TITLE, BOLD = "header", "title", "bold"
+_BLANK: Line = (None, [])
+_Lines = Callable[[dict[str, Any]], Iterator[Line]]
 
-def to_xlsx(model: dict[str, Any]) -> bytes:
-    book = Workbook()
-    summary = book.active
-    summary.title = "Summary"
-    _summary(summary, model)
+
+def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
+    sheets: list[tuple[str, _Lines, str, bool]] = [  # title, rows, frozen panes, filtered
+        ("Summary", _summary, "D7", False),
+        ("Tests", _tests, "D2", True),
+        ("Events", _events, "B2", True),
+        ("Amounts and notices", _amounts_and_notices, "A2", False),
+    ]
     if len(model["portfolio"]) > 1:
-        _portfolio(book.create_sheet("Portfolio", 0), model)
-    _tests(book.create_sheet("Tests"), model)
-    _events(book.create_sheet("Events"), model)
-    _amounts_and_notices(book.create_sheet("Amounts and notices"), model)
-    for sheet in book.worksheets:
-        _fit_columns(sheet)
+        sheets.insert(0, ("Portfolio", _portfolio, "B2", False))
+    book = Workbook(write_only=True)
+    for title, lines, frozen, filtered in sheets:
+        sheet = book.create_sheet(title)
+        for column, width in _widths(lines(model)).items():
+            sheet.column_dimensions[get_column_letter(column)].width = width
+        sheet.freeze_panes = frozen
+        written = widest = 0
+        for style, values in lines(model):
+            sheet.append([_cell(sheet, value, style) for value in values])
+            written, widest = written + 1, max(widest, len(values))
+        if filtered:
+            sheet.auto_filter.ref = f"A1:{get_column_letter(widest)}{written}"
     book.properties.creator = "covenant-monitor"
-    out = io.BytesIO()
     book.save(out)
-    return out.getvalue()
 
 
 class _Cell:
@@ -74,105 +95,85 @@ def _share(percent: str | None) -> _Cell:
     return _Cell(Decimal(percent) / 100 if percent is not None else None, SHARE)
 
 
-def _write(sheet: Worksheet, row: int, values: list[Any]) -> None:
-    for column, value in enumerate(values, start=1):
-        cell = sheet.cell(row=row, column=column)
-        if isinstance(value, _Cell):
-            cell.value = value.value
-            if value.number_format:
-                cell.number_format = value.number_format
-        elif isinstance(value, str):
-            cell.value = value
-            cell.data_type = "s"  # never a formula, whatever the text starts with
-        else:
-            cell.value = value
-
-
-def _header(sheet: Worksheet, row: int, names: list[str]) -> None:
-    _write(sheet, row, names)
-    for column in range(1, len(names) + 1):
-        cell = sheet.cell(row=row, column=column)
+def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnlyCell:
+    cell = WriteOnlyCell(sheet, value.value if isinstance(value, _Cell) else value)
+    if isinstance(value, _Cell):
+        if value.number_format:
+            cell.number_format = value.number_format
+    elif isinstance(value, str):
+        cell.data_type = "s"  # never a formula, whatever the text starts with
+    if style == HEADER:
         cell.font, cell.fill, cell.border = _HEADER_FONT, _HEADER_FILL, _HEADER_BORDER
-        cell.alignment = Alignment(vertical="top", wrap_text=False)
+        cell.alignment = _HEADER_ALIGNMENT
+    elif style is not None:
+        cell.font = _TITLE_FONT if style == TITLE else _HEADER_FONT
+    return cell
 
 
-def _table(sheet: Worksheet, first_row: int, names: list[str], rows: list[list[Any]]) -> int:
-    """A header and its rows from `first_row`; the next free row."""
-    _header(sheet, first_row, names)
-    for offset, row in enumerate(rows, start=1):
-        _write(sheet, first_row + offset, row)
-    return first_row + len(rows) + 2
+def _widths(lines: Iterator[Line]) -> dict[int, float]:
+    """Each column as wide as its longest entry, within reason."""
+    widths: dict[int, int] = {}
+    for _, values in lines:
+        for column, value in enumerate(values, start=1):
+            if isinstance(value, _Cell):
+                value = value.value
+            if value is None:
+                continue
+            if isinstance(value, date):
+                length = 10
+            elif isinstance(value, Decimal | int | float):
+                length = len(f"{value:,}") + 2
+            else:
+                length = max(len(line) for line in str(value).split("\n"))
+            widths[column] = max(widths.get(column, 0), length)
+    return {column: min(max(width + 2, 8), _MAX_WIDTH) for column, width in widths.items()}
 
 
-def _portfolio(sheet: Worksheet, model: dict[str, Any]) -> None:
+def _table(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
+    yield HEADER, names
+    for row in rows:
+        yield None, row
+
+
+def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     """One row per facility, the most serious first, then the nearest to a limit."""
-    rows = []
-    for r in model["portfolio"]:
-        t = r["nearest"] or {}
-        rows.append(
-            [
-                r["facility"],
-                r["name"],
-                r["package"],
-                r["status_label"],
-                r["in_breach"],
-                r["open_defaults"],
-                r["events_of_default"],
-                t.get("covenant"),
-                _share(t.get("headroom_percent")),
-                _day(t.get("date")),
-                "yes" if r["detailed"] else "no (compliant, nothing open)",
-            ]
-        )
     names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
     names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "In full here"]
-    _table(sheet, 1, names, rows)
-    sheet.freeze_panes = "B2"
+    yield from _table(names, (_portfolio_row(r) for r in model["portfolio"]))
 
 
-def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:
+def _portfolio_row(r: dict[str, Any]) -> list[Any]:
+    t = r["nearest"] or {}
+    return [
+        r["facility"],
+        r["name"],
+        r["package"],
+        r["status_label"],
+        r["in_breach"],
+        r["open_defaults"],
+        r["events_of_default"],
+        t.get("covenant"),
+        _share(t.get("headroom_percent")),
+        _day(t.get("date")),
+        "yes" if r["detailed"] else "no (compliant, nothing open)",
+    ]
+
+
+def _summary(model: dict[str, Any]) -> Iterator[Line]:
     source = model["generated_from"]
-    sheet["A1"] = "Covenant report"
-    sheet["A1"].font = _TITLE_FONT
-    _write(sheet, 2, ["State on", _day(model["state_on"])])
-    _write(
-        sheet,
-        3,
+    yield TITLE, ["Covenant report"]
+    yield None, ["State on", _day(model["state_on"])]
+    yield (
+        None,
         [
             "Built from audit-log events",
             f"{source['first_seq']}-{source['last_seq']} ({source['events']} of "
             f"{source['log_events']} in the log)",
         ],
     )
-    _write(sheet, 4, ["Thin headroom below", _share(model["thin_headroom_percent"])])
-    covenants = []
-    for a in model["agreements"]:
-        thin = {w["covenant"] for w in a["summary"]["thin_headroom"]}
-        for c in a["covenants"]:
-            t = c["latest_test"] or {}
-            unit = c["unit"]
-            covenants.append(
-                [
-                    a["agreement"],
-                    c["section"],
-                    c["title"],
-                    c["status_label"],
-                    "; ".join(c["status_notes"]),
-                    "yes" if c["bucket"] == "in_breach" else "no",
-                    _day(t.get("date")),
-                    t.get("period"),
-                    _number(t.get("value"), unit),
-                    _number(t.get("threshold"), unit),
-                    _number(t.get("headroom"), unit),
-                    _share(t.get("headroom_percent")),
-                    "thin" if c["section"] in thin else "",
-                    c["clause"],
-                    t.get("seq"),
-                ]
-            )
-    row = _table(
-        sheet,
-        6,
+    yield None, ["Thin headroom below", _share(model["thin_headroom_percent"])]
+    yield _BLANK
+    yield from _table(
         [
             "Agreement",
             "Section",
@@ -190,12 +191,10 @@ def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:
             "Clause",
             "Seq",
         ],
-        covenants,
+        (row for a in model["agreements"] for row in _covenant_rows(a)),
     )
-    sheet.freeze_panes = "D7"
-    row = _table(
-        sheet,
-        row,
+    yield _BLANK
+    yield from _table(
         [
             "Agreement",
             "Borrower",
@@ -208,7 +207,7 @@ def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:
             "Amounts due",
             "Notices owed",
         ],
-        [
+        (
             [
                 a["agreement"],
                 a["borrower"],
@@ -222,36 +221,11 @@ def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:
                 len(a["notices_owed"]),
             ]
             for a in model["agreements"]
-        ],
+        ),
     )
-    steps = []
-    for a in model["agreements"]:
-        for up in a["summary"]["step_ups"]:
-            latest = up["latest"] or {}
-            steps.append(
-                [
-                    a["agreement"],
-                    up["covenant"],
-                    up["title"],
-                    _day(up["takes_effect"]),
-                    up["table_row"],
-                    _number(up["from_minimum"], up["unit"]),
-                    _number(up["to_minimum"], up["unit"]),
-                    _number(up["plus_value"], up["unit"]),
-                    _number(up["required"], up["unit"]),
-                    _day(latest.get("date")),
-                    _number(latest.get("value"), up["unit"]),
-                    _number(up["improvement_needed"], up["unit"]),
-                    up["source"],
-                ]
-            )
-    _write(
-        sheet, row, [f"Step-ups through {model['horizon']['through']}" if model["horizon"] else ""]
-    )
-    sheet.cell(row=row, column=1).font = _HEADER_FONT
-    _table(
-        sheet,
-        row + 1,
+    yield _BLANK
+    yield BOLD, [f"Step-ups through {model['horizon']['through']}" if model["horizon"] else ""]
+    yield from _table(
         [
             "Agreement",
             "Section",
@@ -267,41 +241,66 @@ def _summary(sheet: Worksheet, model: dict[str, Any]) -> None:
             "Improvement needed",
             "Clause",
         ],
-        steps,
+        (row for a in model["agreements"] for row in _step_up_rows(a)),
     )
 
 
-def _tests(sheet: Worksheet, model: dict[str, Any]) -> None:
-    tests = [(a, c, t) for a in model["agreements"] for c in a["covenants"] for t in c["tests"]]
-    inputs = sorted({name for _, _, t in tests for name in t["inputs"]})
-    rows = []
-    for a, c, t in tests:
-        unit = t["unit"]
-        rows.append(
-            [
-                a["agreement"],
-                c["section"],
-                c["title"],
-                _day(t["date"]),
-                t["period"],
-                *(_number(t["inputs"].get(name), None) for name in inputs),
-                t["metric"],
-                _number(t["value"], unit),
-                _number(t["minimum"], unit),
-                _number(t["plus_value"], unit),
-                _number(t["threshold"], unit),
-                _number(t["headroom"], unit),
-                _share(t["headroom_percent"]),
-                t["result"],
-                t["clause"],
-                t["source_row"],
-                t["seq"],
-                t["breach_seq"],
-            ]
-        )
-    _table(
-        sheet,
-        1,
+def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
+    thin = {w["covenant"] for w in a["summary"]["thin_headroom"]}
+    for c in a["covenants"]:
+        t = c["latest_test"] or {}
+        unit = c["unit"]
+        yield [
+            a["agreement"],
+            c["section"],
+            c["title"],
+            c["status_label"],
+            "; ".join(c["status_notes"]),
+            "yes" if c["bucket"] == "in_breach" else "no",
+            _day(t.get("date")),
+            t.get("period"),
+            _number(t.get("value"), unit),
+            _number(t.get("threshold"), unit),
+            _number(t.get("headroom"), unit),
+            _share(t.get("headroom_percent")),
+            "thin" if c["section"] in thin else "",
+            c["clause"],
+            t.get("seq"),
+        ]
+
+
+def _step_up_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
+    for up in a["summary"]["step_ups"]:
+        latest = up["latest"] or {}
+        yield [
+            a["agreement"],
+            up["covenant"],
+            up["title"],
+            _day(up["takes_effect"]),
+            up["table_row"],
+            _number(up["from_minimum"], up["unit"]),
+            _number(up["to_minimum"], up["unit"]),
+            _number(up["plus_value"], up["unit"]),
+            _number(up["required"], up["unit"]),
+            _day(latest.get("date")),
+            _number(latest.get("value"), up["unit"]),
+            _number(up["improvement_needed"], up["unit"]),
+            up["source"],
+        ]
+
+
+def _tests(model: dict[str, Any]) -> Iterator[Line]:
+    """A column for each input any test has (the union, named in order)."""
+    inputs = sorted(
+        {
+            name
+            for a in model["agreements"]
+            for c in a["covenants"]
+            for t in c["tests"]
+            for name in t["inputs"]
+        }
+    )
+    yield from _table(
         [
             "Agreement",
             "Section",
@@ -322,16 +321,41 @@ def _tests(sheet: Worksheet, model: dict[str, Any]) -> None:
             "Seq",
             "Breach seq",
         ],
-        rows,
+        (
+            _test_row(a, c, t, inputs)
+            for a in model["agreements"]
+            for c in a["covenants"]
+            for t in c["tests"]
+        ),
     )
-    sheet.freeze_panes = "D2"
-    sheet.auto_filter.ref = f"A1:{get_column_letter(sheet.max_column)}{max(sheet.max_row, 1)}"
 
 
-def _events(sheet: Worksheet, model: dict[str, Any]) -> None:
-    _table(
-        sheet,
-        1,
+def _test_row(a: dict[str, Any], c: dict[str, Any], t: dict[str, Any], inputs: list[str]):
+    unit = t["unit"]
+    return [
+        a["agreement"],
+        c["section"],
+        c["title"],
+        _day(t["date"]),
+        t["period"],
+        *(_number(t["inputs"].get(name), None) for name in inputs),
+        t["metric"],
+        _number(t["value"], unit),
+        _number(t["minimum"], unit),
+        _number(t["plus_value"], unit),
+        _number(t["threshold"], unit),
+        _number(t["headroom"], unit),
+        _share(t["headroom_percent"]),
+        t["result"],
+        t["clause"],
+        t["source_row"],
+        t["seq"],
+        t["breach_seq"],
+    ]
+
+
+def _events(model: dict[str, Any]) -> Iterator[Line]:
+    yield from _table(
         [
             "Seq",
             "Run",
@@ -343,7 +367,7 @@ def _events(sheet: Worksheet, model: dict[str, Any]) -> None:
             "What it records",
             "Clause",
         ],
-        [
+        (
             [
                 e["seq"],
                 e["run"],
@@ -356,54 +380,12 @@ def _events(sheet: Worksheet, model: dict[str, Any]) -> None:
                 e["clause"],
             ]
             for e in model["events"]
-        ],
+        ),
     )
-    sheet.freeze_panes = "B2"
-    sheet.auto_filter.ref = f"A1:I{max(sheet.max_row, 1)}"
 
 
-def _amounts_and_notices(sheet: Worksheet, model: dict[str, Any]) -> None:
-    rows = []
-    for a in model["agreements"]:
-        for x in a["amounts_due"]:
-            rows.append(
-                [
-                    "amount due",
-                    a["agreement"],
-                    x["covenant"],
-                    x["holder"],
-                    _cents(x["amount"]),
-                    _cents(x["principal"]),
-                    _cents(x["interest"]),
-                    _day(x["due_date"]),
-                    x["days"],
-                    x["day_count"],
-                    None,
-                    x["clause"],
-                    x["seq"],
-                ]
-            )
-        for n in a["notices_owed"]:
-            rows.append(
-                [
-                    "notice",
-                    a["agreement"],
-                    n["covenant"],
-                    n["to"],
-                    None,
-                    None,
-                    None,
-                    _day(n["deadline"]),
-                    None,
-                    None,
-                    n["reason"],
-                    n["clause"],
-                    n["seq"],
-                ]
-            )
-    _table(
-        sheet,
-        1,
+def _amounts_and_notices(model: dict[str, Any]) -> Iterator[Line]:
+    yield from _table(
         [
             "Kind",
             "Agreement",
@@ -419,26 +401,40 @@ def _amounts_and_notices(sheet: Worksheet, model: dict[str, Any]) -> None:
             "Clause",
             "Seq",
         ],
-        rows,
+        (row for a in model["agreements"] for row in _amounts_and_notices_rows(a)),
     )
-    sheet.freeze_panes = "A2"
 
 
-def _fit_columns(sheet: Worksheet) -> None:
-    """Each column as wide as its longest entry, within reason."""
-    widths: dict[int, int] = {}
-    for row in sheet.iter_rows():
-        for cell in row:
-            if cell.value is None:
-                continue
-            if isinstance(cell.value, date):
-                length = 10
-            elif isinstance(cell.value, Decimal | int | float):
-                length = len(f"{cell.value:,}") + 2
-            else:
-                length = max(len(line) for line in str(cell.value).split("\n"))
-            widths[cell.column] = max(widths.get(cell.column, 0), length)
-    for column, width in widths.items():
-        sheet.column_dimensions[get_column_letter(column)].width = min(
-            max(width + 2, 8), _MAX_WIDTH
-        )
+def _amounts_and_notices_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
+    for x in a["amounts_due"]:
+        yield [
+            "amount due",
+            a["agreement"],
+            x["covenant"],
+            x["holder"],
+            _cents(x["amount"]),
+            _cents(x["principal"]),
+            _cents(x["interest"]),
+            _day(x["due_date"]),
+            x["days"],
+            x["day_count"],
+            None,
+            x["clause"],
+            x["seq"],
+        ]
+    for n in a["notices_owed"]:
+        yield [
+            "notice",
+            a["agreement"],
+            n["covenant"],
+            n["to"],
+            None,
+            None,
+            None,
+            _day(n["deadline"]),
+            None,
+            None,
+            n["reason"],
+            n["clause"],
+            n["seq"],
+        ]
