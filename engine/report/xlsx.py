@@ -330,7 +330,9 @@ def _tests(model: dict[str, Any]) -> Iterator[Line]:
     )
 
 
-def _test_row(a: dict[str, Any], c: dict[str, Any], t: dict[str, Any], inputs: list[str]):
+def _test_row(
+    a: dict[str, Any], c: dict[str, Any], t: dict[str, Any], inputs: list[str]
+) -> list[Any]:
     unit = t["unit"]
     return [
         a["agreement"],
