@@ -415,6 +415,25 @@ def test_a_portfolio_report_is_written_a_facility_at_a_time_and_the_same(
     assert seqs == sorted(seqs) and len(seqs) == len(whole["events"])
 
 
+def test_a_portfolio_reports_title_counts_its_facilities(
+    portfolio: Path, store_log, capsys
+) -> None:
+    """A browser tab shows the page's title: for a portfolio, how many facilities (not the
+    name of every borrower detailed, thousands in a bank's book); for one, its borrower."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    capsys.readouterr()
+    titles = []
+    for only in ([], ["--facility", "acme"]):
+        assert run("report", "--db", str(db), "--format", "html", *only) == 0
+        titles += re.findall(r"<title>(.*)</title>", capsys.readouterr().out)
+    assert titles == [
+        "Covenant report: portfolio of 2 facilities, 2026-01-01",
+        "Covenant report: Acme Holdings, Inc., 2026-01-01",
+    ]
+
+
 def test_a_report_that_fails_part_way_leaves_the_file_as_it_was(
     portfolio: Path, store_log, tmp_path: Path, monkeypatch
 ) -> None:
