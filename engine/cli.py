@@ -560,9 +560,14 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
                 gone = f"  [superseded by {event.superseded_by}]" if event.superseded_by else ""
                 print(f"{event.seq:>6} {report.one_line(event)}{_restates(event)}{gone}")
     except BrokenPipeError:  # `log | head`: the reader has all it wants
-        # As the Python docs advise: point stdout at devnull so the flush at exit is quiet.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _reader_gone()
     return EXIT_OK
+
+
+def _reader_gone() -> None:
+    """As the Python docs advise when the reader of standard output closed it: point stdout
+    at devnull so the flush at exit is quiet."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _facilities(args: argparse.Namespace) -> dict[str, date]:
@@ -616,7 +621,10 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
             shelf,
         )
         if args.out is None:
-            report.write(model, args.format, sys.stdout.buffer)
+            try:
+                report.write(model, args.format, sys.stdout.buffer)
+            except BrokenPipeError:  # `report | head`
+                _reader_gone()
             return EXIT_OK
         with _replaced(args.out) as out:
             report.write(model, args.format, out)

@@ -237,10 +237,12 @@ def test_a_borrower_folder_without_an_agreement_is_reported(db, tmp_path, capsys
     assert "no agreement" in capsys.readouterr().err
 
 
-def test_log_into_a_pipe_closed_early_is_quiet(db, capsys):
+@pytest.mark.parametrize("command", ["log --json", "report --format json"])
+def test_output_into_a_pipe_closed_early_is_quiet(command: str, db, capsys):
+    """The reader has all it wants (`| head`); both write as they go, and stop quietly."""
     run_example(db)
     piped = subprocess.run(
-        f"'{sys.executable}' -m engine log --json --db '{db}' | head -n 1",
+        f"'{sys.executable}' -m engine {command} --db '{db}' | head -n 1",
         shell=True,
         capture_output=True,
         text=True,
