@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
+from functools import partial
 from typing import Any, BinaryIO
 
 from openpyxl import Workbook
@@ -49,7 +50,7 @@ _Lines = Callable[[dict[str, Any]], Iterator[Line]]
 def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
     sheets: list[tuple[str, _Lines, str, bool]] = [  # title, rows, frozen panes, filtered
         ("Summary", _summary, "D7", False),
-        ("Tests", _tests, "D2", True),
+        ("Tests", partial(_tests, inputs=_inputs(model)), "D2", True),
         ("Events", _events, "B2", True),
         ("Amounts and notices", _amounts_and_notices, "A2", False),
     ]
@@ -289,9 +290,10 @@ def _step_up_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
         ]
 
 
-def _tests(model: dict[str, Any]) -> Iterator[Line]:
-    """A column for each input any test has (the union, named in order)."""
-    inputs = sorted(
+def _inputs(model: dict[str, Any]) -> list[str]:
+    """The Tests sheet's input columns: every input any test has, named in order (found once,
+    not on each of the sheet's two passes)."""
+    return sorted(
         {
             name
             for a in model["agreements"]
@@ -300,6 +302,9 @@ def _tests(model: dict[str, Any]) -> Iterator[Line]:
             for name in t["inputs"]
         }
     )
+
+
+def _tests(model: dict[str, Any], inputs: list[str]) -> Iterator[Line]:
     yield from _table(
         [
             "Agreement",
