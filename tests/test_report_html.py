@@ -65,6 +65,36 @@ def test_the_report_loads_in_chromium_with_no_errors_and_every_part_present(marc
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 50_000
 
 
+def test_every_charts_labels_are_inside_it_and_clear_of_its_axes(march_1998, tmp_path):
+    """The margins are worked out from the tick labels (charts._margins), not by drawing the
+    chart twice: the reader's browser, with its own sans-serif, shows every label whole, the
+    y-axis labels left of the plot and the dates below it."""
+    with Page(tmp_path / "profile") as page:
+        page.open(march_1998.as_uri())
+        found = page.evaluate(
+            """[...document.querySelectorAll('section.covenant figure.chart svg')].map(svg => {
+            const box = svg.getBoundingClientRect();
+            const plot = svg.querySelector('[id^="patch_2"]').getBoundingClientRect();
+            const texts = [...svg.querySelectorAll('text')].map(t => t.getBoundingClientRect());
+            const y = [...svg.querySelectorAll('[id^="ytick_"] text')]
+                .map(t => t.getBoundingClientRect());
+            const x = [...svg.querySelectorAll('[id^="xtick_"] text')]
+                .map(t => t.getBoundingClientRect());
+            return {
+                labels: texts.length,
+                outside: texts.filter(r => r.left < box.left || r.right > box.right
+                    || r.top < box.top || r.bottom > box.bottom).length,
+                yOverPlot: y.filter(r => r.right > plot.left).length,
+                xOverPlot: x.filter(r => r.top < plot.bottom).length,
+            };
+        })"""
+        )
+    assert len(found) == len(CHARTED)
+    for chart in found:
+        assert chart["labels"] > 8  # ticks on both axes and the legend
+        assert (chart["outside"], chart["yOverPlot"], chart["xOverPlot"]) == (0, 0, 0)
+
+
 def test_borrower_text_stays_text_in_the_browser(tmp_path):
     facts = tmp_path / "facts" / "cerplex"
     facts.mkdir(parents=True)
