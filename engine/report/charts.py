@@ -8,6 +8,7 @@ figure a reviewer reads is printed from the Decimal strings in the tables beside
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from itertools import pairwise
 from typing import Any
@@ -19,7 +20,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import Formatter
 
 _STYLE = {
     "svg.fonttype": "none",  # text as <text>, rendered with the reader's own sans-serif
@@ -83,7 +84,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
         if first <= day <= end:
             axes.axvline(day, color=_MUTED, linestyle="--", linewidth=1, label=f"as of {day}")
         axes.set_xlim(first - _MARGIN, end)
-        axes.yaxis.set_major_formatter(FuncFormatter(_ratio if ratio else _millions))
+        axes.yaxis.set_major_formatter(RATIO if ratio else MILLIONS)
         axes.grid(axis="y", color="#e6e6e6", linewidth=0.6)
         axes.legend(loc="best", fontsize=8, frameon=False)
         locator = AutoDateLocator(maxticks=9)
@@ -177,10 +178,36 @@ def _threshold_runs(
     return runs
 
 
-def _millions(value: float, _position: float) -> str:
-    sign = "-" if value < 0 else ""
-    return f"{sign}${abs(value) / 1e6:,.1f}m"
+class AxisLabels(Formatter):
+    """Tick labels that state their gridlines' values: each axis with as many decimals as its
+    ticks need (at least `fewest`), the same for all of them. One decimal wrote $5.2m at the
+    $5,250,000 gridline and $4.8m at $4,750,000."""
+
+    def __init__(self, scale: float, fewest: int, label: Callable[[float, int], str]):
+        self.scale, self.fewest, self.label = scale, fewest, label
+
+    def format_ticks(self, values: Sequence[float]) -> list[str]:
+        scaled = [value / self.scale for value in values]
+        places = next(
+            (p for p in range(self.fewest, _MOST_PLACES) if all(_exact(v, p) for v in scaled)),
+            _MOST_PLACES,
+        )
+        return [self.label(value, places) for value in scaled]
+
+    def __call__(self, value: float, position: int | None = None) -> str:
+        return self.format_ticks([value])[0]
 
 
-def _ratio(value: float, _position: float) -> str:
-    return f"{value:.2f}"
+_MOST_PLACES = 6  # a dollar, in millions
+
+
+def _exact(value: float, places: int) -> bool:
+    return abs(round(value, places) - value) < 1e-9
+
+
+def _millions(value: float, places: int) -> str:
+    return f"{'-' if value < 0 else ''}${abs(value):,.{places}f}m"
+
+
+MILLIONS = AxisLabels(1e6, 1, _millions)
+RATIO = AxisLabels(1, 2, lambda value, places: f"{value:.{places}f}")
