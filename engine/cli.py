@@ -352,6 +352,14 @@ def build_parser() -> argparse.ArgumentParser:
         "due), the others in the portfolio view only; or all (default: attention for several "
         "facilities; one is always in full)",
     )
+    rep.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="draw the HTML report's charts in N processes (default: 1); a portfolio's HTML "
+        "report spends most of its time drawing them",
+    )
     _add_known_as_of(rep, "the log")
     _add_facility(rep, "report on")
     return parser
@@ -622,12 +630,12 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
         )
         if args.out is None:
             try:
-                report.write(model, args.format, sys.stdout.buffer)
+                report.write(model, args.format, sys.stdout.buffer, args.workers)
             except BrokenPipeError:  # `report | head`
                 _reader_gone()
             return EXIT_OK
         with _replaced(args.out) as out:
-            report.write(model, args.format, out)
+            report.write(model, args.format, out, args.workers)
     print(f"report written to {args.out}", file=sys.stderr)
     return EXIT_OK
 

@@ -415,6 +415,23 @@ def test_a_portfolio_report_is_written_a_facility_at_a_time_and_the_same(
     assert seqs == sorted(seqs) and len(seqs) == len(whole["events"])
 
 
+def test_an_html_reports_charts_drawn_in_several_processes_are_the_same(
+    portfolio: Path, store_log, tmp_path: Path
+) -> None:
+    """`report --workers 2` draws the charts ahead in two processes; each lands in its own
+    covenant's section, and the page is byte for byte the one drawn in this process."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    out = tmp_path / "report.html"
+    options = ["--detail", "all", "--format", "html", "--out", str(out), "--workers", "2"]
+    assert run("report", "--db", str(db), *options) == 0
+    page = out.read_text()
+    # Each facility's four financial covenants, 6.18 to 6.21: only financials are reported.
+    assert page.count("<svg") == 2 * 4
+    assert out.read_bytes() == render(build(audit.read(db)), "html")
+
+
 def test_a_portfolio_reports_title_counts_its_facilities(
     portfolio: Path, store_log, capsys
 ) -> None:

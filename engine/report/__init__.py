@@ -35,9 +35,10 @@ def render(model: dict[str, Any], format: str) -> bytes:
     return out.getvalue()
 
 
-def write(model: dict[str, Any], format: str, out: BinaryIO) -> None:
+def write(model: dict[str, Any], format: str, out: BinaryIO, workers: int = 1) -> None:
     """Write the report in `format` to `out` a piece at a time: with its facilities' sections
-    on a `Shelf`, a portfolio's report is never whole in memory.
+    on a `Shelf`, a portfolio's report is never whole in memory. `workers`: the processes that
+    draw an HTML report's charts.
 
     Each renderer is imported only when asked for: matplotlib alone takes about a second to
     import, and Markdown and JSON need none of it.
@@ -51,7 +52,7 @@ def write(model: dict[str, Any], format: str, out: BinaryIO) -> None:
     elif format == "html":
         from .html import to_html
 
-        pieces = to_html(model)
+        pieces = to_html(model, workers)
     elif format == "xlsx":
         from .xlsx import to_xlsx
 
