@@ -10,7 +10,7 @@ from chromium import Page
 
 from conftest import EXAMPLE_FACTS, RULES
 from engine.cli import main
-from engine.report.charts import MILLIONS, RATIO
+from engine.report.charts import AxisLabels
 from engine.report.html import headroom_meter
 
 SECTIONS = ["4.2", "5.2", "6.3", "6.4", "6.18", "6.19", "6.20", "6.21", "9.1", "SPA 5(a)"]
@@ -143,14 +143,15 @@ def test_the_headroom_meter(headroom, kind, width):
     [
         # Quarter-million gridlines: one decimal wrote $4.8m at $4,750,000 and $5.2m at $5.25m.
         (
-            MILLIONS,
+            AxisLabels.millions(),
             [4_500_000, 4_750_000, 5_000_000, 5_250_000],
             ["$4.50m", "$4.75m", "$5.00m", "$5.25m"],
         ),
-        (MILLIONS, [-1_500_000, 0, 1_500_000], ["-$1.5m", "$0.0m", "$1.5m"]),  # one suffices
+        # Whole half-millions: one decimal suffices.
+        (AxisLabels.millions(), [-1_500_000, 0, 1_500_000], ["-$1.5m", "$0.0m", "$1.5m"]),
         # 6.19's minimum of 0.425 to 1.00 sits between gridlines 0.40 and 0.45 at 0.025 steps.
-        (RATIO, [0.4, 0.425, 0.45], ["0.400", "0.425", "0.450"]),
-        (RATIO, [1.0, 1.5, 2.0], ["1.00", "1.50", "2.00"]),
+        (AxisLabels.ratio(), [0.4, 0.425, 0.45], ["0.400", "0.425", "0.450"]),
+        (AxisLabels.ratio(), [1.0, 1.5, 2.0], ["1.00", "1.50", "2.00"]),
     ],
 )
 def test_a_charts_axis_labels_state_their_gridlines_values(labels, ticks, expected):

@@ -84,7 +84,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
         if first <= day <= end:
             axes.axvline(day, color=_MUTED, linestyle="--", linewidth=1, label=f"as of {day}")
         axes.set_xlim(first - _MARGIN, end)
-        axes.yaxis.set_major_formatter(RATIO if ratio else MILLIONS)
+        axes.yaxis.set_major_formatter(AxisLabels.ratio() if ratio else AxisLabels.millions())
         axes.grid(axis="y", color="#e6e6e6", linewidth=0.6)
         axes.legend(loc="best", fontsize=8, frameon=False)
         locator = AutoDateLocator(maxticks=9)
@@ -186,6 +186,14 @@ class AxisLabels(Formatter):
     def __init__(self, scale: float, fewest: int, label: Callable[[float, int], str]):
         self.scale, self.fewest, self.label = scale, fewest, label
 
+    @classmethod
+    def millions(cls) -> AxisLabels:
+        return cls(1e6, 1, _millions)
+
+    @classmethod
+    def ratio(cls) -> AxisLabels:
+        return cls(1, 2, _ratio)
+
     def format_ticks(self, values: Sequence[float]) -> list[str]:
         scaled = [value / self.scale for value in values]
         places = next(
@@ -209,5 +217,5 @@ def _millions(value: float, places: int) -> str:
     return f"{'-' if value < 0 else ''}${abs(value):,.{places}f}m"
 
 
-MILLIONS = AxisLabels(1e6, 1, _millions)
-RATIO = AxisLabels(1, 2, lambda value, places: f"{value:.{places}f}")
+def _ratio(value: float, places: int) -> str:
+    return f"{value:.{places}f}"

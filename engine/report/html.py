@@ -66,11 +66,11 @@ def to_html(model: dict[str, Any], workers: int = 1) -> Iterator[str]:
         )
 
 
-Chart = Callable[[dict[str, Any]], Markup | None]
+_Chart = Callable[[dict[str, Any]], Markup | None]
 
 
 @contextmanager
-def _charts(model: dict[str, Any], workers: int) -> Iterator[Chart]:
+def _charts(model: dict[str, Any], workers: int) -> Iterator[_Chart]:
     """What the template calls for each covenant's chart, in the order of its sections: every
     covenant of every agreement. With several workers, charts are drawn that far ahead (a few
     for each process, so that only those wait in memory) and handed over in turn. matplotlib
