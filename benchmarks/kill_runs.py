@@ -12,16 +12,17 @@ run of several seconds. Two kinds of run are killed, alternately:
 Every fifth kill falls just after the run says its write committed ("recorded"), so a log
 "as after" is always reached; of the others, half fall at a uniformly random moment of the whole
 run and half inside its write (after the run says "recording", before its transaction could
-have committed). After
-each kill: `verify` passes, the log is exactly as before the run or exactly as after it, a
-rerun completes, and the log then equals the log of an uninterrupted run. Prints each kill and
-the totals; `tests/test_kill.py` runs it and checks the same.
+have committed). After each kill: `verify` passes, the log is exactly as before the run or
+exactly as after it, a rerun completes, the log then equals the log of an uninterrupted run,
+and the temporary files the killed run left (what it had evaluated) are gone. Prints each kill
+and the totals; `tests/test_kill.py` runs it and checks the same.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import shutil
 import signal
@@ -59,6 +60,17 @@ def command(facts: Path, db: Path, *extra: str) -> list[str]:
 
 
 WATCHED = ("--log-format", "json", "--wait", "30")  # progress lines to time the kills by
+
+
+def scratch(root: Path) -> dict[str, str]:
+    """The environment of the runs: their temporary folders (TMPDIR) go under `root`."""
+    return {**os.environ, "TMPDIR": str(root)}
+
+
+def left_behind(root: Path) -> list[Path]:
+    """Temporary folders that hold something. A run killed between making its folder and
+    locking it leaves it empty, which nothing can tell from a folder being made."""
+    return [p for p in root.iterdir() if p.is_dir() and any(p.iterdir())]
 
 
 def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
@@ -112,6 +124,7 @@ class Run:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            env=scratch(db.parent / "tmp"),
         )
         run = cls(process, time.monotonic())
         run.reader = threading.Thread(target=run._read, daemon=True)
@@ -259,7 +272,10 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
         kill.problem = "verify failed after the kill"
     else:
         code = subprocess.run(
-            command(scenario.facts, db, *WATCHED), capture_output=True, check=False
+            command(scenario.facts, db, *WATCHED),
+            capture_output=True,
+            check=False,
+            env=scratch(db.parent / "tmp"),
         )
         if code.returncode not in (0, 1):
             kill.problem = f"the rerun exited {code.returncode}: {code.stderr[-500:]!r}"
@@ -267,6 +283,8 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
             kill.problem = "after the rerun the log differs from an uninterrupted run's"
         elif not verified(db):
             kill.problem = "verify failed after the rerun"
+        elif left := left_behind(db.parent / "tmp"):
+            kill.problem = f"after the rerun the killed run's temporary files are left: {left}"
     kill.ok = not kill.problem
     return kill
 
@@ -275,6 +293,7 @@ def main(kills: int = 50, size: int = 6000, seed: int = 1, echo=print) -> list[K
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="kill-runs-") as tmp:
         root = Path(tmp)
+        (root / "tmp").mkdir()
         scenarios = prepare(root, size)
         for s in scenarios:
             echo(
@@ -300,7 +319,8 @@ def main(kills: int = 50, size: int = 6000, seed: int = 1, echo=print) -> list[K
         landed[kill.landed] = landed.get(kill.landed, 0) + 1
     echo(
         f"{sum(k.ok for k in results)} of {len(results)} kills: verify passed, the log was as "
-        "before or after, the rerun completed and matched an uninterrupted run. Landed: "
+        "before or after, the rerun completed, matched an uninterrupted run and left no "
+        "temporary files. Landed: "
         + ", ".join(f"{n} {where}" for where, n in sorted(landed.items()))
     )
     return results

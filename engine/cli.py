@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -14,13 +15,15 @@ from pathlib import Path
 from time import monotonic
 from typing import Any, BinaryIO
 
-from . import audit, notify, report, runner, store
+from . import audit, notify, processes, report, runner, store
 from .errors import InputError, Problem
 from .lifecycle import ATTENTION
 from .values import parse_date
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
 EXIT_NOT_NOTIFIED, EXIT_BUSY, EXIT_LOG_BROKEN = 3, 4, 5
+# As a shell reports a process the signal ended; the process unwinds first.
+EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 # Counted rather than listed by `run` unless --verbose: every test, dates not tested, and the
 # terms of the agreement and its covenants (recorded when first seen or changed).
 _ROUTINE = frozenset({"test", "not_tested", "agreement_terms", "covenant_terms"})
@@ -41,6 +44,8 @@ exit codes:
   4  another run held the audit log's lock for longer than --wait; nothing was written
   5  the audit log fails verification (edited, deleted or reordered rows); nothing was
      written. `verify` names the first bad row
+  130, 143  stopped by Ctrl-C or SIGTERM: the log is as before the run (or as after it, if
+     it had committed); temporary files and a half-written report are removed
 """
 
 
@@ -369,7 +374,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     out = _Output(getattr(args, "log_format", "text"))
     try:
-        return _COMMANDS[args.command](args, out)
+        with processes.terminable():
+            return _COMMANDS[args.command](args, out)
+    except KeyboardInterrupt:
+        out.error("stopped by Ctrl-C")
+        return EXIT_INTERRUPTED
+    except processes.Terminated:
+        out.error("stopped by SIGTERM")
+        return EXIT_TERMINATED
     except InputError as error:
         out.error("bad input, nothing was written", error.problems)
         return EXIT_BAD_INPUT

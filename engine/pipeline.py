@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import multiprocessing
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from . import __version__, audit, instruments, terms
+from . import __version__, audit, instruments, processes, terms
 from .errors import InputError, Problem
 from .evaluate import Evaluation, evaluate
 from .facts import Facts, load_appended, load_facts
@@ -413,10 +411,10 @@ def evaluate_portfolio(
     facilities = portfolio.facilities
     problems: list[Problem] = []
     waiting: list[audit.Spooled] = []
-    with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
+    with processes.scratch_folder() as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
         with _long_lived():
-            assessments = _assessments(facilities, as_of, workers, Path(tmp), known)
+            assessments = _assessments(facilities, as_of, workers, tmp, known)
             for done, (assessed, found) in enumerate(assessments, 1):
                 problems.extend(found)
                 if assessed is not None:
@@ -481,7 +479,7 @@ def _assessments(
     global _FORKED
     _FORKED = shared
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
+        with processes.pool(workers) as pool:
             yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=chunk)
     finally:
         _FORKED = None

@@ -9,13 +9,13 @@ which figure changed, from what, to what.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
+from . import processes
 from .audit import Restatement
 from .errors import InputError
 from .facts import Facts, load_facts
@@ -70,8 +70,7 @@ def digests(manifest: Manifest) -> set[str]:
 @contextmanager
 def laid_out(manifest: Manifest, files: dict[str, bytes]) -> Iterator[tuple[Path, Path]]:
     """The snapshot's files written out as a rules folder and a facts folder."""
-    with tempfile.TemporaryDirectory(prefix="covenant-monitor-") as tmp:
-        root = Path(tmp)
+    with processes.scratch_folder() as root:
         for facility, entry in manifest.items():
             names = {"rules": entry.get("package", facility), "facts": facility}
             for group in _GROUPS:

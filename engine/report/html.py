@@ -7,7 +7,6 @@ enforces that the file stands alone (and a test in Chromium checks it).
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from .. import __version__
+from .. import __version__, processes
 from .charts import covenant_chart
 from .text import amount, followed, money, nearest, percent, step_up_sentence, when
 
@@ -85,7 +84,7 @@ def _charts(model: dict[str, Any], workers: int) -> Iterator[_Chart]:
     coming = (c for agreement in model["agreements"] for c in agreement["covenants"])
     ahead: deque[tuple[dict[str, Any], AsyncResult]] = deque()
     # Forked before any thread of the pool's starts, as the run's evaluating processes are.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
+    with processes.pool(workers) as pool:
 
         def chart(covenant: dict[str, Any]) -> Markup | None:
             for upcoming in coming:

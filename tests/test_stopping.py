@@ -1,0 +1,143 @@
+"""Stopping a command part way. SIGTERM (systemd stopping the unit, `timeout`, `kill`) unwinds
+the process as Ctrl-C does: a run's write is rolled back, its temporary folder (what it has
+evaluated, about 0.14 MB a facility) and a half-written report are removed, and its worker
+processes go without a word. What a process killed outright leaves, the next one removes
+(benchmarks/kill_runs.py checks that after each of its kills)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import RULES
+from engine import audit, cli, processes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+import synthetic
+
+FACILITIES = 200  # 40 quarters each: a run of a few seconds, most of it evaluating
+
+
+@pytest.fixture(scope="module")
+def portfolio(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The synthetic portfolio, and its log as of 1999 (a run as of 2026 adds to it)."""
+    root = tmp_path_factory.mktemp("stopping")
+    synthetic.write(root / "facts", FACILITIES, 40)
+    db = root / "1999.db"
+    run = ["run", "--rules", str(RULES), "--facts", str(root / "facts"), "--db", str(db)]
+    assert cli.main([*run, "--as-of", "1999-12-31"]) in (cli.EXIT_OK, cli.EXIT_ATTENTION)
+    return root / "facts", db
+
+
+def started(tmp_path: Path, *arguments: str) -> subprocess.Popen:
+    """The command in a process of its own, its temporary folders under tmp_path/tmp."""
+    (tmp_path / "tmp").mkdir()
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine", *arguments],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+    )
+
+
+def wait_for(found: Callable[[], bool], process: subprocess.Popen) -> None:
+    while not found():
+        assert process.poll() is None, process.communicate()[1]
+        time.sleep(0.005)
+
+
+def terminated(process: subprocess.Popen) -> str:
+    """Sends SIGTERM; what the process said on stderr, once it has exited 143."""
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == cli.EXIT_TERMINATED == 143, stderr
+    assert "Traceback" not in stderr, stderr  # neither the command's nor a worker's
+    return stderr
+
+
+def holds_something(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+def test_sigterm_while_workers_evaluate_removes_what_they_wrote(portfolio, tmp_path) -> None:
+    facts, _ = portfolio
+    db = tmp_path / "log.db"
+    process = started(
+        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
+        "--as-of", "2026-01-01", "--workers", "2",
+    )  # fmt: skip
+    wait_for(lambda: any((tmp_path / "tmp").glob("*/rows-*")), process)  # a worker's spool
+    assert "stopped by SIGTERM" in terminated(process)
+    assert holds_something(tmp_path / "tmp") == []
+    assert not db.exists()  # evaluating comes before the log is touched
+
+
+def test_sigterm_during_the_write_leaves_the_log_as_it_was(portfolio, tmp_path) -> None:
+    facts, before = portfolio
+    db = tmp_path / "log.db"
+    db.write_bytes(before.read_bytes())
+    process = started(
+        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
+        "--as-of", "2026-01-01", "--log-format", "json",
+    )  # fmt: skip
+    said: list[str] = []
+
+    def holds_the_lock() -> bool:  # the write transaction is open: comparing, then recording
+        said.append(process.stderr.readline())
+        return '"lock acquired"' in said[-1]
+
+    wait_for(holds_the_lock, process)
+    assert '"message": "stopped by SIGTERM"' in terminated(process)
+    assert audit.read(db) == audit.read(before) and audit.head(db) == audit.head(before)
+    assert audit.verify(db).ok
+    assert holds_something(tmp_path / "tmp") == []
+
+
+def test_sigterm_while_a_report_is_drawn_leaves_no_half_report(portfolio, tmp_path) -> None:
+    _, db = portfolio
+    out = tmp_path / "report.html"
+    process = started(
+        tmp_path, "report", "--db", str(db), "--format", "html", "--detail", "all",
+        "--out", str(out), "--workers", "2",
+    )  # fmt: skip
+    wait_for(lambda: any(tmp_path.glob(".report.html.*.partial")), process)
+    assert "stopped by SIGTERM" in terminated(process)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
+
+
+def test_a_folder_a_killed_process_left_is_removed_by_the_next(tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, signal\nfrom engine import processes\n"
+            "with processes.scratch_folder() as folder:\n"
+            "    (folder / 'rows-1').write_bytes(bytes(1000))\n"
+            "    print(folder, flush=True)\n"
+            "    os.kill(os.getpid(), signal.SIGKILL)\n",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+    )
+    assert killed.returncode == -signal.SIGKILL
+    left = Path(killed.stdout.strip())
+    assert (left / "rows-1").exists()
+    by_hand = tmp_path / f"{processes.PREFIX}by-hand"  # not made by covenant-monitor: kept
+    by_hand.mkdir()
+    with processes.scratch_folder() as held, processes.scratch_folder() as second:
+        assert not left.exists()  # nobody held it
+        assert held.exists() and by_hand.exists() and second.exists()
+        assert processes.sweep() == []  # both held, by this process
+    assert not held.exists() and not second.exists() and by_hand.exists()
