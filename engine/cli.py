@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date, datetime, time
@@ -21,7 +22,7 @@ from .lifecycle import ATTENTION
 from .values import parse_date
 
 EXIT_OK, EXIT_ATTENTION, EXIT_BAD_INPUT = 0, 1, 2
-EXIT_NOT_NOTIFIED, EXIT_BUSY, EXIT_LOG_BROKEN = 3, 4, 5
+EXIT_NOT_NOTIFIED, EXIT_BUSY, EXIT_LOG_BROKEN, EXIT_FAILED = 3, 4, 5, 6
 # As a shell reports a process the signal ended; the process unwinds first.
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 # Counted rather than listed by `run` unless --verbose: every test, dates not tested, and the
@@ -44,6 +45,9 @@ exit codes:
   4  another run held the audit log's lock for longer than --wait; nothing was written
   5  the audit log fails verification (edited, deleted or reordered rows); nothing was
      written. `verify` names the first bad row
+  6  stopped by the operating system (a full disk, a folder it may not write) or by a bug
+     (its traceback is printed): the log is as before the run, or as after it if it had
+     committed
   130, 143  stopped by Ctrl-C or SIGTERM: the log is as before the run (or as after it, if
      it had committed); temporary files and a half-written report are removed
 """
@@ -84,6 +88,14 @@ def _instant(text: str) -> datetime:
             f"{text!r} is not a date-time such as 2026-11-21T09:30:00Z or 2026-11-21"
         ) from error
     return moment.astimezone() if moment.tzinfo is None else moment
+
+
+def _output(text: str) -> Path:
+    """A file to write, in a folder that exists: checked before the work, not after it."""
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
+    return path
 
 
 def _seconds(text: str) -> float:
@@ -327,7 +339,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--out",
-        type=Path,
+        type=_output,
         default=None,
         metavar="PATH",
         help="write the report to this file (default: standard output)",
@@ -400,6 +412,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except store.errors() as error:
         out.error(f"cannot use the audit log {store.shown(args.db)}: {error}")
         return EXIT_BAD_INPUT
+    except OSError as error:  # not exit 1, which says "new events recorded" to a scheduler
+        out.error(f"stopped by the operating system: {error}")
+        return EXIT_FAILED
+    except Exception as error:
+        out.error(f"stopped by an unexpected error: {error!r}", trace=traceback.format_exc())
+        return EXIT_FAILED
 
 
 class _Output:
@@ -442,12 +460,14 @@ class _Output:
         else:
             print(f"\n{message}")
 
-    def error(self, message: str, problems: list | None = None) -> None:
+    def error(self, message: str, problems: list | None = None, trace: str = "") -> None:
         if self.json:
             found = [vars(p) for p in problems or []]
-            self._emit(sys.stderr, "error", message, problems=found)
+            traced = {"traceback": trace} if trace else {}
+            self._emit(sys.stderr, "error", message, problems=found, **traced)
         else:
-            lines = [f"covenant-monitor: {message}" + (":" if problems else "")]
+            lines = [trace.rstrip()] if trace else []
+            lines += [f"covenant-monitor: {message}" + (":" if problems else "")]
             lines += [str(p) for p in problems or []]
             print("\n".join(lines), file=sys.stderr)
 

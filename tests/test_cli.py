@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_FACTS, ROOT, RULES, Store
-from engine import store
+from engine import runner, store
 from engine.cli import main
 
 
@@ -182,6 +182,7 @@ def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
         (["run", "--webhook", "ftp://hooks.example"], "is not an http:// or https:// address"),
         (["run", "--smtp", "mail.example:0"], "is not an SMTP server"),
         (["run", "--log-format", "xml"], "invalid choice"),
+        (["report", "--out", "/nonexistent-folder/r.md"], "there is no folder"),
     ],
 )
 def test_bad_usage_exits_2(args, message, capsys):
@@ -189,6 +190,26 @@ def test_bad_usage_exits_2(args, message, capsys):
         cli(*args)
     assert exit_.value.code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_a_bug_exits_6_with_its_traceback_not_1(log_format, tmp_path, monkeypatch, capsys):
+    """Python's own exit for an uncaught exception is 1, which says "new events recorded" to a
+    scheduler (the systemd unit counts 1 as success)."""
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(runner, "execute", broken)
+    code = run_example(tmp_path / "log.db", "--log-format", log_format)
+    assert code == 6
+    err = capsys.readouterr().err
+    assert "stopped by an unexpected error: RuntimeError('a bug')" in err
+    if log_format == "json":
+        (line,) = err.splitlines()
+        assert 'raise RuntimeError("a bug")' in json.loads(line)["traceback"]
+    else:
+        assert err.startswith("Traceback (most recent call last):")
 
 
 @pytest.mark.parametrize("command", [[], ["run"], ["log"], ["verify"], ["report"]])

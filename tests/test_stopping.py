@@ -1,12 +1,15 @@
 """Stopping a command part way. SIGTERM (systemd stopping the unit, `timeout`, `kill`) unwinds
 the process as Ctrl-C does: a run's write is rolled back, its temporary folder (what it has
 evaluated, about 0.14 MB a facility) and a half-written report are removed, and its worker
-processes go without a word. What a process killed outright leaves, the next one removes
-(benchmarks/kill_runs.py checks that after each of its kills)."""
+processes go without a word. A failure of the operating system (a full disk) unwinds the same
+way and exits 6, not Python's 1, which tells a scheduler "new events recorded". What a process
+killed outright leaves, the next one removes (benchmarks/kill_runs.py checks that after each
+of its kills)."""
 
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -38,7 +41,7 @@ def portfolio(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return root / "facts", db
 
 
-def started(tmp_path: Path, *arguments: str) -> subprocess.Popen:
+def started(tmp_path: Path, *arguments: str, **popen: object) -> subprocess.Popen:
     """The command in a process of its own, its temporary folders under tmp_path/tmp."""
     (tmp_path / "tmp").mkdir()
     return subprocess.Popen(
@@ -47,6 +50,7 @@ def started(tmp_path: Path, *arguments: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(tmp_path / "tmp")},
+        **popen,
     )
 
 
@@ -67,6 +71,27 @@ def terminated(process: subprocess.Popen) -> str:
 
 def holds_something(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()]
+
+
+def small_files() -> None:
+    """Writes past 1 MB fail, as on a full disk: EFBIG (Python ignores SIGXFSZ)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+
+def test_a_full_disk_stops_a_run_with_exit_6_and_removes_its_folder(portfolio, tmp_path) -> None:
+    facts, _ = portfolio
+    db = tmp_path / "log.db"
+    process = started(
+        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
+        "--as-of", "2026-01-01", "--workers", "2", preexec_fn=small_files,
+    )  # fmt: skip
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == cli.EXIT_FAILED == 6, stderr
+    # a worker's spool (about 9 MB each here) outgrew the limit; the parent says so
+    assert "stopped by the operating system: [Errno 27] File too large" in stderr
+    assert "Traceback" not in stderr
+    assert holds_something(tmp_path / "tmp") == []
+    assert not db.exists()
 
 
 def test_sigterm_while_workers_evaluate_removes_what_they_wrote(portfolio, tmp_path) -> None:
