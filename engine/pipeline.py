@@ -411,6 +411,7 @@ def evaluate_portfolio(
     facilities = portfolio.facilities
     problems: list[Problem] = []
     waiting: list[audit.Spooled] = []
+    processes.sweep()  # what killed runs left
     with processes.scratch_folder() as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
         with _long_lived():

@@ -6,7 +6,7 @@ Stopped by an error, Ctrl-C or SIGTERM (systemd stopping the unit, `timeout`, `k
 process unwinds and removes them; its worker processes leave stopping to it. Killed outright
 (SIGKILL, the OOM killer, a power cut) it cannot, so a temporary folder is held by an flock on
 the folder itself, which the kernel releases once its holder and every process it forked are
-gone, and the next folder made removes those nobody holds.
+gone, and each run removes those nobody holds before it evaluates (`sweep`).
 """
 
 from __future__ import annotations
@@ -65,9 +65,8 @@ def pool(workers: int) -> Pool:
 
 @contextmanager
 def scratch_folder() -> Iterator[Path]:
-    """A private temporary folder (under TMPDIR), removed when done. Folders that killed
-    processes left are removed first."""
-    sweep()
+    """A private temporary folder (under TMPDIR), removed when done; if its process is killed,
+    by the next `sweep`."""
     path = Path(tempfile.mkdtemp(prefix=PREFIX))
     handle = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:

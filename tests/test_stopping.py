@@ -3,7 +3,7 @@ the process as Ctrl-C does: a run's write is rolled back, its temporary folder (
 evaluated, about 0.14 MB a facility) and a half-written report are removed, and its worker
 processes go without a word. A failure of the operating system (a full disk) unwinds the same
 way and exits 6, not Python's 1, which tells a scheduler "new events recorded". What a process
-killed outright leaves, the next one removes (benchmarks/kill_runs.py checks that after each
+killed outright leaves, the next run removes (benchmarks/kill_runs.py checks that after each
 of its kills)."""
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def test_sigterm_while_a_report_is_drawn_leaves_no_half_report(portfolio, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
 
 
-def test_a_folder_a_killed_process_left_is_removed_by_the_next(tmp_path, monkeypatch) -> None:
+def test_a_folder_a_killed_process_left_is_swept(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed = subprocess.run(
         [
@@ -161,8 +161,8 @@ def test_a_folder_a_killed_process_left_is_removed_by_the_next(tmp_path, monkeyp
     assert (left / "rows-1").exists()
     by_hand = tmp_path / f"{processes.PREFIX}by-hand"  # not made by covenant-monitor: kept
     by_hand.mkdir()
-    with processes.scratch_folder() as held, processes.scratch_folder() as second:
-        assert not left.exists()  # nobody held it
-        assert held.exists() and by_hand.exists() and second.exists()
-        assert processes.sweep() == []  # both held, by this process
-    assert not held.exists() and not second.exists() and by_hand.exists()
+    with processes.scratch_folder() as held:
+        assert processes.sweep() == [left]  # nobody held it
+        assert not left.exists()
+        assert held.exists() and by_hand.exists()
+    assert not held.exists() and by_hand.exists()
