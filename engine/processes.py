@@ -103,7 +103,7 @@ def _remove_if_abandoned(path: Path) -> bool:
             return False
         _remove(path)
         return True
-    except OSError:  # held
+    except OSError:  # held, or removed meanwhile
         return False
     finally:
         os.close(handle)

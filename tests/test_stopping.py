@@ -60,11 +60,12 @@ def wait_for(found: Callable[[], bool], process: subprocess.Popen) -> None:
         time.sleep(0.005)
 
 
-def terminated(process: subprocess.Popen) -> str:
-    """Sends SIGTERM; what the process said on stderr, once it has exited 143."""
-    process.send_signal(signal.SIGTERM)
+def terminated(process: subprocess.Popen, by: signal.Signals = signal.SIGTERM) -> str:
+    """Sends the signal; what the process said on stderr, once it has exited 128 + its number
+    (143 for SIGTERM, 130 for SIGINT, Ctrl-C)."""
+    process.send_signal(by)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == cli.EXIT_TERMINATED == 143, stderr
+    assert process.returncode == 128 + by, stderr
     assert "Traceback" not in stderr, stderr  # neither the command's nor a worker's
     return stderr
 
@@ -94,7 +95,12 @@ def test_a_full_disk_stops_a_run_with_exit_6_and_removes_its_folder(portfolio, t
     assert not db.exists()
 
 
-def test_sigterm_while_workers_evaluate_removes_what_they_wrote(portfolio, tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("by", "said"), [(signal.SIGTERM, "stopped by SIGTERM"), (signal.SIGINT, "stopped by Ctrl-C")]
+)
+def test_stopped_while_workers_evaluate_removes_what_they_wrote(
+    by, said, portfolio, tmp_path
+) -> None:
     facts, _ = portfolio
     db = tmp_path / "log.db"
     process = started(
@@ -102,7 +108,7 @@ def test_sigterm_while_workers_evaluate_removes_what_they_wrote(portfolio, tmp_p
         "--as-of", "2026-01-01", "--workers", "2",
     )  # fmt: skip
     wait_for(lambda: any((tmp_path / "tmp").glob("*/rows-*")), process)  # a worker's spool
-    assert "stopped by SIGTERM" in terminated(process)
+    assert said in terminated(process, by)
     assert holds_something(tmp_path / "tmp") == []
     assert not db.exists()  # evaluating comes before the log is touched
 
@@ -123,6 +129,7 @@ def test_sigterm_during_the_write_leaves_the_log_as_it_was(portfolio, tmp_path) 
 
     wait_for(holds_the_lock, process)
     assert '"message": "stopped by SIGTERM"' in terminated(process)
+    assert cli.EXIT_TERMINATED == 143 and cli.EXIT_INTERRUPTED == 130
     assert audit.read(db) == audit.read(before) and audit.head(db) == audit.head(before)
     assert audit.verify(db).ok
     assert holds_something(tmp_path / "tmp") == []
