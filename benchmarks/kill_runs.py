@@ -62,15 +62,21 @@ def command(facts: Path, db: Path, *extra: str) -> list[str]:
 WATCHED = ("--log-format", "json", "--wait", "30")  # progress lines to time the kills by
 
 
-def scratch(root: Path) -> dict[str, str]:
-    """The environment of the runs: their temporary folders (TMPDIR) go under `root`."""
-    return {**os.environ, "TMPDIR": str(root)}
+def scratch(db: Path) -> Path:
+    """The TMPDIR of the runs on `db`, where they keep what they have evaluated."""
+    folder = db.parent / "tmp"
+    folder.mkdir(exist_ok=True)
+    return folder
 
 
-def left_behind(root: Path) -> list[Path]:
-    """Temporary folders that hold something. A run killed between making its folder and
-    locking it leaves it empty, which nothing can tell from a folder being made."""
-    return [p for p in root.iterdir() if p.is_dir() and any(p.iterdir())]
+def environment(db: Path) -> dict[str, str]:
+    return {**os.environ, "TMPDIR": str(scratch(db))}
+
+
+def left_behind(db: Path) -> list[Path]:
+    """Temporary folders of the runs on `db` that hold something. A run killed between making
+    its folder and locking it leaves it empty, which nothing can tell from a folder being made."""
+    return [p for p in scratch(db).iterdir() if p.is_dir() and any(p.iterdir())]
 
 
 def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
@@ -124,7 +130,7 @@ class Run:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env=scratch(db.parent / "tmp"),
+            env=environment(db),
         )
         run = cls(process, time.monotonic())
         run.reader = threading.Thread(target=run._read, daemon=True)
@@ -275,7 +281,7 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
             command(scenario.facts, db, *WATCHED),
             capture_output=True,
             check=False,
-            env=scratch(db.parent / "tmp"),
+            env=environment(db),
         )
         if code.returncode not in (0, 1):
             kill.problem = f"the rerun exited {code.returncode}: {code.stderr[-500:]!r}"
@@ -283,7 +289,7 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
             kill.problem = "after the rerun the log differs from an uninterrupted run's"
         elif not verified(db):
             kill.problem = "verify failed after the rerun"
-        elif left := left_behind(db.parent / "tmp"):
+        elif left := left_behind(db):
             kill.problem = f"after the rerun the killed run's temporary files are left: {left}"
     kill.ok = not kill.problem
     return kill
@@ -293,7 +299,6 @@ def main(kills: int = 50, size: int = 6000, seed: int = 1, echo=print) -> list[K
     rng = random.Random(seed)
     with tempfile.TemporaryDirectory(prefix="kill-runs-") as tmp:
         root = Path(tmp)
-        (root / "tmp").mkdir()
         scenarios = prepare(root, size)
         for s in scenarios:
             echo(
