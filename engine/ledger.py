@@ -10,6 +10,7 @@ recorded with the outcome.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -22,7 +23,6 @@ from .lifecycle import AuditEvent
 from .rules import Agreement, InterestTerms
 
 CENT = Decimal("0.01")
-RULESET = "interest-payment"
 
 
 def cents(amount: Decimal) -> Decimal:
@@ -184,7 +184,7 @@ class Ledger:
         )
         if reduction is not None:
             timeline.append((reduction, 2, "acceleration", None))
-        with host.RuleSession(f"{RULESET}-{self.agreement.id}", self._rules()) as session:
+        with RULES.session(self, f"{RULES.name}-{self.agreement.id}") as session:
             for day, _, kind, item in sorted(timeline, key=lambda t: (t[0], t[1])):
                 if kind == "payment":
                     self._payment(session, day)
@@ -631,50 +631,57 @@ class Ledger:
             self.agreement.highest_lawful_rate,
         )
 
-    # -- the rules ------------------------------------------------------------------------
-    def _decide(self, outcome: str):
-        def action(firing: host.Firing) -> None:
-            self.decision = (firing.rule, outcome)
 
-        return action
+def _decides(outcome: str) -> Callable[[Ledger, host.Firing], None]:
+    """The action of a rule that decides how a payment date is paid."""
 
-    def _rules(self) -> dict[str, host.Rule]:
-        kind = host.equals("kind", "payment_date")
-        may_capitalize = host.any_of(
-            host.equals("capitalization", "initial"), host.equals("capitalization", "additional")
-        )
-        additional = host.equals("capitalization", "additional")
-        clear = host.equals("defaults", 0)
-        return {
-            "capitalize_initial": host.Rule(
-                host.all_of(kind, host.equals("capitalization", "initial"), clear),
-                self._decide("capitalize"),
+    def action(ledger: Ledger, firing: host.Firing) -> None:
+        ledger.decision = (firing.rule, outcome)
+
+    return action
+
+
+_KIND = host.equals("kind", "payment_date")
+_MAY_CAPITALIZE = host.any_of(
+    host.equals("capitalization", "initial"), host.equals("capitalization", "additional")
+)
+_ADDITIONAL = host.equals("capitalization", "additional")
+_CLEAR = host.equals("defaults", 0)
+
+# The rules, declared once for every ledger.
+RULES: host.RuleSet[Ledger] = host.RuleSet(
+    "interest-payment",
+    {
+        "capitalize_initial": host.Rule(
+            host.all_of(_KIND, host.equals("capitalization", "initial"), _CLEAR),
+            _decides("capitalize"),
+        ),
+        "capitalize_additional": host.Rule(
+            host.all_of(
+                _KIND, _ADDITIONAL, _CLEAR, host.equals("elected", 1), host.equals("timely", 1)
             ),
-            "capitalize_additional": host.Rule(
-                host.all_of(
-                    kind, additional, clear, host.equals("elected", 1), host.equals("timely", 1)
-                ),
-                self._decide("capitalize"),
+            _decides("capitalize"),
+        ),
+        "pik_blocked_by_default": host.Rule(
+            host.all_of(_KIND, _MAY_CAPITALIZE, host.greater("defaults", 0)),
+            _decides("blocked"),
+        ),
+        "pik_blocked_by_late_notice": host.Rule(
+            host.all_of(
+                _KIND, _ADDITIONAL, _CLEAR, host.equals("elected", 1), host.equals("timely", 0)
             ),
-            "pik_blocked_by_default": host.Rule(
-                host.all_of(kind, may_capitalize, host.greater("defaults", 0)),
-                self._decide("blocked"),
-            ),
-            "pik_blocked_by_late_notice": host.Rule(
-                host.all_of(
-                    kind, additional, clear, host.equals("elected", 1), host.equals("timely", 0)
-                ),
-                self._decide("blocked"),
-            ),
-            "cash_no_election": host.Rule(
-                host.all_of(kind, additional, clear, host.equals("elected", 0)),
-                self._decide("cash"),
-            ),
-            "cash_payment_date": host.Rule(
-                host.all_of(kind, host.equals("capitalization", "none")),
-                self._decide("cash"),
-            ),
-        }
+            _decides("blocked"),
+        ),
+        "cash_no_election": host.Rule(
+            host.all_of(_KIND, _ADDITIONAL, _CLEAR, host.equals("elected", 0)),
+            _decides("cash"),
+        ),
+        "cash_payment_date": host.Rule(
+            host.all_of(_KIND, host.equals("capitalization", "none")),
+            _decides("cash"),
+        ),
+    },
+)
 
 
 def _rates(pieces) -> list[dict[str, Any]]:

@@ -461,7 +461,7 @@ class Lifecycle:
             for day, fact in self._instrument_facts(state):
                 stream.append((day, 2, fact))
         stream.sort(key=lambda item: (item[0], item[1]))
-        with host.RuleSession(f"lifecycle-{self.agreement.id}", self._rules()) as session:
+        with RULES.session(self, f"lifecycle-{self.agreement.id}") as session:
             for _, _, item in stream:
                 if isinstance(item, TestResult):
                     self._record_test(item)
@@ -494,71 +494,6 @@ class Lifecycle:
         )
         if state.reinstatement is not None:
             yield state.reinstatement, {"kind": "reinstatement", "ref": self.ref(state)}
-
-    # The rules. Conditions are data; actions turn a firing into audit events.
-    def _rules(self) -> dict[str, host.Rule]:
-        return {
-            "breach": host.Rule(
-                _failed(Consequence.DEFAULT),
-                self._breach,
-            ),
-            "reported_breach": host.Rule(_kind("reported_breach"), self._reported_breach),
-            "waived": host.Rule(
-                host.all_of(_kind("breach"), host.less("date", host.field("waived_before"))),
-                self._waived,
-            ),
-            "suspended": host.Rule(
-                host.all_of(
-                    _kind("breach"),
-                    host.greater_or_equal("date", host.field("suspended_from")),
-                    host.less_or_equal("date", host.field("suspended_through")),
-                ),
-                self._suspended,
-            ),
-            "default": host.Rule(
-                host.all_of(
-                    _kind("breach"),
-                    host.greater_or_equal("date", host.field("waived_before")),
-                    host.any_of(
-                        host.less("date", host.field("suspended_from")),
-                        host.greater("date", host.field("suspended_through")),
-                    ),
-                ),
-                self._default,
-            ),
-            "event_of_default": host.Rule(
-                host.all_of(
-                    _kind("default"), host.less_or_equal("grace_ends", host.field("as_of"))
-                ),
-                self._event_of_default,
-            ),
-            "grace_period": host.Rule(
-                host.all_of(_kind("default"), host.greater("grace_ends", host.field("as_of"))),
-                self._grace_period,
-            ),
-            "first_occurrence": host.Rule(
-                _failed(Consequence.ACCELERATION),
-                self._first_occurrence,
-                unless=host.all_of(
-                    _kind("occurred"), host.equals("covenant", host.matched("covenant"))
-                ),
-            ),
-            "accelerate": host.Rule(_kind("occurred"), self._accelerate),
-            "flag": host.Rule(
-                _failed(Consequence.FLAG),
-                self._flag,
-            ),
-            "not_tested": host.Rule(_kind("not_tested"), self._not_tested),
-            "instrument_effective": host.Rule(
-                host.all_of(_kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
-                self._instrument_effective,
-            ),
-            "waiver_pending": host.Rule(
-                host.all_of(_kind("instrument"), host.equals("status", Status.PENDING.value)),
-                self._waiver_pending,
-            ),
-            "reinstatement_date": host.Rule(_kind("reinstatement"), self._reinstatement),
-        }
 
     def _obj(self, firing: host.Firing) -> Any:
         return self._refs[firing.fact["ref"]]
@@ -867,6 +802,67 @@ class Lifecycle:
                 trigger=state.reinstatement_trigger,
                 clause=instrument.suspension.source,
             )
+
+
+# The rules, declared once for every facility. Conditions are data; actions turn a firing
+# into audit events of the lifecycle that runs them.
+RULES: host.RuleSet[Lifecycle] = host.RuleSet(
+    "lifecycle",
+    {
+        "breach": host.Rule(_failed(Consequence.DEFAULT), Lifecycle._breach),
+        "reported_breach": host.Rule(_kind("reported_breach"), Lifecycle._reported_breach),
+        "waived": host.Rule(
+            host.all_of(_kind("breach"), host.less("date", host.field("waived_before"))),
+            Lifecycle._waived,
+        ),
+        "suspended": host.Rule(
+            host.all_of(
+                _kind("breach"),
+                host.greater_or_equal("date", host.field("suspended_from")),
+                host.less_or_equal("date", host.field("suspended_through")),
+            ),
+            Lifecycle._suspended,
+        ),
+        "default": host.Rule(
+            host.all_of(
+                _kind("breach"),
+                host.greater_or_equal("date", host.field("waived_before")),
+                host.any_of(
+                    host.less("date", host.field("suspended_from")),
+                    host.greater("date", host.field("suspended_through")),
+                ),
+            ),
+            Lifecycle._default,
+        ),
+        "event_of_default": host.Rule(
+            host.all_of(_kind("default"), host.less_or_equal("grace_ends", host.field("as_of"))),
+            Lifecycle._event_of_default,
+        ),
+        "grace_period": host.Rule(
+            host.all_of(_kind("default"), host.greater("grace_ends", host.field("as_of"))),
+            Lifecycle._grace_period,
+        ),
+        "first_occurrence": host.Rule(
+            _failed(Consequence.ACCELERATION),
+            Lifecycle._first_occurrence,
+            unless=host.all_of(
+                _kind("occurred"), host.equals("covenant", host.matched("covenant"))
+            ),
+        ),
+        "accelerate": host.Rule(_kind("occurred"), Lifecycle._accelerate),
+        "flag": host.Rule(_failed(Consequence.FLAG), Lifecycle._flag),
+        "not_tested": host.Rule(_kind("not_tested"), Lifecycle._not_tested),
+        "instrument_effective": host.Rule(
+            host.all_of(_kind("instrument"), host.equals("status", Status.EFFECTIVE.value)),
+            Lifecycle._instrument_effective,
+        ),
+        "waiver_pending": host.Rule(
+            host.all_of(_kind("instrument"), host.equals("status", Status.PENDING.value)),
+            Lifecycle._waiver_pending,
+        ),
+        "reinstatement_date": host.Rule(_kind("reinstatement"), Lifecycle._reinstatement),
+    },
+)
 
 
 def appended_tests(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent] | None:
