@@ -45,9 +45,9 @@ exit codes:
   4  another run held the audit log's lock for longer than --wait; nothing was written
   5  the audit log fails verification (edited, deleted or reordered rows); nothing was
      written. `verify` names the first bad row
-  6  stopped by the operating system (a full disk, a folder it may not write) or by a bug
-     (its traceback is printed): the log is as before the run, or as after it if it had
-     committed
+  6  stopped by the operating system (a full disk, a folder it may not write, a worker
+     process killed by the out-of-memory killer) or by a bug (its traceback is printed): the
+     log is as before the run, or as after it if it had committed
   130, 143  stopped by Ctrl-C or SIGTERM: the log is as before the run (or as after it, if
      it had committed); temporary files and a half-written report are removed
 """

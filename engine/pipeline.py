@@ -481,6 +481,6 @@ def _assessments(
     _FORKED = shared
     try:
         with processes.pool(workers) as pool:
-            yield from pool.imap(_assess_forked, range(len(facilities)), chunksize=chunk)
+            yield from pool.map(_assess_forked, range(len(facilities)), chunksize=chunk)
     finally:
         _FORKED = None

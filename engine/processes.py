@@ -3,10 +3,11 @@
 A run keeps what it has evaluated in a temporary folder until it is written (about 1.4 GB at
 ten thousand facilities), and a report is written beside its final name until it is whole.
 Stopped by an error, Ctrl-C or SIGTERM (systemd stopping the unit, `timeout`, `kill`), the
-process unwinds and removes them; its worker processes leave stopping to it. Killed outright
-(SIGKILL, the OOM killer, a power cut) it cannot, so a temporary folder is held by an flock on
-the folder itself, which the kernel releases once its holder and every process it forked are
-gone, and each run removes those nobody holds before it evaluates (`sweep`).
+process unwinds and removes them; its worker processes leave stopping to it, and a worker that
+dies stops it too (`WorkerLost`). Killed outright (SIGKILL, the OOM killer, a power cut) it
+cannot, so a temporary folder is held by an flock on the folder itself, which the kernel
+releases once its holder and every process it forked are gone, and each run removes those
+nobody holds before it evaluates (`sweep`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import signal
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from multiprocessing.pool import Pool
 from pathlib import Path
 
 PREFIX = "covenant-monitor-"
@@ -51,16 +54,52 @@ def terminable() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _leave_stopping_to_parent() -> None:
+def _start_worker(parent: int) -> None:
     """A worker dies at once on SIGTERM (the pool's way to stop it) and ignores Ctrl-C, which
-    the terminal sends to every process of the group: its parent unwinds and stops the pool."""
+    the terminal sends to every process of the group: its parent unwinds and stops the pool.
+    If its parent is killed outright, it goes too (`_orphaned`)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
 
 
-def pool(workers: int) -> Pool:
-    """Worker processes forked with what the parent holds (the portfolio, the report's model)."""
-    return multiprocessing.get_context("fork").Pool(workers, _leave_stopping_to_parent)
+_PARENT_CHECKED = 0.05  # seconds between a worker's looks at its parent
+
+
+def _orphaned(parent: int) -> None:
+    """Ends the worker once its parent is gone (it is then the child of another process): it
+    would otherwise wait for work for ever, holding its memory and the lock on the run's
+    temporary folder, which the next run then could not remove."""
+    while os.getppid() == parent:
+        time.sleep(_PARENT_CHECKED)
+    os._exit(128 + signal.SIGTERM)  # as if stopped by SIGTERM, as its parent would have
+
+
+class WorkerLost(OSError):
+    """A worker process ended without handing back its work: killed outright (the out-of-memory
+    killer picks the largest process, often a worker) or crashed."""
+
+
+@contextmanager
+def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes forked with what the parent holds (the portfolio, the report's model).
+    A worker that dies stops the command with WorkerLost (multiprocessing's Pool waited for its
+    work for ever). However the command leaves, its workers are stopped, not waited for."""
+    executor = ProcessPoolExecutor(
+        workers, multiprocessing.get_context("fork"), _start_worker, (os.getpid(),)
+    )
+    try:
+        yield executor
+    except BrokenProcessPool as error:
+        raise WorkerLost(
+            "a worker process ended abruptly: killed (by the out-of-memory killer? see the "
+            "system log) or crashed"
+        ) from error
+    finally:
+        for process in list(executor._processes.values()):  # 3.14: terminate_workers()
+            process.terminate()
+        # Its thread, which sees them go, is gone too before the process forks again.
+        executor.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager

@@ -147,6 +147,79 @@ def test_sigterm_while_a_report_is_drawn_leaves_no_half_report(portfolio, tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
 
 
+def workers_of(process: subprocess.Popen) -> list[int]:
+    """The process's children (Linux: /proc), its workers."""
+    found = []
+    for task in Path(f"/proc/{process.pid}/task").iterdir():
+        found += [int(pid) for pid in (task / "children").read_text().split()]
+    return found
+
+
+def stopped_by_a_lost_worker(process: subprocess.Popen) -> str:
+    """Kills one of the process's workers outright, as the out-of-memory killer does; what the
+    process said, once it has exited 6 (multiprocessing's Pool waited for ever)."""
+    os.kill(workers_of(process)[0], signal.SIGKILL)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == cli.EXIT_FAILED, stderr
+    assert "stopped by the operating system: a worker process ended abruptly" in stderr
+    assert "Traceback" not in stderr, stderr  # neither the command's nor the other worker's
+    return stderr
+
+
+def test_a_worker_killed_outright_stops_the_run_with_exit_6(portfolio, tmp_path) -> None:
+    facts, _ = portfolio
+    db = tmp_path / "log.db"
+    process = started(
+        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
+        "--as-of", "2026-01-01", "--workers", "2",
+    )  # fmt: skip
+    wait_for(lambda: len(list((tmp_path / "tmp").glob("*/rows-*"))) == 2, process)  # both work
+    stopped_by_a_lost_worker(process)
+    assert holds_something(tmp_path / "tmp") == []
+    assert not db.exists()
+
+
+def test_a_chart_worker_killed_outright_stops_the_report_with_exit_6(portfolio, tmp_path) -> None:
+    _, db = portfolio
+    out = tmp_path / "report.html"
+    process = started(
+        tmp_path, "report", "--db", str(db), "--format", "html", "--detail", "all",
+        "--out", str(out), "--workers", "2",
+    )  # fmt: skip
+    wait_for(lambda: len(workers_of(process)) == 2, process)  # drawing charts
+    stopped_by_a_lost_worker(process)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
+
+
+def test_workers_whose_run_is_killed_outright_go_too(portfolio, tmp_path, monkeypatch) -> None:
+    """Without their parent they would wait for work for ever, and hold the lock on its
+    temporary folder, which no later run could then remove."""
+    facts, _ = portfolio
+    process = started(
+        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts),
+        "--db", str(tmp_path / "log.db"), "--as-of", "2026-01-01", "--workers", "2",
+    )  # fmt: skip
+    wait_for(lambda: len(list((tmp_path / "tmp").glob("*/rows-*"))) == 2, process)
+    workers = workers_of(process)
+    process.kill()
+    process.communicate(timeout=60)
+    deadline = time.monotonic() + 30
+    while any(alive(pid) for pid in workers):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their run"
+        time.sleep(0.01)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    assert len(processes.sweep()) == 1  # nobody holds it now
+    assert holds_something(tmp_path / "tmp") == []
+
+
+def alive(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_a_folder_a_killed_process_left_is_swept(tmp_path, monkeypatch) -> None:
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     killed = subprocess.run(

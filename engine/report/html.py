@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from decimal import Decimal
-from multiprocessing.pool import AsyncResult
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -82,18 +82,18 @@ def _charts(model: dict[str, Any], workers: int) -> Iterator[_Chart]:
         yield lambda covenant: _svg(covenant_chart(covenant, day, through))
         return
     coming = (c for agreement in model["agreements"] for c in agreement["covenants"])
-    ahead: deque[tuple[dict[str, Any], AsyncResult]] = deque()
+    ahead: deque[tuple[dict[str, Any], Future[str | None]]] = deque()
     # Forked before any thread of the pool's starts, as the run's evaluating processes are.
     with processes.pool(workers) as pool:
 
         def chart(covenant: dict[str, Any]) -> Markup | None:
             for upcoming in coming:
-                ahead.append((upcoming, pool.apply_async(covenant_chart, (upcoming, day, through))))
+                ahead.append((upcoming, pool.submit(covenant_chart, upcoming, day, through)))
                 if len(ahead) >= _AHEAD * workers:
                     break
             drawn, svg = ahead.popleft()
             assert drawn == covenant, "the template asked for the charts in another order"
-            return _svg(svg.get())
+            return _svg(svg.result())
 
         yield chart
 
