@@ -461,7 +461,7 @@ class Lifecycle:
             for day, fact in self._instrument_facts(state):
                 stream.append((day, 2, fact))
         stream.sort(key=lambda item: (item[0], item[1]))
-        with RULES.session(self, f"lifecycle-{self.agreement.id}") as session:
+        with RULES.session(self, f"{RULES.name}-{self.agreement.id}") as session:
             for _, _, item in stream:
                 if isinstance(item, TestResult):
                     self._record_test(item)
