@@ -1,10 +1,10 @@
 """Stopping a command part way. SIGTERM (systemd stopping the unit, `timeout`, `kill`) unwinds
 the process as Ctrl-C does: a run's write is rolled back, its temporary folder (what it has
 evaluated, about 0.14 MB a facility) and a half-written report are removed, and its worker
-processes go without a word. A failure of the operating system (a full disk) unwinds the same
-way and exits 6, not Python's 1, which tells a scheduler "new events recorded". What a process
-killed outright leaves, the next run removes (benchmarks/kill_runs.py checks that after each
-of its kills)."""
+processes go without a word. A failure of the operating system (a full disk, a worker killed
+outright) unwinds the same way and exits 6, not Python's 1, which tells a scheduler "new events
+recorded". What a process killed outright leaves, the next run removes (benchmarks/kill_runs.py
+checks that after each of its kills), once its workers, which go with it, are gone."""
 
 from __future__ import annotations
 
@@ -54,6 +54,21 @@ def started(tmp_path: Path, *arguments: str, **popen: object) -> subprocess.Pope
     )
 
 
+def running(
+    tmp_path: Path, facts: Path, db: Path, *options: str, **popen: object
+) -> subprocess.Popen:
+    """`run` of the portfolio as of 2026 in a process of its own (`started`)."""
+    run = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    return started(tmp_path, *run, "--as-of", "2026-01-01", *options, **popen)
+
+
+def reporting(tmp_path: Path, db: Path) -> subprocess.Popen:
+    """An HTML report of the log into tmp_path, its charts drawn by two workers."""
+    out = tmp_path / "report.html"
+    html = ["--format", "html", "--detail", "all", "--out", str(out), "--workers", "2"]
+    return started(tmp_path, "report", "--db", str(db), *html)
+
+
 def wait_for(found: Callable[[], bool], process: subprocess.Popen) -> None:
     while not found():
         assert process.poll() is None, process.communicate()[1]
@@ -82,10 +97,7 @@ def small_files() -> None:
 def test_a_full_disk_stops_a_run_with_exit_6_and_removes_its_folder(portfolio, tmp_path) -> None:
     facts, _ = portfolio
     db = tmp_path / "log.db"
-    process = started(
-        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
-        "--as-of", "2026-01-01", "--workers", "2", preexec_fn=small_files,
-    )  # fmt: skip
+    process = running(tmp_path, facts, db, "--workers", "2", preexec_fn=small_files)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == cli.EXIT_FAILED == 6, stderr
     # a worker's spool (about 9 MB each here) outgrew the limit; the parent says so
@@ -103,10 +115,7 @@ def test_stopped_while_workers_evaluate_removes_what_they_wrote(
 ) -> None:
     facts, _ = portfolio
     db = tmp_path / "log.db"
-    process = started(
-        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
-        "--as-of", "2026-01-01", "--workers", "2",
-    )  # fmt: skip
+    process = running(tmp_path, facts, db, "--workers", "2")
     wait_for(lambda: any((tmp_path / "tmp").glob("*/rows-*")), process)  # a worker's spool
     assert said in terminated(process, by)
     assert holds_something(tmp_path / "tmp") == []
@@ -117,10 +126,7 @@ def test_sigterm_during_the_write_leaves_the_log_as_it_was(portfolio, tmp_path) 
     facts, before = portfolio
     db = tmp_path / "log.db"
     db.write_bytes(before.read_bytes())
-    process = started(
-        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
-        "--as-of", "2026-01-01", "--log-format", "json",
-    )  # fmt: skip
+    process = running(tmp_path, facts, db, "--log-format", "json")
     said: list[str] = []
 
     def holds_the_lock() -> bool:  # the write transaction is open: comparing, then recording
@@ -137,11 +143,7 @@ def test_sigterm_during_the_write_leaves_the_log_as_it_was(portfolio, tmp_path) 
 
 def test_sigterm_while_a_report_is_drawn_leaves_no_half_report(portfolio, tmp_path) -> None:
     _, db = portfolio
-    out = tmp_path / "report.html"
-    process = started(
-        tmp_path, "report", "--db", str(db), "--format", "html", "--detail", "all",
-        "--out", str(out), "--workers", "2",
-    )  # fmt: skip
+    process = reporting(tmp_path, db)
     wait_for(lambda: any(tmp_path.glob(".report.html.*.partial")), process)
     assert "stopped by SIGTERM" in terminated(process)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
@@ -169,10 +171,7 @@ def stopped_by_a_lost_worker(process: subprocess.Popen) -> str:
 def test_a_worker_killed_outright_stops_the_run_with_exit_6(portfolio, tmp_path) -> None:
     facts, _ = portfolio
     db = tmp_path / "log.db"
-    process = started(
-        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db),
-        "--as-of", "2026-01-01", "--workers", "2",
-    )  # fmt: skip
+    process = running(tmp_path, facts, db, "--workers", "2")
     wait_for(lambda: len(list((tmp_path / "tmp").glob("*/rows-*"))) == 2, process)  # both work
     stopped_by_a_lost_worker(process)
     assert holds_something(tmp_path / "tmp") == []
@@ -181,11 +180,7 @@ def test_a_worker_killed_outright_stops_the_run_with_exit_6(portfolio, tmp_path)
 
 def test_a_chart_worker_killed_outright_stops_the_report_with_exit_6(portfolio, tmp_path) -> None:
     _, db = portfolio
-    out = tmp_path / "report.html"
-    process = started(
-        tmp_path, "report", "--db", str(db), "--format", "html", "--detail", "all",
-        "--out", str(out), "--workers", "2",
-    )  # fmt: skip
+    process = reporting(tmp_path, db)
     wait_for(lambda: len(workers_of(process)) == 2, process)  # drawing charts
     stopped_by_a_lost_worker(process)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
@@ -195,10 +190,7 @@ def test_workers_whose_run_is_killed_outright_go_too(portfolio, tmp_path, monkey
     """Without their parent they would wait for work for ever, and hold the lock on its
     temporary folder, which no later run could then remove."""
     facts, _ = portfolio
-    process = started(
-        tmp_path, "run", "--rules", str(RULES), "--facts", str(facts),
-        "--db", str(tmp_path / "log.db"), "--as-of", "2026-01-01", "--workers", "2",
-    )  # fmt: skip
+    process = running(tmp_path, facts, tmp_path / "log.db", "--workers", "2")
     wait_for(lambda: len(list((tmp_path / "tmp").glob("*/rows-*"))) == 2, process)
     workers = workers_of(process)
     process.kill()
