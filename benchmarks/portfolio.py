@@ -134,12 +134,12 @@ def monitor_run(facts: Path, db: Path, workers: int) -> None:
 
 def durable_floor(loaded) -> int:
     """The engine's own host (no dispatcher threads), single-fact rules comparing the fields
-    of one fact; one state per facility, deleted when it is done."""
+    of one fact, compiled once; one state per facility, deleted when it is done."""
     from engine import host
 
     found = []
 
-    def hit(firing: host.Firing) -> None:
+    def hit(owner: None, firing: host.Firing) -> None:
         found.append(firing.rule)
 
     rules = {
@@ -153,9 +153,10 @@ def durable_floor(loaded) -> int:
         )
     }
     # Every fact must match some rule (durable-rules raises otherwise): a compliant one this.
-    rules["seen"] = host.Rule(host.equals("kind", "fact"), lambda firing: None)
-    for n, (_, quarters, revolver) in enumerate(loaded):
-        with host.RuleSession(f"floor-{n}", rules) as session:
+    rules["seen"] = host.Rule(host.equals("kind", "fact"), lambda owner, firing: None)
+    ruleset = host.RuleSet("floor", rules)
+    for _, quarters, revolver in loaded:
+        with ruleset.session(None) as session:
             for fact in _single_facts(quarters, revolver):
                 session.assert_fact(fact)
     return len(found)
