@@ -163,8 +163,13 @@ def stopped_by_a_lost_worker(process: subprocess.Popen) -> str:
     os.kill(workers_of(process)[0], signal.SIGKILL)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == cli.EXIT_FAILED, stderr
-    assert "stopped by the operating system: a worker process ended abruptly" in stderr
-    assert "Traceback" not in stderr, stderr  # neither the command's nor the other worker's
+    *before, said = stderr.rstrip("\n").split("\n")
+    assert said.startswith(
+        "covenant-monitor: stopped by the operating system: a worker process ended abruptly"
+    ), stderr
+    # No traceback of the command's own. The other worker may print one: reading work from a
+    # queue the killed one left half read, it can fail before it is stopped.
+    assert not before or before[0].startswith("Process ForkProcess-"), stderr
     return stderr
 
 
