@@ -84,7 +84,7 @@ class WorkerLost(OSError):
 def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """Worker processes forked with what the parent holds (the portfolio, the report's model).
     A worker that dies stops the command with WorkerLost (multiprocessing's Pool waited for its
-    work for ever). However the command leaves, its workers are stopped, not waited for."""
+    work for ever)."""
     executor = ProcessPoolExecutor(
         workers, multiprocessing.get_context("fork"), _start_worker, (os.getpid(),)
     )
@@ -96,9 +96,10 @@ def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
             "system log) or crashed"
         ) from error
     finally:
-        for process in list(executor._processes.values()):  # 3.14: terminate_workers()
-            process.terminate()
-        # Its thread, which sees them go, is gone too before the process forks again.
+        # Work not started is dropped; what a worker has in hand (at most a chunk of a run's
+        # facilities, a chart) is finished, and the pool's thread is gone before the process
+        # forks again. Stopping workers part way tripped Python 3.11's pool into an error on
+        # the work already dropped (InvalidStateError, printed by its thread).
         executor.shutdown(wait=True, cancel_futures=True)
 
 
