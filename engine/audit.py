@@ -483,7 +483,7 @@ class Appender:
         self.connection.commit()
         self.committed = True
 
-    _BATCH = 1000  # rows per executemany
+    _BATCH = 1000  # rows per statement
 
     def _write(self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None) -> None:
         connection = self.connection
@@ -518,15 +518,26 @@ class Appender:
                 new["test" if event[2] == TESTS else event[2]] += span  # a tests row: its tests
                 seq += span
             if len(pending) >= self._BATCH or seq == end:
-                connection.executemany(
-                    "INSERT INTO events (seq, run, key, version, event, agreement, covenant,"
-                    " date, details, supersedes, prev_hash, hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    pending,
-                )
+                connection.append("events", _EVENT_COLUMNS, pending)
                 pending = []
                 if progress is not None:
                     progress(done, self.batches)
+
+
+_EVENT_COLUMNS = (
+    "seq",
+    "run",
+    "key",
+    "version",
+    "event",
+    "agreement",
+    "covenant",
+    "date",
+    "details",
+    "supersedes",
+    "prev_hash",
+    "hash",
+)
 
 
 def _batch(

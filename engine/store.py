@@ -2,11 +2,12 @@
 (`postgresql://...`, for teams and for several machines sharing one log).
 
 Both hold the same tables, refuse UPDATE and DELETE with triggers, and are used through one
-small interface (`execute`, `executemany`, `stream`, `begin_write`, `commit`, `rollback`), with
-the SQL written once in SQLite's dialect and translated here for PostgreSQL. A write
-transaction is exclusive on both: SQLite's BEGIN IMMEDIATE, PostgreSQL's transaction-level
-advisory lock on the log's chain; so is a run (`run_lock`): flock on `<db>.lock` beside a
-SQLite file, a session-level advisory lock in PostgreSQL (both released if the holder dies).
+small interface (`execute`, `executemany`, `append`, `stream`, `begin_write`, `commit`,
+`rollback`), with the SQL written once in SQLite's dialect and translated here for
+PostgreSQL. A write transaction is exclusive on both: SQLite's BEGIN IMMEDIATE, PostgreSQL's
+transaction-level advisory lock on the log's chain; so is a run (`run_lock`): flock on
+`<db>.lock` beside a SQLite file, a session-level advisory lock in PostgreSQL (both released
+if the holder dies).
 """
 
 from __future__ import annotations
@@ -137,6 +138,11 @@ class Connection:
     def executemany(self, sql: str, rows: list[tuple]) -> None:
         raise NotImplementedError
 
+    def append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """Rows added to a table, each with a value for each of `columns`."""
+        marks = ", ".join("?" * len(columns))
+        self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
+
     def stream(self, sql: str) -> Iterator[tuple]:
         """Rows one at a time, not all in memory."""
         raise NotImplementedError
@@ -193,6 +199,16 @@ class _Postgres(Connection):
         with self.raw.cursor() as cursor:
             cursor.executemany(_postgres_sql(sql), rows)
 
+    def append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+        """With COPY: the 35,713 rows of a 2,000-facility run took 0.36 s of this process's CPU
+        time, against 0.92 to 1.16 s as INSERTs."""
+        with (
+            self.raw.cursor() as cursor,
+            cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+
     def stream(self, sql: str) -> Iterator[tuple]:
         # A server-side cursor lives in a transaction: its own, or the one `reading` holds
         # (cursors read at once each need a name of their own).
@@ -214,6 +230,8 @@ class _Postgres(Connection):
             self._upgrade()
         self.raw.execute("BEGIN")
         self.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
+        if self.execute(_HAS_LZ4).fetchone():
+            self.raw.execute("SET LOCAL default_toast_compression = lz4")
 
     def _upgrade(self) -> None:
         """In a transaction of its own: the table is append-only like the others, and turning
@@ -229,6 +247,13 @@ class _Postgres(Connection):
 
 
 _CURSORS = itertools.count()
+# Whether the server can compress the values it stores out of line (a facility's tests row,
+# tens of KB) with LZ4 (PostgreSQL 14 and later, when built with it). Its default, pglz, took
+# more than half of the time a run took to record: inserting a 2,000-facility run's 157 MB of
+# details took 5.7 s with pglz, 2.2 s with LZ4, which stored them in 9% more space.
+_HAS_LZ4 = (
+    "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+)
 
 
 @cache
