@@ -55,8 +55,9 @@ def terminable() -> Iterator[None]:
 
 
 def _start_worker(parent: int) -> None:
-    """A worker dies at once on SIGTERM (the pool's way to stop it) and ignores Ctrl-C, which
-    the terminal sends to every process of the group: its parent unwinds and stops the pool.
+    """A worker dies at once on SIGTERM (systemd stopping the unit sends it to every process of
+    the unit) and ignores Ctrl-C, which the terminal sends to every process of the group: its
+    parent unwinds and stops the pool.
     If its parent is killed outright, it goes too (`_orphaned`)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -230,8 +230,7 @@ class _Postgres(Connection):
             self._upgrade()
         self.raw.execute("BEGIN")
         self.raw.execute(_LOCK_CHAIN, (_CHAIN_LOCK,))
-        if self.execute(_HAS_LZ4).fetchone():
-            self.raw.execute("SET LOCAL default_toast_compression = lz4")
+        self.raw.execute(_LZ4_WHERE_BUILT_IN)
 
     def _upgrade(self) -> None:
         """In a transaction of its own: the table is append-only like the others, and turning
@@ -247,12 +246,14 @@ class _Postgres(Connection):
 
 
 _CURSORS = itertools.count()
-# Whether the server can compress the values it stores out of line (a facility's tests row,
-# tens of KB) with LZ4 (PostgreSQL 14 and later, when built with it). Its default, pglz, took
-# more than half of the time a run took to record: inserting a 2,000-facility run's 157 MB of
-# details took 5.7 s with pglz, 2.2 s with LZ4, which stored them in 9% more space.
-_HAS_LZ4 = (
-    "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
+# The values a write stores out of line (a facility's tests row, tens of KB) compressed with
+# LZ4 for its transaction (SET LOCAL), where the server has it (PostgreSQL 14 and later, built
+# with it). Its default, pglz, took more than half of the time a run took to record: inserting
+# a 2,000-facility run's 157 MB of details took 5.7 s with pglz, 2.2 s with LZ4, which stored
+# them in 9% more space.
+_LZ4_WHERE_BUILT_IN = (
+    "SELECT set_config(name, 'lz4', true) FROM pg_settings"
+    " WHERE name = 'default_toast_compression' AND 'lz4' = ANY(enumvals)"
 )
 
 
