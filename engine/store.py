@@ -135,10 +135,10 @@ class Connection:
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         raise NotImplementedError
 
-    def executemany(self, sql: str, rows: list[tuple]) -> None:
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         raise NotImplementedError
 
-    def append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    def append(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
         """Rows added to a table, each with a value for each of `columns`."""
         marks = ", ".join("?" * len(columns))
         self.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
@@ -169,7 +169,7 @@ class _SQLite(Connection):
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return self.raw.execute(sql, tuple(params))
 
-    def executemany(self, sql: str, rows: list[tuple]) -> None:
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         self.raw.executemany(sql, rows)
 
     def stream(self, sql: str) -> Iterator[tuple]:
@@ -195,11 +195,11 @@ class _Postgres(Connection):
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         return self.raw.execute(_postgres_sql(sql), tuple(params))
 
-    def executemany(self, sql: str, rows: list[tuple]) -> None:
+    def executemany(self, sql: str, rows: Iterable[tuple]) -> None:
         with self.raw.cursor() as cursor:
             cursor.executemany(_postgres_sql(sql), rows)
 
-    def append(self, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    def append(self, table: str, columns: tuple[str, ...], rows: Iterable[tuple]) -> None:
         """With COPY: the 35,713 rows of a 2,000-facility run took 0.36 s of this process's CPU
         time, against 0.92 to 1.16 s as INSERTs."""
         with (
