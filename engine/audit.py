@@ -511,11 +511,10 @@ class Appender:
         progress: Callable[[int, int], None] | None,
     ) -> Iterator[tuple]:
         """The spooled events as rows of the events table, chained after seq `last`, made as
-        they are written: in one statement (on PostgreSQL one COPY), so the server stores
-        each while the next are made. Sent as statements of a thousand rows, each made in
-        full first, the server sat idle while this process made rows (6.6 s of CPU time at
-        10,000 facilities), and this process waited at the end of each statement (12 s):
-        recording took 13.5 to 20.7 s on PostgreSQL, against 12.6 to 13.9 s in one COPY."""
+        they are written (`Connection.append`), so that PostgreSQL stores each while the
+        next are made. Sent as statements of a thousand rows, each made in full first, the
+        server sat idle while this process made rows (6.6 s of CPU time at 10,000
+        facilities), and this process waited at the end of each statement (12 s)."""
         self.spool.seek(0)
         new, link, seq = self.new, chain.link_event, last
         for done in range(1, self.batches + 1):
