@@ -15,6 +15,7 @@ from conftest import EXAMPLE_FACTS, LATE, RULES
 from engine import audit, report
 from engine.audit import StoredEvent
 from engine.pipeline import monitor
+from engine.report.markdown import md
 
 
 def logged(tmp_path: Path, rules: Path = RULES, facts: Path = EXAMPLE_FACTS) -> list[StoredEvent]:
@@ -278,3 +279,15 @@ def test_an_empty_log_renders_in_every_format():
     assert "holds no events" in report.render(model, "html").decode()
     assert json.loads(report.render(model, "json"))["events"] == []
     assert report.render(model, "xlsx")[:2] == b"PK"  # a zip: the workbook
+
+
+def test_markdown_cells_keep_borrower_text_from_becoming_markup():
+    """A facility's name or a note is the controller's text: in a Markdown table it must not
+    break the row (a pipe, a line break) nor turn into emphasis, a link, a heading or HTML."""
+    text = "Acme | Co *big* _x_ [a](b) #1 <b> & `c` \\ one\r\ntwo"
+    assert md(text) == (
+        "Acme \\| Co \\*big\\* \\_x\\_ \\[a\\](b) \\#1 &lt;b&gt; &amp; \\`c\\` \\\\ one  two"
+    )
+    assert md("$4,000,000 (12.5%) 1997-09-30") == "$4,000,000 (12.5%) 1997-09-30"
+    assert md(Decimal("1.25")) == "1.25" and md(None) == ""
+    assert all(md(f"a{c}b") != f"a{c}b" for c in "\\&<>|\r\n*_`[]#")  # each one alone too

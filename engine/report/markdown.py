@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .text import amount, followed, money, nearest, percent, step_up_sentence, when
 
+# Each character borrower text could make markup with, or break a table with, and what it
+# becomes; the backslash first, so the escapes added after it are not escaped again.
+_ESCAPES = (
+    ("\\", "\\\\"),
+    ("&", "&amp;"),
+    ("<", "&lt;"),
+    (">", "&gt;"),
+    ("|", "\\|"),
+    ("\r", " "),
+    ("\n", " "),
+    ("*", "\\*"),
+    ("_", "\\_"),
+    ("`", "\\`"),
+    ("[", "\\["),
+    ("]", "\\]"),
+    ("#", "\\#"),
+)
+_MARKUP = re.compile("[" + re.escape("".join(raw for raw, _ in _ESCAPES)) + "]")
+
 
 def md(value: object) -> str:
-    """Table-safe Markdown: borrower text must never become markup or break a table."""
+    """Table-safe Markdown: borrower text must never become markup or break a table. Most
+    cells (figures, dates, names) hold none of those characters and are looked at once."""
     text = "" if value is None else str(value)
-    for raw, safe in (
-        ("\\", "\\\\"),
-        ("&", "&amp;"),
-        ("<", "&lt;"),
-        (">", "&gt;"),
-        ("|", "\\|"),
-        ("\r", " "),
-        ("\n", " "),
-        ("*", "\\*"),
-        ("_", "\\_"),
-        ("`", "\\`"),
-        ("[", "\\["),
-        ("]", "\\]"),
-        ("#", "\\#"),
-    ):
+    if _MARKUP.search(text) is None:
+        return text
+    for raw, safe in _ESCAPES:
         text = text.replace(raw, safe)
     return text
 
