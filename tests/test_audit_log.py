@@ -13,10 +13,7 @@ import pytest
 from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
 from engine import audit, store
 from engine.cli import main
-from engine.facts import load_facts
 from engine.lifecycle import AuditEvent
-from engine.pipeline import assess
-from engine.rules import load_agreement
 
 
 @pytest.fixture
@@ -291,8 +288,7 @@ def test_postgresql_rows_written_in_many_copies_make_the_same_chain(store_log, m
     verification = audit.verify(store_log.db)
     assert verification.ok
     assert store_log.query("SELECT count(*) FROM events")[0][0] > 2 * 2  # several COPYs
-    agreement = load_agreement(RULES / "cerplex")
-    given = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    given = run(EXAMPLE_FACTS)
     recorded = audit.read(store_log.db)
     assert sorted((e.key, e.version) for e in recorded) == sorted((e.key, e.version) for e in given)
     assert len(recorded) == len(given) == verification.events
@@ -359,8 +355,7 @@ def test_run_refuses_a_log_whose_newest_row_of_tests_was_changed(store_log, chan
 def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
     """Tests made by the lifecycle share their covenant row's terms: their row holds each
     shape once and each test's figures, and reads back as the same events."""
-    agreement = load_agreement(RULES / "cerplex")
-    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    events = run(EXAMPLE_FACTS)
     tests = [e for e in events if e.event == "test"]
     audit.record(store_log.db, events, LATE, {})
     [(seq, stored)] = store_log.query("SELECT seq, details FROM events WHERE event = 'tests'")
@@ -386,8 +381,7 @@ def test_a_run_stores_a_facilitys_new_tests_as_recording_them_one_by_one_would(s
     row in the writer from each test. Both logs must hold the same rows, byte for byte."""
     where = ["--rules", str(RULES), "--facts", str(EXAMPLE_FACTS)]
     assert main(["run", *where, "--db", str(store_log.db), "--as-of", LATE.isoformat()]) == 1
-    agreement = load_agreement(RULES / "cerplex")
-    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    events = run(EXAMPLE_FACTS)
     in_memory = tmp_path / "in-memory.db"
     audit.record(in_memory, events, LATE, {})
     columns = "seq, key, version, event, agreement, covenant, date, details, supersedes"
@@ -410,8 +404,7 @@ def test_a_facilitys_events_are_made_again_from_the_rows_that_store_them(tmp_pat
     versions, not the events too: a run that finds some of them changed makes them again from
     those. The example's 497 events, 50 of them tests (with notes and plus figures) between
     its breaches and defaults, come back as the worker had them, in their order."""
-    agreement = load_agreement(RULES / "cerplex")
-    events = assess(agreement, load_facts(EXAMPLE_FACTS / "cerplex", agreement), LATE)
+    events = run(EXAMPLE_FACTS)
     rows = [audit.lean(event) for event in events]
     stored = audit.stored_all(rows)
     assert audit.restores(stored)
