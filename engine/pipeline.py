@@ -347,27 +347,28 @@ def _read_before(data: bytes, sha: str) -> int | None:
     return None
 
 
-# This process's file in the spool folder of the run under way: (the folder, this process's
-# id, the file). Opened once for the run, not for each facility: opening it cost about 30 us a
-# facility, 0.3 s of a run that adds a quarter to ten thousand.
-_SPOOL_FILE: tuple[Path, int, BinaryIO] | None = None
+# This process's file in the spool folder of the run under way, opened once for the run, not
+# for each facility: opening it cost about 30 us a facility, 0.3 s of a run that adds a quarter
+# to ten thousand.
+_SPOOL_FILE: BinaryIO | None = None
 
 
 def _spool_file(folder: Path) -> BinaryIO:
-    """This process's file in the run's spool folder, opened for appending, unbuffered: a
-    worker may be stopped without flushing. A forked worker opens its own."""
+    """This process's file in the run's spool folder (its name says which), opened for
+    appending, unbuffered: a worker may be stopped without flushing. A forked worker opens
+    its own."""
     global _SPOOL_FILE
-    if _SPOOL_FILE is None or _SPOOL_FILE[:2] != (folder, os.getpid()):
-        _close_spool_file()  # in a forked worker, the parent's copy of the descriptor
-        handle = open(f"{folder}/rows-{os.getpid()}", "ab", buffering=0)  # noqa: SIM115
-        _SPOOL_FILE = (folder, os.getpid(), handle)
-    return _SPOOL_FILE[2]
+    name = f"{folder}/rows-{os.getpid()}"
+    if _SPOOL_FILE is None or _SPOOL_FILE.name != name:
+        _close_spool_file()  # another run's, or in a forked worker the parent's descriptor
+        _SPOOL_FILE = open(name, "ab", buffering=0)  # noqa: SIM115
+    return _SPOOL_FILE
 
 
 def _close_spool_file() -> None:
     global _SPOOL_FILE
     if _SPOOL_FILE is not None:
-        _SPOOL_FILE[2].close()
+        _SPOOL_FILE.close()
         _SPOOL_FILE = None
 
 
