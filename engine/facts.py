@@ -9,8 +9,8 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -155,6 +155,38 @@ class FactEventRow:
 
 
 @dataclass(frozen=True)
+class Tail:
+    """Where a table tested row by row ends, as far as rows appended to it are concerned: its
+    last row's date and, for financials, the last fiscal quarter given (named or worked out
+    from a quarter-end row) and the latest Net Securities Proceeds reported, with their period
+    end, which later rows carry. A run records it of each such table it read (the files'
+    rows, whatever the as-of date), so that a later one reads only the rows appended since
+    (`load_appended`)."""
+
+    last: date
+    quarter: FiscalQuarter | None = None
+    nsp: tuple[Decimal, date] | None = None
+
+    def recorded(self) -> dict[str, str]:
+        """As a run's manifest holds it."""
+        found = {"last": self.last.isoformat()}
+        if self.quarter is not None:
+            found["quarter"] = str(self.quarter)
+        if self.nsp is not None:
+            found["nsp"], found["nsp_on"] = str(self.nsp[0]), self.nsp[1].isoformat()
+        return found
+
+    @classmethod
+    def read(cls, recorded: dict[str, str]) -> Tail:
+        quarter, nsp = recorded.get("quarter"), recorded.get("nsp")
+        return cls(
+            date.fromisoformat(recorded["last"]),
+            FiscalQuarter.parse(quarter) if quarter else None,
+            (Decimal(nsp), date.fromisoformat(recorded["nsp_on"])) if nsp else None,
+        )
+
+
+@dataclass(frozen=True)
 class Facts:
     borrower: str
     financials: tuple[FinancialRow, ...] = ()
@@ -168,6 +200,7 @@ class Facts:
     given: frozenset[str] = frozenset()  # the tables the folder holds, rows or not
     wells_fargo: tuple[RevolverRow, ...] = ()  # dated amounts, as revolver rows are
     note_payments: tuple[NotePayment, ...] = ()
+    tails: dict[str, Tail] = field(default_factory=dict)  # of the tables tested row by row
 
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms).
@@ -231,10 +264,13 @@ def load_facts(
     for name, source in sources.items():
         tables[name] = _parse(source, TABLES[name], problems)
     notes = _notes(tables.get("notes", []), problems)
+    financials, tail = _financials(tables.get("financials", []), problems)
+    revolver = _revolver(tables.get("revolver", []), problems)
+    wells_fargo = _dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems)
     facts = Facts(
         borrower=folder.name,
-        financials=_financials(tables.get("financials", []), problems),
-        revolver=_revolver(tables.get("revolver", []), problems),
+        financials=financials,
+        revolver=revolver,
         notes=notes,
         prime_rates=_prime_rates(tables.get("prime_rate", []), problems),
         events=_events(tables.get("events", []), agreement, problems),
@@ -242,8 +278,9 @@ def load_facts(
         counsel_reserve=_counsel_reserve(tables.get("counsel_reserve", []), problems),
         filings=_filings(tables.get("filings", []), problems),
         given=frozenset(sources),
-        wells_fargo=_dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems),
+        wells_fargo=wells_fargo,
         note_payments=_note_payments(tables.get("note_payments", []), notes, problems),
+        tails=_tails(tail, revolver, wells_fargo),
     )
     _check_chronology(facts, agreement.dated, problems)
     if problems:
@@ -256,55 +293,50 @@ APPENDABLE = ("financials", "revolver", "wells_fargo")
 
 
 def load_appended(
-    folder: Path, agreement: Agreement, tables: dict[str, tuple[bytes, int]]
+    folder: Path,
+    agreement: Agreement,
+    tables: dict[str, tuple[bytes, int]],
+    after: dict[str, Tail],
 ) -> Facts | None:
     """The rows appended to these tables (CSV content, and the offset where the part an earlier
     run read ends), checked as a whole load would check them, or None when they cannot be read
     alone (then the whole folder is loaded, and any problem reported there).
 
     The earlier part was loaded whole before, so it is valid: its rows are in date order, with
-    unique dates and quarters, and cumulative Net Securities Proceeds. The new rows are read
-    after the earlier rows they are checked against (`_context`), every other earlier line left
-    blank so row numbers stay those of the file: the last row (order, and so unique dates), and
-    for financials the last that reports Net Securities Proceeds (what new rows are checked
-    against and carry) and the last that names a quarter (a quarter can only repeat within 28
-    days of its end, where the last named one would be it)."""
+    unique dates and quarters, and cumulative Net Securities Proceeds. What new rows are checked
+    against and carry on from is its `Tail` (`after`, by table), which that run recorded: they
+    must come later, and their quarter may not be the last one given (a quarter's end is within
+    two weeks of its nominal end, so it can only repeat the last). The new rows are read with
+    every earlier line left blank, so that row numbers stay those of the file. The facts hold
+    the new rows, and the tails of these tables with them."""
     problems: list[Problem] = []
     loaded: dict[str, list] = {}
-    first_new: dict[str, int] = {}
     for table, (data, start) in tables.items():
-        reduced = _appended_text(data, start, table) if table in APPENDABLE else None
-        if reduced is None:
-            return None
-        text, first_new[table] = reduced
+        text = _appended_text(data, start) if table in APPENDABLE else None
+        if text is None or (table not in after and data[:start].strip().count(b"\n")):
+            return None  # no tail: the earlier part must hold no rows
         loaded[table] = _parse(_Source(folder / f"{table}.csv", data=text), TABLES[table], problems)
+    financials, tail = _financials(loaded.get("financials", []), problems, after.get("financials"))
+    revolver = _revolver(loaded.get("revolver", []), problems)
+    wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
     facts = Facts(
         folder.name,
-        financials=_financials(loaded.get("financials", []), problems),
-        revolver=_revolver(loaded.get("revolver", []), problems),
-        wells_fargo=_dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems),
+        financials=financials,
+        revolver=revolver,
+        wells_fargo=wells_fargo,
         given=frozenset(tables),
+        tails=_tails(tail, revolver, wells_fargo, after),
     )
     _check_chronology(facts, agreement.dated, problems)
-    if problems:
+    if problems or not _follow(facts, after):
         return None
-    return replace(
-        facts,
-        financials=tuple(
-            r for r in facts.financials if r.origin.row >= first_new.get("financials", 0)
-        ),
-        revolver=tuple(r for r in facts.revolver if r.origin.row >= first_new.get("revolver", 0)),
-        wells_fargo=tuple(
-            r for r in facts.wells_fargo if r.origin.row >= first_new.get("wells_fargo", 0)
-        ),
-    )
+    return facts
 
 
-def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | None:
-    """`data` with every line before `start` but the header and the context rows left blank,
-    and the first new line's number. None where lines may not be rows: a lone CR ends one,
-    and a quoted field that spans lines leaves an odd number of quotes on the line it opens
-    (an escaped quote is two)."""
+def _appended_text(data: bytes, start: int) -> bytes | None:
+    """`data` with every line before `start` but the header left blank. None where lines may
+    not be rows: a lone CR ends one, and a quoted field that spans lines leaves an odd number
+    of quotes on the line it opens (an escaped quote is two)."""
     if data.count(b"\r") != data.count(b"\r\n"):
         return None
     if b'"' in data and any(line.count(b'"') % 2 for line in data.split(b"\n")):
@@ -314,39 +346,38 @@ def _appended_text(data: bytes, start: int, table: str) -> tuple[bytes, int] | N
         return None
     if not data[:header_end].strip():
         return None  # the header is further down
-    earlier = data[header_end:start].split(b"\n")[:-1]
-    kept = _context(data[:header_end], earlier, table)
-    blanked = [b"\n"] * len(earlier)
-    for i in kept:
-        blanked[i] = earlier[i] + b"\n"
-    return data[:header_end] + b"".join(blanked) + data[start:], len(earlier) + 2
+    return data[:header_end] + b"\n" * data.count(b"\n", header_end, start) + data[start:]
 
 
-def _context(header: bytes, earlier: list[bytes], table: str) -> set[int]:
-    """The earlier lines new rows are checked against (see `load_appended`), by index: read
-    from the last back, until each is found."""
-    names = [n.strip() for n in next(csv.reader([header.decode("utf-8-sig", "replace")]))]
-    wanted: list[Callable[[dict[str, str]], bool]] = [lambda row: True]
-    if table == "financials":
-        wanted += [
-            lambda row: bool(row.get("net_securities_proceeds", "").strip()),
-            lambda row: any(
-                row.get(f, "").strip() for f in ("fiscal_quarter", *QUARTER_END_FIELDS)
-            ),
-        ]
-    kept = set()
-    for index in range(len(earlier) - 1, -1, -1):
-        if not wanted:
-            break
-        if not earlier[index].strip():
-            continue
-        cells = next(csv.reader([earlier[index].decode("utf-8", "replace")]))
-        row = dict(zip(names, cells, strict=False))
-        found = [given for given in wanted if given(row)]
-        if found:
-            kept.add(index)
-            wanted = [given for given in wanted if given not in found]
-    return kept
+def _tails(
+    financials: Tail | None,
+    revolver: tuple[RevolverRow, ...],
+    wells_fargo: tuple[RevolverRow, ...],
+    after: dict[str, Tail] | None = None,
+) -> dict[str, Tail]:
+    """The tails of the tables tested row by row that have rows (in date order), those
+    `after` for the tables that have no new ones."""
+    after = after or {}
+    found = {
+        "financials": financials,
+        "revolver": Tail(revolver[-1].date) if revolver else after.get("revolver"),
+        "wells_fargo": Tail(wells_fargo[-1].date) if wells_fargo else after.get("wells_fargo"),
+    }
+    return {table: tail for table, tail in found.items() if tail is not None}
+
+
+def _follow(facts: Facts, after: dict[str, Tail]) -> bool:
+    """Whether new rows come after the earlier ones (`after`): each dated later (so also in
+    order, and on a date of its own), and none of the last quarter given."""
+    dated = {
+        "financials": [r.period_end for r in facts.financials],
+        "revolver": [r.date for r in facts.revolver],
+        "wells_fargo": [r.date for r in facts.wells_fargo],
+    }
+    if any(day <= after[t].last for t, days in dated.items() if t in after for day in days):
+        return False
+    quarter = after["financials"].quarter if "financials" in after else None
+    return quarter is None or all(r.fiscal_quarter != quarter for r in facts.financials)
 
 
 def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> None:
@@ -707,7 +738,11 @@ def _unique(checks: list[tuple[_RowCheck, object]], column: str, what: str) -> N
             first_row[key] = check.origin.row
 
 
-def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
+def _financials(
+    rows, problems: list[Problem], after: Tail | None = None
+) -> tuple[tuple[FinancialRow, ...], Tail | None]:
+    """The rows in date order, and the table's tail; `after`: the tail of earlier rows (not
+    among these) that these carry on from."""
     checked = []
     for origin, record in rows:
         check = _RowCheck(origin, record, problems)
@@ -742,7 +777,9 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
     _unique([(c, p) for c, p, _, _ in checked], "period_end", "period_end")
     _unique([(c, q) for c, _, q, _ in checked], "fiscal_quarter", "fiscal quarter")
     result = []
-    latest_nsp: tuple[Decimal, date | None] = (Decimal(0), None)
+    latest_nsp: tuple[Decimal, date | None] = (
+        after.nsp if after is not None and after.nsp is not None else (Decimal(0), None)
+    )
     ordered = sorted(
         (item for item in checked if isinstance(item[1], date)), key=lambda item: item[1]
     )
@@ -761,7 +798,15 @@ def _financials(rows, problems: list[Problem]) -> tuple[FinancialRow, ...]:
             latest_nsp = (nsp, period_end)
         note = check.get("note")
         result.append(FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from))
-    return tuple(result)
+    if not result:
+        return (), after
+    quarters = [r.fiscal_quarter for r in result if r.fiscal_quarter is not None]
+    nsp, reported_on = latest_nsp
+    return tuple(result), Tail(
+        result[-1].period_end,
+        quarters[-1] if quarters else (after.quarter if after else None),
+        (nsp, reported_on) if reported_on is not None else None,
+    )
 
 
 def _revolver(rows, problems: list[Problem]) -> tuple[RevolverRow, ...]:

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 from . import __version__, audit, instruments, processes, terms
 from .errors import InputError, Problem
 from .evaluate import Evaluation, evaluate
-from .facts import Facts, load_appended, load_facts
+from .facts import Facts, Tail, load_appended, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, load_portfolio
@@ -81,6 +81,9 @@ def assess(agreement: Agreement, facts: Facts, as_of: date) -> list[AuditEvent]:
 class Assessment:
     events: list[AuditEvent]
     until: date | None  # the first later as-of date that could give other events (None: none)
+    # the tails of the tables tested row by row (facts.Tail), as a run records them; None:
+    # not known (built on a run recorded before tails were)
+    tails: dict[str, dict[str, str]] | None
 
 
 def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
@@ -96,7 +99,12 @@ def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
         *lifecycle,
         *keep_ledger(agreement, current, as_of, lifecycle),
     ]
-    return Assessment(events, _until(agreement, facts, as_of, states, evaluation, lifecycle))
+    until = _until(agreement, facts, as_of, states, evaluation, lifecycle)
+    return Assessment(events, until, _recorded(facts.tails))
+
+
+def _recorded(tails: dict[str, Tail]) -> dict[str, dict[str, str]]:
+    return {table: tail.recorded() for table, tail in tails.items()}
 
 
 def _until(
@@ -257,6 +265,8 @@ def assess_facility(
         except InputError as error:
             return None, error.problems
         found = assessment(facility.agreement, facts, as_of)
+    if found.tails is not None:
+        entry["tails"] = found.tails
     rows = [audit.lean(event) for event in found.events]
     pairs = [(row[0], row[1]) for row in rows]
     stored = audit.stored_all(rows)
@@ -297,8 +307,9 @@ def appended(
     since `basis` alone: nothing if its inputs are the same; the events of rows appended to
     tables tested row by row, if that is all that changed and each gives a compliant test.
     The basis must hold at this as-of date (`Basis.holds_at`), the rules and other files be
-    the same, each changed file the one read then with whole lines added, and no new event
-    one of the view's others. None otherwise, and the facility is evaluated whole.
+    the same, each changed file the one read then with whole lines added (checked against the
+    tails of its tables that the basis recorded), and no new event one of the view's others.
+    None otherwise, and the facility is evaluated whole.
 
     Why that is what a whole evaluation adds: the inputs read then give the same events now
     (the basis holds), and they are current; new rows each tested alone, compliant, give
@@ -323,16 +334,20 @@ def appended(
         tables[name.removesuffix(".csv")] = (files[sha], start)
     view = basis.view
     assert view is not None
+    tails = old.get("tails")
     if not tables:
-        return Assessment([], view.until)
-    facts = load_appended(facility.folder, facility.agreement, tables)
+        return Assessment([], view.until, tails)
+    if tails is None:
+        return None
+    after = {table: Tail.read(tails[table]) for table in tables if table in tails}
+    facts = load_appended(facility.folder, facility.agreement, tables, after)
     if facts is None:
         return None
     events = appended_tests(facility.agreement, facts, as_of)
     if events is None or any(e.key in view.others for e in events):
         return None
     later = [d for d in (view.until, facts.next_date_after(as_of)) if d is not None]
-    return Assessment(events, min(later, default=None))
+    return Assessment(events, min(later, default=None), tails | _recorded(facts.tails))
 
 
 def _read_before(data: bytes, sha: str) -> int | None:

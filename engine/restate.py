@@ -24,8 +24,9 @@ from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id,
-# "view": {...}}}; the package (the rules folder it follows) is given only where it differs
-# from the facility's id; the view (pipeline.View) is absent from runs recorded before it was.
+# "view": {...}, "tails": {table: {...}}}}; the package (the rules folder it follows) is given
+# only where it differs from the facility's id; the view (pipeline.View) and the tails of the
+# tables tested row by row (facts.Tail) are absent from runs recorded before they were.
 Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 

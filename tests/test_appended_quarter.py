@@ -339,6 +339,103 @@ def test_a_bad_appended_row_is_refused_as_a_whole_load_refuses_it(tmp_path, stor
     assert audit.read(store_log.db) == before
 
 
+# $1,000,000 of Net Securities Proceeds reported for June 30, 1998; September's cell is blank.
+REPORTED = [
+    {**EARLIER[0], "net_securities_proceeds": "1,000,000"},
+    {**EARLIER[1], "net_securities_proceeds": ""},
+]
+
+
+def test_net_securities_proceeds_reported_earlier_are_carried_by_an_appended_quarter(
+    tmp_path, store_log, loads
+):
+    """Section 6.21 (First Amendment Agreement, Exhibit A item 6): tangible net worth of at
+    least $5,000,000 from May 2, 1998, plus 100% of Net Securities Proceeds, which the
+    controller reports cumulatively, a blank cell carrying the latest amount reported. The
+    $1,000,000 reported for June 30, 1998 is carried to December 31 by a row appended with the
+    cell blank: 9,000,000 against 5,000,000 + 1,000,000 = 6,000,000, compliant. The new row is
+    read alone; what it carries comes from what the first run recorded of the table's end."""
+    facts = facts_with(tmp_path / "facts", earlier=REPORTED)
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    new = {**quarter("1998-12-31", 21000000), "net_securities_proceeds": ""}
+    facts_with(facts, new, earlier=REPORTED)
+    assert run(facts, store_log.db) == 0
+    assert loads == Counter()
+    (test,) = [
+        e
+        for e in audit.read(store_log.db)
+        if (e.agreement, e.covenant, e.date) == ("north", "6.21", date(1998, 12, 31))
+    ]
+    assert test.details["threshold"] == "6000000"
+    assert test.details["note"] == "net_securities_proceeds carried from 1998-06-30"
+    assert view(store_log.db) == whole_run_view(tmp_path, tmp_path / "facts")
+
+
+@pytest.mark.parametrize(
+    ("appended", "column", "message"),
+    [
+        # an interim balance sheet (no quarter) on the last row's date: each needs its own
+        (
+            {"period_end": "1998-09-30", "tangible_net_worth": "9,000,000"},
+            "period_end",
+            "duplicate period_end 1998-09-30",
+        ),
+        # within two weeks of 1998Q3's end, so it may name it, but the last row has it
+        (
+            quarter("1998-10-05", 21000000)
+            | {"fiscal_quarter": "1998Q3", "net_securities_proceeds": ""},
+            "fiscal_quarter",
+            "duplicate fiscal quarter 1998Q3",
+        ),
+        # Net Securities Proceeds are cumulative: less than the 1,000,000 reported in June
+        (
+            quarter("1998-12-31", 21000000) | {"net_securities_proceeds": "500,000"},
+            "net_securities_proceeds",
+            "are cumulative",
+        ),
+    ],
+)
+def test_an_appended_row_that_clashes_with_earlier_rows_is_refused(
+    tmp_path, store_log, capsys, appended, column, message
+):
+    """What new rows are checked against in the earlier rows (the last date, the last quarter
+    given, the latest Net Securities Proceeds) is what the first run recorded of the table's
+    end; a row that clashes with it is refused as a whole load refuses it, nothing written."""
+    facts = facts_with(tmp_path / "facts", earlier=REPORTED)
+    assert run(facts, store_log.db) == 0
+    before = audit.read(store_log.db)
+    capsys.readouterr()
+    facts_with(facts, appended, earlier=REPORTED)
+    assert run(facts, store_log.db) == 2
+    err = capsys.readouterr().err
+    assert "financials.csv" in err and "row 4" in err and column in err and message in err
+    assert audit.read(store_log.db) == before
+
+
+def test_a_run_recorded_before_tails_were_is_built_on_once_evaluated_whole(
+    tmp_path, store_log, monkeypatch, loads
+):
+    """A log whose runs did not record where each table ends (an earlier version of the
+    monitor): the first quarter appended is evaluated whole, which records it, and the next
+    is read alone. Both logs end as a whole evaluation would leave them."""
+    facts = facts_with(tmp_path / "facts")
+    with monkeypatch.context() as earlier_version:
+        earlier_version.setattr(pipeline, "_recorded", lambda tails: None)
+        assert run(facts, store_log.db) == 0
+    (first,) = audit.runs_newest_first(store_log.db)
+    assert all("tails" not in entry for entry in first.inputs["agreements"].values())
+    loads.clear()
+    facts_with(facts, quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db) == 0
+    assert loads == {"north": 1, "south": 1}
+    loads.clear()
+    facts_with(facts, quarter("1998-12-31", 21000000), quarter("1999-03-31", 22000000))
+    assert run(facts, store_log.db) == 0
+    assert loads == Counter()
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+
+
 # What a run records having read is what it evaluated: a controller may save a file while a
 # run is under way (a portfolio's run takes a minute), and a file recorded but not evaluated
 # would be taken as evaluated by every later run (its digest unchanged). The edit lands

@@ -617,10 +617,14 @@ def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log)
     rules, _ = load_portfolio(RULES, portfolio).facilities[0].snapshot()
     assert inputs["packages"] == {"cerplex": rules["rules"]}
     # "view": each facility's view is just the events its inputs gave (a first run leaves no
-    # other), and how many
+    # other), and how many; "tails": where the financials end, for rows appended later (the
+    # last quarter of QUARTERS; no Net Securities Proceeds reported)
     assert all(
-        set(entry) == {"facts", "package", "view"} for entry in inputs["agreements"].values()
+        set(entry) == {"facts", "package", "view", "tails"}
+        for entry in inputs["agreements"].values()
     )
+    tail = {"last": "1998-12-31", "quarter": "1998Q4"}
+    assert all(e["tails"] == {"financials": tail} for e in inputs["agreements"].values())
     assert audit.verify(store_log.db).ok
 
 
