@@ -7,7 +7,7 @@ orders of magnitude (see DESIGN.md). What it receives is one fact per test carry
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -78,15 +78,36 @@ class Evaluation:
 
 def evaluate(agreement: Agreement, facts: Facts, as_of: date | None = None) -> Evaluation:
     """`as_of` dates what is still pending (a delivery or a replenishment not yet late)."""
+    return _evaluation(_covenant_items(c, facts, as_of) for c in agreement.covenants.values())
+
+
+# Covenants tested on each row of a table (financials, revolver, wells_fargo): rows appended to
+# those tables are tested alone (`row_tests`).
+ROW_BY_ROW = (TestKind.FISCAL_QUARTER_END, TestKind.ANY_TIME, TestKind.EACH_REPORTED_DATE)
+
+
+def row_tests(agreement: Agreement, facts: Facts) -> Evaluation:
+    """`evaluate` of the covenants tested row by row alone: what rows appended to their tables
+    give (`facts` holding those rows only)."""
+    covenants = agreement.covenants.values()
+    return _evaluation(_test_covenant(c, facts) for c in covenants if c.test in ROW_BY_ROW)
+
+
+def _covenant_items(
+    covenant: Covenant, facts: Facts, as_of: date | None
+) -> Iterable[TestResult | NotTested]:
+    if covenant.test is TestKind.MAINTAINED_BALANCE:
+        return _maintained(covenant, facts, as_of)
+    if covenant.test is TestKind.DELIVERED_WITHIN_DAYS:
+        return _deliveries(covenant, facts, as_of)
+    return _test_covenant(covenant, facts)
+
+
+def _evaluation(found: Iterable[Iterable[TestResult | NotTested]]) -> Evaluation:
+    """Each covenant's tests and dates not tested, in date order."""
     tests: list[TestResult] = []
     not_tested: list[NotTested] = []
-    for covenant in agreement.covenants.values():
-        if covenant.test is TestKind.MAINTAINED_BALANCE:
-            items = _maintained(covenant, facts, as_of)
-        elif covenant.test is TestKind.DELIVERED_WITHIN_DAYS:
-            items = _deliveries(covenant, facts, as_of)
-        else:
-            items = _test_covenant(covenant, facts)
+    for items in found:
         for item in items:
             (tests if isinstance(item, TestResult) else not_tested).append(item)
     tests.sort(key=lambda t: (t.date, t.covenant.section))

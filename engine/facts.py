@@ -167,22 +167,24 @@ class Tail:
     quarter: FiscalQuarter | None = None
     nsp: tuple[Decimal, date] | None = None
 
-    def recorded(self) -> dict[str, str]:
-        """As a run's manifest holds it."""
-        found = {"last": self.last.isoformat()}
-        if self.quarter is not None:
-            found["quarter"] = str(self.quarter)
+    def recorded(self) -> str:
+        """As a run's manifest holds it, one string (a manifest holds one for each table of
+        each facility): the last date, then for financials the quarter, and the proceeds and
+        their date, "-" where none, separated by spaces ("2007-09-30 2007Q3 0 2007-06-30")."""
+        fields = [self.last.isoformat()]
+        if self.quarter is not None or self.nsp is not None:
+            fields.append(str(self.quarter) if self.quarter is not None else "-")
         if self.nsp is not None:
-            found["nsp"], found["nsp_on"] = str(self.nsp[0]), self.nsp[1].isoformat()
-        return found
+            fields += [str(self.nsp[0]), self.nsp[1].isoformat()]
+        return " ".join(fields)
 
     @classmethod
-    def read(cls, recorded: dict[str, str]) -> Tail:
-        quarter, nsp = recorded.get("quarter"), recorded.get("nsp")
+    def read(cls, recorded: str) -> Tail:
+        last, quarter, nsp, nsp_on = [*recorded.split(" "), "-", "-", "-"][:4]
         return cls(
-            date.fromisoformat(recorded["last"]),
-            FiscalQuarter.parse(quarter) if quarter else None,
-            (Decimal(nsp), date.fromisoformat(recorded["nsp_on"])) if nsp else None,
+            date.fromisoformat(last),
+            FiscalQuarter.parse(quarter) if quarter != "-" else None,
+            (Decimal(nsp), date.fromisoformat(nsp_on)) if nsp != "-" else None,
         )
 
 
@@ -205,6 +207,8 @@ class Facts:
     def as_of(self, day: date) -> Facts:
         """Only what was dated on or before `day` (the notes themselves are undated terms).
         `next_date_after` must name every date this filters on."""
+        if self.next_date_after(day) is None:
+            return self  # nothing later: as it is
         return replace(
             self,
             financials=tuple(r for r in self.financials if r.period_end <= day),

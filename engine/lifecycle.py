@@ -23,7 +23,7 @@ from dateutil.relativedelta import relativedelta
 
 from . import host
 from .cached import ByIdentity, cached_property
-from .evaluate import Evaluation, NotTested, TestResult, evaluate
+from .evaluate import Evaluation, NotTested, TestResult, row_tests
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
@@ -871,16 +871,11 @@ def appended_tests(agreement: Agreement, facts: Facts, as_of: date) -> list[Audi
     only failed tests and nothing already recorded depends on a later compliant one. None
     otherwise (a failed test, a date not tested): the facility is evaluated whole."""
     current = facts.as_of(as_of)
-    rows = (*current.financials, *current.revolver, *current.wells_fargo)
-    tables = {r.origin.file for r in rows}
-    evaluation = evaluate(agreement, current, as_of)
-    tests = [t for t in evaluation.tests if t.origin.file in tables]
-    if not all(t.passed for t in tests) or any(
-        n.origin.file in tables for n in evaluation.not_tested
-    ):
+    evaluation = row_tests(agreement, current)
+    if evaluation.not_tested or not all(t.passed for t in evaluation.tests):
         return None
     lifecycle = Lifecycle(agreement, current, as_of, {})
-    for test in tests:
+    for test in evaluation.tests:
         lifecycle._record_test(test)
     return lifecycle.events
 

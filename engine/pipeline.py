@@ -83,7 +83,7 @@ class Assessment:
     until: date | None  # the first later as-of date that could give other events (None: none)
     # the tails of the tables tested row by row (facts.Tail), as a run records them; None:
     # not known (built on a run recorded before tails were)
-    tails: dict[str, dict[str, str]] | None
+    tails: dict[str, str] | None
 
 
 def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
@@ -103,7 +103,7 @@ def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
     return Assessment(events, until, _recorded(facts.tails))
 
 
-def _recorded(tails: dict[str, Tail]) -> dict[str, dict[str, str]]:
+def _recorded(tails: dict[str, Tail]) -> dict[str, str]:
     return {table: tail.recorded() for table, tail in tails.items()}
 
 

@@ -24,7 +24,7 @@ from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
 # {facility: {"rules": {file name: sha256}, "facts": {file name: sha256}, "package": id,
-# "view": {...}, "tails": {table: {...}}}}; the package (the rules folder it follows) is given
+# "view": {...}, "tails": {table: "..."}}}; the package (the rules folder it follows) is given
 # only where it differs from the facility's id; the view (pipeline.View) and the tails of the
 # tables tested row by row (facts.Tail) are absent from runs recorded before they were.
 Manifest = dict[str, dict[str, Any]]

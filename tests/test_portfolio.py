@@ -623,7 +623,7 @@ def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log)
         set(entry) == {"facts", "package", "view", "tails"}
         for entry in inputs["agreements"].values()
     )
-    tail = {"last": "1998-12-31", "quarter": "1998Q4"}
+    tail = "1998-12-31 1998Q4"
     assert all(e["tails"] == {"financials": tail} for e in inputs["agreements"].values())
     assert audit.verify(store_log.db).ok
 
