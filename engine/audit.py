@@ -325,12 +325,16 @@ class Appender:
     previous inputs gave and its corrected inputs no longer give are withdrawn by a
     `restatement` event, which also lists what changed and every version it replaced. New events
     wait in a temporary file, not in memory: the run row that heads them in the chain counts
-    them, so it can only be written once the last facility is done."""
+    them, so it can only be written once the last facility is done. A facility whose events
+    are all new and wait in its worker's file already (`whole`) is kept as where they wait."""
 
     def __init__(self, connection: Connection, as_of: date, spool: IO[bytes]):
         self.connection, self.as_of, self.spool = connection, as_of, spool
         self.count = 0  # new events
-        self.batches = 0  # facilities with new events, spooled
+        # each facility with new events, in order: where its worker stored all of them (all
+        # new), or None for a batch in the spool file (only these are pickled and loaded again:
+        # 40 us a facility, when a first run or an added quarter has all of them this way)
+        self.batches: list[Spooled | None] = []
         self.committed = False
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
@@ -430,11 +434,13 @@ class Appender:
         whole: Spooled | None = None,
     ) -> None:
         count = len(fresh[0]) + (notice is not None)
-        if count:
+        if count and whole is not None:  # all of them, new, superseding none
+            assert notice is None and isinstance(fresh[0], range) and not fresh[1]
+            self.batches.append(whole)
+        elif count:
             notice_row = (notice[0].row, notice[1]) if notice else None
-            batch = (notice_row, rows, fresh, whole)
-            pickle.dump(batch, self.spool, pickle.HIGHEST_PROTOCOL)
-            self.batches += 1
+            pickle.dump((notice_row, rows, fresh), self.spool, pickle.HIGHEST_PROTOCOL)
+            self.batches.append(None)
         self.count += count
 
     def _log_end(self) -> int:
@@ -517,12 +523,10 @@ class Appender:
         facilities), and this process waited at the end of each statement (12 s)."""
         self.spool.seek(0)
         new, link, seq = self.new, chain.link_event, last
-        for done in range(1, self.batches + 1):
-            notice, rows, fresh, whole = pickle.load(self.spool)
+        for done, whole in enumerate(self.batches, 1):
             if whole is None:
-                stored = _stored(_batch(notice, rows, fresh))
-            else:  # all of the facility's events, new, superseding none
-                assert notice is None and isinstance(fresh[0], range) and not fresh[1]
+                stored = _stored(_batch(*pickle.load(self.spool)))
+            else:
                 stored = [(_chained(row), old, span) for row, old, span in whole.load()]
             for event, supersedes, span in stored:
                 old = canonical(supersedes) if supersedes else "[]"
@@ -531,7 +535,7 @@ class Appender:
                 new["test" if event[2] == TESTS else event[2]] += span  # a tests row: its tests
                 seq += span
             if progress is not None:
-                progress(done, self.batches)
+                progress(done, len(self.batches))
 
 
 _EVENT_COLUMNS = (
