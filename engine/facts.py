@@ -310,16 +310,17 @@ def load_appended(
     unique dates and quarters, and cumulative Net Securities Proceeds. What new rows are checked
     against and carry on from is its `Tail` (`after`, by table), which that run recorded: they
     must come later, and their quarter may not be the last one given (a quarter's end is within
-    two weeks of its nominal end, so it can only repeat the last). The new rows are read with
-    every earlier line left blank, so that row numbers stay those of the file. The facts hold
-    the new rows, and the tails of these tables with them."""
+    two weeks of its nominal end, so it can only repeat the last). The new rows are read
+    without the earlier lines, numbered as in the file. The facts hold the new rows, and the
+    tails of these tables with them."""
     problems: list[Problem] = []
     loaded: dict[str, list] = {}
     for table, (data, start) in tables.items():
         text = _appended_text(data, start) if table in APPENDABLE else None
         if text is None or (table not in after and data[:start].strip().count(b"\n")):
             return None  # no tail: the earlier part must hold no rows
-        loaded[table] = _parse(_Source(folder / f"{table}.csv", data=text), TABLES[table], problems)
+        source = _Source(folder / f"{table}.csv", data=text[0], skipped=text[1])
+        loaded[table] = _parse(source, TABLES[table], problems)
     financials, tail = _financials(loaded.get("financials", []), problems, after.get("financials"))
     revolver = _revolver(loaded.get("revolver", []), problems)
     wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
@@ -337,10 +338,10 @@ def load_appended(
     return facts
 
 
-def _appended_text(data: bytes, start: int) -> bytes | None:
-    """`data` with every line before `start` but the header left blank. None where lines may
-    not be rows: a lone CR ends one, and a quoted field that spans lines leaves an odd number
-    of quotes on the line it opens (an escaped quote is two)."""
+def _appended_text(data: bytes, start: int) -> tuple[bytes, int] | None:
+    """`data` without the lines between the header and `start`, and how many those are. None
+    where lines may not be rows: a lone CR ends one, and a quoted field that spans lines leaves
+    an odd number of quotes on the line it opens (an escaped quote is two)."""
     if data.count(b"\r") != data.count(b"\r\n"):
         return None
     if b'"' in data and any(line.count(b'"') % 2 for line in data.split(b"\n")):
@@ -350,7 +351,7 @@ def _appended_text(data: bytes, start: int) -> bytes | None:
         return None
     if not data[:header_end].strip():
         return None  # the header is further down
-    return data[:header_end] + b"\n" * data.count(b"\n", header_end, start) + data[start:]
+    return data[:header_end] + data[start:], data.count(b"\n", header_end, start)
 
 
 def _tails(
@@ -428,6 +429,7 @@ class _Source:
     path: Path
     sheet: str | None = None  # for a workbook
     data: bytes | None = None  # the file's content, when already read
+    skipped: int = 0  # lines after a CSV file's header left out of `data` (rows read before)
 
     @property
     def label(self) -> str:
@@ -517,7 +519,7 @@ class _CellProblem:
 def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[object]]]:
     """(row number as the user sees it, cells); blank rows are skipped."""
     if source.sheet is None:
-        return _csv_rows(source.path, problems, source.data)
+        return _csv_rows(source.path, problems, source.data, source.skipped)
     try:
         with _opened(source.path, source.data) as handle:  # closed even when openpyxl fails
             workbook = _workbook(handle, data_only=False)
@@ -548,8 +550,10 @@ def _rows(source: _Source, problems: list[Problem]) -> list[tuple[int, list[obje
 
 
 def _csv_rows(
-    path: Path, problems: list[Problem], data: bytes | None = None
+    path: Path, problems: list[Problem], data: bytes | None = None, skipped: int = 0
 ) -> list[tuple[int, list[object]]]:
+    """(line number in the file, cells) of each row that is not blank; `skipped` lines after
+    the header are not in `data`."""
     data = path.read_bytes() if data is None else data
     if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         problems.append(Problem(str(path), "is UTF-16 text; save it as CSV UTF-8", row=1))
@@ -563,10 +567,12 @@ def _csv_rows(
     try:
         for cells in reader:
             if cells and any(c.strip() for c in cells):  # a blank line gives no cells
-                rows.append((reader.line_num, list(cells)))
+                line = reader.line_num
+                rows.append((line + skipped if line > 1 else line, list(cells)))
     except csv.Error as error:
+        line = reader.line_num + 1
         problems.append(
-            Problem(str(path), f"cannot read the CSV: {error}", row=reader.line_num + 1)
+            Problem(str(path), f"cannot read the CSV: {error}", row=line + skipped * (line > 1))
         )
         return []
     return rows
