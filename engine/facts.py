@@ -572,7 +572,11 @@ def _csv_rows(
     except csv.Error as error:
         line = reader.line_num + 1
         problems.append(
-            Problem(str(path), f"cannot read the CSV: {error}", row=line + skipped * (line > 1))
+            Problem(
+                str(path),
+                f"cannot read the CSV: {error}",
+                row=line + skipped if line > 1 else line,
+            )
         )
         return []
     return rows
