@@ -569,20 +569,11 @@ def _batch(
 
 def lean(event: AuditEvent) -> Row:
     """An event as a worker spools it: a plain tuple (it unpickles faster); a test the
-    lifecycle made as a tests row stores it (`Measured`), and another test without its
-    details, which its chain text holds too."""
-    measured = event.measured
-    if measured is not None:
-        return (
-            event.key,
-            event.version,
-            "test",
-            event.agreement,
-            event.covenant,
-            event.date.isoformat(),
-            None,
-            measured,
-        )
+    lifecycle made as a tests row stores it (`Measured`, made with the test), and another
+    test without its details, which its chain text holds too."""
+    spooled = event.spooled
+    if spooled is not None:
+        return spooled
     row = event.row
     return (*row[:6], None, row[7]) if row.event == "test" else tuple(row)
 

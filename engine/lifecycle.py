@@ -105,9 +105,10 @@ class AuditEvent:
     date: date
     details: dict[str, Any] = field(default_factory=dict)  # JSON-ready values only
     discriminator: str = ""  # what else, beside event, covenant and date, makes it distinct
-    # How a tests row stores this event, if it is a test the lifecycle made (None: as its
-    # fields, in the row's older form).
-    measured: ClassVar[Measured | None] = None
+    # This event as a worker spools it (`audit.lean`), made with it if it is a test the
+    # lifecycle made: a tests row stores it as its `Measured` (None: as its fields, in the
+    # row's older form).
+    spooled: ClassVar[Row | None] = None
 
     @cached_property
     def key(self) -> str:
@@ -223,19 +224,15 @@ class _TestTexts:
             texts = _SHAPES[shape] = _TestTexts(covenant, details)
         return texts
 
-    def stored(self, key: str, day: str, figures: list[str | None]) -> tuple[str, Measured]:
+    def stored(self, key: str, day: str, figures: list[str]) -> tuple[str, Measured]:
         """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
-        how a tests row stores it: its shape, then its date, version and figures (in the order
-        `_figures` gives them)."""
-        if None in figures:
-            encoded = ["null" if v is None else encode_basestring(v) for v in figures]
-        else:
-            encoded = list(map(encode_basestring, figures))
-        joined = ",".join(encoded)
+        how a tests row stores it: its shape, then its date, version and figures (each as
+        its JSON text, in the order `_figures` gives them)."""
+        joined = ",".join(figures)
         if joined.isascii() and "\x7f" not in joined:  # encoded as the version's text does
-            text = self.versioned.fill_encoded([encode_basestring_ascii(key), *encoded])
+            text = self.versioned.fill_encoded([encode_basestring_ascii(key), *figures])
         else:
-            text = self.versioned.fill([key, *figures])
+            text = self.versioned.fill([key, *map(json.loads, figures)])
         version = hashlib.sha256(text.encode()).hexdigest()
         # A date in ISO form and a hex digest are JSON strings as they are, quoted.
         return version, (self.shape, f'["{day}","{version}",{joined}]')
@@ -308,7 +305,7 @@ class _Test(AuditEvent):
             result=result,
             key=key,
             version=version,
-            measured=measured,
+            spooled=(key, version, "test", agreement, section, day, None, measured),
         )
 
     @cached_property
@@ -316,26 +313,27 @@ class _Test(AuditEvent):
         return _recorded_details(self.source, self.result)
 
 
-def _figures(test: TestResult, result: str, optional: list[str]) -> list[str | None]:
-    """What changes from test to test, in its shape's order: the `_CHANGING` details, the
-    shape's `optional` ones, then its inputs."""
-    value, headroom = test.value, test.headroom
+def _figures(test: TestResult, result: str, optional: list[str]) -> list[str]:
+    """What changes from test to test, each as its JSON text, in its shape's order: the
+    `_CHANGING` details, the shape's `optional` ones, then its inputs. A result word and a
+    Decimal's text need no escaping, and are quoted as they are (a portfolio has millions)."""
+    value, headroom, percent = test.value, test.headroom, test.headroom_percent
     figures = [
-        result,
-        test.period,
-        None if value is None else str(value),
-        str(test.threshold),
-        None if headroom is None else str(headroom),
-        text(test.headroom_percent),
+        f'"{result}"',
+        encode_basestring(test.period),
+        "null" if value is None else f'"{value}"',
+        f'"{test.threshold}"',
+        "null" if headroom is None else f'"{headroom}"',
+        "null" if percent is None else f'"{percent}"',
     ]
     for name in optional:
         if name == "source_row":
-            figures.append(str(test.origin))
+            figures.append(encode_basestring(str(test.origin)))
         elif name == "note":
-            figures.append(test.note)
+            figures.append("null" if test.note is None else encode_basestring(test.note))
         else:
-            figures.append(text(test.plus_value))
-    figures += map(str, test.inputs.values())
+            figures.append("null" if test.plus_value is None else f'"{test.plus_value}"')
+    figures += [f'"{amount}"' for amount in test.inputs.values()]
     return figures
 
 

@@ -30,11 +30,12 @@ def whole(event: AuditEvent) -> AuditEvent:
 def same_when_stored(event: AuditEvent) -> None:
     """Its version is its whole encoding's, and its stored form reads back as itself."""
     assert event.version == whole(event).version
-    measured = event.measured
-    assert measured is not None
-    shape, values = measured
+    spooled = event.spooled
+    assert spooled is not None
+    assert list(spooled[:6]) == list(whole(event).row[:6])  # key, version ... date
+    shape, values = spooled[7]
     fields = measured_fields(event.agreement, json.loads(shape), json.loads(values))
-    assert fields == [*whole(event).row[:6], event.details]  # key, version ... date
+    assert fields == [*whole(event).row[:6], event.details]
 
 
 def test_a_skeleton_filled_is_the_encoding_of_the_whole_value():
