@@ -563,21 +563,18 @@ def _csv_rows(
         _report_encoding(path, text, problems)
         return []
     reader = csv.reader(io.StringIO(text, newline=""))
+
+    def in_file(line: int) -> int:
+        return line + skipped if line > 1 else line  # the header is line 1 in both
+
     rows = []
     try:
         for cells in reader:
             if cells and any(c.strip() for c in cells):  # a blank line gives no cells
-                line = reader.line_num
-                rows.append((line + skipped if line > 1 else line, list(cells)))
+                rows.append((in_file(reader.line_num), list(cells)))
     except csv.Error as error:
-        line = reader.line_num + 1
-        problems.append(
-            Problem(
-                str(path),
-                f"cannot read the CSV: {error}",
-                row=line + skipped if line > 1 else line,
-            )
-        )
+        line = in_file(reader.line_num + 1)
+        problems.append(Problem(str(path), f"cannot read the CSV: {error}", row=line))
         return []
     return rows
 
