@@ -121,12 +121,12 @@ class AuditEvent:
         """A digest of what the event says, inputs included but not where they sat: the same
         facts give the same version; a corrected figure gives a new one. Its text is
         `_VERSIONED([key, _content(details)])`, put together from its two parts."""
-        text = f"[{encode_basestring_ascii(self.key)},{self._details_texts().versioned}]"
+        text = f"[{encode_basestring_ascii(self.key)},{self.texts.versioned}]"
         return hashlib.sha256(text.encode()).hexdigest()
 
     @cached_property
     def row(self) -> EventRow:
-        texts = self._details_texts()
+        texts = self.texts
         fields = [self.key, self.version, self.event, self.agreement, self.covenant]
         fields.append(self.date.isoformat())
         # `chained_text` of the seven fields, the details' part quoted once for all events
@@ -134,7 +134,9 @@ class AuditEvent:
         chained = f"{strings_text(fields)[1:-1]},{texts.quoted}"
         return EventRow(*fields, texts.canonical, chained.encode())
 
-    def _details_texts(self) -> DetailsTexts:
+    @cached_property
+    def texts(self) -> DetailsTexts:
+        """Its details as text, made once: its version and its row both read them."""
         return DetailsTexts.of(self.details)
 
 
@@ -161,7 +163,8 @@ _shared_texts = ByIdentity(DetailsTexts.of)
 class SharedEvent(AuditEvent):
     """An event whose details dict is one that many facilities' events share, unchanged."""
 
-    def _details_texts(self) -> DetailsTexts:
+    @cached_property
+    def texts(self) -> DetailsTexts:
         return _shared_texts(self.details)
 
 
@@ -317,14 +320,15 @@ def _figures(test: TestResult, result: str, optional: list[str]) -> list[str]:
     """What changes from test to test, each as its JSON text, in its shape's order: the
     `_CHANGING` details, the shape's `optional` ones, then its inputs. A result word and a
     Decimal's text need no escaping, and are quoted as they are (a portfolio has millions)."""
+    # `!s`: a Decimal's str, not its __format__, which parses a format spec (twice as slow).
     value, headroom, percent = test.value, test.headroom, test.headroom_percent
     figures = [
         f'"{result}"',
         encode_basestring(test.period),
-        "null" if value is None else f'"{value}"',
-        f'"{test.threshold}"',
-        "null" if headroom is None else f'"{headroom}"',
-        "null" if percent is None else f'"{percent}"',
+        "null" if value is None else f'"{value!s}"',
+        f'"{test.threshold!s}"',
+        "null" if headroom is None else f'"{headroom!s}"',
+        "null" if percent is None else f'"{percent!s}"',
     ]
     for name in optional:
         if name == "source_row":
@@ -332,8 +336,8 @@ def _figures(test: TestResult, result: str, optional: list[str]) -> list[str]:
         elif name == "note":
             figures.append("null" if test.note is None else encode_basestring(test.note))
         else:
-            figures.append("null" if test.plus_value is None else f'"{test.plus_value}"')
-    figures += [f'"{amount}"' for amount in test.inputs.values()]
+            figures.append("null" if test.plus_value is None else f'"{test.plus_value!s}"')
+    figures += [f'"{amount!s}"' for amount in test.inputs.values()]
     return figures
 
 
