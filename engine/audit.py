@@ -10,7 +10,9 @@
 - Bitemporal: an event's `date` is the day it is about; its run's `recorded_at` is when the
   monitor learnt it. Reading with `known_as_of` gives the log as it stood at that moment.
 - Each run stores the exact input files it read (deduplicated by digest), so what the monitor
-  knew at any moment can be re-evaluated (`run --known-as-of`) and restatements compared.
+  knew at any moment can be re-evaluated (`run --known-as-of`) and restatements compared. A
+  file that extends the one its facility's last run read is stored as that one's digest and
+  the bytes added (`Appender.appended_file`), read back along the chain (`_file`).
 - Storage: a row per event, but a facility's new covenant tests of one run share one row (kind
   `tests`, see `_stored`) that takes their seqs; every reader gives the tests one by one.
 - Tamper evidence: one hash chain runs through every run row and every event row in order, each
@@ -339,6 +341,7 @@ class Appender:
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
         self._files: list[tuple[str, bytes]] = []  # input files not yet stored
+        self._appended: list[tuple[str, str, bytes]] = []  # and those stored as added bytes
         self._log_ends: int | None = None  # the seq of the log's last event, once asked
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
@@ -353,12 +356,25 @@ class Appender:
         if len(self._files) >= self._BATCH:
             self._store_files()
 
+    def appended_file(self, sha: str, base: str, added: bytes) -> None:
+        """Store an input file (by its digest, once) that is the stored file `base` (its
+        digest) with the bytes `added` after it, with others in one statement."""
+        self._appended.append((sha, base, added))
+        if len(self._appended) >= self._BATCH:
+            self._store_files()
+
     def _store_files(self) -> None:
         if self._files:
             self.connection.executemany(
                 "INSERT OR IGNORE INTO files (sha256, content) VALUES (?, ?)", self._files
             )
             self._files = []
+        if self._appended:
+            self.connection.executemany(
+                "INSERT OR IGNORE INTO appended_files (sha256, base, added) VALUES (?, ?, ?)",
+                self._appended,
+            )
+            self._appended = []
 
     def facility(
         self,
@@ -988,13 +1004,33 @@ def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
 
 
 def _files(connection: Connection, digests: Iterable[str], path: Location) -> dict[str, bytes]:
-    found = {}
+    appended = connection.has_table("appended_files")
+    found: dict[str, bytes] = {}
     for sha in set(digests):
-        row = connection.execute("SELECT content FROM files WHERE sha256 = ?", (sha,)).fetchone()
-        if row is None:
-            raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
-        found[sha] = bytes(row[0])
+        found[sha] = _file(connection, sha, appended, path)
     return found
+
+
+def _file(connection: Connection, sha: str, appended: bool, path: Location) -> bytes:
+    """A stored input file: whole, or the earlier file it extends and the bytes added, read
+    back along that chain (one version a quarter) to a file stored whole."""
+    added: list[bytes] = []
+    wanted = sha
+    while True:
+        row = connection.execute("SELECT content FROM files WHERE sha256 = ?", (wanted,)).fetchone()
+        if row is not None:
+            return b"".join([bytes(row[0]), *reversed(added)])
+        if appended:
+            row = connection.execute(
+                "SELECT base, added FROM appended_files WHERE sha256 = ?", (wanted,)
+            ).fetchone()
+        if not appended or row is None or len(added) > _LONGEST_CHAIN:
+            raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
+        wanted = row[0]
+        added.append(bytes(row[1]))
+
+
+_LONGEST_CHAIN = 100_000  # a loop of bases (only an intruder makes one) is a missing file
 
 
 # The columns of a run row and of an event row as the chain links them, then their hashes.
@@ -1014,10 +1050,7 @@ def verify(path: Location) -> Verification:
     runs_sql = _CHAINED_RUNS + " ORDER BY run"
     events_sql = _CHAINED_EVENTS + " ORDER BY seq"
     with connect(path) as connection:
-        stored_files = {
-            sha: hashlib.sha256(bytes(content)).hexdigest()
-            for sha, content in connection.execute("SELECT sha256, content FROM files")
-        }
+        stored_files = _stored_digests(connection)
         # Both read through cursors (a run row names every facility's files), closed in turn.
         with (
             connection.reading(),
@@ -1025,6 +1058,48 @@ def verify(path: Location) -> Verification:
             closing(connection.stream(events_sql)) as rows,
         ):
             return _walk(run_rows, stored_files, rows)
+
+
+def _stored_digests(connection: Connection) -> dict[str, str | None]:
+    """Each stored input file's digest as its content gives it (None: the file it extends is
+    not stored), by the digest it is stored under. A file stored as added bytes is digested
+    from the digest state of the file it extends, kept only until the last file that extends
+    that one is digested: a chain of forty quarters is neither rebuilt nor held whole."""
+    digests: dict[str, str | None] = {}
+    appended = connection.has_table("appended_files")
+    extended: Counter[str] = Counter()  # how many files extend each stored file
+    if appended:
+        query = "SELECT base, count(*) FROM appended_files GROUP BY base"
+        extended.update(dict(connection.execute(query).fetchall()))
+    states: dict[str, Any] = {}  # the digest states of files that others still extend
+
+    def digested(sha: str, state: Any) -> None:
+        digests[sha] = state.hexdigest()
+        if extended[sha]:
+            states[sha] = state
+
+    for sha, content in connection.execute("SELECT sha256, content FROM files"):
+        digested(sha, hashlib.sha256(bytes(content)))
+    if not appended:
+        return digests
+    rows: Iterable[tuple] = connection.stream("SELECT sha256, base, added FROM appended_files")
+    while True:  # in the order stored, each after the file it extends, unless tampered with
+        waiting, progressed = [], False
+        for sha, base, added in rows:
+            state = states.get(base)
+            if state is None:
+                waiting.append((sha, base, added))
+                continue
+            progressed, extended[base] = True, extended[base] - 1
+            if not extended[base]:
+                del states[base]
+            state = state.copy()
+            state.update(bytes(added))
+            digested(sha, state)
+        if not waiting or not progressed:  # what waits on a file not stored waits for ever
+            digests.update((sha, None) for sha, _, _ in waiting)
+            return digests
+        rows = waiting
 
 
 def check_tail(path: Location) -> Verification:
@@ -1068,7 +1143,7 @@ def _span(row: tuple) -> int:
 
 
 def _walk(
-    run_rows: Iterable[tuple], stored_files: dict[str, str], rows: Iterator[tuple]
+    run_rows: Iterable[tuple], stored_files: dict[str, str | None], rows: Iterator[tuple]
 ) -> Verification:
     chain, expected_seq, row, walked = _Chain(), 1, next(rows, None), 0
     for run, at, as_of, inputs, first, count, prev, digest in run_rows:
@@ -1107,7 +1182,7 @@ def _walk(
     )
 
 
-def _bad_file(inputs: str, stored: dict[str, str]) -> str | None:
+def _bad_file(inputs: str, stored: dict[str, str | None]) -> str | None:
     recorded = json.loads(inputs)
     entries = recorded.get("agreements", {}).values()
     groups = [

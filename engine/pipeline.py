@@ -224,6 +224,9 @@ class Assessed:
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
     until: date | None
     whole: audit.Spooled  # the rows that store all its events (stored_all)
+    # the files that extend the one of the same name its basis read (`grown`), stored as that
+    # one and what was added: by digest, that one's digest and where its content ends
+    grown: dict[str, tuple[str, int]]
 
     @property
     def versions(self) -> audit.SpooledPairs:
@@ -257,7 +260,8 @@ def assess_facility(
     the facility's `basis`, rows appended since (or none) are evaluated alone where that gives
     what a whole evaluation would add."""
     entry, files = facility.snapshot(rule_files=False)
-    found = appended(facility, as_of, entry, files, basis)
+    extending = {} if basis is None else grown(basis.entry.get("facts", {}), entry["facts"], files)
+    found = appended(facility, as_of, entry, files, basis, extending)
     extends = None if found is None or basis is None else basis.last_seq
     if found is None:
         try:
@@ -287,6 +291,7 @@ def assess_facility(
             extends,
             found.until,
             whole,
+            extending,
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]
@@ -302,6 +307,7 @@ def appended(
     entry: dict[str, Any],
     files: dict[str, bytes],
     basis: Basis | None,
+    extending: dict[str, tuple[str, int]],
 ) -> Assessment | None:
     """What a whole evaluation would add to the facility's view, worked out from what changed
     since `basis` alone: nothing if its inputs are the same; the events of rows appended to
@@ -328,10 +334,9 @@ def appended(
     for name, sha in entry["facts"].items():
         if sha == old["facts"][name]:
             continue
-        start = _read_before(files[sha], old["facts"][name]) if name.endswith(".csv") else None
-        if start is None:
+        if sha not in extending:
             return None
-        tables[name.removesuffix(".csv")] = (files[sha], start)
+        tables[name.removesuffix(".csv")] = (files[sha], extending[sha][1])
     view = basis.view
     assert view is not None
     tails = old.get("tails")
@@ -348,6 +353,23 @@ def appended(
         return None
     later = [d for d in (view.until, facts.next_date_after(as_of)) if d is not None]
     return Assessment(events, min(later, default=None), tails | _recorded(facts.tails))
+
+
+def grown(
+    before: dict[str, str], now: dict[str, str], files: dict[str, bytes]
+) -> dict[str, tuple[str, int]]:
+    """The facts files read `now` (by name, their digests; `files` their content) that are the
+    CSV file of the same name read `before` with whole lines added: by digest, the digest of
+    that one and where its content ends."""
+    found = {}
+    for name, sha in now.items():
+        earlier = before.get(name)
+        if earlier is None or earlier == sha or not name.endswith(".csv"):
+            continue
+        start = _read_before(files[sha], earlier)
+        if start is not None:
+            found[sha] = (earlier, start)
+    return found
 
 
 def _read_before(data: bytes, sha: str) -> int | None:

@@ -107,7 +107,11 @@ def execute(
                 for done, assessed in enumerate(evaluated, 1):
                     facility = by_id[assessed.facility]
                     for sha, content in assessed.files.items():
-                        log.file(sha, content)
+                        if sha in assessed.grown:  # the earlier file, read by the basis, is stored
+                            earlier, start = assessed.grown[sha]
+                            log.appended_file(sha, earlier, content[start:])
+                        else:
+                            log.file(sha, content)
                     view = _compare(log, previous, assessed, facility, as_of)
                     manifest[assessed.facility] = restate.recorded(
                         assessed.facility, assessed.entry, packages, view.recorded()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import sqlite3
 from collections import Counter
 from datetime import date, datetime
@@ -114,6 +115,68 @@ def test_an_appended_compliant_quarter_is_tested_alone(tmp_path, store_log, load
     assert ratio.details["source_row"].endswith("financials.csv row 4")  # the file's own row
     assert view(store_log.db) == whole_run_view(tmp_path, tmp_path / "facts")
     assert audit.verify(store_log.db).ok
+
+
+def _digest(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+def _quarter_by_quarter(tmp_path: Path, db) -> list[bytes]:
+    """North's financials.csv as three runs read it: the two earlier quarters, then December
+    1998 appended (21,000,000 / 20,000,000 = 1.05 against Section 6.20's 1.00: compliant,
+    tested alone), then March 1999 (19,000,000 / 20,000,000 = 0.95 < 1.00: a breach, so the
+    facility is evaluated whole)."""
+    added = [quarter("1998-12-31", 21000000), quarter("1999-03-31", 19000000)]
+    read = []
+    for count, code in ((0, 0), (1, 0), (2, 1)):
+        facts = facts_with(tmp_path / "facts", *added[:count])
+        read.append((facts / "north" / "financials.csv").read_bytes())
+        assert run(facts, db) == code
+    return read
+
+
+def test_a_file_with_rows_appended_is_stored_as_the_bytes_added(tmp_path, store_log):
+    """A run stores each file it read, for replays and restatements; one that is the file the
+    facility's last run read with lines added is stored as that one's digest and those lines,
+    whether the new rows were tested alone or the facility whole. Read back, it is the file
+    as read, byte for byte, and the log verifies."""
+    first, second, third = _quarter_by_quarter(tmp_path, store_log.db)
+    assert second.startswith(first) and third.startswith(second)
+    stored = {
+        sha: (base, bytes(added))
+        for sha, base, added in store_log.query("SELECT sha256, base, added FROM appended_files")
+    }
+    assert stored[_digest(second)] == (_digest(first), second[len(first) :])
+    assert stored[_digest(third)] == (_digest(second), third[len(second) :])
+    assert third[len(second) :].startswith(b"1999-03-31,") and third.endswith(b"\r\n")
+    whole = {sha for (sha,) in store_log.query("SELECT sha256 FROM files")}
+    assert _digest(first) in whole and not {_digest(second), _digest(third)} & whole
+    found = audit.files(store_log.db, [_digest(second), _digest(third)])
+    assert found == {_digest(second): second, _digest(third): third}
+    assert audit.verify(store_log.db).ok
+    assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
+
+
+@pytest.mark.parametrize("intrusion", ["edited", "deleted"])
+def test_a_stored_appended_file_edited_or_lost_is_found(tmp_path, store_log, intrusion):
+    """`verify` digests a file stored as the bytes added from the file it extends: bytes
+    changed, or the file it extends deleted, make every run that read it fail verification
+    (the first named); reading it back is refused, not given short."""
+    first, second, _ = _quarter_by_quarter(tmp_path, store_log.db)
+    if intrusion == "edited":
+        blank = "x'0d0a'" if store_log.kind == "sqlite" else "decode('0d0a', 'hex')"
+        sql = f"UPDATE appended_files SET added = {blank} WHERE sha256 = '{_digest(second)}'"
+        store_log.intrude(sql)
+        expected = "run 2: stored input financials.csv is missing or altered"
+    else:
+        store_log.intrude(f"DELETE FROM files WHERE sha256 = '{_digest(first)}'")
+        expected = "run 1: stored input financials.csv is missing or altered"
+        with pytest.raises(
+            audit.AuditLogMissing, match=f"lacks the stored input file {_digest(second)}"
+        ):
+            audit.files(store_log.db, [_digest(second)])
+    verification = audit.verify(store_log.db)
+    assert not verification.ok and verification.message == expected
 
 
 def test_a_second_appended_quarter_builds_on_the_first(tmp_path, store_log, loads):

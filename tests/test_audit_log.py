@@ -201,11 +201,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 4)"
+        says = "not an audit log of this version (schema 0, expected 5)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 4)"
+        says = "another version (schema 1, expected 5)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -219,24 +219,34 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-@pytest.mark.parametrize("old", [2, 3])
+@pytest.mark.parametrize("old", [2, 3, 4])
 def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
-    """Version 3 stores a run's tests in one row, which version 2's code cannot read, and
-    version 4 stores them in shapes and figures, which version 3's cannot: a log either wrote
-    is read as it is, and once written to says version 4, so that code refuses it instead of
-    reporting its chain broken."""
+    """Version 3 stores a run's tests in one row, which version 2's code cannot read; version 4
+    stores them in shapes and figures, which version 3's cannot; version 5 stores files with
+    lines appended as the bytes added (`appended_files`, a table the earlier versions lack),
+    which version 4's would find missing. A log any of them wrote is read as it is, and once
+    written to says version 5 and has that table, so older code refuses it instead of
+    reporting its chain broken or its files missing."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
-    audit.record(store_log.db, [terms], date(1998, 3, 31), {})
+    audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
     if store_log.kind == "sqlite":
-        store_log.intrude(f"PRAGMA user_version = {old}")
+        store_log.intrude("DROP TABLE appended_files", f"PRAGMA user_version = {old}")
     else:
-        store_log.intrude(f"UPDATE covenant_monitor SET schema_version = {old}")
+        store_log.intrude(
+            "DROP TABLE appended_files", f"UPDATE covenant_monitor SET schema_version = {old}"
+        )
     before = store_log.contents()
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms"]
     assert audit.verify(store_log.db).ok
+    assert audit.files(store_log.db, ["ab" * 32]) == {"ab" * 32: b"x"}
     assert store_log.contents() == before and _schema_version(store_log) == old
     audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 4
+    assert _schema_version(store_log) == 5
+    added = "x'79'" if store_log.kind == "sqlite" else "decode('79', 'hex')"  # b"y"
+    store_log.query(f"INSERT INTO appended_files VALUES ('{'cd' * 32}', '{'ab' * 32}', {added})")
+    assert audit.files(store_log.db, ["cd" * 32]) == {"cd" * 32: b"xy"}
+    with pytest.raises(store_log.append_only_error(), match="append-only"):
+        store_log.query("DELETE FROM appended_files")
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms", "test"]
     assert audit.verify(store_log.db).ok
 
