@@ -216,7 +216,7 @@ class Assessed:
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
-    files: dict[str, bytes]
+    files: dict[str, bytes]  # those not in `grown`, by digest
     keyed: audit.Spooled  # its list of (key, version), one per event, in order
     rows: audit.RowSource
     events: int  # how many
@@ -224,17 +224,23 @@ class Assessed:
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
     until: date | None
     whole: audit.Spooled  # the rows that store all its events (stored_all)
-    # the files that extend the one of the same name its basis read (`grown`), stored as that
-    # one and what was added: by digest, that one's digest and where its content ends
-    grown: dict[str, tuple[str, int]]
+    # the files that extend the one of the same name its basis read (`grown`), as they are
+    # stored and handed on: by digest, that one's digest (the log holds it) and the bytes added
+    grown: dict[str, tuple[str, bytes]]
 
     @property
     def versions(self) -> audit.SpooledPairs:
         return audit.SpooledPairs(self.keyed, self.events)
 
-    @property
-    def facts_read(self) -> dict[str, bytes]:
-        return facts_read(self.entry, self.files)
+    def facts_read(self, log: audit.Appender) -> dict[str, bytes]:
+        """Its facts files as read, by name: those in `grown` put together again from the
+        files they extend, read from the log (a facility evaluated again by the writing
+        process, rarely, needs them whole; the others never do)."""
+        files = self.files
+        if self.grown:
+            earlier = log.files(base for base, _ in self.grown.values())
+            files = files | {sha: earlier[base] + b for sha, (base, b) in self.grown.items()}
+        return facts_read(self.entry, files)
 
 
 def facts_read(entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, bytes]:
@@ -283,7 +289,7 @@ def assess_facility(
         return Assessed(
             facility.id,
             entry,
-            files,
+            {sha: content for sha, content in files.items() if sha not in extending},
             keyed,
             events,
             len(rows),
@@ -291,7 +297,7 @@ def assess_facility(
             extends,
             found.until,
             whole,
-            extending,
+            {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()},
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]

@@ -107,11 +107,9 @@ def execute(
                 for done, assessed in enumerate(evaluated, 1):
                     facility = by_id[assessed.facility]
                     for sha, content in assessed.files.items():
-                        if sha in assessed.grown:  # the earlier file, read by the basis, is stored
-                            earlier, start = assessed.grown[sha]
-                            log.appended_file(sha, earlier, content[start:])
-                        else:
-                            log.file(sha, content)
+                        log.file(sha, content)
+                    for sha, (earlier, added) in assessed.grown.items():
+                        log.appended_file(sha, earlier, added)  # earlier: stored by the basis
                     view = _compare(log, previous, assessed, facility, as_of)
                     manifest[assessed.facility] = restate.recorded(
                         assessed.facility, assessed.entry, packages, view.recorded()
@@ -166,7 +164,7 @@ def _compare(
         log.additions(assessed.rows, assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
     else:
-        facts = load_facts(facility.folder, facility.agreement, assessed.facts_read)
+        facts = load_facts(facility.folder, facility.agreement, assessed.facts_read(log))
         again = assessment(facility.agreement, facts, as_of)
         rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
@@ -232,7 +230,7 @@ def _restatement(
     old = basis.entry
     old_files = log.files(restate.digests({name: old}))
     # again, as read: the run kept only what they give
-    new_facts = load_facts(facility.folder, terms, assessed.facts_read)
+    new_facts = load_facts(facility.folder, terms, assessed.facts_read(log))
     new = {name: assessed.entry}
     return restate.compare(name, {name: old}, new, old_files, new_facts, as_of, terms)
 
