@@ -107,7 +107,8 @@ def _postgres_append_only(table: str) -> str:
     )
 
 
-def _postgres(sql: str) -> str:
+def _postgres_types(sql: str) -> str:
+    """DDL in SQLite's types as PostgreSQL names them."""
     return sql.replace("INTEGER", "BIGINT").replace("BLOB", "BYTEA")
 
 
@@ -118,7 +119,7 @@ SQLITE_SCHEMA = (
     + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
 )
 POSTGRES_SCHEMA = (
-    _postgres(_TABLE_SQL + _APPENDED_FILES_SQL)
+    _postgres_types(_TABLE_SQL + _APPENDED_FILES_SQL)
     + "CREATE TABLE covenant_monitor (schema_version INTEGER NOT NULL);\n"
     + f"INSERT INTO covenant_monitor VALUES ({SCHEMA_VERSION});\n"
     + "CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -128,7 +129,7 @@ POSTGRES_SCHEMA = (
 # What upgrading a log of an earlier version adds to it (the table of version 5 and its
 # triggers), statement by statement, in the transaction of the write that upgrades it.
 _SQLITE_UPGRADE = [_APPENDED_FILES_SQL, *_sqlite_append_only("appended_files")]
-_POSTGRES_UPGRADE = [_postgres(_APPENDED_FILES_SQL), _postgres_append_only("appended_files")]
+_POSTGRES_UPGRADE = [_postgres_types(_APPENDED_FILES_SQL), _postgres_append_only("appended_files")]
 
 
 class AuditLogMissing(Exception):
