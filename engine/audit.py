@@ -129,7 +129,7 @@ class Restored:
     and not the events themselves when they give the events back (`restores`), halving what
     waits on disk. Loaded only for a facility with earlier events of which some changed."""
 
-    def __init__(self, stored: Spooled, keyed: Spooled):
+    def __init__(self, stored: Waiting, keyed: Waiting):
         self.stored, self.keyed = stored, keyed
 
     def load(self) -> list[Row]:
@@ -167,7 +167,7 @@ class SpooledPairs(Sequence[tuple[str, str]]):
     """A facility's (key, version) pairs, `count` of them, waiting in a worker's file until
     first read: a facility new to the log needs only their counts."""
 
-    def __init__(self, spooled: Spooled, count: int):
+    def __init__(self, spooled: Waiting, count: int):
         self.spooled, self.count = spooled, count
         self._pairs: list[tuple[str, str]] | None = None
 
@@ -201,6 +201,19 @@ class Spooled(NamedTuple):
             return pickle.loads(os.pread(descriptor, self.size, self.offset))
         finally:
             os.close(descriptor)
+
+
+class Kept(NamedTuple):
+    """Something kept in memory by the process that made it and will load it: what `Spooled`
+    is for what waits in a file."""
+
+    value: Any
+
+    def load(self) -> Any:
+        return self.value
+
+
+Waiting = Spooled | Kept  # where a worker's output waits for the writing process
 
 
 @dataclass(frozen=True)
@@ -328,15 +341,16 @@ class Appender:
     `restatement` event, which also lists what changed and every version it replaced. New events
     wait in a temporary file, not in memory: the run row that heads them in the chain counts
     them, so it can only be written once the last facility is done. A facility whose events
-    are all new and wait in its worker's file already (`whole`) is kept as where they wait."""
+    are all new and wait already where its worker put them (`whole`) is kept as where they
+    wait."""
 
     def __init__(self, connection: Connection, as_of: date, spool: IO[bytes]):
         self.connection, self.as_of, self.spool = connection, as_of, spool
         self.count = 0  # new events
-        # each facility with new events, in order: where its worker stored all of them (all
-        # new), or None for a batch in the spool file (only these are pickled and loaded again:
+        # each facility with new events, in order: where its worker put all of them (all new),
+        # or None for a batch in the spool file (only these are pickled and loaded again:
         # 40 us a facility, when a first run or an added quarter has all of them this way)
-        self.batches: list[Spooled | None] = []
+        self.batches: list[Waiting | None] = []
         self.committed = False
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind
@@ -382,7 +396,7 @@ class Appender:
         versions: Sequence[tuple[str, str]],
         rows: RowSource,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
-        whole: Spooled | None = None,
+        whole: Waiting | None = None,
         distinct: int | None = None,
     ) -> list[str]:
         """Compare one facility's events, by (key, version), with its current view; the keys of
@@ -425,7 +439,7 @@ class Appender:
         self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
-    def additions(self, rows: RowSource, count: int, whole: Spooled | None = None) -> None:
+    def additions(self, rows: RowSource, count: int, whole: Waiting | None = None) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
         unchanged since the run it extends: see `untouched_since`), without reading its view.
@@ -447,7 +461,7 @@ class Appender:
         notice: tuple[AuditEvent, list[int]] | None,
         rows: RowSource,
         fresh: Fresh,
-        whole: Spooled | None = None,
+        whole: Waiting | None = None,
     ) -> None:
         count = len(fresh[0]) + (notice is not None)
         if count and whole is not None:  # all of them, new, superseding none

@@ -2,9 +2,10 @@
 
 `evaluate_portfolio` is what a run uses: it evaluates one facility at a time (in worker
 processes if asked), each process writing the events to a temporary file of its own, so memory
-holds one facility, and raises every problem of every facility before the audit log is
-touched. `assess` gives one facility's events in memory (replays, restatement checks), and
-`monitor` a whole facts folder's (restatement checks of changed rules, tests).
+holds one facility (and, in a run without workers, small ones up to a fixed budget: `Keep`),
+and raises every problem of every facility before the audit log is touched. `assess` gives
+one facility's events in memory (replays, restatement checks), and `monitor` a whole facts
+folder's (restatement checks of changed rules, tests).
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ class Assessed:
     evaluated it (`_spool`), and so does what is large, each part loaded when used: the
     (key, version) pairs to be compared with the log, the events to be written, and the rows
     that store them all (made here, in parallel, for the one writing process to write as they
-    are when all its events are new: a first run, an appended quarter).
+    are when all its events are new: a first run, an appended quarter). Evaluated by the
+    writing process itself, a small facility's waits in memory (`Keep`).
 
     `extends` is set when the facility's view at its basis holds and only rows appended since
     were evaluated (`appended`), or none: the events are then theirs alone, new, and the rest
@@ -217,13 +219,13 @@ class Assessed:
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
     files: dict[str, bytes]  # those not in `grown`, by digest
-    keyed: audit.Spooled  # its list of (key, version), one per event, in order
+    keyed: audit.Waiting  # its list of (key, version), one per event, in order
     rows: audit.RowSource
     events: int  # how many
     distinct: int  # how many distinct keys they have
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
     until: date | None
-    whole: audit.Spooled  # the rows that store all its events (stored_all)
+    whole: audit.Waiting  # the rows that store all its events (stored_all)
     # the files that extend the one of the same name its basis read (`grown`), as they are
     # stored and handed on: by digest, that one's digest (the log holds it) and the bytes added
     grown: dict[str, tuple[str, bytes]]
@@ -252,7 +254,27 @@ def facts_read(entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, byte
 # What a process hands back for a facility: where its `Assessed` waits, or its problems. The
 # `Assessed` stays in the evaluating process's file, so the one process that waits for them all
 # neither receives nor spools again each facility's files and the rest.
-_Outcome = tuple[audit.Spooled | None, list[Problem]]
+_Outcome = tuple[audit.Waiting | None, list[Problem]]
+
+
+class Keep:
+    """How much more the process that evaluates facilities and then writes their events may
+    keep of them in memory, in bytes as `_held` counts them, rather than pickle into its
+    file, write, read back and unpickle: about 30 us a facility, a tenth of one whose
+    appended quarter is evaluated alone. One facility at most `_KEPT_EACH`, so only what is
+    small is kept (an appended quarter's, a few KB: not a first run's, tens of KB)."""
+
+    def __init__(self, budget: int = 128 << 20):
+        self.left = budget
+
+    def take(self, size: int) -> bool:
+        if size > min(self.left, _KEPT_EACH):
+            return False
+        self.left -= size
+        return True
+
+
+_KEPT_EACH = 32 << 10
 
 
 def assess_facility(
@@ -260,11 +282,12 @@ def assess_facility(
     as_of: date,
     spool: Path,
     basis: Basis | None = None,
+    keep: Keep | None = None,
 ) -> _Outcome:
     """The `Assessed` and its events wait in this process's file in the `spool` folder (one
-    write), with the facility's own files (its package's are stored once for the run). Given
-    the facility's `basis`, rows appended since (or none) are evaluated alone where that gives
-    what a whole evaluation would add."""
+    write), with the facility's own files (its package's are stored once for the run), or in
+    memory if `keep` takes them. Given the facility's `basis`, rows appended since (or none)
+    are evaluated alone where that gives what a whole evaluation would add."""
     entry, files = facility.snapshot(rule_files=False)
     extending = {} if basis is None else grown(basis.entry.get("facts", {}), entry["facts"], files)
     found = appended(facility, as_of, entry, files, basis, extending)
@@ -281,15 +304,17 @@ def assess_facility(
     pairs = [(row[0], row[1]) for row in rows]
     stored = audit.stored_all(rows)
     restored = audit.restores(stored)
+    own = {sha: content for sha, content in files.items() if sha not in extending}
+    added = {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()}
 
-    def assessed(spooled: list[audit.Spooled]) -> Assessed:
+    def assessed(spooled: list[audit.Waiting]) -> Assessed:
         keyed, whole, *lean = spooled
         events = audit.Restored(whole, keyed) if restored else lean[0]
         distinct = len({key for key, _ in pairs})
         return Assessed(
             facility.id,
             entry,
-            {sha: content for sha, content in files.items() if sha not in extending},
+            own,
             keyed,
             events,
             len(rows),
@@ -297,11 +322,24 @@ def assess_facility(
             extends,
             found.until,
             whole,
-            {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()},
+            added,
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]
+    if keep is not None:
+        content = [*own.values(), *(b for _, b in added.values())]
+        if keep.take(_held(parts, content)):
+            return audit.Kept(assessed([audit.Kept(part) for part in parts])), []
     return _spool(_spool_file(spool), parts, assessed), []
+
+
+def _held(parts: list[Any], content: list[bytes]) -> int:
+    """About how many bytes of memory a facility's `Assessed` holds: its files' `content`,
+    the texts of its events (twice over where the events are kept beside the rows that store
+    them), and a couple of hundred bytes for each event's key and version."""
+    pairs, stored, *lean = parts
+    texts = sum(len(row[6] or "") + len(row[7] or b"") for row, _, _ in stored)
+    return sum(map(len, content)) + (texts + 200 * len(pairs)) * (1 + len(lean))
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends
@@ -436,7 +474,7 @@ class Evaluated:
     (in its worker's file), a few dozen bytes each."""
 
     portfolio: Portfolio
-    waiting: list[audit.Spooled]
+    waiting: list[audit.Waiting]
     rule_files: dict[str, bytes]  # every package's, read once (not with each facility)
 
     @property
@@ -470,7 +508,7 @@ def evaluate_portfolio(
     portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
     facilities = portfolio.facilities
     problems: list[Problem] = []
-    waiting: list[audit.Spooled] = []
+    waiting: list[audit.Waiting] = []
     processes.sweep()  # what killed runs left
     with processes.scratch_folder() as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
@@ -513,10 +551,10 @@ def _assess_forked(index: int) -> _Outcome:
     return _assess(_FORKED, index)
 
 
-def _assess(shared: _Shared, index: int) -> _Outcome:
+def _assess(shared: _Shared, index: int, keep: Keep | None = None) -> _Outcome:
     facilities, as_of, spool, bases = shared
     facility = facilities[index]
-    return assess_facility(facility, as_of, spool, bases.get(facility.id))
+    return assess_facility(facility, as_of, spool, bases.get(facility.id), keep)
 
 
 def _assessments(
@@ -528,9 +566,10 @@ def _assessments(
 ) -> Iterator[_Outcome]:
     shared = (facilities, as_of, spool, bases)
     if workers <= 1 or len(facilities) < 2:
+        keep = Keep()  # this process writes their events too
         try:
             for index in range(len(facilities)):
-                yield _assess(shared, index)
+                yield _assess(shared, index, keep)
         finally:
             _close_spool_file()
         return

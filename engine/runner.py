@@ -72,8 +72,9 @@ def execute(
     """One run. Every facility is read and evaluated first (in `workers` processes), so bad
     input raises InputError before the log (or its lock) is touched; comparing with the log and
     recording hold the lock. Memory holds one facility at a time: the evaluated facilities wait
-    in temporary files (one for each evaluating process), and so do the new events until they
-    are written.
+    in temporary files (one for each evaluating process; without workers, small ones wait in
+    memory up to a fixed budget, `pipeline.Keep`), and so do the new events until they are
+    written.
 
     Before adding, the run checks that the log ends where the last run left it
     (`audit.check_tail`), which costs the same at any size; `verify_chain` walks the whole

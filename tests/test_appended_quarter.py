@@ -179,6 +179,44 @@ def test_a_stored_appended_file_edited_or_lost_is_found(tmp_path, store_log, int
     assert not verification.ok and verification.message == expected
 
 
+def test_what_waits_in_memory_is_logged_as_what_waits_in_a_file(tmp_path, monkeypatch):
+    """Evaluated by the process that then writes its events (one worker), a facility small
+    enough waits in memory (pipeline.Keep), not in that process's file. The three runs of
+    `_quarter_by_quarter` leave the same log, events and stored files, whatever waits where:
+    by default only December 1998's two facilities, tested alone, are small enough (a first
+    run's and March 1999's, evaluated whole, hold their package's terms)."""
+    taken: list[bool] = []
+    take = pipeline.Keep.take
+
+    def counted(keep: pipeline.Keep, size: int) -> bool:
+        taken.append(take(keep, size))
+        return taken[-1]
+
+    monkeypatch.setattr(pipeline.Keep, "take", counted)
+    logs = []
+    for each, kept in (
+        (1 << 20, [True] * 6),
+        (pipeline._KEPT_EACH, [False, False, True, True, False, False]),
+        (0, [False] * 6),
+    ):
+        monkeypatch.setattr(pipeline, "_KEPT_EACH", each)
+        taken.clear()
+        db = tmp_path / f"kept-{each}.db"
+        _quarter_by_quarter(tmp_path, db)  # the same folders: the same details
+        assert taken == kept  # two facilities, three runs
+        assert audit.verify(db).ok
+        events = [(e.seq, e.key, e.version, e.supersedes) for e in audit.stream(db, history=True)]
+        with contextlib.closing(sqlite3.connect(db)) as connection:
+            files = connection.execute(
+                "SELECT sha256, content FROM files UNION ALL"
+                " SELECT sha256 || base, added FROM appended_files ORDER BY 1"
+            ).fetchall()
+        logs.append((events, view(db), files))
+    assert logs[0] == logs[1] == logs[2]
+    breaches = [key.split("|")[0] for key in logs[0][1] if key.split("|")[1] == "breach"]
+    assert breaches == ["north", "south"]  # March 1999's 0.95 < 1.00, Section 6.20
+
+
 def test_a_second_appended_quarter_builds_on_the_first(tmp_path, store_log, loads):
     facts = facts_with(tmp_path / "facts")
     assert run(facts, store_log.db) == 0
