@@ -260,12 +260,13 @@ _Outcome = tuple[audit.Waiting | None, list[Problem]]
 class Keep:
     """How much more the process that evaluates facilities and then writes their events may
     keep of them in memory, in bytes as `_held` counts them, rather than pickle into its
-    file, write, read back and unpickle: about 30 us a facility, a tenth of one whose
-    appended quarter is evaluated alone. One facility at most `_KEPT_EACH`, so only what is
-    small is kept (an appended quarter's, a few KB: not a first run's, tens of KB)."""
+    file, write, read back and unpickle: about 20 us a facility, a fifteenth of one whose
+    appended quarter is evaluated alone. At most `_KEPT_IN_ALL`, and `_KEPT_EACH` for one
+    facility, so only what is small is kept (an appended quarter's, a few KB: not a first
+    run's, tens of KB)."""
 
-    def __init__(self, budget: int = 128 << 20):
-        self.left = budget
+    def __init__(self) -> None:
+        self.left = _KEPT_IN_ALL
 
     def take(self, size: int) -> bool:
         if size > min(self.left, _KEPT_EACH):
@@ -274,6 +275,7 @@ class Keep:
         return True
 
 
+_KEPT_IN_ALL = 128 << 20
 _KEPT_EACH = 32 << 10
 
 
@@ -471,7 +473,7 @@ def _spool(
 @dataclass
 class Evaluated:
     """Every facility of a run evaluated, in facility order: where each one's `Assessed` waits
-    (in its worker's file), a few dozen bytes each."""
+    (in its worker's file, a few dozen bytes each, or kept in memory: `Keep`)."""
 
     portfolio: Portfolio
     waiting: list[audit.Waiting]
