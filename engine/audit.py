@@ -297,6 +297,7 @@ def record(
         for sha, content in (files or {}).items():
             log.file(sha, content)
         for agreement in sorted(set(by_agreement) | set(restatements)):
+            log.details_files(by_agreement.get(agreement, []))
             rows = Rows(lean(e) for e in by_agreement.get(agreement, []))
             versions = [(row[0], row[1]) for row in rows]
             log.facility(agreement, versions, rows, restatements.get(agreement))
@@ -356,6 +357,10 @@ class Appender:
         self.new: Counter[str] = Counter()  # the events written, by kind
         self._files: list[tuple[str, bytes]] = []  # input files not yet stored
         self._appended: list[tuple[str, str, bytes]] = []  # and those stored as added bytes
+        # the files that hold details events share (`details_file`), stored once if written,
+        # and the digests of those the events written refer to
+        self._details: dict[str, bytes] = {}
+        self._referred: set[str] = set()
         self._log_ends: int | None = None  # the seq of the log's last event, once asked
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
@@ -376,6 +381,17 @@ class Appender:
         self._appended.append((sha, base, added))
         if len(self._appended) >= self._BATCH:
             self._store_files()
+
+    def details_file(self, sha: str, content: bytes) -> None:
+        """The file that holds details that events share (`lifecycle.SharedTexts`), by its
+        digest: stored, once, if an event written refers to it."""
+        self._details[sha] = content
+
+    def details_files(self, events: Iterable[AuditEvent]) -> None:
+        """`details_file` of each of these events that has one."""
+        for event in events:
+            if event.details_file is not None:
+                self.details_file(*event.details_file)
 
     def _store_files(self) -> None:
         if self._files:
@@ -538,6 +554,22 @@ class Appender:
         )
         rows = self._chained_rows(chain, run_id, last, progress)
         connection.append("events", _EVENT_COLUMNS, rows)
+        self._store_details_files()
+
+    def _store_details_files(self) -> None:
+        """The files that hold the shared details of the events written, each stored once.
+        Every process that evaluates hands on the file of each it made (`details_file`); an
+        event referring to one that neither it nor the log holds would be a bug, which must
+        not be committed."""
+        for sha in sorted(self._referred):
+            content = self._details.get(sha)
+            if content is not None:
+                self.file(sha, content)
+        self._store_files()
+        for sha in self._referred - self._details.keys():
+            stored = "SELECT 1 FROM files WHERE sha256 = ?"
+            if self.connection.execute(stored, (sha,)).fetchone() is None:
+                raise RuntimeError(f"an event refers to details no file holds ({sha})")
 
     def _chained_rows(
         self,
@@ -552,13 +584,15 @@ class Appender:
         server sat idle while this process made rows (6.6 s of CPU time at 10,000
         facilities), and this process waited at the end of each statement (12 s)."""
         self.spool.seek(0)
-        new, link, seq = self.new, chain.link_event, last
+        new, link, seq, referred = self.new, chain.link_event, last, self._referred
         for done, whole in enumerate(self.batches, 1):
             if whole is None:
                 stored = _stored(_batch(*pickle.load(self.spool)))
             else:
                 stored = [(_chained(row), old, span) for row, old, span in whole.load()]
             for event, supersedes, span in stored:
+                if event[6][0] == '"':  # details stored once, in a file (`_Details`)
+                    referred.add(event[6][1:-1])
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 yield (seq + 1, run_id, *event[:7], old, prev, digest)
@@ -725,7 +759,7 @@ def _stored_event(
     agreement: str,
     covenant: str | None,
     day: str,
-    details: str | dict[str, Any],
+    details: dict[str, Any],
     key: str,
     version: str,
     supersedes: str,
@@ -740,7 +774,7 @@ def _stored_event(
         agreement,
         covenant,
         date.fromisoformat(day),
-        details if isinstance(details, dict) else json.loads(details),
+        details,
         key,
         version,
         tuple(json.loads(supersedes)),
@@ -863,7 +897,7 @@ def stream(
                 values,
             ).fetchall()
         )
-        after = 0
+        after, details = 0, _Details(connection)
         while True:
             rows = connection.execute(
                 f"{_SELECT_EVENTS} WHERE e.seq > ? AND {condition} ORDER BY e.seq LIMIT ?",
@@ -872,7 +906,7 @@ def stream(
             if not rows:
                 return
             for row in rows:
-                yield from _events(row, superseded, history)
+                yield from _events(row, details, superseded, history)
             after = rows[-1][0]
 
 
@@ -927,7 +961,8 @@ def _read(
         cutoff = _cutoff(known_as_of)
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
-    return [event for row in rows for event in _events(row, superseded, history)]
+    details = _Details(connection)
+    return [event for row in rows for event in _events(row, details, superseded, history)]
 
 
 def written(
@@ -947,10 +982,11 @@ def written(
     )
     end = first_seq + count
     with connect(path) as connection:
+        details = _Details(connection)
         for start in range(first_seq, end, _READ_BATCH):
             batch = (start, min(start + _READ_BATCH, end), *skip)
             for row in connection.execute(sql, batch).fetchall():
-                yield from _events(row)
+                yield from _events(row, details)
 
 
 _READ_BATCH = 1000
@@ -966,34 +1002,72 @@ def _stored_kinds(kinds: Collection[str]) -> set[str]:
     return {*kinds, TESTS} if "test" in kinds else set(kinds)
 
 
+class _Details:
+    """An event row's details, as a dict: its `details` column is their JSON object, or the
+    JSON string of the digest of the file that holds details that events share, stored once
+    (`lifecycle.SharedTexts`), each such file read once by a reader."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.files: dict[str, bytes] = {}
+
+    def __call__(self, text: str) -> dict[str, Any]:
+        if text[0] != '"':
+            return json.loads(text)
+        content = self.files.get(text)
+        if content is None:
+            sha = text[1:-1]
+            row = self.connection.execute(
+                "SELECT content FROM files WHERE sha256 = ?", (sha,)
+            ).fetchone()
+            if row is None:
+                raise AuditLogMissing(f"the audit log lacks the file {sha} of an event's details")
+            content = self.files[text] = bytes(row[0])
+        return json.loads(content)  # a dict of its own for each event: readers may change it
+
+
 def _events(
-    row: tuple, superseded: dict[int, int] | None = None, history: bool = True
+    row: tuple,
+    details: _Details,
+    superseded: dict[int, int] | None = None,
+    history: bool = True,
 ) -> Iterator[StoredEvent]:
     """The events one row read with `_SELECT_EVENTS` stores (a `tests` row, several), but
     those `superseded` unless `history`."""
     superseded = superseded or {}
     if row[4] != TESTS:
         if history or row[0] not in superseded:
-            yield _event(row, superseded.get(row[0]))
-        return
-    first, run, at, as_of = row[:4]
-    for seq, fields in _unpacked(first, row[5], row[8]):
-        if history or seq not in superseded:
+            seq, run, at, as_of, event, agreement, covenant, day, text, *rest = row
             yield _stored_event(
                 seq,
                 run,
                 at,
                 date.fromisoformat(as_of),
-                *fields[2:],
-                *fields[:2],
+                event,
+                agreement,
+                covenant,
+                day,
+                details(text),
+                *rest,
+                superseded.get(seq),
+            )
+        return
+    first, run, at, as_of = row[:4]
+    for seq, fields in _unpacked(first, row[5], row[8]):
+        if history or seq not in superseded:
+            key, version, *rest, text = fields  # text: a dict, or JSON in schema 3's form
+            yield _stored_event(
+                seq,
+                run,
+                at,
+                date.fromisoformat(as_of),
+                *rest,
+                text if isinstance(text, dict) else json.loads(text),
+                key,
+                version,
                 "[]",
                 superseded.get(seq),
             )
-
-
-def _event(row: tuple, superseded_by: int | None = None) -> StoredEvent:
-    seq, run, at, as_of, *rest = row
-    return _stored_event(seq, run, at, date.fromisoformat(as_of), *rest, superseded_by)
 
 
 def runs(path: Location) -> list[Run]:
@@ -1180,6 +1254,10 @@ def _walk(
             linked, span = chain.link_stored(row), _span(row)
             if row[1] != run or (row[10], row[11]) != linked or seq + span > end:
                 return Verification(False, f"event {seq} was altered or moved", seq)
+            shared = row[8][1:-1] if row[8][0] == '"' else None  # see `_Details`
+            if shared is not None and stored_files.get(shared) != shared:
+                message = f"event {seq}: the file of its details {shared} is missing or altered"
+                return Verification(False, message, seq)
             seq += span
             row = next(rows, None)
         expected_seq = end

@@ -109,6 +109,9 @@ class AuditEvent:
     # lifecycle made: a tests row stores it as its `Measured` (None: as its fields, in the
     # row's older form).
     spooled: ClassVar[Row | None] = None
+    # Its details as the file that stores them once for every event that shares them
+    # (`SharedEvent`), by digest: None, they are stored in its row.
+    details_file: ClassVar[tuple[str, bytes] | None] = None
 
     @cached_property
     def key(self) -> str:
@@ -154,18 +157,41 @@ class DetailsTexts(NamedTuple):
         return cls(text, _VERSIONED(_content(details)), encode_basestring(text))
 
 
+class SharedTexts(NamedTuple):
+    """The texts of details that many facilities' events share: their row holds `texts`,
+    whose canonical text is the digest of the `file` that holds the details, stored once."""
+
+    texts: DetailsTexts
+    file: tuple[str, bytes]  # (SHA-256 digest, the details' canonical text in UTF-8)
+
+    @classmethod
+    def of(cls, details: dict[str, Any]) -> SharedTexts:
+        whole = DetailsTexts.of(details)
+        content = whole.canonical.encode()
+        sha = hashlib.sha256(content).hexdigest()
+        stored = f'"{sha}"'  # a JSON string: the details of every other event are an object
+        return cls(DetailsTexts(stored, whole.versioned, encode_basestring(stored)), (sha, content))
+
+
 # Details dicts that the events of many facilities share (a package's terms, made once by
 # terms.py), encoded once for all of them.
-_shared_texts = ByIdentity(DetailsTexts.of)
+_shared_texts = ByIdentity(SharedTexts.of)
 
 
 @dataclass(frozen=True)
 class SharedEvent(AuditEvent):
-    """An event whose details dict is one that many facilities' events share, unchanged."""
+    """An event whose details dict is one that many facilities' events share, unchanged: its
+    row holds the digest of a file that holds them, stored once (`SharedTexts`). A package's
+    terms were a quarter of a portfolio's log, the same 24 KB in each facility's rows, and
+    twice that in what its worker spooled for the writing process."""
 
     @cached_property
     def texts(self) -> DetailsTexts:
-        return _shared_texts(self.details)
+        return _shared_texts(self.details).texts
+
+    @property
+    def details_file(self) -> tuple[str, bytes]:  # type: ignore[override]
+        return _shared_texts(self.details).file
 
 
 def _content(details: dict[str, Any]) -> dict[str, Any]:

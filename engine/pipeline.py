@@ -229,6 +229,9 @@ class Assessed:
     # the files that extend the one of the same name its basis read (`grown`), as they are
     # stored and handed on: by digest, that one's digest (the log holds it) and the bytes added
     grown: dict[str, tuple[str, bytes]]
+    # the files of shared details its events refer to (`AuditEvent.details_file`) that the
+    # process that evaluated it had not handed on with an earlier facility, by digest
+    details_files: dict[str, bytes]
 
     @property
     def versions(self) -> audit.SpooledPairs:
@@ -308,6 +311,7 @@ def assess_facility(
     restored = audit.restores(stored)
     own = {sha: content for sha, content in files.items() if sha not in extending}
     added = {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()}
+    shared = _details_files(found.events)
 
     def assessed(spooled: list[audit.Waiting]) -> Assessed:
         keyed, whole, *lean = spooled
@@ -325,14 +329,33 @@ def assess_facility(
             found.until,
             whole,
             added,
+            shared,
         )
 
     parts = [pairs, stored] if restored else [pairs, stored, rows]
     if keep is not None:
-        content = [*own.values(), *(b for _, b in added.values())]
+        content = [*own.values(), *(b for _, b in added.values()), *shared.values()]
         if keep.take(_held(parts, content)):
             return audit.Kept(assessed([audit.Kept(part) for part in parts])), []
     return _spool(_spool_file(spool), parts, assessed), []
+
+
+# The digests of the files of shared details this process has handed on in the run under way
+# (emptied as a run begins, before its workers are forked): each is handed on once, not with
+# every facility whose events refer to it (a package's terms, 24 KB a facility).
+_HANDED_ON: set[str] = set()
+
+
+def _details_files(events: list[AuditEvent]) -> dict[str, bytes]:
+    """The files of shared details these events refer to that this process has not handed on
+    in this run, which it hands on now."""
+    found = {}
+    for event in events:
+        file = event.details_file
+        if file is not None and file[0] not in _HANDED_ON:
+            _HANDED_ON.add(file[0])
+            found[file[0]] = file[1]
+    return found
 
 
 def _held(parts: list[Any], content: list[bytes]) -> int:
@@ -512,6 +535,7 @@ def evaluate_portfolio(
     problems: list[Problem] = []
     waiting: list[audit.Waiting] = []
     processes.sweep()  # what killed runs left
+    _HANDED_ON.clear()
     with processes.scratch_folder() as tmp:
         known = bases([f.id for f in facilities]) if bases else {}
         with _long_lived():

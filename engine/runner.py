@@ -111,6 +111,8 @@ def execute(
                         log.file(sha, content)
                     for sha, (earlier, added) in assessed.grown.items():
                         log.appended_file(sha, earlier, added)  # earlier: stored by the basis
+                    for sha, content in assessed.details_files.items():
+                        log.details_file(sha, content)
                     view = _compare(log, previous, assessed, facility, as_of)
                     manifest[assessed.facility] = restate.recorded(
                         assessed.facility, assessed.entry, packages, view.recorded()
@@ -167,6 +169,7 @@ def _compare(
     else:
         facts = load_facts(facility.folder, facility.agreement, assessed.facts_read(log))
         again = assessment(facility.agreement, facts, as_of)
+        log.details_files(again.events)
         rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
         distinct = len({key for key, _ in versions})

@@ -24,14 +24,16 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
 # a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
 # read; version 4 stores them in shapes and figures, which that of version 3 cannot; version 5
 # stores an input file that is an earlier one with lines added as that one's digest and the
-# bytes added (`appended_files`), which that of version 4 would find missing. An upgraded log
-# tells older code so, where it would otherwise report the chain broken.
-UPGRADABLE = (2, 3, 4)
+# bytes added (`appended_files`), which that of version 4 would find missing; version 6 stores
+# details that many events share (a package's terms) once, in `files`, each event's row holding
+# their digest (lifecycle.SharedTexts), which that of version 5 would give as the details. An
+# upgraded log tells older code so, where it would otherwise misread it.
+UPGRADABLE = (2, 3, 4, 5)
 TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.
@@ -126,8 +128,9 @@ POSTGRES_SCHEMA = (
     "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;\n"
     + "".join(map(_postgres_append_only, (*TABLES, "covenant_monitor")))
 )
-# What upgrading a log of an earlier version adds to it (the table of version 5 and its
-# triggers), statement by statement, in the transaction of the write that upgrades it.
+# What upgrading a log of a version before 5 adds to it (the table of version 5 and its
+# triggers), statement by statement, in the transaction of the write that upgrades it; version
+# 6 adds no table.
 _SQLITE_UPGRADE = [_APPENDED_FILES_SQL, *_sqlite_append_only("appended_files")]
 _POSTGRES_UPGRADE = [_postgres_types(_APPENDED_FILES_SQL), _postgres_append_only("appended_files")]
 
@@ -218,7 +221,7 @@ class _SQLite(Connection):
         self.raw.execute("PRAGMA cache_size = -32768")
         self.raw.execute("BEGIN IMMEDIATE")
         if self.raw.execute("PRAGMA user_version").fetchone()[0] in UPGRADABLE:
-            for statement in _SQLITE_UPGRADE:  # SQLite's DDL is transactional
+            for statement in _SQLITE_UPGRADE:  # transactional DDL, each IF NOT EXISTS
                 self.raw.execute(statement)
             self.raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # undone by a rollback
 
@@ -290,7 +293,7 @@ class _Postgres(Connection):
             if version not in UPGRADABLE:
                 return  # another run upgraded it while this one waited for the lock
             for statement in (
-                *_POSTGRES_UPGRADE,
+                *(_POSTGRES_UPGRADE if version < 5 else ()),
                 "ALTER TABLE covenant_monitor DISABLE TRIGGER covenant_monitor_append_only",
                 f"UPDATE covenant_monitor SET schema_version = {SCHEMA_VERSION}",
                 "ALTER TABLE covenant_monitor ENABLE TRIGGER covenant_monitor_append_only",

@@ -3,6 +3,7 @@ row changed behind the monitor's back, and `run` refuses to add to a log whose t
 end where the last run left it (or to any such log, with --verify). Each test runs on
 both stores (a SQLite file and a PostgreSQL schema) unless it is about one of them."""
 
+import hashlib
 import json
 import pickle
 import sqlite3
@@ -13,7 +14,7 @@ import pytest
 from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
 from engine import audit, store
 from engine.cli import main
-from engine.lifecycle import AuditEvent
+from engine.lifecycle import AuditEvent, SharedEvent, canonical
 
 
 @pytest.fixture
@@ -70,11 +71,39 @@ def test_an_edited_event_is_named(db, capsys):
 
 
 def test_reformatting_an_event_without_changing_its_meaning_is_still_an_edit(db, capsys):
-    ((details,),) = db.query("SELECT details FROM events WHERE seq = 3")
+    ((details,),) = db.query("SELECT details FROM events WHERE seq = 1")
     spaced = details.replace('","', '", "')
     assert spaced != details
-    db.intrude("UPDATE events SET details = " + "'" + spaced.replace("'", "''") + "' WHERE seq = 3")
-    assert "event 3 was altered" in verify(db, capsys)[1]
+    db.intrude("UPDATE events SET details = " + "'" + spaced.replace("'", "''") + "' WHERE seq = 1")
+    assert "event 1 was altered" in verify(db, capsys)[1]
+
+
+def _first_shared(db: Store) -> tuple[int, str]:
+    """The seq of the first event whose row names the file of its details (a package's terms,
+    stored once), and that file's digest."""
+    ((seq, details),) = db.query(
+        "SELECT seq, details FROM events WHERE event = 'covenant_terms' ORDER BY seq LIMIT 1"
+    )
+    return seq, json.loads(details)
+
+
+def test_an_edited_file_of_shared_details_is_named(db, capsys):
+    """The chain covers the digest an event's row holds; `verify` checks that the file it
+    names still gives that digest."""
+    seq, sha = _first_shared(db)
+    empty = "x'7b7d'" if db.kind == "sqlite" else "decode('7b7d', 'hex')"  # b"{}"
+    db.intrude(f"UPDATE files SET content = {empty} WHERE sha256 = '{sha}'")
+    code, out = verify(db, capsys)
+    assert code == 5 and f"event {seq}: the file of its details {sha} is missing or altered" in out
+
+
+def test_a_deleted_file_of_shared_details_is_named_and_not_read_as_nothing(db, capsys):
+    seq, sha = _first_shared(db)
+    db.intrude(f"DELETE FROM files WHERE sha256 = '{sha}'")
+    code, out = verify(db, capsys)
+    assert code == 5 and f"event {seq}: the file of its details {sha} is missing or altered" in out
+    with pytest.raises(store.AuditLogMissing, match=f"lacks the file {sha} of an event's details"):
+        audit.read(db.db)
 
 
 def test_a_deleted_event_is_named(db, capsys):
@@ -201,11 +230,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 5)"
+        says = "not an audit log of this version (schema 0, expected 6)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 5)"
+        says = "another version (schema 1, expected 6)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -219,35 +248,53 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-@pytest.mark.parametrize("old", [2, 3, 4])
+@pytest.mark.parametrize("old", [2, 3, 4, 5])
 def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
     """Version 3 stores a run's tests in one row, which version 2's code cannot read; version 4
     stores them in shapes and figures, which version 3's cannot; version 5 stores files with
     lines appended as the bytes added (`appended_files`, a table the earlier versions lack),
-    which version 4's would find missing. A log any of them wrote is read as it is, and once
-    written to says version 5 and has that table, so older code refuses it instead of
-    reporting its chain broken or its files missing."""
+    which version 4's would find missing; version 6 stores a package's terms once, each event
+    naming their file, which version 5's would give as the terms. A log any of them wrote is
+    read as it is, and once written to says version 6 and has that table, so older code
+    refuses it instead of misreading it."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
     audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
+    dropped = ["DROP TABLE appended_files"] if old < 5 else []
     if store_log.kind == "sqlite":
-        store_log.intrude("DROP TABLE appended_files", f"PRAGMA user_version = {old}")
+        store_log.intrude(*dropped, f"PRAGMA user_version = {old}")
     else:
-        store_log.intrude(
-            "DROP TABLE appended_files", f"UPDATE covenant_monitor SET schema_version = {old}"
-        )
+        store_log.intrude(*dropped, f"UPDATE covenant_monitor SET schema_version = {old}")
     before = store_log.contents()
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms"]
     assert audit.verify(store_log.db).ok
     assert audit.files(store_log.db, ["ab" * 32]) == {"ab" * 32: b"x"}
     assert store_log.contents() == before and _schema_version(store_log) == old
     audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 5
+    assert _schema_version(store_log) == 6
     added = "x'79'" if store_log.kind == "sqlite" else "decode('79', 'hex')"  # b"y"
     store_log.query(f"INSERT INTO appended_files VALUES ('{'cd' * 32}', '{'ab' * 32}', {added})")
     assert audit.files(store_log.db, ["cd" * 32]) == {"cd" * 32: b"xy"}
     with pytest.raises(store_log.append_only_error(), match="append-only"):
         store_log.query("DELETE FROM appended_files")
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms", "test"]
+    assert audit.verify(store_log.db).ok
+
+
+def test_terms_a_log_holds_in_their_rows_are_not_recorded_again_when_stored_once(store_log):
+    """Logs before version 6 hold a package's terms in each event's row. An event's version
+    digests its details, not where they are stored: the next run finds such terms unchanged
+    and records nothing, and both forms read the same."""
+    details = {"rule": "declared", "title": "Current Ratio", "schedule": [{"minimum": "1.00"}]}
+    day, as_of = date(1997, 8, 20), date(1998, 3, 31)
+    whole = AuditEvent("covenant_terms", "south", "6.20", day, details)  # as version 5 stored
+    audit.record(store_log.db, [whole], as_of, {})
+    shared = [SharedEvent("covenant_terms", f, "6.20", day, details) for f in ("south", "north")]
+    assert [e.agreement for e in audit.record(store_log.db, shared, as_of, {})] == ["north"]
+    sha = hashlib.sha256(canonical(details).encode()).hexdigest()
+    rows = store_log.query("SELECT agreement, details FROM events ORDER BY seq")
+    assert rows == [("south", canonical(details)), ("north", f'"{sha}"')]
+    assert [e.details for e in audit.read(store_log.db)] == [details, details]
+    assert audit.files(store_log.db, [sha]) == {sha: canonical(details).encode()}
     assert audit.verify(store_log.db).ok
 
 

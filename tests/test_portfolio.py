@@ -10,11 +10,13 @@ $5,000,000 of net income, 6.19 a ratio of 0.670, 6.21 $5,000,000 of tangible net
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import io
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -115,6 +117,43 @@ def test_override_applies_to_its_facility_and_quarters_only(portfolio: Path) -> 
     # The same figures under the package alone: 1.05 is not less than 1.00.
     assert plain[date(1998, 6, 30)].details["result"] == "compliant"
     assert not [e for e in events if e.agreement == "plain" and e.event == "breach"]
+
+
+TERMS = ("covenant_terms", "interest_terms")
+
+
+def test_a_packages_terms_are_stored_once_for_every_facility_that_follows_it(
+    portfolio: Path, tmp_path: Path
+) -> None:
+    """A package's terms are the same for each facility that follows it, 1 to 3 KB a covenant
+    (a quarter of a portfolio's log): each facility's terms events name one file that holds
+    them, by its digest. acme's Section 6.20, overridden, has a file of its own. Every reader
+    gives them whole, as the evaluation made them."""
+    db = tmp_path / "log.db"
+    args = ["run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert cli.main([*args, "--workers", "2"]) == 1
+    with contextlib.closing(sqlite3.connect(db)) as connection:
+        named = {
+            (agreement, covenant): json.loads(details)
+            for agreement, covenant, details in connection.execute(
+                "SELECT agreement, covenant, details FROM events WHERE event IN (?, ?)", TERMS
+            )
+        }
+        files = dict(connection.execute("SELECT sha256, content FROM files"))
+    covenants = {covenant for _, covenant in named}
+    assert len(covenants) == 11  # ten covenants and Section 4.1's interest terms
+    assert [c for c in covenants if named["acme", c] != named["plain", c]] == ["6.20"]
+    assert len(set(named.values())) == len(covenants) + 1
+    made = {
+        (e.agreement, e.covenant): e.details
+        for e in monitor(RULES, portfolio, LATE).events
+        if e.event in TERMS
+    }
+    for where, sha in named.items():
+        assert hashlib.sha256(files[sha]).hexdigest() == sha
+        assert json.loads(files[sha]) == made[where]
+    read = {(e.agreement, e.covenant): e.details for e in audit.read(db) if e.event in TERMS}
+    assert read == made
 
 
 def test_grace_override_dates_the_event_of_default(portfolio: Path) -> None:

@@ -124,7 +124,8 @@ def test_a_figure_in_ascii_is_encoded_as_whole_events(tmp_path, note):
 def test_every_events_version_digests_its_key_and_details_as_json():
     """The version is the SHA-256 of the JSON of [key, details but where its inputs sat]
     (sorted keys, ASCII): made in parts, and for a package's terms once for every facility
-    that shares them, it must still be that text's digest."""
+    that shares them, it must still be that text's digest. The row stores the details' JSON,
+    or for a package's terms the digest of the file that holds it."""
     versioned = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
     agreement = load_agreement(RULES / "cerplex")
     facts = load_facts(EXAMPLE_FACTS / "cerplex", agreement)
@@ -134,6 +135,12 @@ def test_every_events_version_digests_its_key_and_details_as_json():
         content = {k: v for k, v in event.details.items() if k not in PROVENANCE}
         text = versioned([event.key, content])
         assert event.version == hashlib.sha256(text.encode()).hexdigest(), event.key
-        assert event.row.details == canonical(event.details)
+        whole = canonical(event.details)
+        if event.details_file is None:
+            assert event.row.details == whole
+        else:  # a package's terms: stored once, in a file named by its digest
+            sha = hashlib.sha256(whole.encode()).hexdigest()
+            assert event.details_file == (sha, whole.encode())
+            assert event.row.details == f'"{sha}"'
     again = assess(agreement, facts, LATE)  # the terms' details and texts made once
     assert [e.row for e in again] == [e.row for e in events]
