@@ -865,7 +865,8 @@ def read(
     if kinds is not None and not history:
         raise ValueError("kinds filter the history only")
     with connect(path) as connection:
-        return _read(connection, history, known_as_of, agreements, kinds, after)
+        details = _Details(connection)
+        return _read(connection, details, history, known_as_of, agreements, kinds, after)
 
 
 def stream(
@@ -914,10 +915,11 @@ def read_by_facility(
     path: Location, agreements: Iterable[str], known_as_of: datetime | None = None
 ) -> Iterator[tuple[str, list[StoredEvent]]]:
     """Each facility's current view in turn, so that a portfolio's log is never in memory
-    at once."""
+    at once; the files of details they share read once for all of them."""
     with connect(path) as connection:
+        details = _Details(connection)
         for agreement in agreements:
-            yield agreement, _read(connection, False, known_as_of, [agreement], None, 0)
+            yield agreement, _read(connection, details, False, known_as_of, [agreement], None, 0)
 
 
 def facilities(path: Location, known_as_of: datetime | None = None) -> list[tuple[str, date]]:
@@ -941,6 +943,7 @@ def _cutoff(known_as_of: datetime) -> str:
 
 def _read(
     connection: Connection,
+    details: _Details,
     history: bool,
     known_as_of: datetime | None,
     agreements: Collection[str] | None,
@@ -961,7 +964,6 @@ def _read(
         cutoff = _cutoff(known_as_of)
         rows = [row for row in rows if row[2] <= cutoff]
     superseded = _superseded((row[0], row[11]) for row in rows)
-    details = _Details(connection)
     return [event for row in rows for event in _events(row, details, superseded, history)]
 
 
