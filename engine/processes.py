@@ -1,6 +1,6 @@
 """How the command's processes stop without leaving anything behind.
 
-A run keeps what it has evaluated in a temporary folder until it is written (about 1.4 GB at
+A run keeps what it has evaluated in a temporary folder until it is written (about 0.9 GB at
 ten thousand facilities), and a report is written beside its final name until it is whole.
 Stopped by an error, Ctrl-C or SIGTERM (systemd stopping the unit, `timeout`, `kill`), the
 process unwinds and removes them; its worker processes leave stopping to it, and a worker that

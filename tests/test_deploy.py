@@ -69,7 +69,7 @@ def test_the_service_command_runs_on_the_example(tmp_path, capsys):
 
 
 def test_the_service_keeps_a_runs_temporary_folder_on_disk():
-    """A run's temporary folder holds what it has evaluated (1.4 GB at 10,000 facilities);
+    """A run's temporary folder holds what it has evaluated (0.9 GB at 10,000 facilities);
     PrivateTmp gives the unit a /var/tmp of its own on disk, where /tmp may be tmpfs (RAM)."""
     lines = (DEPLOY / "covenant-monitor.service").read_text().splitlines()
     assert "PrivateTmp=yes" in lines

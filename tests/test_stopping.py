@@ -1,6 +1,6 @@
 """Stopping a command part way. SIGTERM (systemd stopping the unit, `timeout`, `kill`) unwinds
 the process as Ctrl-C does: a run's write is rolled back, its temporary folder (what it has
-evaluated, about 0.14 MB a facility) and a half-written report are removed, and its worker
+evaluated, about 0.09 MB a facility) and a half-written report are removed, and its worker
 processes go without a word. A failure of the operating system (a full disk, a worker killed
 outright) unwinds the same way and exits 6, not Python's 1, which tells a scheduler "new events
 recorded". What a process killed outright leaves, the next run removes (benchmarks/kill_runs.py
