@@ -26,8 +26,9 @@ EXIT_NOT_NOTIFIED, EXIT_BUSY, EXIT_LOG_BROKEN, EXIT_FAILED = 3, 4, 5, 6
 # As a shell reports a process the signal ended; the process unwinds first.
 EXIT_INTERRUPTED, EXIT_TERMINATED = 128 + signal.SIGINT, 128 + signal.SIGTERM
 # Counted rather than listed by `run` unless --verbose: every test, dates not tested, and the
-# terms of the agreement and its covenants (recorded when first seen or changed).
-_ROUTINE = frozenset({"test", "not_tested", "agreement_terms", "covenant_terms"})
+# terms of the agreement, its covenants and its Notes' interest (recorded when first seen or
+# changed).
+_ROUTINE = frozenset({"test", "not_tested", "agreement_terms", "covenant_terms", "interest_terms"})
 
 _DESCRIPTION = """\
 Monitor loan covenants and events of default. Covenants are declared as rule files

@@ -59,6 +59,26 @@ def test_run_lists_waivers_suspensions_and_reinstatement_dates_with_clauses(db, 
     assert "Waiver and Amendment Agreement (1996-10-31), Section 1" in out
 
 
+def _listed(out: str, kind: str) -> int:
+    """How many events of this kind `run` listed, a line each (its kind between spaces)."""
+    return len(re.findall(rf"^\d{{4}}-\d\d-\d\d .* {kind} ", out, re.MULTILINE))
+
+
+def test_run_counts_the_terms_it_records_and_lists_them_only_when_verbose(tmp_path, capsys):
+    """The terms recorded are routine: the agreement's, each of its ten covenants' (rules/
+    cerplex: 4.2, 5.2, 6.3, 6.4, 6.18 to 6.21, SPA 5(a) and the Section 9.1 cap) and Section
+    4.1's interest terms of the Notes are counted, and listed only with --verbose."""
+    terms = {"agreement_terms": 1, "covenant_terms": 10, "interest_terms": 1}
+    assert run_example(tmp_path / "quiet.db") == 1
+    out = capsys.readouterr().out
+    assert "1 agreement terms, 10 covenant terms, 1 interest terms," in out
+    assert [_listed(out, kind) for kind in terms] == [0, 0, 0]
+    assert _listed(out, "event_of_default") > 0
+    assert run_example(tmp_path / "verbose.db", "--verbose") == 1
+    out = capsys.readouterr().out
+    assert {kind: _listed(out, kind) for kind in terms} == terms
+
+
 def test_run_exits_0_when_nothing_needs_attention(db, tmp_path, capsys):
     facts = tmp_path / "facts" / "cerplex"
     facts.mkdir(parents=True)
