@@ -77,6 +77,9 @@ def test_run_counts_the_terms_it_records_and_lists_them_only_when_verbose(tmp_pa
     assert run_example(tmp_path / "verbose.db", "--verbose") == 1
     out = capsys.readouterr().out
     assert {kind: _listed(out, kind) for kind in terms} == terms
+    # First Amendment Agreement, Exhibit A item 1, Section 4.1(a)(i) and (ii); Recital B.
+    rates = "9.50% from 1997-02-19, 15% from 1997-08-19; maturity 2001-11-19"
+    assert f"interest_terms           Interest; Capitalized Interest Amounts: {rates}" in out
 
 
 def test_run_exits_0_when_nothing_needs_attention(db, tmp_path, capsys):

@@ -173,6 +173,9 @@ def describe(event: StoredEvent) -> str:
         return f"{d.get('title')}: {d.get('test')}, {rows} schedule row(s) ({d.get('rule_file')})"
     if kind == "agreement_terms":
         return f"{d.get('title')}, dated {d.get('dated')}"
+    if kind == "interest_terms":
+        rates = ", ".join(f"{r.get('percent')}% from {r.get('from')}" for r in d.get("rates") or [])
+        return f"{d.get('title')}: {rates}; maturity {d.get('maturity')}"
     if kind == "not_tested":
         return f"{d.get('period')}: {d.get('reason')}"
     return d.get("message") or d.get("reason") or ""
