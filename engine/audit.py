@@ -591,8 +591,8 @@ class Appender:
             else:
                 stored = [(_chained(row), old, span) for row, old, span in whole.load()]
             for event, supersedes, span in stored:
-                if event[6][0] == '"':  # details stored once, in a file (`_Details`)
-                    referred.add(event[6][1:-1])
+                if (shared := _shared_digest(event[6])) is not None:
+                    referred.add(shared)
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 yield (seq + 1, run_id, *event[:7], old, prev, digest)
@@ -1014,18 +1014,24 @@ class _Details:
         self.files: dict[str, bytes] = {}
 
     def __call__(self, text: str) -> dict[str, Any]:
-        if text[0] != '"':
+        sha = _shared_digest(text)
+        if sha is None:
             return json.loads(text)
-        content = self.files.get(text)
+        content = self.files.get(sha)
         if content is None:
-            sha = text[1:-1]
             row = self.connection.execute(
                 "SELECT content FROM files WHERE sha256 = ?", (sha,)
             ).fetchone()
             if row is None:
                 raise AuditLogMissing(f"the audit log lacks the file {sha} of an event's details")
-            content = self.files[text] = bytes(row[0])
+            content = self.files[sha] = bytes(row[0])
         return json.loads(content)  # a dict of its own for each event: readers may change it
+
+
+def _shared_digest(details: str) -> str | None:
+    """The digest of the file that holds an event row's details, if they are stored once
+    (`lifecycle.SharedTexts`: a JSON string, where other details are a JSON object)."""
+    return details[1:-1] if details[0] == '"' else None
 
 
 def _events(
@@ -1256,7 +1262,7 @@ def _walk(
             linked, span = chain.link_stored(row), _span(row)
             if row[1] != run or (row[10], row[11]) != linked or seq + span > end:
                 return Verification(False, f"event {seq} was altered or moved", seq)
-            shared = row[8][1:-1] if row[8][0] == '"' else None  # see `_Details`
+            shared = _shared_digest(row[8])
             if shared is not None and stored_files.get(shared) != shared:
                 message = f"event {seq}: the file of its details {shared} is missing or altered"
                 return Verification(False, message, seq)
