@@ -63,7 +63,14 @@ def parse_date(value: object) -> date:
         return value.date()
     if isinstance(value, date):
         return value
-    text = str(value).strip()
+    return _parsed_date(str(value))
+
+
+@lru_cache(maxsize=4096)
+def _parsed_date(text: str) -> date:
+    """Each date's text read once: a portfolio's files give the same few thousand dates
+    (quarter ends, drawdown days) hundreds of thousands of times."""
+    text = text.strip()
     if not _ISO_DATE.fullmatch(text):
         raise ValueError(f"{text!r} is not a date; expected YYYY-MM-DD")
     try:

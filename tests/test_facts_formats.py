@@ -1,6 +1,7 @@
 """The controller's formats: accounting notation, and Excel workbooks with the CSV's columns."""
 
 import csv
+import shutil
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -122,3 +123,41 @@ def test_xlsx_errors_name_the_sheet_row_and_column(tmp_path):
         r"revolving_loans_available: 'lots' is not a number",
     ):
         load_facts(folder, load_agreement(RULES / "cerplex"))
+
+
+def test_amounts_written_plain_read_as_the_same_amounts_in_accounting_notation(tmp_path):
+    """A CSV row whose amounts are all plain numbers is typed at once, any other row cell by
+    cell (most of a portfolio's rows are plain). Both must give the same rows: the example's
+    financials and revolver, in accounting notation (`"(2,150,000)"`), rewritten plain."""
+    folder = tmp_path / "cerplex"
+    shutil.copytree(EXAMPLE_FACTS / "cerplex", folder)
+    for name in ("financials", "revolver"):
+        with (folder / f"{name}.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+        amounts = TABLES[name].amount_columns
+        with (folder / f"{name}.csv").open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+            writer.writeheader()
+            for row in rows:
+                writer.writerow(
+                    {k: str(parse_decimal(v)) if k in amounts and v else v for k, v in row.items()}
+                )
+    assert (
+        (folder / "financials.csv")
+        .read_text()
+        .splitlines()[1]
+        .startswith("1996-03-30,1996Q1,-2150000,,12400000,")
+    )
+    agreement = load_agreement(RULES / "cerplex")
+    notation, plain = (
+        load_facts(EXAMPLE_FACTS / "cerplex", agreement),
+        load_facts(folder, agreement),
+    )
+    assert [(r.period_end, r.fiscal_quarter, r.amounts, r.note) for r in plain.financials] == [
+        (r.period_end, r.fiscal_quarter, r.amounts, r.note) for r in notation.financials
+    ]
+    assert [(r.date, r.amounts) for r in plain.revolver] == [
+        (r.date, r.amounts) for r in notation.revolver
+    ]
+    assert plain.financials[0].amounts["net_income"] == Decimal("-2150000")
+    assert plain.financials[1].note == "Series B Preferred Stock issued June 1996"
