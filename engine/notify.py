@@ -17,13 +17,14 @@ import os
 import smtplib
 import ssl
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Protocol
+
+import tomli
 
 from . import audit
 from .errors import InputError, Problem
@@ -170,8 +171,8 @@ def load_config(path: Path) -> Notifier:
     problems: list[Problem] = []
     try:
         with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as error:
+            data = tomli.load(handle)
+    except (OSError, tomli.TOMLDecodeError) as error:
         raise InputError([Problem(str(path), f"cannot read the configuration: {error}")]) from None
     notifier = Notifier()
     for key in sorted(set(data) - {"notify"}):

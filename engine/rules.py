@@ -8,7 +8,6 @@ naming each file and key.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -19,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import tomli
 from dateutil.relativedelta import relativedelta
 
 from .conventions import Calendar, DayCount
@@ -263,13 +263,13 @@ def read_toml(path: Path, problems: list[Problem], data: bytes) -> dict[str, Any
     """A TOML file's tables from its content (`data`, as read), or None with the problem
     noted."""
     try:
-        return tomllib.loads(data.decode())
+        return tomli.loads(data.decode())
     except UnicodeDecodeError as error:  # TOML is UTF-8
         line = data.count(b"\n", 0, error.start) + 1
         problems.append(
             Problem(str(path), "not UTF-8 text (Windows-1252 or Latin-1?); save it as UTF-8", line)
         )
-    except tomllib.TOMLDecodeError as error:
+    except tomli.TOMLDecodeError as error:
         problems.append(Problem(str(path), f"not valid TOML: {error}"))
     return None
 
