@@ -672,6 +672,7 @@ class _Layout:
         amounts = [i for i, (_, kind) in enumerate(columns) if kind is Kind.AMOUNT]
         self.amount_names = [columns[i][0] for i in amounts]
         self.others = [i for i in range(len(columns)) if i not in amounts]
+        # itemgetter gives a tuple of two or more; a table of one amount is typed cell by cell
         self._amounts = itemgetter(*amounts) if len(amounts) > 1 else None
 
     def plain_amounts(self, cells: list[str]) -> tuple[str, ...] | None:
