@@ -343,7 +343,7 @@ def _appended_text(data: bytes, start: int) -> tuple[bytes, int] | None:
     """`data` without the lines between the header and `start`, and how many those are. None
     where lines may not be rows: a lone CR ends one, and a quoted field that spans lines leaves
     an odd number of quotes on the line it opens (an escaped quote is two)."""
-    if data.count(b"\r") != data.count(b"\r\n"):
+    if b"\r" in data and data.count(b"\r") != data.count(b"\r\n"):  # counted if any
         return None
     if b'"' in data and any(line.count(b'"') % 2 for line in data.split(b"\n")):
         return None
@@ -615,10 +615,7 @@ def _parse(
         problems.append(Problem(label, "file is empty; expected a header row"))
         return []
     header_number, header_cells = header_row
-    header = [str(c).strip() if c is not None else "" for c in header_cells]
-    while header and not header[-1]:
-        header.pop()
-    layout = _columns(table, tuple(header))
+    layout = _columns(table, tuple(header_cells))
     if isinstance(layout, list):
         for message, column in layout:
             problems.append(Problem(label, message, row=header_number, column=column))
@@ -685,8 +682,12 @@ class _Layout:
         return amounts if all(map(plain_number, amounts)) else None
 
 
-def _checked_columns(table: Table, header: tuple[str, ...]) -> _Layout | _Wrong:
-    """A header's layout, or what is wrong with it."""
+def _checked_columns(table: Table, cells: tuple[object, ...]) -> _Layout | _Wrong:
+    """A header row's layout, or what is wrong with it."""
+    names = [str(c).strip() if c is not None else "" for c in cells]
+    while names and not names[-1]:
+        names.pop()
+    header = tuple(names)
     wrong: _Wrong = []
     for position, name in enumerate(header, 1):
         if name not in table.column_names:
@@ -704,8 +705,8 @@ def _checked_columns(table: Table, header: tuple[str, ...]) -> _Layout | _Wrong:
     return wrong or _Layout(tuple((name, table.column(name).kind) for name in header))
 
 
-# A header's layout, or what is wrong with it, worked out once for each table and header,
-# which the facilities of a portfolio share.
+# A header's layout, or what is wrong with it, worked out once for each table and header row
+# (its cells as read), which the facilities of a portfolio share.
 _columns = ByIdentity(_checked_columns, most=256)
 
 

@@ -253,6 +253,22 @@ def test_rows_with_windows_line_endings_are_appended_alone(tmp_path, store_log, 
     assert view(store_log.db) == whole_run_view(tmp_path, facts)
 
 
+def test_rows_ended_by_a_lone_carriage_return_are_evaluated_whole(tmp_path, store_log, loads):
+    """A lone CR ends a CSV row too (old Mac files), so the lines after where the last run's
+    file ended cannot be counted by newlines: both facilities are loaded whole."""
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    loads.clear()
+    for name in ("north", "south"):
+        path = facts / name / "financials.csv"
+        row = b"1998-12-31,," + b",".join([b'"6,000,000"', b"", b'"8,000,000"', b'"2,000,000"'])
+        row += b"," + b",".join([b'"10,000,000"', b'"21,000,000"', b'"20,000,000"', b'"9,000,000"'])
+        path.write_bytes(path.read_bytes() + row + b",0,\r")
+    assert run(facts, store_log.db) == 0
+    assert loads == {"north": 1, "south": 1}
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+
+
 def test_a_row_dated_after_the_as_of_date_waits_for_it(tmp_path, store_log, loads):
     """Appended on December 1, 1998 with an as-of date of December 1: nothing is tested yet
     and nothing recorded, so the next run still builds on the November run; on December 31,
