@@ -236,6 +236,16 @@ def test_a_second_appended_quarter_builds_on_the_first(tmp_path, store_log, load
     }
 
 
+def append_december_quarter(facts: Path, ending: bytes) -> None:
+    """The quarter to December 31, 1998 (in accounting notation, 21,000,000 / 20,000,000 =
+    1.05 for 6.20) added to north's and south's financials, its line ended by `ending`."""
+    for name in ("north", "south"):
+        path = facts / name / "financials.csv"
+        row = b"1998-12-31,," + b",".join([b'"6,000,000"', b"", b'"8,000,000"', b'"2,000,000"'])
+        row += b"," + b",".join([b'"10,000,000"', b'"21,000,000"', b'"20,000,000"', b'"9,000,000"'])
+        path.write_bytes(path.read_bytes() + row + b",0," + ending)
+
+
 def test_rows_with_windows_line_endings_are_appended_alone(tmp_path, store_log, loads):
     facts = facts_with(tmp_path / "facts")
     for name in ("north", "south"):
@@ -243,11 +253,7 @@ def test_rows_with_windows_line_endings_are_appended_alone(tmp_path, store_log, 
         path.write_bytes(path.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
     assert run(facts, store_log.db) == 0
     loads.clear()
-    for name in ("north", "south"):
-        path = facts / name / "financials.csv"
-        row = b"1998-12-31,," + b",".join([b'"6,000,000"', b"", b'"8,000,000"', b'"2,000,000"'])
-        row += b"," + b",".join([b'"10,000,000"', b'"21,000,000"', b'"20,000,000"', b'"9,000,000"'])
-        path.write_bytes(path.read_bytes() + row + b",0,\r\n")
+    append_december_quarter(facts, b"\r\n")
     assert run(facts, store_log.db) == 0
     assert loads == Counter()
     assert view(store_log.db) == whole_run_view(tmp_path, facts)
@@ -259,11 +265,7 @@ def test_rows_ended_by_a_lone_carriage_return_are_evaluated_whole(tmp_path, stor
     facts = facts_with(tmp_path / "facts")
     assert run(facts, store_log.db) == 0
     loads.clear()
-    for name in ("north", "south"):
-        path = facts / name / "financials.csv"
-        row = b"1998-12-31,," + b",".join([b'"6,000,000"', b"", b'"8,000,000"', b'"2,000,000"'])
-        row += b"," + b",".join([b'"10,000,000"', b'"21,000,000"', b'"20,000,000"', b'"9,000,000"'])
-        path.write_bytes(path.read_bytes() + row + b",0,\r")
+    append_december_quarter(facts, b"\r")
     assert run(facts, store_log.db) == 0
     assert loads == {"north": 1, "south": 1}
     assert view(store_log.db) == whole_run_view(tmp_path, facts)
