@@ -19,6 +19,8 @@ _PLAIN = re.compile(r"\d+(\.\d+)?")
 # Digits with any decimal part, and nothing else: what `Decimal(text)` reads as written (most
 # cells of a controller's CSV file). A match or None, without a Python call of its own.
 plain_number = _PLAIN.fullmatch
+# Such numbers joined by commas: a row's amounts checked in one match.
+plain_numbers = re.compile(r"\d++(?:\.\d++)?+(?:,\d++(?:\.\d++)?+)*+").fullmatch
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
 

@@ -161,3 +161,36 @@ def test_amounts_written_plain_read_as_the_same_amounts_in_accounting_notation(t
     ]
     assert plain.financials[0].amounts["net_income"] == Decimal("-2150000")
     assert plain.financials[1].note == "Series B Preferred Stock issued June 1996"
+
+
+@pytest.mark.parametrize(
+    ("outstanding", "read", "problem"),
+    [
+        ('"4,650,000"', Decimal("4650000"), None),  # thousands grouped: still 4,650,000
+        ('"4,65"', None, "row 3, column revolving_loans_outstanding: '4,65' is not a number"),
+    ],
+)
+def test_a_comma_within_an_amount_among_plain_ones_is_read_as_written(
+    tmp_path, outstanding, read, problem
+):
+    """A row of plain amounts is checked in one match of its cells joined by commas: a cell
+    holding a comma of its own must not pass for two plain numbers. The revolver's second
+    row (its outstanding loans $4,650,000 as written in the example) among plain rows."""
+    folder = tmp_path / "cerplex"
+    folder.mkdir()
+    (folder / "revolver.csv").write_text(
+        "date,revolving_loans_outstanding,revolving_loans_available,note\n"
+        "1997-08-15,4600000,300000,\n"
+        f"1997-08-20,{outstanding},250000,\n"
+    )
+    agreement = load_agreement(RULES / "cerplex")
+    if problem is None:
+        rows = load_facts(folder, agreement).revolver
+        assert [r.amounts["revolving_loans_outstanding"] for r in rows] == [
+            Decimal("4600000"),
+            read,
+        ]
+        assert rows[1].amounts["revolving_loans_available"] == Decimal("250000")
+    else:
+        with pytest.raises(Exception, match=problem):
+            load_facts(folder, agreement)
