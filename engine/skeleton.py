@@ -34,7 +34,11 @@ class Skeleton:
         order = [int(m.group(1)) for m in _HOLE.finditer(text)]
         if len(set(order)) != len(order):
             raise ValueError("a hole appears twice in the skeleton's shape")
-        self._format = _HOLE.sub("%s", text.replace("%", "%%"))
+        # The text between the holes, with a slot between each two: filled by slice and
+        # joined, twice as fast as a %-format of it (the format is parsed on every call).
+        pieces = _HOLE.split(text)[::2]
+        self._parts: list[str | None] = [None] * (2 * len(pieces) - 1)
+        self._parts[::2] = pieces
         self._pick = (
             itemgetter(*order) if len(order) > 1 else (lambda v: tuple(v[i] for i in order))
         )
@@ -43,11 +47,14 @@ class Skeleton:
     def fill(self, values: Sequence[str | None]) -> str:
         """The text with hole i holding `values[i]` (a string, or None for null)."""
         quote, picked = self._quote, self._pick(values)
-        if None in picked:
-            return self._format % tuple("null" if v is None else quote(v) for v in picked)
-        return self._format % tuple(map(quote, picked))
+        return self._filled(["null" if v is None else quote(v) for v in picked])
 
     def fill_encoded(self, encoded: Sequence[str]) -> str:
         """The text with hole i holding `encoded[i]`, a value's JSON as this skeleton's
         encoder gives it."""
-        return self._format % tuple(self._pick(encoded))
+        return self._filled(self._pick(encoded))
+
+    def _filled(self, picked: Sequence[str]) -> str:
+        parts = self._parts.copy()
+        parts[1::2] = picked
+        return "".join(parts)  # type: ignore[arg-type]
