@@ -14,11 +14,12 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from functools import partial
+from json.encoder import encode_basestring
 from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
-from .cached import ByIdentity
+from .cached import ByIdentity, cached_property
 from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
 from .rules import Agreement, TestKind
@@ -58,6 +59,11 @@ class Origin:
 
     def __str__(self) -> str:
         return f"{self.file} row {self.row}"
+
+    @cached_property
+    def quoted(self) -> str:
+        """Its `str` as a JSON string, made once: each covenant tested on its row says it."""
+        return encode_basestring(str(self))
 
     @property
     def cited(self) -> str:

@@ -358,7 +358,7 @@ def _figures(test: TestResult, result: str, optional: list[str]) -> list[str]:
     ]
     for name in optional:
         if name == "source_row":
-            figures.append(encode_basestring(str(test.origin)))
+            figures.append(test.origin.quoted)
         elif name == "note":
             figures.append("null" if test.note is None else encode_basestring(test.note))
         else:
