@@ -651,11 +651,12 @@ def _parse(
                         )
                     )
                 continue
+            name = names[position]
             try:
-                record[names[position]] = readers[position](cell)
+                record[name] = readers[position](cell)
             except ValueError as error:
-                problems.append(Problem(label, str(error), row=number, column=names[position]))
-                record[names[position]] = _INVALID
+                problems.append(Problem(label, str(error), row=number, column=name))
+                record[name] = _INVALID
         typed.append((Origin(label, number), record))
     return typed
 
