@@ -15,12 +15,12 @@ from functools import cache, lru_cache
 from dateutil.relativedelta import relativedelta
 
 _NUMBER = re.compile(r"\d{1,3}(,\d{3})+(\.\d+)?|\d+(\.\d+)?|\.\d+")
-_PLAIN = re.compile(r"\d+(\.\d+)?")
+_PLAIN = r"\d++(?:\.\d++)?+"
 # Digits with any decimal part, and nothing else: what `Decimal(text)` reads as written (most
 # cells of a controller's CSV file). A match or None, without a Python call of its own.
-plain_number = _PLAIN.fullmatch
+plain_number = re.compile(_PLAIN).fullmatch
 # Such numbers joined by commas: a row's amounts checked in one match.
-plain_numbers = re.compile(r"\d++(?:\.\d++)?+(?:,\d++(?:\.\d++)?+)*+").fullmatch
+plain_numbers = re.compile(f"{_PLAIN}(?:,{_PLAIN})*+").fullmatch
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
 
