@@ -9,8 +9,6 @@ from datetime import date, timedelta
 from enum import StrEnum
 from functools import cache
 
-import holidays
-
 
 class DayCount(StrEnum):
     """How many days of interest lie between two dates."""
@@ -76,6 +74,8 @@ def _new_york_holidays(year: int) -> dict[date, str]:
     applied to its United States federal calendar: a holiday on a Sunday is observed on the
     Monday, and one on a Saturday is not moved (the Reserve Banks open on the Friday before).
     """
+    import holidays  # here, not at the top: 20 ms of the start of every run, which most need not
+
     usny = holidays.financial_holidays("USNY")
     if year >= usny.start_year:
         return dict(holidays.financial_holidays("USNY", years=year))
