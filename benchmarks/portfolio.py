@@ -16,7 +16,9 @@ memory (maximum resident set size, its worker processes included):
 Every contender but covenant-monitor starts from facts already parsed into memory, with the
 threshold in force looked up for each fact; covenant-monitor reads the files (read once
 before the clock starts, so they are in the page cache), checks them, runs the lifecycle and
-writes the hash-chained log, so its figure is the whole job. Slow peers
+writes the hash-chained log, so its figure is the whole job, importing the engine included
+(its modules compiled to bytecode first, as an installed package's are: with
+PYTHONDONTWRITEBYTECODE set, as on some machines, every run compiled them again, 50 ms). Slow peers
 run on the first --peer-facilities facilities: throughput is per fact, so a sample serves.
 Each contender runs in a fresh process, once in each of --repeat rounds (so a drift in the
 machine's speed falls on all of them alike); medians are printed.
@@ -27,9 +29,11 @@ machine's speed falls on all of them alike); medians are printed.
 from __future__ import annotations
 
 import argparse
+import compileall
 import contextlib
 import csv
 import importlib
+import importlib.util
 import io
 import json
 import os
@@ -459,6 +463,10 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    engine = importlib.util.find_spec("engine")
+    assert engine is not None and engine.submodule_search_locations
+    for folder in engine.submodule_search_locations:
+        compileall.compile_dir(folder, quiet=1)
     with tempfile.TemporaryDirectory(prefix="portfolio-bench-") as tmp:
         root = Path(tmp)
         small = max(args.facilities // 10, 1)
