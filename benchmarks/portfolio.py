@@ -18,8 +18,9 @@ threshold in force looked up for each fact; covenant-monitor reads the files (re
 before the clock starts, so they are in the page cache), checks them, runs the lifecycle and
 writes the hash-chained log, so its figure is the whole job, importing the engine included
 (its modules compiled to bytecode first, as an installed package's are: with
-PYTHONDONTWRITEBYTECODE set, as on some machines, every run compiled them again, 50 ms). Slow peers
-run on the first --peer-facilities facilities: throughput is per fact, so a sample serves.
+PYTHONDONTWRITEBYTECODE set, as on some machines, every run compiled them again, 50 ms).
+Slow peers run on the first --peer-facilities facilities: throughput is per fact, so a
+sample serves.
 Each contender runs in a fresh process, once in each of --repeat rounds (so a drift in the
 machine's speed falls on all of them alike); medians are printed.
 

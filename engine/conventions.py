@@ -74,7 +74,7 @@ def _new_york_holidays(year: int) -> dict[date, str]:
     applied to its United States federal calendar: a holiday on a Sunday is observed on the
     Monday, and one on a Saturday is not moved (the Reserve Banks open on the Friday before).
     """
-    import holidays  # here, not at the top: 20 ms of the start of every run, which most need not
+    import holidays  # here, not at the top: about 20 ms of a run's start, and most count no days
 
     usny = holidays.financial_holidays("USNY")
     if year >= usny.start_year:

@@ -562,14 +562,14 @@ class _Collector:
       of it each time, 4.6 s of a 70 s run at ten thousand facilities, and in forked workers
       each walk wrote to the pages they share with the parent.
     - Its automatic collections are paused while the facilities are evaluated, and a young
-      collection every few facilities (`_between_facilities`) frees the cycles they left
-      (durable-rules' sessions leave about a hundred objects a facility; loading leaves none).
-      Left to run on their own, collections came in the middle of a facility and walked the
-      objects it had in hand, and full ones walked again and again what the run keeps of the
-      facilities evaluated so far: 0.85 s of a first run of ten thousand facilities in one
-      process, against 0.13 s, and 0.15 to 0.25 s of a run adding a quarter to them (what it
-      keeps in memory, `Keep`), against 0.02 s. Worker processes are forked with collections
-      paused and collect as the run's own process does.
+      collection every few facilities (`_between_facilities`) frees the cycles they left (a
+      facility evaluated whole leaves about a hundred objects in cycles, an appended quarter
+      about one). Left to run on their own, collections came in the middle of a facility and
+      walked the objects it had in hand, and full ones walked again and again what the run
+      keeps of the facilities evaluated so far: 0.85 s of a first run of ten thousand
+      facilities in one process, against 0.13 s, and 0.15 to 0.25 s of a run adding a quarter
+      to them (what it keeps in memory, `Keep`), against 0.02 s. Worker processes are forked
+      with collections paused and collect as the run's own process does.
     - What the evaluation kept for the writing is kept out of the generations too, and the
       collector runs on its own again while the run writes (which may evaluate a facility
       again); when the run is done, what was kept out is given back."""

@@ -325,9 +325,9 @@ def test_the_cycles_a_facility_leaves_are_freed_between_facilities(
     portfolio: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With automatic collections paused while facilities are evaluated, what an evaluation
-    leaves in reference cycles (durable-rules' sessions leave about a hundred objects a
-    facility) is freed by a collection between facilities (here after each one), so that a
-    run's memory does not grow with the number of facilities."""
+    leaves in reference cycles (about a hundred objects a facility evaluated whole) is freed
+    by a collection between facilities (here after each one), so that a run's memory does not
+    grow with the number of facilities."""
     left: list[weakref.ref] = []
     assess = pipeline.assess_facility
 
