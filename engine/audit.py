@@ -30,7 +30,7 @@ import os
 import pickle
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -44,6 +44,7 @@ from .lifecycle import (
     chained_text,
     key_of_test,
     measured_fields,
+    shape_digest,
 )
 from .store import AuditLogMissing, Connection, Location, connect
 
@@ -132,10 +133,12 @@ class Restored:
     def __init__(self, stored: Waiting, keyed: Waiting):
         self.stored, self.keyed = stored, keyed
 
-    def load(self) -> list[Row]:
+    def load(self, shapes: Mapping[str, bytes]) -> list[Row]:
+        """`shapes`: the files of the shapes its tests row names, by digest (handed on by the
+        process that made it: `AuditEvent.details_file`)."""
         made: dict[tuple[str, str], list[Row]] = {}
         for row, _, _ in self.stored.load():
-            for event in _unstored(row):
+            for event in _unstored(row, shapes):
                 made.setdefault((event[0], event[1]), []).append(event)
         for same in made.values():
             same.reverse()  # popped in their order
@@ -148,12 +151,13 @@ def restores(stored: list[tuple[Row, list[int], int]]) -> bool:
     return all(row[2] != TESTS or row[7] is None for row, _, _ in stored)
 
 
-def _unstored(row: Row) -> list[Row]:
-    """The events a row from `stored_all` stores, as `lean` made them."""
+def _unstored(row: Row, files: Mapping[str, bytes]) -> list[Row]:
+    """The events a row from `stored_all` stores, as `lean` made them; `files`, its shapes'."""
     if row[2] != TESTS:
         return [row]
     agreement, stored = row[3], json.loads(row[6])
-    shapes = [(canonical(shape), shape["covenant"]) for shape in stored["shapes"]]
+    texts = [files[sha].decode() for sha in stored["shapes"]]
+    shapes = [(text, json.loads(text)["covenant"]) for text in texts]
     events = []
     for index, day, version, *figures in stored["tests"]:
         shape, covenant = shapes[index]
@@ -362,6 +366,7 @@ class Appender:
         self._details: dict[str, bytes] = {}
         self._referred: set[str] = set()
         self._log_ends: int | None = None  # the seq of the log's last event, once asked
+        self._read_files = _Details(connection)  # the stored files of shapes, once read
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
         """Stored input files, read in this transaction: a second connection could wait on
@@ -410,7 +415,7 @@ class Appender:
         self,
         agreement: str,
         versions: Sequence[tuple[str, str]],
-        rows: RowSource,
+        rows: RowSource | Restored,
         restatement: Restatement | Callable[[], Restatement | None] | None = None,
         whole: Waiting | None = None,
         distinct: int | None = None,
@@ -455,7 +460,9 @@ class Appender:
         self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
-    def additions(self, rows: RowSource, count: int, whole: Waiting | None = None) -> None:
+    def additions(
+        self, rows: RowSource | Restored, count: int, whole: Waiting | None = None
+    ) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
         unchanged since the run it extends: see `untouched_since`), without reading its view.
@@ -475,7 +482,7 @@ class Appender:
     def _spool(
         self,
         notice: tuple[AuditEvent, list[int]] | None,
-        rows: RowSource,
+        rows: RowSource | Restored,
         fresh: Fresh,
         whole: Waiting | None = None,
     ) -> None:
@@ -512,7 +519,7 @@ class Appender:
             stored = (
                 [
                     (number, test[0], test[1], test[5])
-                    for number, test in _unpacked(seq, agreement, tests)
+                    for number, test in _unpacked(seq, agreement, tests, self._read_files)
                 ]
                 if kind == TESTS
                 else [(seq, key, version, day)]
@@ -587,12 +594,11 @@ class Appender:
         new, link, seq, referred = self.new, chain.link_event, last, self._referred
         for done, whole in enumerate(self.batches, 1):
             if whole is None:
-                stored = _stored(_batch(*pickle.load(self.spool)))
+                stored = _stored(_batch(*pickle.load(self.spool), self._details))
             else:
                 stored = [(_chained(row), old, span) for row, old, span in whole.load()]
             for event, supersedes, span in stored:
-                if (shared := _shared_digest(event[6])) is not None:
-                    referred.add(shared)
+                referred.update(_named_files(event[2], event[6]))
                 old = canonical(supersedes) if supersedes else "[]"
                 prev, digest = link(seq + 1, run_id, event, old)
                 yield (seq + 1, run_id, *event[:7], old, prev, digest)
@@ -619,14 +625,18 @@ _EVENT_COLUMNS = (
 
 
 def _batch(
-    notice: tuple[EventRow, list[int]] | None, rows: RowSource, fresh: Fresh
+    notice: tuple[EventRow, list[int]] | None,
+    rows: RowSource | Restored,
+    fresh: Fresh,
+    shapes: Mapping[str, bytes],
 ) -> Iterator[tuple[Row, list[int]]]:
-    """One facility's new events, as `Appender.facility` chose them, in the order written."""
+    """One facility's new events, as `Appender.facility` chose them, in the order written;
+    `shapes` as `Restored.load` takes them."""
     if notice is not None:
         yield notice
     indices, superseded = fresh
     if indices:
-        loaded = rows.load()
+        loaded = rows.load(shapes) if isinstance(rows, Restored) else rows.load()
         for index in indices:
             yield loaded[index], superseded.get(index, [])
 
@@ -708,15 +718,16 @@ def tests_text(rows: Sequence[Row]) -> str | None:
         shape, values = row[7]
         index = shapes.setdefault(shape, len(shapes))
         entries.append(f"[{index},{values[1:]}")
-    return f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
+    named = '","'.join(map(shape_digest, shapes))
+    return f'{{"shapes":["{named}"],"tests":[{",".join(entries)}]}}'
 
 
 def _tests(tests: list[Row]) -> Row:
     """The row holding these tests; `version` says how many. Its `details`, when the lifecycle
-    made them all: the shapes they share (each `Measured`'s first part) once, then each test as
-    the index of its shape and the rest of it (its second), about a quarter of their whole texts
-    (`tests_text`). Otherwise (schema 3's form): the JSON array of each one's fields as
-    `EventRow` has them."""
+    made them all: the shapes they share (each `Measured`'s first part), each named once by
+    the digest of the file that holds it, then each test as the index of its shape and the
+    rest of it (its second), about a fifth of their whole texts (`tests_text`). Otherwise
+    (schema 3's form): the JSON array of each one's fields as `EventRow` has them."""
     fields = _tests_fields(tests[0], len(tests))
     text = tests_text(tests)
     if text is not None:
@@ -739,13 +750,16 @@ def _tests_row(fields: Sequence[Any], details: str, encoded: bytes | None = None
     return (*fields, details, head + b"," + (encoded or details.encode()))
 
 
-def _unpacked(first: int, agreement: str, details: str) -> Iterator[tuple[int, list[Any]]]:
+def _unpacked(
+    first: int, agreement: str, details: str, files: _Details
+) -> Iterator[tuple[int, list[Any]]]:
     """Each test a `tests` row of this facility at seq `first` holds, with its seq: its fields
-    as `EventRow` has them (details as text in schema 3's form, else as a dict)."""
+    as `EventRow` has them (details as text in schema 3's form, else as a dict). Its shapes
+    are written in it before schema 7, named since (read from `files`)."""
     stored = json.loads(details)
     if isinstance(stored, list):
         return enumerate(stored, first)
-    shapes = stored["shapes"]
+    shapes = [json.loads(files[s]) if isinstance(s, str) else s for s in stored["shapes"]]
     tests = (measured_fields(agreement, shapes[t[0]], t[1:]) for t in stored["tests"])
     return enumerate(tests, first)
 
@@ -1017,6 +1031,10 @@ class _Details:
         sha = _shared_digest(text)
         if sha is None:
             return json.loads(text)
+        return json.loads(self[sha])  # a dict of its own for each event: readers may change it
+
+    def __getitem__(self, sha: str) -> bytes:
+        """The content of the file with this digest."""
         content = self.files.get(sha)
         if content is None:
             row = self.connection.execute(
@@ -1025,13 +1043,27 @@ class _Details:
             if row is None:
                 raise AuditLogMissing(f"the audit log lacks the file {sha} of an event's details")
             content = self.files[sha] = bytes(row[0])
-        return json.loads(content)  # a dict of its own for each event: readers may change it
+        return content
 
 
 def _shared_digest(details: str) -> str | None:
     """The digest of the file that holds an event row's details, if they are stored once
     (`lifecycle.SharedTexts`: a JSON string, where other details are a JSON object)."""
     return details[1:-1] if details[0] == '"' else None
+
+
+def _named_files(event: str, details: str) -> list[str]:
+    """The digests of the files an event row's details name: the one that holds them, if
+    stored once; a tests row's shapes, if named (schema 7: `tests_text`), not written in it."""
+    if event == TESTS:
+        if not details.startswith(_NAMED_SHAPES):
+            return []
+        return details[len(_NAMED_SHAPES) : details.index('"]')].split('","')
+    shared = _shared_digest(details)
+    return [] if shared is None else [shared]
+
+
+_NAMED_SHAPES = '{"shapes":["'
 
 
 def _events(
@@ -1061,7 +1093,7 @@ def _events(
             )
         return
     first, run, at, as_of = row[:4]
-    for seq, fields in _unpacked(first, row[5], row[8]):
+    for seq, fields in _unpacked(first, row[5], row[8], details):
         if history or seq not in superseded:
             key, version, *rest, text = fields  # text: a dict, or JSON in schema 3's form
             yield _stored_event(
@@ -1262,10 +1294,10 @@ def _walk(
             linked, span = chain.link_stored(row), _span(row)
             if row[1] != run or (row[10], row[11]) != linked or seq + span > end:
                 return Verification(False, f"event {seq} was altered or moved", seq)
-            shared = _shared_digest(row[8])
-            if shared is not None and stored_files.get(shared) != shared:
-                message = f"event {seq}: the file of its details {shared} is missing or altered"
-                return Verification(False, message, seq)
+            for named in _named_files(row[4], row[8]):
+                if stored_files.get(named) != named:
+                    message = f"event {seq}: the file of its details {named} is missing or altered"
+                    return Verification(False, message, seq)
             seq += span
             row = next(rows, None)
         expected_seq = end

@@ -109,8 +109,9 @@ class AuditEvent:
     # lifecycle made: a tests row stores it as its `Measured` (None: as its fields, in the
     # row's older form).
     spooled: ClassVar[Row | None] = None
-    # Its details as the file that stores them once for every event that shares them
-    # (`SharedEvent`), by digest: None, they are stored in its row.
+    # The file that stores, once for every event that shares it, what its row names by its
+    # digest: its details (`SharedEvent`), or a test's shape (the tests row names it); None,
+    # its row holds all of it.
     details_file: ClassVar[tuple[str, bytes] | None] = None
 
     @cached_property
@@ -210,8 +211,9 @@ class _TestTexts:
     """What the test events of one shape share, made once: a portfolio's millions of tests
     have a few dozen shapes. A shape is everything in a test's details but its figures and the
     row they came from (`of`). The text its version digests is a skeleton of it
-    (engine/skeleton.py), and a tests row stores a test as its shape's text and its figures
-    (`Measured`), not as the whole of its details."""
+    (engine/skeleton.py), and a tests row stores a test as its shape and its figures
+    (`Measured`), not as the whole of its details; the shape's text is stored once, as a file
+    (`file`) that tests rows name by its digest."""
 
     def __init__(self, covenant: str, details: dict[str, Any]):
         self.optional = [k for k in _OPTIONAL if k in details]
@@ -233,6 +235,7 @@ class _TestTexts:
                 "inputs": list(details["inputs"]),
             }
         )
+        self.file = (shape_digest(self.shape), self.shape.encode())
 
     @staticmethod
     def of(covenant: str, details: dict[str, Any]) -> _TestTexts:
@@ -265,6 +268,20 @@ class _TestTexts:
         version = hashlib.sha256(text.encode()).hexdigest()
         # A date in ISO form and a hex digest are JSON strings as they are, quoted.
         return version, (self.shape, f'["{day}","{version}",{joined}]')
+
+
+def shape_digest(shape: str) -> str:
+    """The digest of the file that stores a shape's text (`_TestTexts.shape`) once: a tests
+    row names its shapes by it (audit.tests_text). Worked out once for each shape's text."""
+    digest = _SHAPE_DIGESTS.get(shape)
+    if digest is None:
+        if len(_SHAPE_DIGESTS) >= _MOST_SHAPES:
+            _SHAPE_DIGESTS.clear()
+        digest = _SHAPE_DIGESTS[shape] = hashlib.sha256(shape.encode()).hexdigest()
+    return digest
+
+
+_SHAPE_DIGESTS: dict[str, str] = {}
 
 
 def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
@@ -335,6 +352,7 @@ class _Test(AuditEvent):
             key=key,
             version=version,
             spooled=(key, version, "test", agreement, section, day, None, measured),
+            details_file=texts.file,  # its shape's
         )
 
     @cached_property

@@ -220,7 +220,7 @@ class Assessed:
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
     files: dict[str, bytes]  # those not in `grown`, by digest
     keyed: audit.Waiting  # its list of (key, version), one per event, in order
-    rows: audit.RowSource
+    rows: audit.RowSource | audit.Restored
     events: int  # how many
     distinct: int  # how many distinct keys they have
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)

@@ -24,16 +24,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
 # a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
 # read; version 4 stores them in shapes and figures, which that of version 3 cannot; version 5
 # stores an input file that is an earlier one with lines added as that one's digest and the
 # bytes added (`appended_files`), which that of version 4 would find missing; version 6 stores
 # details that many events share (a package's terms) once, in `files`, each event's row holding
-# their digest (lifecycle.SharedTexts), which that of version 5 would give as the details. An
-# upgraded log tells older code so, where it would otherwise misread it.
-UPGRADABLE = (2, 3, 4, 5)
+# their digest (lifecycle.SharedTexts), which that of version 5 would give as the details;
+# version 7 stores the shapes of a tests row's tests once too, the row naming them by digest
+# (audit.tests_text), which the code of version 6 cannot read. An upgraded log tells older code
+# so, where it would otherwise misread it.
+UPGRADABLE = (2, 3, 4, 5, 6)
 TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.
@@ -129,8 +131,8 @@ POSTGRES_SCHEMA = (
     + "".join(map(_postgres_append_only, (*TABLES, "covenant_monitor")))
 )
 # What upgrading a log of a version before 5 adds to it (the table of version 5 and its
-# triggers), statement by statement, in the transaction of the write that upgrades it; version
-# 6 adds no table.
+# triggers), statement by statement, in the transaction of the write that upgrades it; versions
+# 6 and 7 add no table.
 _SQLITE_UPGRADE = [_APPENDED_FILES_SQL, *_sqlite_append_only("appended_files")]
 _POSTGRES_UPGRADE = [_postgres_types(_APPENDED_FILES_SQL), _postgres_append_only("appended_files")]
 

@@ -78,27 +78,31 @@ def test_reformatting_an_event_without_changing_its_meaning_is_still_an_edit(db,
     assert "event 1 was altered" in verify(db, capsys)[1]
 
 
-def _first_shared(db: Store) -> tuple[int, str]:
-    """The seq of the first event whose row names the file of its details (a package's terms,
-    stored once), and that file's digest."""
+def _first_shared(db: Store, shared: str) -> tuple[int, str]:
+    """The seq of the first event whose row names a file that holds what events share, stored
+    once (a package's `terms`; a tests row's last `shape`), and that file's digest."""
+    kind = "covenant_terms" if shared == "terms" else "tests"
     ((seq, details),) = db.query(
-        "SELECT seq, details FROM events WHERE event = 'covenant_terms' ORDER BY seq LIMIT 1"
+        f"SELECT seq, details FROM events WHERE event = '{kind}' ORDER BY seq LIMIT 1"
     )
-    return seq, json.loads(details)
+    named = json.loads(details)
+    return seq, named if shared == "terms" else named["shapes"][-1]
 
 
-def test_an_edited_file_of_shared_details_is_named(db, capsys):
+@pytest.mark.parametrize("shared", ["terms", "shape"])
+def test_an_edited_file_of_shared_details_is_named(db, capsys, shared):
     """The chain covers the digest an event's row holds; `verify` checks that the file it
     names still gives that digest."""
-    seq, sha = _first_shared(db)
+    seq, sha = _first_shared(db, shared)
     empty = "x'7b7d'" if db.kind == "sqlite" else "decode('7b7d', 'hex')"  # b"{}"
     db.intrude(f"UPDATE files SET content = {empty} WHERE sha256 = '{sha}'")
     code, out = verify(db, capsys)
     assert code == 5 and f"event {seq}: the file of its details {sha} is missing or altered" in out
 
 
-def test_a_deleted_file_of_shared_details_is_named_and_not_read_as_nothing(db, capsys):
-    seq, sha = _first_shared(db)
+@pytest.mark.parametrize("shared", ["terms", "shape"])
+def test_a_deleted_file_of_shared_details_is_named_and_not_read_as_nothing(db, capsys, shared):
+    seq, sha = _first_shared(db, shared)
     db.intrude(f"DELETE FROM files WHERE sha256 = '{sha}'")
     code, out = verify(db, capsys)
     assert code == 5 and f"event {seq}: the file of its details {sha} is missing or altered" in out
@@ -230,11 +234,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 6)"
+        says = "not an audit log of this version (schema 0, expected 7)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 6)"
+        says = "another version (schema 1, expected 7)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -248,15 +252,16 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-@pytest.mark.parametrize("old", [2, 3, 4, 5])
+@pytest.mark.parametrize("old", [2, 3, 4, 5, 6])
 def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
     """Version 3 stores a run's tests in one row, which version 2's code cannot read; version 4
     stores them in shapes and figures, which version 3's cannot; version 5 stores files with
     lines appended as the bytes added (`appended_files`, a table the earlier versions lack),
     which version 4's would find missing; version 6 stores a package's terms once, each event
-    naming their file, which version 5's would give as the terms. A log any of them wrote is
-    read as it is, and once written to says version 6 and has that table, so older code
-    refuses it instead of misreading it."""
+    naming their file, which version 5's would give as the terms; version 7 stores the shapes
+    of a tests row's tests once, the row naming their files, which version 6's cannot read. A
+    log any of them wrote is read as it is, and once written to says version 7 and has that
+    table, so older code refuses it instead of misreading it."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
     audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
     dropped = ["DROP TABLE appended_files"] if old < 5 else []
@@ -270,7 +275,7 @@ def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_r
     assert audit.files(store_log.db, ["ab" * 32]) == {"ab" * 32: b"x"}
     assert store_log.contents() == before and _schema_version(store_log) == old
     audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 6
+    assert _schema_version(store_log) == 7
     added = "x'79'" if store_log.kind == "sqlite" else "decode('79', 'hex')"  # b"y"
     store_log.query(f"INSERT INTO appended_files VALUES ('{'cd' * 32}', '{'ab' * 32}', {added})")
     assert audit.files(store_log.db, ["cd" * 32]) == {"cd" * 32: b"xy"}
@@ -432,6 +437,37 @@ def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
     assert audit.verify(store_log.db).message == f"event {seq} was altered or moved"
 
 
+def _schema_6_tests_text(rows):
+    """A tests row's details as schemas 4 to 6 wrote them: each shape's text itself, once."""
+    shapes: dict[str, int] = {}
+    entries = [
+        f"[{shapes.setdefault(row[7][0], len(shapes))},{row[7][1][1:]}"
+        for row in rows
+        if row[2] == "test"
+    ]
+    return f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
+
+
+def test_tests_a_log_holds_with_their_shapes_are_read_and_not_recorded_again(
+    store_log, monkeypatch
+):
+    """Before schema 7 a tests row held its shapes' texts. Such a row reads as the same tests,
+    verifies, and the next run, which would name the shapes' files, finds its tests unchanged
+    and records nothing: a test's version digests its details, not where they are stored."""
+    events = run(EXAMPLE_FACTS)
+    with monkeypatch.context() as old:
+        old.setattr(audit, "tests_text", _schema_6_tests_text)
+        audit.record(store_log.db, events, LATE, {})
+    ((stored,),) = store_log.query("SELECT details FROM events WHERE event = 'tests'")
+    assert all(isinstance(shape, dict) for shape in json.loads(stored)["shapes"])
+    tests = [(e.key, e.version, e.details) for e in events if e.event == "test"]
+    assert [
+        (e.key, e.version, e.details) for e in audit.read(store_log.db) if e.event == "test"
+    ] == tests
+    assert audit.record(store_log.db, events, LATE, {}) == []
+    assert audit.verify(store_log.db).ok
+
+
 def test_a_run_stores_a_facilitys_new_tests_as_recording_them_one_by_one_would(store_log, tmp_path):
     """`run` has the worker make the row that stores a facility's tests, and the writer copy it
     when all the facility's events are new; recording the same events in memory builds that
@@ -468,7 +504,8 @@ def test_a_facilitys_events_are_made_again_from_the_rows_that_store_them(tmp_pat
     assert [row[2] for row, _, _ in stored].count("tests") == 1
     keyed = _spooled(tmp_path / "keyed", [(row[0], row[1]) for row in rows])
     assert len(rows) == 497 and [row[2] for row in rows].count("test") == 50
-    assert audit.Restored(_spooled(tmp_path / "stored", stored), keyed).load() == rows
+    shapes = dict(event.details_file for event in events if event.details_file)
+    assert audit.Restored(_spooled(tmp_path / "stored", stored), keyed).load(shapes) == rows
 
 
 def test_tests_the_lifecycle_did_not_make_are_spooled_as_events():

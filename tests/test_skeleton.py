@@ -125,7 +125,8 @@ def test_every_events_version_digests_its_key_and_details_as_json():
     """The version is the SHA-256 of the JSON of [key, details but where its inputs sat]
     (sorted keys, ASCII): made in parts, and for a package's terms once for every facility
     that shares them, it must still be that text's digest. The row stores the details' JSON,
-    or for a package's terms the digest of the file that holds it."""
+    or for a package's terms the digest of the file that holds it; a tests row names the file
+    of each test's shape."""
     versioned = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
     agreement = load_agreement(RULES / "cerplex")
     facts = load_facts(EXAMPLE_FACTS / "cerplex", agreement)
@@ -136,7 +137,11 @@ def test_every_events_version_digests_its_key_and_details_as_json():
         text = versioned([event.key, content])
         assert event.version == hashlib.sha256(text.encode()).hexdigest(), event.key
         whole = canonical(event.details)
-        if event.details_file is None:
+        if event.event == "test":
+            shape = event.spooled[7][0].encode()
+            assert event.details_file == (hashlib.sha256(shape).hexdigest(), shape)
+            assert event.row.details == whole
+        elif event.details_file is None:
             assert event.row.details == whole
         else:  # a package's terms: stored once, in a file named by its digest
             sha = hashlib.sha256(whole.encode()).hexdigest()
