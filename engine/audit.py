@@ -112,7 +112,7 @@ class Restatement:
 
 class RowSource(Protocol):
     """Where one facility's events wait until they are written, as a worker spools them
-    (`lean`)."""
+    (`lean`); or they are `Restored` from the rows that store them, given their shapes."""
 
     def load(self) -> Sequence[Row]: ...
 
@@ -366,7 +366,7 @@ class Appender:
         self._details: dict[str, bytes] = {}
         self._referred: set[str] = set()
         self._log_ends: int | None = None  # the seq of the log's last event, once asked
-        self._read_files = _Details(connection)  # the stored files of shapes, once read
+        self._read_files = _Details(connection)  # the stored files of shapes `_live` reads
 
     def files(self, digests: Iterable[str]) -> dict[str, bytes]:
         """Stored input files, read in this transaction: a second connection could wait on
@@ -1021,7 +1021,8 @@ def _stored_kinds(kinds: Collection[str]) -> set[str]:
 class _Details:
     """An event row's details, as a dict: its `details` column is their JSON object, or the
     JSON string of the digest of the file that holds details that events share, stored once
-    (`lifecycle.SharedTexts`), each such file read once by a reader."""
+    (`lifecycle.SharedTexts`). Each such file, and each file of a shape a tests row names, is
+    read once by a reader (`[digest]`)."""
 
     def __init__(self, connection: Connection):
         self.connection = connection
