@@ -79,9 +79,8 @@ Measured = tuple[str, str]
 
 
 # An event as the audit log stores it, as a plain tuple: EventRow's fields in its order, but
-# a test made by the lifecycle has no details or chain text, only its `Measured` (audit.lean),
-# and a tests row as a worker spools it has no chain text yet (audit.stored_all).
-Row = tuple[str, str, str, str, str | None, str, str | None, bytes | Measured | None]
+# a test made by the lifecycle has no details or chain text, only its `Measured` (audit.lean).
+Row = tuple[str, str, str, str, str | None, str, str | None, bytes | Measured]
 
 
 class EventRow(NamedTuple):

@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
 # a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
 # read; version 4 stores them in shapes and figures, which that of version 3 cannot; version 5
@@ -33,9 +33,10 @@ SCHEMA_VERSION = 7
 # details that many events share (a package's terms) once, in `files`, each event's row holding
 # their digest (lifecycle.SharedTexts), which that of version 5 would give as the details;
 # version 7 stores the shapes of a tests row's tests once too, the row naming them by digest
-# (audit.tests_text), which the code of version 6 cannot read. An upgraded log tells older code
-# so, where it would otherwise misread it.
-UPGRADABLE = (2, 3, 4, 5, 6)
+# (audit.tests_text), which the code of version 6 cannot read; version 8 chains a tests row by
+# the digest of its details (audit._tests_row), which the code of version 7 would find altered.
+# An upgraded log tells older code so, where it would otherwise misread it.
+UPGRADABLE = (2, 3, 4, 5, 6, 7)
 TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.

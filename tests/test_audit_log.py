@@ -234,11 +234,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 7)"
+        says = "not an audit log of this version (schema 0, expected 8)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 7)"
+        says = "another version (schema 1, expected 8)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -252,16 +252,17 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-@pytest.mark.parametrize("old", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("old", [2, 3, 4, 5, 6, 7])
 def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
     """Version 3 stores a run's tests in one row, which version 2's code cannot read; version 4
     stores them in shapes and figures, which version 3's cannot; version 5 stores files with
     lines appended as the bytes added (`appended_files`, a table the earlier versions lack),
     which version 4's would find missing; version 6 stores a package's terms once, each event
     naming their file, which version 5's would give as the terms; version 7 stores the shapes
-    of a tests row's tests once, the row naming their files, which version 6's cannot read. A
-    log any of them wrote is read as it is, and once written to says version 7 and has that
-    table, so older code refuses it instead of misreading it."""
+    of a tests row's tests once, the row naming their files, which version 6's cannot read;
+    version 8 chains a tests row by the digest of its details, which version 7's would find
+    altered. A log any of them wrote is read as it is, and once written to says version 8 and
+    has that table, so older code refuses it instead of misreading it."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
     audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
     dropped = ["DROP TABLE appended_files"] if old < 5 else []
@@ -275,7 +276,7 @@ def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_r
     assert audit.files(store_log.db, ["ab" * 32]) == {"ab" * 32: b"x"}
     assert store_log.contents() == before and _schema_version(store_log) == old
     audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 7
+    assert _schema_version(store_log) == 8
     added = "x'79'" if store_log.kind == "sqlite" else "decode('79', 'hex')"  # b"y"
     store_log.query(f"INSERT INTO appended_files VALUES ('{'cd' * 32}', '{'ab' * 32}', {added})")
     assert audit.files(store_log.db, ["cd" * 32]) == {"cd" * 32: b"xy"}
@@ -421,7 +422,7 @@ def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
     tests = [e for e in events if e.event == "test"]
     audit.record(store_log.db, events, LATE, {})
     [(seq, stored)] = store_log.query("SELECT seq, details FROM events WHERE event = 'tests'")
-    assert json.loads(stored).keys() == {"shapes", "tests"}
+    assert json.loads(stored).keys() == {"chain", "shapes", "tests"}
     assert len(stored) < sum(len(t.row.chained) for t in tests) * 2 / 3  # schema 3 stored those
     read = [e for e in audit.read(store_log.db) if e.event == "test"]
     assert [(e.key, e.version, e.date, e.details) for e in read] == [
@@ -465,6 +466,62 @@ def test_tests_a_log_holds_with_their_shapes_are_read_and_not_recorded_again(
         (e.key, e.version, e.details) for e in audit.read(store_log.db) if e.event == "test"
     ] == tests
     assert audit.record(store_log.db, events, LATE, {}) == []
+    assert audit.verify(store_log.db).ok
+
+
+def test_a_tests_rows_chain_holds_the_sha256_of_its_details(store_log, capsys):
+    """Schema 8: a tests row's part of the chain is its first six columns and the SHA-256
+    digest of its details (as a JSON string), which the worker that made the row works out,
+    not the details themselves. Worked out here from the chain's definition: the JSON array
+    (no spaces) of the previous row's hash, "event", seq, run, those columns, that digest and
+    the row's supersedes ("[]")."""
+    where = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
+    assert main(where) == 1
+    ((seq, run_id, key, count, agreement, day, details, prev, digest),) = store_log.query(
+        "SELECT seq, run, key, version, agreement, date, details, prev_hash, hash FROM events"
+        " WHERE event = 'tests'"
+    )
+    assert details.startswith('{"chain":"sha256","shapes":["') and count == "50"
+    of_details = hashlib.sha256(details.encode()).hexdigest()
+    fields = [prev, "event", seq, run_id, key, count, "tests", agreement, None, day]
+    text = json.dumps([*fields, of_details, "[]"], separators=(",", ":"))
+    assert digest == hashlib.sha256(text.encode()).hexdigest()
+    assert verify(store_log, capsys)[0] == 0
+
+
+def _schema_7(tests_text):
+    """`tests_text` as schema 7 wrote it: the details did not say that the chain holds their
+    digest, and the chain held them."""
+
+    def text(rows):
+        made = tests_text(rows)
+        return None if made is None else "{" + made.removeprefix('{"chain":"sha256",')
+
+    return text
+
+
+def test_tests_rows_of_schema_7_verify_and_read_beside_those_of_schema_8(
+    store_log, monkeypatch, tmp_path
+):
+    """A log whose first run wrote its tests row as schema 7 did (chained by the details
+    themselves) verifies, and its next run adds the later quarters' tests in a row of schema
+    8 (chained by their digest). The log verifies with both, and reads as one written by
+    this version alone; a run on the same inputs then records nothing."""
+    where = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS)]
+    with monkeypatch.context() as old:
+        old.setattr(audit, "tests_text", _schema_7(audit.tests_text))
+        assert main([*where, "--db", str(store_log), "--as-of", "1997-12-31"]) == 1
+    assert audit.verify(store_log.db).ok
+    assert main([*where, "--db", str(store_log)]) == 1
+    rows = store_log.query("SELECT details FROM events WHERE event = 'tests' ORDER BY seq")
+    assert [details.startswith('{"chain":"sha256",') for (details,) in rows] == [False, True]
+    assert audit.verify(store_log.db).ok
+    fresh = tmp_path / "fresh.db"
+    assert main([*where, "--db", str(fresh), "--as-of", "1997-12-31"]) == 1
+    assert main([*where, "--db", str(fresh)]) == 1
+    read = [(e.seq, e.key, e.version, e.details) for e in audit.read(store_log.db)]
+    assert read == [(e.seq, e.key, e.version, e.details) for e in audit.read(fresh)]
+    assert main([*where, "--db", str(store_log)]) == 0
     assert audit.verify(store_log.db).ok
 
 
