@@ -741,8 +741,9 @@ def _tests_row(fields: Sequence[Any], details: str, encoded: bytes | None = None
     """A `tests` row from its first six columns and its details. Its part of the chain's text
     holds the SHA-256 digest of its details, as a JSON string, if they say so (`_DIGESTED`,
     schema 8): the worker that makes a facility's row works that out, not the one process
-    that writes every row (0.4 s of its 2 to 3 s at 10,000 facilities). Before, the details
-    themselves, as the JSON they are (not as a JSON string, as an event's are: not escaped)."""
+    that writes every row (0.4 s of its 2 to 3 s at 10,000 facilities). Otherwise (tests in
+    schema 3's form, and every tests row of schemas 3 to 7), the details themselves, as the
+    JSON they are (not as a JSON string, as an event's are: not escaped again)."""
     head = chained_text(list(fields))[1:-1].encode()
     encoded = encoded or details.encode()
     if details.startswith(_DIGESTED):
@@ -1059,7 +1060,8 @@ def _shared_digest(details: str) -> str | None:
 
 def _named_files(event: str, details: str) -> list[str]:
     """The digests of the files an event row's details name: the one that holds them, if
-    stored once; a tests row's shapes, if named (schema 7: `tests_text`), not written in it."""
+    stored once; a tests row's shapes, if named (from schema 7: `tests_text`), not written in
+    it."""
     if event == TESTS:
         start = len(_DIGESTED) if details.startswith(_DIGESTED) else 1
         if not details.startswith(_SHAPES_NAMED, start):
