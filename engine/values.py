@@ -143,5 +143,6 @@ def _quarter(year: int, quarter: int) -> FiscalQuarter:
 
 @cache
 def _quarter_end(year: int, quarter: int) -> date:
-    """Worked out once per quarter: every facility's every row asks."""
-    return date(year, 3 * quarter, 1) + relativedelta(months=1) - relativedelta(days=1)
+    """Worked out once per quarter: every facility's every row asks. The month's last day
+    (`day=31` stops there), not the next month's first less a day, which 9999Q4 has not."""
+    return date(year, 3 * quarter, 1) + relativedelta(day=31)

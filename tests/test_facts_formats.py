@@ -40,6 +40,8 @@ def test_malformed_amounts_are_refused(text):
 
 def test_fiscal_quarter_names_the_calendar_quarter_end_of_the_tables():
     assert FiscalQuarter.parse("1997q4").nominal_end == date(1997, 12, 31)
+    assert FiscalQuarter.parse("2000Q1").nominal_end == date(2000, 3, 31)
+    assert FiscalQuarter(9999, 4).nominal_end == date(9999, 12, 31)  # the last date there is
     assert FiscalQuarter.of(date(1997, 12, 27)) == FiscalQuarter(1997, 4)
 
 

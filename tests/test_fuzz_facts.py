@@ -12,7 +12,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 import openpyxl
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
@@ -162,8 +162,14 @@ def test_random_xlsx_content_loads_or_is_refused_cleanly(
     check_clean(folder)
 
 
+# Found by this test: a row of 9999Q4 (dated December 31, 9999, the last date there is) made
+# the run fail working out the first day of the quarter after it.
+LAST_QUARTER = ("financials", [list(TABLES["financials"].column_names), ["9999-12-31", "", "0"]])
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
 @given(tables())
+@example(LAST_QUARTER)
 def test_the_cli_on_a_random_table_exits_0_1_or_2(tmp_path_factory, capsys, drawn):
     """The example's facts with one table replaced by random content, end to end."""
     table, rows = drawn
