@@ -34,6 +34,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from json.encoder import encode_basestring
 from typing import IO, Any, NamedTuple, Protocol
 
 from .lifecycle import (
@@ -156,6 +157,7 @@ def _unstored(row: Row, files: Mapping[str, bytes]) -> list[Row]:
     if row[2] != TESTS:
         return [row]
     agreement, stored = row[3], json.loads(row[6])
+    folder = stored["folder"]
     texts = [files[sha].decode() for sha in stored["shapes"]]
     shapes = [(text, json.loads(text)["covenant"]) for text in texts]
     events = []
@@ -163,7 +165,8 @@ def _unstored(row: Row, files: Mapping[str, bytes]) -> list[Row]:
         shape, covenant = shapes[index]
         key = key_of_test(agreement, covenant, day, figures[1])  # figures[1]: the period
         values = canonical([day, version, *figures])
-        events.append((key, version, "test", agreement, covenant, day, None, (shape, values)))
+        measured = (shape, values, folder)
+        events.append((key, version, "test", agreement, covenant, day, None, measured))
     return events
 
 
@@ -658,8 +661,8 @@ def _whole(row: Row) -> Row:
         return row
     chained = row[7]
     if isinstance(chained, tuple):  # Measured
-        shape, values = chained
-        fields = measured_fields(row[3], json.loads(shape), json.loads(values))
+        shape, values, folder = chained
+        fields = measured_fields(row[3], json.loads(shape), json.loads(values), folder)
         details = canonical(fields[6])
         return (*row[:6], details, chained_text([*row[:6], details])[1:-1].encode())
     return (*row[:6], json.loads(b"[" + chained + b"]")[6], chained)
@@ -707,14 +710,18 @@ def tests_text(rows: Sequence[Row]) -> str | None:
     tests = [row for row in rows if row[2] == "test"]
     if not tests or not all(isinstance(row[7], tuple) for row in tests):  # each Measured
         return None
+    folder = tests[0][7][2]
     shapes: dict[str, int] = {}
     entries = []
     for row in tests:
-        shape, values = row[7]
+        shape, values, within = row[7]
+        if within != folder:
+            return None  # source rows in more than one folder: each test whole
         index = shapes.setdefault(shape, len(shapes))
         entries.append(f"[{index},{values[1:]}")
     named = '","'.join(map(shape_digest, shapes))
-    return f'{_DIGESTED}{_SHAPES_NAMED}{named}"],"tests":[{",".join(entries)}]}}'
+    where, tested = encode_basestring(folder), ",".join(entries)
+    return f'{_DIGESTED}{_SHAPES_NAMED}{named}"],"folder":{where},"tests":[{tested}]}}'
 
 
 def _tests(tests: list[Row]) -> Row:
@@ -765,7 +772,8 @@ def _unpacked(
     if isinstance(stored, list):
         return enumerate(stored, first)
     shapes = [json.loads(files[s]) if isinstance(s, str) else s for s in stored["shapes"]]
-    tests = (measured_fields(agreement, shapes[t[0]], t[1:]) for t in stored["tests"])
+    folder = stored.get("folder", "")  # from schema 8
+    tests = (measured_fields(agreement, shapes[t[0]], t[1:], folder) for t in stored["tests"])
     return enumerate(tests, first)
 
 

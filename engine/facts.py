@@ -61,9 +61,12 @@ class Origin:
         return f"{self.file} row {self.row}"
 
     @cached_property
-    def quoted(self) -> str:
-        """Its `str` as a JSON string, made once: each covenant tested on its row says it."""
-        return encode_basestring(str(self))
+    def parted(self) -> tuple[str, str]:
+        """Its `str` in two parts, the second as a JSON string: the folder its file is in (with
+        the separator after it), and the rest. Made once, since each covenant tested on its row
+        says it: a tests row names the folder once for all its tests (audit.tests_text)."""
+        folder, separator, rest = str(self).rpartition("/")
+        return folder + separator, encode_basestring(rest)
 
     @property
     def cited(self) -> str:

@@ -71,11 +71,12 @@ def strings_text(values: list[str | None]) -> str:
     return f"[{','.join(map(encode_basestring, values))}]"
 
 
-# A covenant test as a tests row stores it (audit.TESTS): (shape, values), the JSON of what it
-# shares with the other tests of its shape (the same text object for all of them), and of the
-# rest. A plain tuple, not a NamedTuple: a run's one writing process unpickles millions of
-# them, and a NamedTuple takes four times as long.
-Measured = tuple[str, str]
+# A covenant test as a tests row stores it (audit.TESTS): (shape, values, folder), the JSON of
+# what it shares with the other tests of its shape (the same text object for all of them), and
+# of the rest, its source row named within its folder (`Origin.parted`); and that folder,
+# which a tests row names once. A plain tuple, not a NamedTuple: a run's one writing process
+# unpickles millions of them, and a NamedTuple takes four times as long.
+Measured = tuple[str, str, str]
 
 
 # An event as the audit log stores it, as a plain tuple: EventRow's fields in its order, but
@@ -255,10 +256,11 @@ class _TestTexts:
             texts = _SHAPES[shape] = _TestTexts(covenant, details)
         return texts
 
-    def stored(self, key: str, day: str, figures: list[str]) -> tuple[str, Measured]:
+    def stored(self, key: str, day: str, figures: list[str], folder: str) -> tuple[str, Measured]:
         """A test's version (`AuditEvent.version`, filled in rather than encoded whole) and
         how a tests row stores it: its shape, then its date, version and figures (each as
-        its JSON text, in the order `_figures` gives them)."""
+        its JSON text, in the order `_figures` gives them), then the folder of its source
+        row (the version digests neither)."""
         joined = ",".join(figures)
         if joined.isascii() and "\x7f" not in joined:  # encoded as the version's text does
             text = self.versioned.fill_encoded([encode_basestring_ascii(key), *figures])
@@ -266,7 +268,7 @@ class _TestTexts:
             text = self.versioned.fill([key, *map(json.loads, figures)])
         version = hashlib.sha256(text.encode()).hexdigest()
         # A date in ISO form and a hex digest are JSON strings as they are, quoted.
-        return version, (self.shape, f'["{day}","{version}",{joined}]')
+        return version, (self.shape, f'["{day}","{version}",{joined}]', folder)
 
 
 def shape_digest(shape: str) -> str:
@@ -283,15 +285,21 @@ def shape_digest(shape: str) -> str:
 _SHAPE_DIGESTS: dict[str, str] = {}
 
 
-def measured_fields(agreement: str, shape: dict[str, Any], values: list[Any]) -> list[Any]:
+def measured_fields(
+    agreement: str, shape: dict[str, Any], values: list[Any], folder: str = ""
+) -> list[Any]:
     """A test `Measured` as the fields of its `EventRow`, its details as a dict: the inverse
-    of `_TestTexts.stored`, for readers of the log."""
+    of `_TestTexts.stored`, for readers of the log. `folder`: what its source row is named
+    within (none before schema 8)."""
     day, version = values[0], values[1]
     details = dict(shape["fixed"])
     details.update(zip(_CHANGING, values[2:], strict=False))
     rest = values[2 + len(_CHANGING) :]
     for name, value in zip(shape["optional"], rest, strict=False):
-        details[name] = {"value": value, "clause": shape["plus"]} if name == "plus" else value
+        if name == "plus":
+            details[name] = {"value": value, "clause": shape["plus"]}
+        else:
+            details[name] = folder + value if name == "source_row" else value
     details["inputs"] = dict(zip(shape["inputs"], rest[len(shape["optional"]) :], strict=True))
     covenant = shape["covenant"]
     key = key_of_test(agreement, covenant, day, details["period"])
@@ -339,7 +347,8 @@ class _Test(AuditEvent):
     def __init__(self, agreement: str, test: TestResult, result: str, texts: _TestTexts):
         day, section = test.date.isoformat(), test.covenant.section
         key = key_of_test(agreement, section, day, test.period)
-        version, measured = texts.stored(key, day, _figures(test, result, texts.optional))
+        figures = _figures(test, result, texts.optional)
+        version, measured = texts.stored(key, day, figures, test.origin.parted[0])
         self.__dict__.update(
             event="test",
             agreement=agreement,
@@ -375,7 +384,7 @@ def _figures(test: TestResult, result: str, optional: list[str]) -> list[str]:
     ]
     for name in optional:
         if name == "source_row":
-            figures.append(test.origin.quoted)
+            figures.append(test.origin.parted[1])
         elif name == "note":
             figures.append("null" if test.note is None else encode_basestring(test.note))
         else:

@@ -34,7 +34,8 @@ SCHEMA_VERSION = 8
 # their digest (lifecycle.SharedTexts), which that of version 5 would give as the details;
 # version 7 stores the shapes of a tests row's tests once too, the row naming them by digest
 # (audit.tests_text), which the code of version 6 cannot read; version 8 chains a tests row by
-# the digest of its details (audit._tests_row), which the code of version 7 would find altered.
+# the digest of its details (audit._tests_row), which the code of version 7 would find altered,
+# and names the folder of its tests' source rows once, which that code would leave out of them.
 # An upgraded log tells older code so, where it would otherwise misread it.
 UPGRADABLE = (2, 3, 4, 5, 6, 7)
 TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files")

@@ -6,6 +6,7 @@ both stores (a SQLite file and a PostgreSQL schema) unless it is about one of th
 import hashlib
 import json
 import pickle
+import shutil
 import sqlite3
 from datetime import date
 
@@ -422,7 +423,11 @@ def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
     tests = [e for e in events if e.event == "test"]
     audit.record(store_log.db, events, LATE, {})
     [(seq, stored)] = store_log.query("SELECT seq, details FROM events WHERE event = 'tests'")
-    assert json.loads(stored).keys() == {"chain", "shapes", "tests"}
+    assert json.loads(stored).keys() == {"chain", "shapes", "folder", "tests"}
+    # The folder of every test's source row, named once; each test names its row within it.
+    folder = str(EXAMPLE_FACTS / "cerplex") + "/"
+    assert json.loads(stored)["folder"] == folder and stored.count(folder) == 1
+    assert {t.details["source_row"].rpartition("/")[0] + "/" for t in tests} == {folder}
     assert len(stored) < sum(len(t.row.chained) for t in tests) * 2 / 3  # schema 3 stored those
     read = [e for e in audit.read(store_log.db) if e.event == "test"]
     assert [(e.key, e.version, e.date, e.details) for e in read] == [
@@ -438,14 +443,67 @@ def test_the_lifecycles_tests_are_stored_as_shapes_and_figures(store_log):
     assert audit.verify(store_log.db).message == f"event {seq} was altered or moved"
 
 
+def test_a_folder_named_with_quotes_and_accents_is_named_once_and_read_back(store_log, tmp_path):
+    """The folder a tests row names for its source rows is JSON-escaped like any text: a
+    facility in a folder whose name holds a quote, a backslash, a percent sign and letters
+    beyond ASCII, run by two workers, reads back as evaluated, and the log verifies."""
+    facts = tmp_path / 'Bücher "A\\B" 100%'
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    where = ["--rules", str(RULES), "--facts", str(facts), "--db", str(store_log)]
+    assert main(["run", *where, "--as-of", LATE.isoformat(), "--workers", "2"]) == 1
+    [(stored,)] = store_log.query("SELECT details FROM events WHERE event = 'tests'")
+    assert json.loads(stored)["folder"] == f"{facts}/cerplex/"
+    made = [(e.key, e.version, e.details) for e in run(facts) if e.event == "test"]
+    assert [
+        (e.key, e.version, e.details) for e in audit.read(store_log.db) if e.event == "test"
+    ] == made
+    assert audit.verify(store_log.db).ok
+
+
+def test_tests_whose_source_rows_are_in_different_folders_are_stored_whole(store_log):
+    """A tests row names one folder for its tests' source rows (schema 8). If they are in
+    more than one (as where First Amendment 5.2's reserve is tested before any
+    counsel_reserve.csv row, and the test cites that file's name alone), each test is stored
+    whole, in schema 3's form, and every test reads back with its source row as made."""
+    events = run(EXAMPLE_FACTS)
+    tests = [e for e in events if e.event == "test"]
+    moved = tests[3]
+    *fields, (shape, values, _) = moved.spooled
+    moved.__dict__["spooled"] = (*fields, (shape, values, "elsewhere/"))
+    audit.record(store_log.db, events, LATE, {})
+    [(stored,)] = store_log.query("SELECT details FROM events WHERE event = 'tests'")
+    assert isinstance(json.loads(stored), list)  # schema 3's form: each test whole
+    read = [e.details["source_row"] for e in audit.read(store_log.db) if e.event == "test"]
+    within = moved.details["source_row"].rpartition("/")[2]
+    made = [t.details["source_row"] for t in tests]
+    assert read == [*made[:3], f"elsewhere/{within}", *made[4:]]
+    assert audit.verify(store_log.db).ok
+
+
+def _earlier(rows) -> tuple[list[str], list[str]] | None:
+    """The texts of the shapes of these events' tests (spooled `lean`), and each test as a
+    tests row held it before schema 8: its source row whole, not within a folder named once.
+    None, as `audit.tests_text`, where the lifecycle did not make them all."""
+    tests = [row[7] for row in rows if row[2] == "test"]
+    if not tests or not all(isinstance(measured, tuple) for measured in tests):
+        return None
+    shapes: dict[str, int] = {}
+    entries = []
+    for shape, values, folder in tests:
+        figures = json.loads(values)
+        at = 8 + json.loads(shape)["optional"].index("source_row")  # date, version, six more
+        figures[at] = folder + figures[at]
+        text = json.dumps(figures, separators=(",", ":"), ensure_ascii=False)
+        entries.append(f"[{shapes.setdefault(shape, len(shapes))},{text[1:]}")
+    return list(shapes), entries
+
+
 def _schema_6_tests_text(rows):
     """A tests row's details as schemas 4 to 6 wrote them: each shape's text itself, once."""
-    shapes: dict[str, int] = {}
-    entries = [
-        f"[{shapes.setdefault(row[7][0], len(shapes))},{row[7][1][1:]}"
-        for row in rows
-        if row[2] == "test"
-    ]
+    earlier = _earlier(rows)
+    if earlier is None:
+        return None
+    shapes, entries = earlier
     return f'{{"shapes":[{",".join(shapes)}],"tests":[{",".join(entries)}]}}'
 
 
@@ -489,15 +547,15 @@ def test_a_tests_rows_chain_holds_the_sha256_of_its_details(store_log, capsys):
     assert verify(store_log, capsys)[0] == 0
 
 
-def _schema_7(tests_text):
-    """`tests_text` as schema 7 wrote it: the details did not say that the chain holds their
-    digest, and the chain held them."""
-
-    def text(rows):
-        made = tests_text(rows)
-        return None if made is None else "{" + made.removeprefix('{"chain":"sha256",')
-
-    return text
+def _schema_7_tests_text(rows):
+    """A tests row's details as schema 7 wrote them: its shapes named by digest, and no word
+    of the chain, which held the details themselves."""
+    earlier = _earlier(rows)
+    if earlier is None:
+        return None
+    shapes, entries = earlier
+    named = '","'.join(hashlib.sha256(shape.encode()).hexdigest() for shape in shapes)
+    return f'{{"shapes":["{named}"],"tests":[{",".join(entries)}]}}'
 
 
 def test_tests_rows_of_schema_7_verify_and_read_beside_those_of_schema_8(
@@ -509,7 +567,7 @@ def test_tests_rows_of_schema_7_verify_and_read_beside_those_of_schema_8(
     this version alone; a run on the same inputs then records nothing."""
     where = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS)]
     with monkeypatch.context() as old:
-        old.setattr(audit, "tests_text", _schema_7(audit.tests_text))
+        old.setattr(audit, "tests_text", _schema_7_tests_text)
         assert main([*where, "--db", str(store_log), "--as-of", "1997-12-31"]) == 1
     assert audit.verify(store_log.db).ok
     assert main([*where, "--db", str(store_log)]) == 1

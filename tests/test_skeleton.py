@@ -33,8 +33,8 @@ def same_when_stored(event: AuditEvent) -> None:
     spooled = event.spooled
     assert spooled is not None
     assert list(spooled[:6]) == list(whole(event).row[:6])  # key, version ... date
-    shape, values = spooled[7]
-    fields = measured_fields(event.agreement, json.loads(shape), json.loads(values))
+    shape, values, folder = spooled[7]
+    fields = measured_fields(event.agreement, json.loads(shape), json.loads(values), folder)
     assert fields == [*whole(event).row[:6], event.details]
 
 
