@@ -262,8 +262,9 @@ def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_r
     naming their file, which version 5's would give as the terms; version 7 stores the shapes
     of a tests row's tests once, the row naming their files, which version 6's cannot read;
     version 8 chains a tests row by the digest of its details, which version 7's would find
-    altered, and names its tests' folder once. A log any of them wrote is read as it is, and once written to says version 8 and
-    has that table, so older code refuses it instead of misreading it."""
+    altered, and names its tests' folder once. A log any of them wrote is read as it is, and
+    once written to says version 8 and has that table, so older code refuses it instead of
+    misreading it."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
     audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
     dropped = ["DROP TABLE appended_files"] if old < 5 else []
