@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import io
 import os
 import platform
 import sqlite3
@@ -35,23 +34,19 @@ from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 
+from portfolio import monitor_run
 from synthetic import write
 
-from engine import audit, cli
+from engine import audit
 from engine.lifecycle import DetailsTexts
 from engine.snapshot import read_bytes
-
-ROOT = Path(__file__).resolve().parent.parent
-AS_OF = "2026-01-01"
 
 
 def sample(root: Path, quarters: int, facilities: int) -> tuple[list[bytes], Path]:
     """A run over the portfolio's first `facilities`: each test's version text, and its log."""
     facts, db = root / "sample", root / "sample.db"
     write(facts, facilities, quarters)
-    run = ["run", "--rules", str(ROOT / "rules"), "--facts", str(facts), "--db", str(db)]
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert cli.main([*run, "--as-of", AS_OF]) in (cli.EXIT_OK, cli.EXIT_ATTENTION)
+    monitor_run(facts, db, workers=1)  # as the portfolio benchmark runs covenant-monitor
     texts = []
     for event in audit.read(db):
         if event.event == "test":
