@@ -150,10 +150,15 @@ def test_sigterm_while_a_report_is_drawn_leaves_no_half_report(portfolio, tmp_pa
 
 
 def workers_of(process: subprocess.Popen) -> list[int]:
-    """The process's children (Linux: /proc), its workers."""
+    """The process's children (Linux: /proc), its workers. A thread that ends between the
+    listing and the reading gives its children to another thread, which the next look finds;
+    a process that has ended has none, and `wait_for` then says why it ended."""
     found = []
-    for task in Path(f"/proc/{process.pid}/task").iterdir():
-        found += [int(pid) for pid in (task / "children").read_text().split()]
+    for task in Path(f"/proc/{process.pid}/task").glob("*"):
+        try:
+            found += [int(pid) for pid in (task / "children").read_text().split()]
+        except FileNotFoundError:
+            continue
     return found
 
 
