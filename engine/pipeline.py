@@ -119,9 +119,9 @@ def _until(
     """The first as-of date after `as_of` from which these facts could give other events: a
     fact dated later comes in, an instrument takes effect or reaches its outer date, a
     reserve falls due, a deadline passes, a grace period ends. A ledger of Notes moves with
-    every day (its position is dated the as-of date)."""
+    every day (its position is dated the as-of date); after the last date there is none."""
     if agreement.interest is not None and facts.notes:
-        return as_of + timedelta(days=1)
+        return as_of + timedelta(days=1) if as_of < date.max else None
     days = [facts.next_date_after(as_of)]
     for state in states:
         instrument = state.instrument

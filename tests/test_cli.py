@@ -147,6 +147,17 @@ def test_as_of_limits_the_run(db, capsys):
     assert not any(e["event"] == "revolving_loan_reduction" for e in events)
 
 
+def test_the_last_date_there_is_may_be_the_as_of_date(db, capsys):
+    """December 31, 9999 has no next day: the Notes' ledger, which moves every day, gives no
+    later as-of date at which a run would find more, and the report looks ahead no further.
+    Both stopped with exit 6 (an OverflowError, a ValueError) before."""
+    assert run_example(db, "--as-of", "9999-12-31") == 1
+    assert run_example(db, "--as-of", "9999-12-31") == 0
+    assert "0 new event(s)" in capsys.readouterr().out
+    assert cli("report", "--db", str(db)) == 0
+    assert "9999-12-31" in capsys.readouterr().out
+
+
 def test_report_markdown_and_json(db, tmp_path, capsys):
     run_example(db)
     capsys.readouterr()

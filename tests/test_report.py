@@ -123,6 +123,16 @@ def test_the_horizon_is_the_next_two_quarter_ends(example):
     assert agreement(example, "1998-06-30")["summary"]["step_ups"] == []
 
 
+def test_the_horizon_ends_at_the_last_date_there_is(example):
+    # After June 30, 9999 come two quarter-ends, September 30 and December 31, 9999; after
+    # September 30 only the last, and after it none (no date follows December 31, 9999).
+    for day, through in [("9999-06-30", "9999-12-31"), ("9999-09-30", "9999-12-31")]:
+        assert report.build(example, date.fromisoformat(day))["horizon"]["through"] == through
+    model = report.build(example, date(9999, 12, 31))
+    assert model["horizon"] == {"after": "9999-12-31", "through": "9999-12-31"}
+    assert model["agreements"][0]["summary"]["step_ups"] == []
+
+
 def test_march_1998_counts_and_open_events_of_default(example):
     model = agreement(example, "1998-03-31")
     summary = model["summary"]

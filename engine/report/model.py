@@ -209,15 +209,16 @@ def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:
 
 
 def _horizon(day: date) -> date:
-    """The last of the next QUARTERS_AHEAD quarter-ends after `day`."""
+    """The last of the next QUARTERS_AHEAD quarter-ends after `day`, or of those there are
+    before the last date a `date` can hold (9999-12-31, itself a quarter-end)."""
     quarter = FiscalQuarter.of(day)
     ends = 0
     while True:
-        if quarter.nominal_end > day:
-            ends += 1
-            if ends == QUARTERS_AHEAD:
-                return quarter.nominal_end
-        quarter = FiscalQuarter(quarter.year + quarter.quarter // 4, quarter.quarter % 4 + 1)
+        end = quarter.nominal_end
+        ends += end > day
+        if ends == QUARTERS_AHEAD or end == date.max:
+            return end
+        quarter = quarter.next()
 
 
 def _seq_row(event: StoredEvent, *keys: str) -> dict[str, Any]:
