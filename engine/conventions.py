@@ -57,9 +57,12 @@ class Calendar(StrEnum):
                 count -= 1
         return found
 
-    def business_days_after(self, day: date, count: int) -> date:
+    def business_days_after(self, day: date, count: int) -> date | None:
+        """None if they run past the last date there is (9999-12-31)."""
         found = day
         while count:
+            if found == date.max:
+                return None
             found += timedelta(days=1)
             if self.is_business_day(found):
                 count -= 1

@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from .facts import Facts, Origin
 from .rules import Agreement, Covenant, TestKind, Threshold
-from .values import FiscalQuarter
+from .values import FiscalQuarter, later
 
 _HUNDRED, _CENT = Decimal(100), Decimal("0.01")
 
@@ -174,13 +174,23 @@ def _maintained(covenant: Covenant, facts: Facts, as_of: date | None):
             continue
         deadline = covenant.calendar.business_days_after(row.date, covenant.restore_business_days)
         period = f"short from {row.date}"
+        fell = f"the balance fell to {row.balance} on {row.date} ({row.origin.cited})"
+        if deadline is None:
+            yield NotTested(
+                covenant,
+                row.date,
+                period,
+                f"{fell}; its {covenant.restore_business_days} Business Days to restore "
+                f"{first.minimum - row.balance} end after {date.max}, the last date there is",
+                row.origin,
+            )
+            continue
         if as_of is not None and deadline > as_of and balance_on(as_of)[0] < first.minimum:
             yield NotTested(
                 covenant,
                 row.date,
                 period,
-                f"the balance fell to {row.balance} on {row.date} ({row.origin.cited}); "
-                f"{first.minimum - row.balance} must be restored by {deadline} "
+                f"{fell}; {first.minimum - row.balance} must be restored by {deadline} "
                 f"({covenant.restore_business_days} Business Days)",
                 row.origin,
             )
@@ -188,8 +198,7 @@ def _maintained(covenant: Covenant, facts: Facts, as_of: date | None):
         yield check(
             deadline,
             period,
-            f"the balance fell to {row.balance} on {row.date} ({row.origin.cited}); tested "
-            f"{covenant.restore_business_days} Business Days later, on {deadline}",
+            f"{fell}; tested {covenant.restore_business_days} Business Days later, on {deadline}",
         )
 
 
@@ -201,23 +210,25 @@ def _deliveries(covenant: Covenant, facts: Facts, as_of: date | None):
         if row is None:
             continue
         allowed = int(row.minimum)
-        last_day = filing.filed + timedelta(days=allowed)
+        # None: the last day allowed is past the last date there is, and so after any delivery
+        last_day = later(filing.filed, timedelta(days=allowed))
         if filing.delivered is not None:
             days = (filing.delivered - filing.filed).days
             day, note = (filing.delivered, f"delivered {filing.delivered}")
-            if days > allowed:
+            if last_day is not None and days > allowed:
                 day = last_day + timedelta(days=1)
-        elif as_of is not None and as_of > last_day:
+        elif as_of is not None and last_day is not None and as_of > last_day:
             days, day = allowed + 1, last_day + timedelta(days=1)
             note = f"not delivered by {last_day}"
         else:
+            due = f"by {last_day}" if last_day else f"{allowed} days later, after {date.max}"
             yield NotTested(
                 covenant,
                 filing.filed,
                 filing.document,
-                f"filed {filing.filed}; copies due by {last_day}",
+                f"filed {filing.filed}; copies due {due}",
                 filing.origin,
-                last_day + timedelta(days=1),
+                None if last_day is None else later(last_day, timedelta(days=1)),
             )
             continue
         yield TestResult(

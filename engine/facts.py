@@ -999,7 +999,8 @@ def _elections(rows, agreement: Agreement, problems: list[Problem]) -> tuple[Ele
                 "payment_date",
                 f"{payment} is not an interest payment date on which Additional Capitalized "
                 f"Interest Amounts may be added (the 19th of a month from "
-                f"{terms.additional_from}; {Path(terms.file).name})",
+                f"{terms.additional_from} to maturity on {terms.maturity}; "
+                f"{Path(terms.file).name})",
             )
         if isinstance(payment, date) and isinstance(notice, date) and notice > payment:
             check.problem("notice_date", f"{notice} is after the payment date {payment}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from functools import cache, lru_cache
 
@@ -23,6 +23,12 @@ plain_number = re.compile(_PLAIN).fullmatch
 plain_numbers = re.compile(f"{_PLAIN}(?:,{_PLAIN})*+").fullmatch
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _QUARTER = re.compile(r"(\d{4})Q([1-4])")
+
+
+def later(day: date, span: timedelta) -> date | None:
+    """`day` plus `span`, or None if that is past the last date there is (9999-12-31): a
+    deadline that never comes within the dates a run can be as of."""
+    return day + span if date.max - day >= span else None
 
 
 def parse_decimal(text: str) -> Decimal:

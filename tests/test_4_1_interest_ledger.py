@@ -254,6 +254,7 @@ def test_prepayment_quote_forgives_additional_capitalized_interest(facts_dir):
     [
         ("1998-01-19", "1998-01-10", "not an interest payment date on which Additional"),
         ("1997-08-19", "1997-08-10", "not an interest payment date on which Additional"),
+        ("2001-12-19", "2001-12-10", "from 1998-02-19 to maturity on 2001-11-19"),  # after it
         ("1998-03-19", "1998-03-20", "is after the payment date"),
     ],
 )

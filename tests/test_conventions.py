@@ -73,3 +73,11 @@ def test_new_york_banks_close_on_columbus_and_veterans_day_but_not_good_friday()
 def test_business_days_after_skips_weekends_and_holidays():
     # Friday, November 21, 1997 + 5 Business Days: 24, 25, 26, (27 Thanksgiving), 28, Dec 1.
     assert NEW_YORK.business_days_after(date(1997, 11, 21), 5) == date(1997, 12, 1)
+
+
+def test_business_days_past_the_last_date_there_is_are_none():
+    # Friday, December 24, 9999 + 5 Business Days: 27, 28, 29, 30 and Friday the 31st, the last
+    # date a date can hold (Christmas falls on the Saturday, not moved for New York banks); a
+    # sixth would be in the year 10000.
+    assert NEW_YORK.business_days_after(date(9999, 12, 24), 5) == date(9999, 12, 31)
+    assert NEW_YORK.business_days_after(date(9999, 12, 24), 6) is None

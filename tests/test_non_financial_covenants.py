@@ -80,6 +80,19 @@ def test_a_shortfall_still_within_its_days_is_pending_not_passed(facts_dir):
     assert not pick(events, "breach", "5.2")
 
 
+def test_a_shortfall_whose_days_end_after_the_last_date_there_is_stays_pending(facts_dir):
+    # Section 5.2's five Business Days from Monday, December 27, 9999 would end in the year
+    # 10000 (28, 29, 30 and 31 are four): no as-of date can reach its deadline. It stopped the
+    # run with exit 6 (OverflowError) before.
+    facts = reserve(facts_dir, ("1997-08-21", "50,000", ""), ("9999-12-27", "32,500", "17,500"))
+    events = run(facts, as_of=date(9999, 12, 31))
+    pending = on(events, "not_tested", "5.2", "9999-12-27")
+    assert pending["reason"].endswith(
+        "its 5 Business Days to restore 17500 end after 9999-12-31, the last date there is"
+    )
+    assert not pick(events, "breach", "5.2")
+
+
 def filings(facts, *rows):
     write_table(
         facts / "cerplex",
@@ -119,6 +132,27 @@ def test_a_filing_not_delivered_breaches_from_day_21_and_is_pending_before(facts
     late = run(facts, as_of=date(1998, 4, 21))
     breach = on(late, "breach", "SPA 5(a)", "1998-04-21")
     assert breach["note"] == "filed 1998-03-31; not delivered by 1998-04-20"
+
+
+def test_a_filing_whose_20_days_end_at_or_after_the_last_date_there_is(facts_dir):
+    # SPA Section 5(a)'s twenty days from December 11, 9999 end on December 31, 9999, the last
+    # date there is; from December 20 they would end in January 10000. Neither copy is late on
+    # December 31, and neither can be on any date a run can be as of; a copy delivered on day
+    # 11 complies. They stopped the run with exit 6 (OverflowError) before.
+    facts = filings(
+        facts_dir,
+        ("10-Q 9999Q3", "9999-12-11", ""),
+        ("10-K 9999", "9999-12-20", ""),
+        ("10-K 9999 delivered", "9999-12-20", "9999-12-31"),
+    )
+    events = run(facts, as_of=date(9999, 12, 31))
+    pending = on(events, "not_tested", "SPA 5(a)", "9999-12-11")
+    assert pending["reason"] == "filed 9999-12-11; copies due by 9999-12-31"
+    pending = on(events, "not_tested", "SPA 5(a)", "9999-12-20")
+    assert pending["reason"] == "filed 9999-12-20; copies due 20 days later, after 9999-12-31"
+    delivered = on(events, "test", "SPA 5(a)", "9999-12-31")
+    assert (delivered["value"], delivered["result"]) == ("11", "compliant")
+    assert not [e for e in pick(events, "breach", "SPA 5(a)") if e.date.year == 9999]
 
 
 def test_a_spa_default_does_not_block_capitalized_interest(facts_dir):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,22 @@ def test_borrower_text_stays_text_in_the_browser(tmp_path):
         assert page.evaluate("typeof window.pwned") == "undefined"
         assert "<script>window.pwned = 1</script>" in page.evaluate("document.body.innerText")
     assert page.errors == []
+
+
+def test_charts_whose_tests_reach_the_last_date_there_is(tmp_path):
+    """A chart's axis runs 45 days past its last test, or to December 31, 9999 where no later
+    date is: a revolver row of that day (Section 4.2) stopped the report with exit 6 (an
+    OverflowError) before. Every charted covenant still has its chart."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    with (facts / "cerplex" / "revolver.csv").open("a") as revolver:
+        revolver.write('9999-12-31,"4,000,000",0,\n')
+    db, out = tmp_path / "log.db", tmp_path / "report.html"
+    run = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    assert main([*run, "--as-of", "9999-12-31"]) == 1
+    assert main(["report", "--db", str(db), "--format", "html", "--out", str(out)]) == 0
+    sections = re.findall(r'data-section="([^"]+)"(.*?)</section>', out.read_text(), re.S)
+    assert sorted(s for s, body in sections if "<svg" in body) == sorted(CHARTED)
 
 
 def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):

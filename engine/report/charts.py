@@ -22,6 +22,8 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
 from matplotlib.ticker import Formatter
 
+from ..values import later
+
 _STYLE = {
     "svg.fonttype": "none",  # text as <text>, rendered with the reader's own sans-serif
     "svg.hashsalt": "covenant-monitor",  # stable element ids: the same log gives the same file
@@ -51,7 +53,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
         for row in schedule
         if date.fromisoformat(row["takes_effect"]) <= date.fromisoformat(horizon_through)
     ]
-    end = max([last_test, *coming]) + _MARGIN
+    end = _after(max([last_test, *coming]), _MARGIN)
     ratio = covenant["unit"] == "ratio"
 
     with matplotlib.rc_context(_STYLE):
@@ -142,6 +144,14 @@ def _day(test: dict[str, Any]) -> date:
     return date.fromisoformat(test["date"])
 
 
+def _after(day: date, span: timedelta) -> date:
+    """`day` plus `span`, or the last date there is (9999-12-31) if that is sooner."""
+    return later(day, span) or date.max
+
+
+_DAY = timedelta(days=1)
+
+
 def _threshold_runs(
     schedule: list[dict[str, Any]], tests: list[dict[str, Any]], end: date
 ) -> list[tuple[list[date], list[float]]]:
@@ -160,7 +170,7 @@ def _threshold_runs(
     previous_end: date | None = None
     for row in schedule:
         start = date.fromisoformat(row["starts"])
-        stop = min(date.fromisoformat(row["ends"]) + timedelta(days=1), end) if row["ends"] else end
+        stop = min(_after(date.fromisoformat(row["ends"]), _DAY), end) if row["ends"] else end
         if start >= end:
             break
         if previous_end is None or start > previous_end:
