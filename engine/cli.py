@@ -10,7 +10,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
@@ -88,7 +88,15 @@ def _instant(text: str) -> datetime:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date-time such as 2026-11-21T09:30:00Z or 2026-11-21"
         ) from error
-    return moment.astimezone() if moment.tzinfo is None else moment
+    try:
+        moment = moment.astimezone() if moment.tzinfo is None else moment
+        moment.astimezone(UTC)  # what the log's times are compared in
+    except (ValueError, OverflowError) as error:  # the first hours of the year 1
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is too early to place in time; give a later one, or one in UTC such as "
+            "0001-01-01T23:59:59Z"
+        ) from error
+    return moment
 
 
 def _output(text: str) -> Path:

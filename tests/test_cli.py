@@ -212,6 +212,7 @@ def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
         (["report", "--format", "pdf"], "invalid choice"),
         (["log", "--known-as-of", "yesterday"], "is not a date-time such as"),
         (["report", "--known-as-of", "2026-13-01T00:00"], "is not a date-time such as"),
+        (["log", "--known-as-of", "0001-01-01T00:00:00+01:00"], "is too early to place in time"),
         (["run", "--wait", "-1"], "is not a number of seconds"),
         (["run", "--webhook", "ftp://hooks.example"], "is not an http:// or https:// address"),
         (["run", "--smtp", "mail.example:0"], "is not an SMTP server"),
