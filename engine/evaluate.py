@@ -221,7 +221,11 @@ def _deliveries(covenant: Covenant, facts: Facts, as_of: date | None):
             days, day = allowed + 1, last_day + timedelta(days=1)
             note = f"not delivered by {last_day}"
         else:
-            due = f"by {last_day}" if last_day else f"{allowed} days later, after {date.max}"
+            due = (
+                f"by {last_day}"
+                if last_day is not None
+                else f"{allowed} days later, after {date.max}"
+            )
             yield NotTested(
                 covenant,
                 filing.filed,

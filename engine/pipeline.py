@@ -30,6 +30,7 @@ from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
 from .portfolio import Facility, Partition, Portfolio, load_portfolio
 from .rules import Agreement, TestKind
+from .values import later
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ def _until(
     reserve falls due, a deadline passes, a grace period ends. A ledger of Notes moves with
     every day (its position is dated the as-of date); after the last date there is none."""
     if agreement.interest is not None and facts.notes:
-        return as_of + timedelta(days=1) if as_of < date.max else None
+        return later(as_of, timedelta(days=1))
     days = [facts.next_date_after(as_of)]
     for state in states:
         instrument = state.instrument

@@ -215,7 +215,8 @@ def _horizon(day: date) -> date:
     ends = 0
     while True:
         end = quarter.nominal_end
-        ends += end > day
+        if end > day:
+            ends += 1
         if ends == QUARTERS_AHEAD or end == date.max:
             return end
         quarter = quarter.next()
