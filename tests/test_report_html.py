@@ -25,6 +25,11 @@ def html_report(tmp_path: Path, facts: Path = EXAMPLE_FACTS, *options: str) -> P
     return out
 
 
+def sections_of(report: Path) -> dict[str, str]:
+    """Each covenant's section of the report, its HTML by its section number."""
+    return dict(re.findall(r'data-section="([^"]+)"(.*?)</section>', report.read_text(), re.S))
+
+
 @pytest.fixture(scope="module")
 def march_1998(tmp_path_factory) -> Path:
     return html_report(tmp_path_factory.mktemp("html"), EXAMPLE_FACTS, "--as-of", "1998-03-31")
@@ -128,8 +133,18 @@ def test_charts_whose_tests_reach_the_last_date_there_is(tmp_path):
     run = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
     assert main([*run, "--as-of", "9999-12-31"]) == 1
     assert main(["report", "--db", str(db), "--format", "html", "--out", str(out)]) == 0
-    sections = re.findall(r'data-section="([^"]+)"(.*?)</section>', out.read_text(), re.S)
-    assert sorted(s for s, body in sections if "<svg" in body) == sorted(CHARTED)
+    assert sorted(s for s, body in sections_of(out).items() if "<svg" in body) == sorted(CHARTED)
+
+
+def test_a_chart_of_a_little_over_four_years_gets_its_date_ticks_without_a_warning(tmp_path):
+    """SPA 5(a)'s table begins June 10, 1996; a 10-Q filed April 1, 2000 and never delivered
+    is late from April 22, 2000 (day 21). With 45 days either side the chart spans April 26,
+    1996 to June 6, 2000, 49 months: matplotlib found no step of months for it and warned on
+    the terminal (here, where a warning is an error, the report exited 6)."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    (facts / "cerplex" / "filings.csv").write_text("document,filed,delivered\n10-Q,2000-04-01,\n")
+    assert "<svg" in sections_of(html_report(tmp_path, facts))["SPA 5(a)"]
 
 
 def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):

@@ -16,7 +16,7 @@ from typing import Any
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
+from matplotlib.dates import MONTHLY, AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 from matplotlib.font_manager import FontProperties
 from matplotlib.textpath import text_to_path
@@ -90,6 +90,10 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
         axes.grid(axis="y", color="#e6e6e6", linewidth=0.6)
         axes.legend(loc="best", fontsize=8, frameon=False)
         locator = AutoDateLocator(maxticks=9)
+        # Its months go in steps of at most 6, and it turns to years from five of them: a span
+        # of 49 to 59 months fitted no step in 9 ticks, and it warned (a line on the reader's
+        # terminal). A year's step fits them.
+        locator.intervald[MONTHLY] = [*locator.intervald[MONTHLY], 12]
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
         figure.subplots_adjust(**_margins(figure, axes))
