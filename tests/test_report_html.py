@@ -147,6 +147,29 @@ def test_a_chart_of_a_little_over_four_years_gets_its_date_ticks_without_a_warni
     assert "<svg" in sections_of(html_report(tmp_path, facts))["SPA 5(a)"]
 
 
+@pytest.mark.parametrize("tracked", [True, False])
+def test_a_prepayment_quote_in_the_html_report(tmp_path, tracked):
+    """Section 4.1(e), open through August 19, 1998. As of March 1, 1998 each holder's quote is
+    its Base Principal Amount with 9.50% interest for the 12 days (30/360) since February 19:
+    8,625,000 x 0.095 x 12 / 360 = 27,312.50, so $8,652,312.50; 6,900,000 + 21,850.00 =
+    $6,921,850.00; 1,725,000 + 5,462.50 = $1,730,462.50. Without note_payments.csv it assumes
+    what was due was paid. With the payments tracked the quote has no assumption, and the
+    report stopped with exit 6 for the want of one."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    if not tracked:
+        (facts / "cerplex" / "note_payments.csv").unlink()
+    db, out = tmp_path / "log.db", tmp_path / "report.html"
+    run = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    assert main([*run, "--as-of", "1998-03-01"]) == 1
+    assert main(["report", "--db", str(db), "--format", "html", "--out", str(out)]) == 0
+    text = out.read_text()
+    quoted = re.findall(r"prepaying on 1998-03-01: <strong>([^<]*)</strong>", text)
+    assert quoted == ["$8,652,312.50", "$6,921,850.00", "$1,730,462.50"]
+    assumes = "; assumes every amount due before this date was paid (payments are not tracked)"
+    assert text.count(assumes) == (0 if tracked else 3)
+
+
 def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):
     text = march_1998.read_text()
     assert "default-src 'none'" in text  # the browser refuses anything from outside

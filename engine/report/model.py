@@ -479,7 +479,7 @@ class _Agreement:
             note = holders.setdefault(
                 event.details["holder"], {"holder": event.details["holder"], "rows": []}
             )
-            note["position"] = {
+            position = note["position"] = {
                 "prepayment": None,
                 "overdue": None,
                 "payments": None,
@@ -487,6 +487,8 @@ class _Agreement:
                 "date": event.date.isoformat(),
                 **event.details,
             }
+            if position["prepayment"] is not None:  # what it assumes, where payments are untracked
+                position["prepayment"] = {"assumes": None, **position["prepayment"]}
         return [{"position": None, **note} for note in holders.values()]
 
     def _sections(self) -> list[str]:
