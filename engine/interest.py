@@ -46,6 +46,17 @@ class Accrual:
         return sum(p.days for p in self.pieces)
 
 
+def first_undeclared(floors: tuple[RateFloor, ...], start: date, end: date) -> date | None:
+    """The first day of [start, end) on which no Default Rate is declared: `start`, or a day
+    after one floor's end, whichever no floor covers."""
+    days = [start, *(f.end + relativedelta(days=1) for f in floors if f.end is not None)]
+    covered = [(f.start, f.end or date.max) for f in floors]
+    return min(
+        (d for d in days if start <= d < end and not any(a <= d <= b for a, b in covered)),
+        default=None,
+    )
+
+
 def default_rate_pieces(
     floors: tuple[RateFloor, ...],
     primes: tuple[PrimeRate, ...],

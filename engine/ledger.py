@@ -18,7 +18,7 @@ from typing import Any
 
 from . import host
 from .facts import Blockage, Election, Facts, Note
-from .interest import accrue, default_rate_pieces
+from .interest import accrue, default_rate_pieces, first_undeclared
 from .lifecycle import AuditEvent
 from .rules import Agreement, InterestTerms
 
@@ -170,7 +170,7 @@ class Ledger:
                 message="notes.csv gives no existing_outstanding_principal for "
                 f"{', '.join(missing)}: the ledger of Section 4.1 cannot be kept for them",
             )
-        if not self.accounts:
+        if not self.accounts or self._undeclared_blockage():
             return self.events
         terms = self.terms
         payments = [d for d in self.terms.payment_dates if d <= self.as_of]
@@ -207,6 +207,26 @@ class Ledger:
                 self._apply_payments(account)
             self._position(account)
         return self.events
+
+    def _undeclared_blockage(self) -> bool:
+        """Whether a blockage runs over a day for which the agreement declares no Default Rate,
+        at which Section 4.1(d) accrues its interest: then the ledger cannot be kept, and a
+        data_missing event says why."""
+        floors = self.agreement.default_rates
+        for blockage in self.facts.blockages:
+            day = first_undeclared(floors, blockage.start, blockage.end or self.as_of)
+            if day is not None:
+                declared = f"from {floors[0].start}" if floors else "for no day"
+                self.emit(
+                    "data_missing",
+                    self.as_of,
+                    "default_rate",
+                    message=f"the blockage from {blockage.start} ({blockage.origin.cited}) runs "
+                    f"over {day}, for which the agreement declares no Default Rate (it declares "
+                    f"one {declared}): the ledger of Section 4.1 cannot be kept",
+                )
+                return True
+        return False
 
     def _blockage_start(self, blockage: Blockage) -> None:
         self.blocked_since = blockage.start

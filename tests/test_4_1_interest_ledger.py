@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import pick, run, write_table
+from conftest import RULES, pick, run, write_table
 from engine.lifecycle import ATTENTION
 
 HOLDER = "Holder A"
@@ -279,6 +279,56 @@ def test_a_blockage_end_without_a_start_is_refused(facts_dir):
         run(facts)
     (problem,) = refused.value.problems
     assert (problem.row, problem.column) == (2, "event")
+
+
+def test_a_blockage_before_the_default_rate_is_declared_keeps_no_ledger(facts_dir):
+    # The agreement declares the Default Rate from February 19, 1997 (First Amendment Exhibit A
+    # item 1, Section 4.1(a)(B)(1)); a blockage from January 1, 1997 would accrue it on days
+    # for which none is declared. Said, rather than stopping the run with exit 6 (ValueError).
+    facts = note_facts(facts_dir, events=[("1997-01-01", "blockage_start", "")])
+    events = run(facts, as_of=date(1998, 12, 31))
+    (missing,) = pick(events, "data_missing")
+    assert missing.details["message"] == (
+        "the blockage from 1997-01-01 (events.csv row 2) runs over 1997-01-01, for which the "
+        "agreement declares no Default Rate (it declares one from 1997-02-19): the ledger of "
+        "Section 4.1 cannot be kept"
+    )
+    assert not pick(events, "note_position") and not pick(events, "amount_due")
+    # From February 19, 1997 on, the Default Rate is declared: the ledger is kept.
+    later = run(note_facts(facts_dir, events=[("1997-02-19", "blockage_start", "")]))
+    assert not pick(later, "data_missing") and pick(later, "note_position")
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "first"),
+    [
+        ("1997-01-01", "1997-03-01", "1997-01-01"),  # before the first floor
+        ("1997-02-19", "2030-01-01", None),  # 13.50% through 1997-08-18, then 17% for good
+        ("1997-02-19", "1997-02-19", None),  # no day at all
+    ],
+)
+def test_the_first_day_without_a_default_rate(start, end, first):
+    from engine.interest import first_undeclared
+    from engine.rules import load_agreement
+
+    floors = load_agreement(RULES / "cerplex").default_rates
+    day = first_undeclared(floors, date.fromisoformat(start), date.fromisoformat(end))
+    assert day == (date.fromisoformat(first) if first else None)
+
+
+def test_the_first_day_without_a_default_rate_between_two_floors():
+    from engine.interest import first_undeclared
+    from engine.rules import RateFloor
+
+    def floor(start: str, end: str | None) -> RateFloor:
+        last = date.fromisoformat(end) if end else None
+        return RateFloor(date.fromisoformat(start), last, Decimal(17), "a clause", None)
+
+    # January 2000, then from March 1: February 1 to 29 are declared by neither.
+    floors = (floor("2000-01-01", "2000-01-31"), floor("2000-03-01", None))
+    assert first_undeclared(floors, date(2000, 1, 15), date(2000, 4, 1)) == date(2000, 2, 1)
+    assert first_undeclared(floors, date(2000, 1, 15), date(2000, 2, 1)) is None
+    assert first_undeclared(floors, date(2000, 3, 1), date(2000, 4, 1)) is None
 
 
 def test_every_amount_is_a_decimal_string_to_the_cent(facts_dir):
