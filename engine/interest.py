@@ -49,7 +49,8 @@ class Accrual:
 def first_undeclared(floors: tuple[RateFloor, ...], start: date, end: date) -> date | None:
     """The first day of [start, end) on which no Default Rate is declared: `start`, or a day
     after one floor's end, whichever no floor covers."""
-    days = [start, *(f.end + relativedelta(days=1) for f in floors if f.end is not None)]
+    ends = [f.end for f in floors if f.end is not None and f.end < date.max]
+    days = [start, *(end + relativedelta(days=1) for end in ends)]
     covered = [(f.start, f.end or date.max) for f in floors]
     return min(
         (d for d in days if start <= d < end and not any(a <= d <= b for a, b in covered)),
