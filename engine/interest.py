@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from dateutil.relativedelta import relativedelta
@@ -13,6 +13,7 @@ from dateutil.relativedelta import relativedelta
 from .conventions import DayCount
 from .facts import PrimeRate
 from .rules import Cited, RateFloor
+from .values import later
 
 CENT = Decimal("0.01")
 
@@ -49,8 +50,8 @@ class Accrual:
 def first_undeclared(floors: tuple[RateFloor, ...], start: date, end: date) -> date | None:
     """The first day of [start, end) on which no Default Rate is declared: `start`, or a day
     after one floor's end, whichever no floor covers."""
-    ends = [f.end for f in floors if f.end is not None and f.end < date.max]
-    days = [start, *(end + relativedelta(days=1) for end in ends)]
+    after = (later(f.end, timedelta(days=1)) for f in floors if f.end is not None)
+    days = [start, *(day for day in after if day is not None)]
     covered = [(f.start, f.end or date.max) for f in floors]
     return min(
         (d for d in days if start <= d < end and not any(a <= d <= b for a, b in covered)),

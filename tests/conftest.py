@@ -12,6 +12,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from engine import store
 from engine.lifecycle import AuditEvent
@@ -22,6 +23,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
 EXAMPLE_FACTS = ROOT / "facts"
 LATE = date(2026, 1, 1)  # an as-of date after every fact
+
+# Property-based tests: in CI (CI=true) the examples are derived from each test's name, so a
+# red build can be rerun and seen again; elsewhere each run explores new ones.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 
 def write_table(folder: Path, name: str, rows: Iterable[dict[str, object]]) -> Path:

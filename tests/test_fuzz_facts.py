@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import shutil
 from datetime import date, datetime
 from pathlib import Path
@@ -24,10 +23,6 @@ from engine.rules import load_agreement
 from engine.schema import TABLES
 
 AGREEMENT = load_agreement(RULES / "cerplex")
-# In CI (CI=true) the examples are derived from each test's name, so a red build can be
-# rerun and seen again; elsewhere each run explores new ones.
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") else "default")
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 
 # Cells a controller might type, right or wrong, and plain noise.

@@ -7,22 +7,15 @@ that warned, and a blockage before the Default Rate is declared."""
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 import shutil
 from datetime import date, timedelta
 
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from conftest import EXAMPLE_FACTS, RULES
+from conftest import EXAMPLE_FACTS, RULES, write_table
 from engine.cli import main
-from engine.schema import TABLES
 from engine.values import FiscalQuarter
-
-settings.register_profile("ci", derandomize=True, print_blob=True)
-settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 # Mostly the years the agreement covers, sometimes any year up to the last date there is.
 DAY = st.one_of(st.dates(date(1996, 1, 1), date(2003, 12, 31)), st.dates(date(1996, 1, 1)))
@@ -155,14 +148,6 @@ TABLES_DRAWN = st.one_of(
 )
 
 
-def as_csv(table: str, rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, TABLES[table].column_names, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 # What a longer run found: a quote open on the as-of date (Section 4.1(e), through August 19,
 # 1998); a chart of 49 months; a blockage before the Default Rate is declared (1997-02-19).
 QUOTE = [("pik_elections", [{"payment_date": "1998-02-19", "notice_date": "1998-02-17"}])]
@@ -182,7 +167,7 @@ def test_valid_rows_run_rerun_and_report(tmp_path_factory, capsys, tables, as_of
     root = tmp_path_factory.mktemp("rows")
     shutil.copytree(EXAMPLE_FACTS, root / "facts")
     for table, rows in tables:
-        (root / "facts" / "cerplex" / f"{table}.csv").write_text(as_csv(table, rows))
+        write_table(root / "facts" / "cerplex", table, rows)
     db = str(root / "log.db")
     run = ["run", "--rules", str(RULES), "--facts", str(root / "facts"), "--db", db, *as_of]
     code = main(run)
