@@ -22,7 +22,7 @@ from typing import IO, Any
 from .cached import ByIdentity, cached_property
 from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
-from .rules import Agreement, TestKind
+from .rules import Agreement, InterestTerms, TestKind
 from .schema import QUARTER_END_FIELDS, TABLES, FactEvent, Kind, Table
 from .values import FiscalQuarter, parse_date, parse_decimal, plain_numbers
 
@@ -984,6 +984,19 @@ def _filings(rows, problems: list[Problem]) -> tuple[Filing, ...]:
     )
 
 
+def _nearest_dates(terms: InterestTerms, day: date) -> str:
+    """Where the interest payment dates on which an election may be made run, and the nearest
+    ones to `day`, which an election for it most likely meant."""
+    dates = [d for d in terms.payment_dates if d >= terms.additional_from]
+    if not dates:
+        return f"there are none from {terms.additional_from} to maturity on {terms.maturity}"
+    before = [d for d in dates if d < day][-1:]
+    after = [d for d in dates if d > day][:1]
+    nearest = " and ".join(d.isoformat() for d in [*before, *after])
+    verb = "are" if len(before) + len(after) == 2 else "is"
+    return f"they run from {dates[0]} to maturity on {terms.maturity}; the nearest {verb} {nearest}"
+
+
 def _elections(rows, agreement: Agreement, problems: list[Problem]) -> tuple[Election, ...]:
     terms = agreement.interest
     checked = []
@@ -998,8 +1011,7 @@ def _elections(rows, agreement: Agreement, problems: list[Problem]) -> tuple[Ele
             check.problem(
                 "payment_date",
                 f"{payment} is not an interest payment date on which Additional Capitalized "
-                f"Interest Amounts may be added (the 19th of a month from "
-                f"{terms.additional_from} to maturity on {terms.maturity}; "
+                f"Interest Amounts may be added ({_nearest_dates(terms, payment)}; "
                 f"{Path(terms.file).name})",
             )
         if isinstance(payment, date) and isinstance(notice, date) and notice > payment:

@@ -252,9 +252,15 @@ def test_prepayment_quote_forgives_additional_capitalized_interest(facts_dir):
 @pytest.mark.parametrize(
     ("payment_date", "notice_date", "message"),
     [
+        # 4.1(b)(ii): elections run from the February 19, 1998 payment date; the payment dates
+        # of 4.1(a) are then the 19th of each month from March 19, 1998 to maturity on
+        # November 19, 2001 (the Notes are "Due November 19, 2001", First Amendment Recital B).
         ("1998-01-19", "1998-01-10", "not an interest payment date on which Additional"),
-        ("1997-08-19", "1997-08-10", "not an interest payment date on which Additional"),
+        ("1998-01-19", "1998-01-10", "the nearest is 1998-02-19"),
+        ("1997-08-19", "1997-08-10", "from 1998-02-19 to maturity on 2001-11-19"),  # too early
         ("2001-12-19", "2001-12-10", "from 1998-02-19 to maturity on 2001-11-19"),  # after it
+        ("2001-12-19", "2001-12-10", "the nearest is 2001-11-19"),
+        ("1998-04-20", "1998-04-10", "the nearest are 1998-04-19 and 1998-05-19"),  # a day late
         ("1998-03-19", "1998-03-20", "is after the payment date"),
     ],
 )
