@@ -1190,15 +1190,14 @@ _CHAINED_EVENTS = (
 
 def verify(path: Location) -> Verification:
     """Walk the chain from the first run; report the first row that does not fit it. Events
-    are read in order through a cursor, so a log of millions of events is verified in
-    constant memory."""
+    and files are read in order through cursors, so a log of millions of events is verified
+    in constant memory; all of it as of one moment, since a run may record meanwhile."""
     runs_sql = _CHAINED_RUNS + " ORDER BY run"
     events_sql = _CHAINED_EVENTS + " ORDER BY seq"
-    with connect(path) as connection:
+    with connect(path) as connection, connection.reading():
         stored_files = _stored_digests(connection)
         # Both read through cursors (a run row names every facility's files), closed in turn.
         with (
-            connection.reading(),
             closing(connection.stream(runs_sql)) as run_rows,
             closing(connection.stream(events_sql)) as rows,
         ):
@@ -1223,7 +1222,7 @@ def _stored_digests(connection: Connection) -> dict[str, str | None]:
         if extended[sha]:
             states[sha] = state
 
-    for sha, content in connection.execute("SELECT sha256, content FROM files"):
+    for sha, content in connection.stream("SELECT sha256, content FROM files"):
         digested(sha, hashlib.sha256(bytes(content)))
     if not appended:
         return digests

@@ -19,7 +19,7 @@ import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -189,10 +189,11 @@ class Connection:
         log that no write has upgraded yet)."""
         raise NotImplementedError
 
-    @contextmanager
-    def reading(self) -> Iterator[None]:
-        """One read transaction for several streams read at once."""
-        yield
+    def reading(self) -> AbstractContextManager[None]:
+        """One read transaction, which sees the log as of one moment in every statement and
+        stream read in it: a reader that takes no lock (`verify`) must not see a run that
+        commits between two of its reads as half there."""
+        raise NotImplementedError
 
     def begin_write(self) -> None:
         raise NotImplementedError
@@ -216,6 +217,16 @@ class _SQLite(Connection):
 
     def stream(self, sql: str) -> Iterator[tuple]:
         return iter(self.raw.execute(sql))
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        # A deferred transaction's shared lock, taken at its first read, holds off a writer's
+        # commit until it ends (a rollback journal): what it reads is as of that read.
+        self.raw.execute("BEGIN DEFERRED")
+        try:
+            yield
+        finally:
+            self.raw.execute("COMMIT")
 
     def begin_write(self) -> None:
         # A run writes millions of rows in one transaction. A page cache (in KiB) larger than
@@ -274,7 +285,10 @@ class _Postgres(Connection):
 
     @contextmanager
     def reading(self) -> Iterator[None]:
+        # Read committed, the default, takes a snapshot for each statement (and each cursor);
+        # repeatable read takes one for the whole transaction.
         with self.raw.transaction():
+            self.raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield
 
     def has_table(self, name: str) -> bool:

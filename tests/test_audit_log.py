@@ -8,12 +8,13 @@ import json
 import pickle
 import shutil
 import sqlite3
+import threading
 from datetime import date
 
 import pytest
 
 from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
-from engine import audit, store
+from engine import audit, runner, store
 from engine.cli import main
 from engine.lifecycle import AuditEvent, SharedEvent, canonical
 
@@ -202,6 +203,47 @@ def test_run_refuses_a_log_with_its_newest_event_deleted(db, capsys):
     db.intrude(f"DELETE FROM events WHERE seq = {last}")
     assert _run_on(db) == 5
     assert f"event {last} is missing" in capsys.readouterr().err
+
+
+def test_verify_reads_the_log_as_of_one_moment_while_a_run_records(
+    store_log: Store, tmp_path, monkeypatch
+):
+    """`verify` takes no lock, so a scheduled run may record while it reads. It must read the
+    stored files, the runs and the events as of one moment: a run recorded between those reads
+    looked like tampering (its new file "missing or altered", its events "missing (deleted)")."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    args = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(store_log)]
+    assert main([*args, "--as-of", "1997-12-31"]) == 1
+    with (facts / "cerplex" / "README.md").open("a") as readme:
+        readme.write("\nSaved again.\n")  # a file the next run stores anew
+    recording, recorded = threading.Event(), []
+
+    def record() -> None:
+        def progress(message: str, **_: object) -> None:
+            if message == "recording":
+                recording.set()
+
+        result = runner.execute(RULES, facts, store_log.db, date(1998, 12, 31), progress=progress)
+        recorded.append(result.first_seq)
+
+    writer = threading.Thread(target=record)
+    digests = audit._stored_digests
+
+    def digests_then_a_run(connection):
+        found = digests(connection)
+        writer.start()
+        assert recording.wait(timeout=60)
+        writer.join(timeout=1)  # recorded by now, unless this read holds it off (SQLite)
+        return found
+
+    monkeypatch.setattr(audit, "_stored_digests", digests_then_a_run)
+    checked = audit.verify(store_log.db)
+    writer.join()
+    assert checked.ok, checked.message
+    assert recorded and recorded[0] is not None  # the run recorded events
+    monkeypatch.undo()
+    assert audit.verify(store_log.db).ok
 
 
 def test_an_edit_deeper_in_the_log_is_left_to_verify(db, capsys):
