@@ -864,7 +864,10 @@ def head(path: Location) -> str:
 
 
 def last_seq(path: Location) -> int:
-    with connect(path, create=True) as connection:
+    """The seq of the log's last event (0: none). A reader that takes no lock and reads in
+    several statements reads up to it (`through`), so that it sees the log as it stood then,
+    not part of a run that commits meanwhile (a report: its facilities, then their views)."""
+    with connect(path) as connection:
         return _last_seq(connection)
 
 
@@ -908,8 +911,7 @@ def stream(
     versions supersede); rows a run commits meanwhile are left out, so the view is the log as
     it stood when the stream began, though no lock is held."""
     with connect(path) as connection:
-        last = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
-        where, values = ["e.seq <= ?"], [last]
+        where, values = ["e.seq <= ?"], [_last_seq(connection)]
         if known_as_of is not None:
             where.append("r.recorded_at <= ?")
             values.append(_cutoff(known_as_of))
@@ -939,26 +941,38 @@ def stream(
 
 
 def read_by_facility(
-    path: Location, agreements: Iterable[str], known_as_of: datetime | None = None
+    path: Location,
+    agreements: Iterable[str],
+    known_as_of: datetime | None = None,
+    through: int | None = None,
 ) -> Iterator[tuple[str, list[StoredEvent]]]:
     """Each facility's current view in turn, so that a portfolio's log is never in memory
-    at once; the files of details they share read once for all of them."""
+    at once; the files of details they share read once for all of them. `through`: only the
+    events up to that seq (`last_seq`), as the log stood when a reader began."""
     with connect(path) as connection:
         details = _Details(connection)
         for agreement in agreements:
-            yield agreement, _read(connection, details, False, known_as_of, [agreement], None, 0)
+            found = _read(connection, details, False, known_as_of, [agreement], None, 0, through)
+            yield agreement, found
 
 
-def facilities(path: Location, known_as_of: datetime | None = None) -> list[tuple[str, date]]:
+def facilities(
+    path: Location, known_as_of: datetime | None = None, through: int | None = None
+) -> list[tuple[str, date]]:
     """Every facility the log holds events of, with the as-of date of the latest run that
-    recorded one (as the log stood at `known_as_of`, if given)."""
-    where, values = (
-        ("WHERE r.recorded_at <= ?", [_cutoff(known_as_of)]) if known_as_of else ("", [])
-    )
+    recorded one (as the log stood at `known_as_of`, and up to seq `through`, if given)."""
+    where, values = [], []
+    if known_as_of is not None:
+        where.append("r.recorded_at <= ?")
+        values.append(_cutoff(known_as_of))
+    if through is not None:
+        where.append("e.seq <= ?")
+        values.append(through)
+    condition = f" WHERE {' AND '.join(where)}" if where else ""
     with connect(path) as connection:
         rows = connection.execute(
             "SELECT e.agreement, max(r.as_of) FROM events e JOIN runs r USING (run)"
-            f" {where} GROUP BY e.agreement ORDER BY e.agreement",
+            f"{condition} GROUP BY e.agreement ORDER BY e.agreement",
             values,
         ).fetchall()
     return [(agreement, date.fromisoformat(day)) for agreement, day in rows]
@@ -976,8 +990,12 @@ def _read(
     agreements: Collection[str] | None,
     kinds: Collection[str] | None,
     after: int,
+    through: int | None = None,
 ) -> list[StoredEvent]:
     where, values = ["e.seq > ?"], [after]
+    if through is not None:
+        where.append("e.seq <= ?")
+        values.append(through)
     stored = _stored_kinds(kinds) if kinds is not None else None
     for column, wanted in (("agreement", agreements), ("event", stored)):
         if wanted is not None:

@@ -619,10 +619,10 @@ def _reader_gone() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _facilities(args: argparse.Namespace) -> dict[str, date]:
+def _facilities(args: argparse.Namespace, through: int | None = None) -> dict[str, date]:
     """The facilities `log` and `report` cover (those named, if any), each with the as-of date
-    of the latest run that recorded its events."""
-    found = dict(audit.facilities(args.db, args.known_as_of))
+    of the latest run that recorded its events (up to seq `through`, if given)."""
+    found = dict(audit.facilities(args.db, args.known_as_of, through))
     unknown = sorted(set(args.facility or ()) - set(found))
     if unknown:
         raise InputError(
@@ -658,11 +658,12 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
         out.error("--format xlsx needs --out FILE")
         return EXIT_BAD_INPUT
-    covered = _facilities(args)
+    through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
+    covered = _facilities(args, through)
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
     with report.Shelf() as shelf:
         model = report.build_by_facility(
-            audit.read_by_facility(args.db, list(covered), args.known_as_of),
+            audit.read_by_facility(args.db, list(covered), args.known_as_of, through),
             max(covered.values(), default=None),
             args.as_of,
             args.thin_headroom,

@@ -246,6 +246,32 @@ def test_verify_reads_the_log_as_of_one_moment_while_a_run_records(
     assert audit.verify(store_log.db).ok
 
 
+def test_a_report_reads_the_log_as_it_stood_when_the_report_began(
+    store_log: Store, tmp_path, monkeypatch
+):
+    """A report reads the facilities the log holds, then each one's view, and takes no lock.
+    A run that records in between must not reach it: the report said it was the state on the
+    latest run's as-of date, as read first, and built from every event up to the last it read,
+    while showing the later run's events."""
+    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
+    assert main([*args, "--as-of", "1997-12-31"]) == 1
+    report = ["report", "--db", str(store_log), "--format", "json", "--out"]
+    assert main([*report, str(tmp_path / "before.json")]) == 0
+    views = audit.read_by_facility
+
+    def a_run_then_views(*given, **options):
+        assert main([*args, "--as-of", "1998-12-31"]) == 1  # new events: the 1998 breaches
+        return views(*given, **options)
+
+    monkeypatch.setattr(audit, "read_by_facility", a_run_then_views)
+    assert main([*report, str(tmp_path / "during.json")]) == 0
+    during = (tmp_path / "during.json").read_bytes()
+    assert during == (tmp_path / "before.json").read_bytes()
+    monkeypatch.undo()
+    assert main([*report, str(tmp_path / "after.json")]) == 0
+    assert (tmp_path / "after.json").read_bytes() != during  # the run did record
+
+
 def test_an_edit_deeper_in_the_log_is_left_to_verify(db, capsys):
     """The cost of a run does not grow with the log: an older row's edit is verify's to find
     (the deploy recipes verify before each scheduled run)."""
