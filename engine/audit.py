@@ -1167,32 +1167,51 @@ def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
 
 
 def _files(connection: Connection, digests: Iterable[str], path: Location) -> dict[str, bytes]:
+    """Stored input files: each whole, or the earlier file it extends and the bytes added, read
+    back along that chain (one version a quarter) to a file stored whole. Every chain is
+    followed a step at a time, each step for a batch of files in one query: a query for each
+    file and step took a replay of ten thousand facilities ten years on, their files forty
+    steps long, minutes on PostgreSQL."""
     appended = connection.has_table("appended_files")
+    reached = {sha: sha for sha in set(digests)}  # each file wanted: where its chain has got to
+    added: dict[str, list[bytes]] = {sha: [] for sha in reached}  # the bytes added, latest first
     found: dict[str, bytes] = {}
-    for sha in set(digests):
-        found[sha] = _file(connection, sha, appended, path)
+    for _ in range(_LONGEST_CHAIN):
+        whole = _by_digest(connection, "SELECT sha256, content FROM files", reached.values())
+        for sha, at in list(reached.items()):
+            if at in whole:
+                found[sha] = b"".join([bytes(whole[at][0]), *reversed(added.pop(sha))])
+                del reached[sha]
+        if not reached or not appended:
+            break
+        steps = _by_digest(
+            connection, "SELECT sha256, base, added FROM appended_files", reached.values()
+        )
+        if any(at not in steps for at in reached.values()):
+            break  # a file neither stored whole nor extending one
+        for sha, at in reached.items():
+            base, more = steps[at]
+            reached[sha] = base
+            added[sha].append(bytes(more))
+    if reached:
+        raise AuditLogMissing(f"{path} lacks the stored input file {min(reached)}")
     return found
 
 
-def _file(connection: Connection, sha: str, appended: bool, path: Location) -> bytes:
-    """A stored input file: whole, or the earlier file it extends and the bytes added, read
-    back along that chain (one version a quarter) to a file stored whole."""
-    added: list[bytes] = []
-    wanted = sha
-    while True:
-        row = connection.execute("SELECT content FROM files WHERE sha256 = ?", (wanted,)).fetchone()
-        if row is not None:
-            return b"".join([bytes(row[0]), *reversed(added)])
-        if appended:
-            row = connection.execute(
-                "SELECT base, added FROM appended_files WHERE sha256 = ?", (wanted,)
-            ).fetchone()
-        if not appended or row is None or len(added) > _LONGEST_CHAIN:
-            raise AuditLogMissing(f"{path} lacks the stored input file {sha}")
-        wanted = row[0]
-        added.append(bytes(row[1]))
+def _by_digest(connection: Connection, select: str, digests: Iterable[str]) -> dict[str, tuple]:
+    """The rows `select` gives (its first column a file's digest, `sha256`) for these digests,
+    by digest, read a batch of digests to a query."""
+    found: dict[str, tuple] = {}
+    wanted = sorted(set(digests))
+    for start in range(0, len(wanted), _DIGESTS_A_QUERY):
+        batch = wanted[start : start + _DIGESTS_A_QUERY]
+        marks = ", ".join("?" * len(batch))
+        for sha, *rest in connection.execute(f"{select} WHERE sha256 IN ({marks})", batch):
+            found[sha] = tuple(rest)
+    return found
 
 
+_DIGESTS_A_QUERY = 500  # well within SQLite's older limit of 999 parameters a statement
 _LONGEST_CHAIN = 100_000  # a loop of bases (only an intruder makes one) is a missing file
 
 

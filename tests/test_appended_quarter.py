@@ -138,7 +138,7 @@ def _quarter_by_quarter(tmp_path: Path, db) -> list[bytes]:
     return read
 
 
-def test_a_file_with_rows_appended_is_stored_as_the_bytes_added(tmp_path, store_log):
+def test_a_file_with_rows_appended_is_stored_as_the_bytes_added(tmp_path, store_log, monkeypatch):
     """A run stores each file it read, for replays and restatements; one that is the file the
     facility's last run read with lines added is stored as that one's digest and those lines,
     whether the new rows were tested alone or the facility whole. Read back, it is the file
@@ -156,6 +156,12 @@ def test_a_file_with_rows_appended_is_stored_as_the_bytes_added(tmp_path, store_
     assert _digest(first) in whole and not {_digest(second), _digest(third)} & whole
     found = audit.files(store_log.db, [_digest(second), _digest(third)])
     assert found == {_digest(second): second, _digest(third): third}
+    # Read in batches of two digests a query: chains of none, one and two steps at once.
+    monkeypatch.setattr(audit, "_DIGESTS_A_QUERY", 2)
+    everything = [first, second, third, first]
+    found = audit.files(store_log.db, map(_digest, everything))
+    assert found == {_digest(content): content for content in everything}
+    monkeypatch.undo()
     assert audit.verify(store_log.db).ok
     assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
 
