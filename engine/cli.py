@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 from . import audit, notify, processes, report, runner, store
 from .errors import InputError, Problem
@@ -490,7 +490,7 @@ class _Bar:
     def __init__(self, stream: Any):
         self.stream, self.drawn, self.stage = stream, 0.0, ""
 
-    def __call__(self, stage: str, done: int, total: int) -> None:
+    def __call__(self, stage: str, done: int, total: int, unit: str = "facilities") -> None:
         moment = monotonic()
         if stage == self.stage and done < total and moment - self.drawn < 0.1:
             return
@@ -498,8 +498,19 @@ class _Bar:
         filled = self.WIDTH * done // max(total, 1)
         bar = "#" * filled + "." * (self.WIDTH - filled)
         end = "\n" if done >= total else ""
-        self.stream.write(f"\r{stage:<24} [{bar}] {done:,}/{total:,} facilities{end}")
+        self.stream.write(f"\r{stage:<24} [{bar}] {done:,}/{total:,} {unit}{end}")
         self.stream.flush()
+
+
+_T = TypeVar("_T")
+
+
+def _ticked(items: Iterable[_T], stage: str, total: int, tick: _Bar) -> Iterator[_T]:
+    """The items, `tick` told of each once it has been used."""
+    tick(stage, 0, total)
+    for done, item in enumerate(items, 1):
+        yield item
+        tick(stage, done, total)
 
 
 def _restates(event: audit.StoredEvent) -> str:
@@ -661,9 +672,13 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
     covered = _facilities(args, through)
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
+    # A bar on a terminal, unless the report itself is written to it.
+    elsewhere = args.out is not None or not sys.stdout.isatty()
+    tick = _Bar(sys.stderr) if sys.stderr.isatty() and not out.json and elsewhere else None
+    views = audit.read_by_facility(args.db, list(covered), args.known_as_of, through)
     with report.Shelf() as shelf:
         model = report.build_by_facility(
-            audit.read_by_facility(args.db, list(covered), args.known_as_of, through),
+            _ticked(views, "reading the log", len(covered), tick) if tick else views,
             max(covered.values(), default=None),
             args.as_of,
             args.thin_headroom,
@@ -672,12 +687,12 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
         )
         if args.out is None:
             try:
-                report.write(model, args.format, sys.stdout.buffer, args.workers)
+                report.write(model, args.format, sys.stdout.buffer, args.workers, tick)
             except BrokenPipeError:  # `report | head`
                 _reader_gone()
             return EXIT_OK
         with _replaced(args.out) as out:
-            report.write(model, args.format, out, args.workers)
+            report.write(model, args.format, out, args.workers, tick)
     print(f"report written to {args.out}", file=sys.stderr)
     return EXIT_OK
 

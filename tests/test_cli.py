@@ -335,6 +335,39 @@ def test_a_progress_bar_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
     assert piped.returncode == 1 and piped.stderr == b""
 
 
+def test_a_report_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
+    """A report of a book reads every facility's events and draws a chart of every covenant of
+    the facilities it details (minutes at ten thousand): on a terminal standard error shows
+    both stages, on a pipe only where the report was written. The example is one facility
+    whose agreement declares ten covenants (rules/cerplex: 4.2, 5.2, 6.3, 6.4, 6.18 to 6.21,
+    SPA 5(a) and the senior debt cap of 9.1), so ten charts."""
+    db = tmp_path / "log.db"
+    args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)]
+    assert main([*args, "--as-of", "1998-12-31"]) == 1
+    command = [sys.executable, "-m", "engine", "report", "--db", str(db), "--format", "html"]
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        [*command, "--out", str(tmp_path / "tty.html")],
+        stdout=subprocess.DEVNULL,
+        stderr=follower,
+        cwd=ROOT,
+        check=False,
+    )
+    os.close(follower)
+    shown = b""
+    while chunk := _read_some(leader):
+        shown += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    assert re.search(rb"reading the log +\[#{30}\] 1/1 facilities", shown), shown
+    assert re.search(rb"drawing charts +\[#{30}\] 10/10 charts", shown), shown
+    piped = subprocess.run(
+        [*command, "--out", str(tmp_path / "pipe.html")], capture_output=True, cwd=ROOT, check=False
+    )
+    assert piped.returncode == 0
+    assert piped.stderr.decode() == f"report written to {tmp_path / 'pipe.html'}\n"
+
+
 def _read_some(fd: int) -> bytes:
     try:
         return os.read(fd, 65536)

@@ -8,11 +8,14 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .model import THIN_HEADROOM_PERCENT, build, build_by_facility
 from .shelf import Shelf, Shelved
 from .text import one_line
+
+if TYPE_CHECKING:
+    from .html import Tick
 
 FORMATS = ("md", "json", "html", "xlsx")
 
@@ -35,10 +38,16 @@ def render(model: dict[str, Any], format: str) -> bytes:
     return out.getvalue()
 
 
-def write(model: dict[str, Any], format: str, out: BinaryIO, workers: int = 1) -> None:
+def write(
+    model: dict[str, Any],
+    format: str,
+    out: BinaryIO,
+    workers: int = 1,
+    tick: Tick | None = None,
+) -> None:
     """Write the report in `format` to `out` a piece at a time: with its facilities' sections
     on a `Shelf`, a portfolio's report is never whole in memory. `workers`: the processes that
-    draw an HTML report's charts.
+    draw an HTML report's charts; `tick` is told of each one drawn.
 
     Each renderer is imported only when asked for: matplotlib alone takes about a second to
     import, and Markdown and JSON need none of it.
@@ -52,7 +61,7 @@ def write(model: dict[str, Any], format: str, out: BinaryIO, workers: int = 1) -
     elif format == "html":
         from .html import to_html
 
-        pieces = to_html(model, workers)
+        pieces = to_html(model, workers, tick)
     elif format == "xlsx":
         from .xlsx import to_xlsx
 
