@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from . import processes
@@ -69,20 +69,30 @@ def digests(manifest: Manifest) -> set[str]:
 
 
 @contextmanager
-def laid_out(manifest: Manifest, files: dict[str, bytes]) -> Iterator[tuple[Path, Path]]:
-    """The snapshot's files written out as a rules folder and a facts folder."""
+def laid_out(
+    manifest: Manifest, files: dict[str, bytes], groups: tuple[str, ...] = _GROUPS
+) -> Iterator[tuple[Path, Path]]:
+    """The snapshot's files written out as a rules folder and a facts folder (or only those
+    of `groups`). A package's folder is written once, not once for each facility that follows
+    it (a replay of ten thousand facilities wrote its files ten thousand times)."""
     with processes.scratch_folder() as root:
+        written: dict[Path, dict[str, str]] = {}
         for facility, entry in manifest.items():
             names = {"rules": entry.get("package", facility), "facts": facility}
-            for group in _GROUPS:
+            for group in groups:
                 folder = root / group / names[group]
+                named = entry.get(group, {})
+                if written.get(folder) == named:
+                    continue
                 folder.mkdir(parents=True, exist_ok=True)
-                for name, sha in entry.get(group, {}).items():
-                    target = folder / name
-                    if not target.resolve().is_relative_to(folder.resolve()):
+                for name, sha in named.items():
+                    if PurePosixPath(name).is_absolute() or ".." in PurePosixPath(name).parts:
                         raise ValueError(f"stored file name {name!r} leaves its folder")
-                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target = folder / name
+                    if "/" in name:
+                        target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(files[sha])
+                written[folder] = named
         (root / "rules").mkdir(exist_ok=True)
         (root / "facts").mkdir(exist_ok=True)
         yield root / "rules", root / "facts"
