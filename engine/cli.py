@@ -264,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_known_as_of(
         run,
         "replay instead of running: evaluate again the inputs of the latest run recorded by "
-        "this moment, at that run's as-of date, check the log held every event they give, "
-        "and write nothing. The inputs are",
+        "this moment (of --facility or --partition, in --workers processes), at that run's "
+        "as-of date, check the log held every event they give, and write nothing. The inputs "
+        "are",
     )
     alerts = run.add_argument_group(
         "alerts",
@@ -590,7 +591,17 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
 
 
 def _replay(args: argparse.Namespace, out: _Output) -> int:
-    replayed = runner.replay(args.db, args.known_as_of)
+    if args.as_of is not None:
+        out.error("--as-of cannot be given with --known-as-of: a replay is as of its run's date")
+        return EXIT_BAD_INPUT
+    replayed = runner.replay(
+        args.db,
+        args.known_as_of,
+        args.facility,
+        args.partition,
+        args.workers,
+        _Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
+    )
     known = args.known_as_of.isoformat()
     run = replayed.run
     out.summary(

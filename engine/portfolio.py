@@ -175,6 +175,21 @@ def _declared(folder: Path) -> bytes | None:
         return None
 
 
+def facility_read(
+    folder: Path, declared: bytes | None, packages: dict[str, Agreement], problems: list[Problem]
+) -> Facility | None:
+    """The facility of the facts folder `folder` as a run read it, which need not be on disk
+    (a replay's, from the log): as its facility.toml says (`declared`, its content as read),
+    or else following the agreement whose facts folder it is; None with its problems noted."""
+    if declared is not None:
+        return _facility(folder / FACILITY_FILE, declared, packages, problems)
+    agreement = next((a for a in packages.values() if a.facts == folder.name), None)
+    if agreement is None:
+        problems.append(Problem(str(folder), "no facility.toml, and no agreement's facts folder"))
+        return None
+    return Facility(folder.name, folder, agreement)
+
+
 def _facility(
     path: Path, declared: bytes, packages: dict[str, Agreement], problems: list[Problem]
 ) -> Facility | None:

@@ -20,7 +20,7 @@ import sqlite3
 import subprocess
 import sys
 import weakref
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,7 +28,7 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import LATE, RULES, write_table
-from engine import audit, cli, pipeline
+from engine import audit, cli, pipeline, runner
 from engine.errors import InputError
 from engine.facts import load_facts
 from engine.pipeline import evaluate_portfolio, monitor
@@ -642,6 +642,44 @@ def test_corrected_override_restates_its_facility_alone(portfolio: Path, store_l
     first_run = audit.runs(db)[0].recorded_at
     assert run("run", "--db", str(db), "--known-as-of", first_run) == 0
     assert "holds every one of them" in capsys.readouterr().out
+
+
+def test_a_replay_takes_facilities_a_partition_and_workers(
+    portfolio: Path, store_log, capsys
+) -> None:
+    """`run --known-as-of` replays the latest run's facilities, or those named (--facility),
+    or one slice of them (--partition), in --workers processes: each gives what the run
+    recorded of those facilities, event for event."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    replay = ["run", "--db", str(db), "--known-as-of", audit.runs(db)[0].recorded_at]
+    recorded = {name: len(audit.read(db, agreements=[name])) for name in ("acme", "plain")}
+
+    def replayed(*options: str) -> int:
+        capsys.readouterr()
+        assert run(*replay, *options) == 0
+        out = capsys.readouterr().out
+        assert "holds every one of them" in out
+        found = re.search(r"inputs: (\d+) event", out)
+        assert found
+        return int(found[1])
+
+    whole = recorded["acme"] + recorded["plain"]
+    assert replayed() == whole
+    assert replayed("--workers", "2") == whole
+    assert replayed("--facility", "acme") == recorded["acme"]
+    assert replayed("--facility", "plain", "--workers", "2") == recorded["plain"]
+    halves = [replayed("--partition", f"{i}/2") for i in (1, 2)]
+    assert sum(halves) == whole and set(halves) <= {0, whole, *recorded.values()}
+    ticks = []
+    runner.replay(db, datetime.now().astimezone(), tick=lambda *tick: ticks.append(tick))
+    assert ticks == [("replaying", 1, 2), ("replaying", 2, 2)]
+    capsys.readouterr()
+    assert run(*replay, "--facility", "nobody") == 2
+    assert "run 1, the latest recorded by" in capsys.readouterr().err
+    assert run(*replay, "--as-of", "2026-01-01") == 2
+    assert "--as-of cannot be given with --known-as-of" in capsys.readouterr().err
 
 
 def many(facts: Path, count: int) -> list[str]:
