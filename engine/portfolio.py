@@ -127,7 +127,7 @@ def load_portfolio(
     packages = {a.id: a for a in load_agreements(rules_dir)}
     if not facts_dir.is_dir():
         raise InputError([Problem(str(facts_dir), "facts folder not found")])
-    by_folder = {a.facts: a for a in packages.values()}
+    folders_followed = {a.facts for a in packages.values()}
     folders = _subfolders(facts_dir)
     wanted = set(only) if only is not None else None
     if wanted is not None:
@@ -139,13 +139,10 @@ def load_portfolio(
     facilities, without_rules, problems = [], [], []
     for folder in folders:
         declared = _declared(folder)
-        if declared is not None:
-            facility = _facility(folder / FACILITY_FILE, declared, packages, problems)
-        elif folder.name in by_folder:
-            facility = Facility(folder.name, folder, by_folder[folder.name])
-        else:
+        if declared is None and folder.name not in folders_followed:
             without_rules.append(folder.name)
             continue
+        facility = facility_read(folder, declared, packages, problems)
         if facility is None or (wanted is not None and facility.id not in wanted):
             continue
         if partition is None or in_partition(facility.id, partition):
