@@ -278,7 +278,7 @@ def replay(
     # Only the packages' rule files are written out to be loaded: the facilities' own are
     # read as they are, from memory (writing ten thousand facilities' took 20 s and more).
     with restate.laid_out(manifest, files, ("rules",)) as (rules_dir, facts_dir):
-        packages = {a.id: a for a in load_agreements(rules_dir)}
+        packages = {a.id: a for a in load_agreements(rules_dir)} if manifest else {}
         facilities, reads = [], []
         for name, entry in manifest.items():
             read = {file: files[sha] for file, sha in entry["facts"].items()}

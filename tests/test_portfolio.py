@@ -672,6 +672,9 @@ def test_a_replay_takes_facilities_a_partition_and_workers(
     assert replayed("--facility", "plain", "--workers", "2") == recorded["plain"]
     halves = [replayed("--partition", f"{i}/2") for i in (1, 2)]
     assert sum(halves) == whole and set(halves) <= {0, whole, *recorded.values()}
+    # Of more slices than facilities, some slice holds none: it replays nothing.
+    slices = [replayed("--partition", f"{i}/3") for i in (1, 2, 3)]
+    assert sum(slices) == whole and 0 in slices
     ticks = []
     runner.replay(db, datetime.now().astimezone(), tick=lambda *tick: ticks.append(tick))
     assert ticks == [("replaying", 1, 2), ("replaying", 2, 2)]
