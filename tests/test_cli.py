@@ -313,20 +313,8 @@ def test_a_progress_bar_on_a_terminal_and_nothing_on_a_pipe(tmp_path):
     ending at 1/1 facilities; on a pipe it stays empty."""
     command = [sys.executable, "-m", "engine", "run", "--rules", str(RULES)]
     command += ["--facts", str(EXAMPLE_FACTS), "--as-of", "2026-01-01"]
-    leader, follower = pty.openpty()
-    done = subprocess.run(
-        [*command, "--db", str(tmp_path / "tty.db")],
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        cwd=ROOT,
-        check=False,
-    )
-    os.close(follower)
-    shown = b""
-    while chunk := _read_some(leader):
-        shown += chunk
-    os.close(leader)
-    assert done.returncode == 1
+    code, shown = _on_a_terminal([*command, "--db", str(tmp_path / "tty.db")])
+    assert code == 1
     for stage in ("evaluating", "comparing with the log", "recording"):
         assert re.search(rf"{stage} +\[#{{30}}\] 1/1 facilities".encode(), shown), shown
     piped = subprocess.run(
@@ -345,20 +333,8 @@ def test_a_report_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(tmp_pat
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)]
     assert main([*args, "--as-of", "1998-12-31"]) == 1
     command = [sys.executable, "-m", "engine", "report", "--db", str(db), "--format", "html"]
-    leader, follower = pty.openpty()
-    done = subprocess.run(
-        [*command, "--out", str(tmp_path / "tty.html")],
-        stdout=subprocess.DEVNULL,
-        stderr=follower,
-        cwd=ROOT,
-        check=False,
-    )
-    os.close(follower)
-    shown = b""
-    while chunk := _read_some(leader):
-        shown += chunk
-    os.close(leader)
-    assert done.returncode == 0
+    code, shown = _on_a_terminal([*command, "--out", str(tmp_path / "tty.html")])
+    assert code == 0
     assert re.search(rb"reading the log +\[#{30}\] 1/1 facilities", shown), shown
     assert re.search(rb"drawing charts +\[#{30}\] 10/10 charts", shown), shown
     piped = subprocess.run(
@@ -366,6 +342,20 @@ def test_a_report_shows_its_progress_on_a_terminal_and_nothing_on_a_pipe(tmp_pat
     )
     assert piped.returncode == 0
     assert piped.stderr.decode() == f"report written to {tmp_path / 'pipe.html'}\n"
+
+
+def _on_a_terminal(command: list[str]) -> tuple[int, bytes]:
+    """The command's exit code and what it wrote to standard error, a pseudo-terminal."""
+    leader, follower = pty.openpty()
+    done = subprocess.run(
+        command, stdout=subprocess.DEVNULL, stderr=follower, cwd=ROOT, check=False
+    )
+    os.close(follower)
+    shown = b""
+    while chunk := _read_some(leader):
+        shown += chunk
+    os.close(leader)
+    return done.returncode, shown
 
 
 def _read_some(fd: int) -> bytes:
