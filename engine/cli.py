@@ -603,11 +603,19 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
         _Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
     )
     known = args.known_as_of.isoformat()
-    run = replayed.run
+    runs = replayed.runs
+    if len(runs) == 1:
+        (run,) = runs
+        said = f"replayed run {run.run} (recorded {run.recorded_at}, as of {run.as_of}) from its"
+    else:
+        numbers = ", ".join(str(r.run) for r in runs)
+        dates = ", ".join(sorted({r.as_of.isoformat() for r in runs}))
+        said = f"replayed runs {numbers}, each the latest by then to read some facility (as of "
+        said += f"{dates}), from their"
     out.summary(
-        f"replayed run {run.run} (recorded {run.recorded_at}, as of {run.as_of}) from its stored "
-        f"inputs: {replayed.events} event(s); nothing was written.",
-        run=run.run,
+        f"{said} stored inputs: {replayed.events} event(s); nothing was written.",
+        run=runs[-1].run,
+        runs=[r.run for r in runs],
         known_as_of=known,
     )
     if replayed.missing:

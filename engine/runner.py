@@ -242,8 +242,8 @@ def _restatement(
 
 @dataclass(frozen=True)
 class Replay:
-    run: audit.Run
-    events: int  # the events its inputs give
+    runs: list[audit.Run]  # whose inputs were replayed, in order
+    events: int  # the events their inputs give
     missing: list[str]  # replayed event keys the log did not hold (current version) at the time
 
 
@@ -255,49 +255,65 @@ def replay(
     workers: int = 1,
     tick: Tick | None = None,
 ) -> Replay:
-    """Evaluate again, at its own as-of date, the inputs of the latest run recorded by
-    `known_as_of` (of the facilities in `only`, or of one `partition`, if given), and check
-    that the log as it stood then holds every event they give (in the same version), one
-    facility at a time, in `workers` processes. Writes nothing."""
+    """Evaluate again what the monitor knew at `known_as_of`: each facility's inputs as the
+    latest run recorded by then that read it recorded them (a run may have read only some: those
+    named, or one machine's slice), at that run's as-of date; and check that the log as it stood
+    then holds every event they give (in the same version). Only the facilities in `only`, or
+    of one `partition`, if given; in `workers` processes. Writes nothing."""
     cutoff = known_as_of.astimezone().isoformat()
-    with contextlib.closing(audit.runs_newest_first(db)) as runs:
-        run = next((r for r in runs if datetime.fromisoformat(r.recorded_at) <= known_as_of), None)
-    if run is None:
-        raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
-    manifest = restate.expand(run.inputs)
-    if only is not None:
-        unknown = sorted(set(only) - set(manifest))
-        if unknown:
-            read = f"run {run.run}, the latest recorded by {cutoff}, did not read facility"
-            raise InputError([Problem("--facility", f"{read} {name!r}") for name in unknown])
-        manifest = {name: entry for name, entry in manifest.items() if name in only}
+    held = {name for name, _ in audit.facilities(db, known_as_of)}
+    wanted = held if only is None else set(only)
     if partition is not None:
-        manifest = {n: entry for n, entry in manifest.items() if in_partition(n, partition)}
-    done, events, missing, problems = 0, 0, [], []
-    files = audit.files(db, restate.digests(manifest))
-    # Only the packages' rule files are written out to be loaded: the facilities' own are
-    # read as they are, from memory (writing ten thousand facilities' took 20 s and more).
-    with restate.laid_out(manifest, files, ("rules",)) as (rules_dir, facts_dir):
-        packages = {a.id: a for a in load_agreements(rules_dir)} if manifest else {}
-        facilities, reads = [], []
+        wanted = {name for name in wanted if in_partition(name, partition)}
+    groups: list[tuple[audit.Run, restate.Manifest]] = []  # each run, what it is replayed for
+    found: set[str] = set()
+    latest = None
+    with contextlib.closing(audit.runs_newest_first(db)) as runs:
+        for run in runs:
+            if datetime.fromisoformat(run.recorded_at) > known_as_of:
+                continue
+            latest = latest or run
+            manifest = restate.expand(run.inputs)
+            read = {n: e for n, e in manifest.items() if n in wanted and n not in found}
+            if read:
+                groups.append((run, read))
+                found.update(read)
+            if found >= wanted:
+                break
+    if latest is None:
+        raise audit.AuditLogMissing(f"{db} holds no run recorded by {cutoff}")
+    unknown = sorted(wanted - found) if only is not None else []
+    if unknown:
+        said = f"no run recorded by {cutoff} read facility"
+        raise InputError([Problem("--facility", f"{said} {name!r}") for name in unknown])
+    groups.reverse()
+    facilities, reads, dates, problems = [], [], [], []
+    for run, manifest in groups:
+        files = audit.files(db, restate.digests(manifest))
+        # Only the packages' rule files are written out, to be loaded: the facilities' own are
+        # read as they are, from memory (writing ten thousand facilities' took 20 s and more).
+        with restate.laid_out(manifest, files, ("rules",)) as (rules_dir, facts_dir):
+            packages = {a.id: a for a in load_agreements(rules_dir)} if manifest else {}
         for name, entry in manifest.items():
             read = {file: files[sha] for file, sha in entry["facts"].items()}
             facility = facility_read(facts_dir / name, read.get(FACILITY_FILE), packages, problems)
             if facility is not None:
                 facilities.append(facility)
                 reads.append(read)
-        if problems:
-            raise InputError(problems)
-        for found in _replayed(facilities, reads, run.as_of, db, known_as_of, workers):
-            done += found.facilities
-            events += found.events
-            missing.extend(found.missing)
-            problems.extend(found.problems)
-            if tick is not None:
-                tick("replaying", done, len(facilities))
+                dates.append(run.as_of)
     if problems:
         raise InputError(problems)
-    return Replay(run, events, sorted(missing))
+    done, events, missing = 0, 0, []
+    for replayed in _replayed(facilities, reads, dates, db, known_as_of, workers):
+        done += replayed.facilities
+        events += replayed.events
+        missing.extend(replayed.missing)
+        problems.extend(replayed.problems)
+        if tick is not None:
+            tick("replaying", done, len(facilities))
+    if problems:
+        raise InputError(problems)
+    return Replay([run for run, _ in groups] or [latest], events, sorted(missing))
 
 
 @dataclass
@@ -311,16 +327,16 @@ class _Replayed:
     problems: list[Problem] = field(default_factory=list)
 
 
-# What the forked workers replay: the facilities and their facts files as read (by name), their
-# run's as-of date, the log and the moment it is known as of.
-_Replaying = tuple[list[Facility], list[dict[str, bytes]], date, Location, datetime]
+# What the forked workers replay: the facilities, their facts files as read (by name) and their
+# runs' as-of dates, the log and the moment it is known as of.
+_Replaying = tuple[list[Facility], list[dict[str, bytes]], list[date], Location, datetime]
 _REPLAYING: _Replaying | None = None
 
 
 def _replayed(
     facilities: list[Facility],
     reads: list[dict[str, bytes]],
-    as_of: date,
+    dates: list[date],
     db: Location,
     known_as_of: datetime,
     workers: int,
@@ -329,7 +345,7 @@ def _replayed(
     them in hand (as a run's are). Each chunk is compared with the log where it was evaluated,
     so the comparison is shared out too, and only counts and keys are handed back."""
     global _REPLAYING
-    _REPLAYING = (facilities, reads, as_of, db, known_as_of)
+    _REPLAYING = (facilities, reads, dates, db, known_as_of)
     size = max(1, min(32, len(facilities) // (8 * workers)))  # as pipeline._assessments
     chunks = [range(i, min(i + size, len(facilities))) for i in range(0, len(facilities), size)]
     try:
@@ -346,12 +362,12 @@ def _replay_chunk(indices: range) -> _Replayed:
     """These facilities evaluated again and each compared with its events in the log as it
     stood then, read through one connection."""
     assert _REPLAYING is not None
-    facilities, reads, as_of, db, known_as_of = _REPLAYING
-    chosen = [(facilities[i], reads[i]) for i in indices]
+    facilities, reads, dates, db, known_as_of = _REPLAYING
+    chosen = [(facilities[i], reads[i], dates[i]) for i in indices]
     found = _Replayed(len(chosen))
-    views = audit.read_by_facility(db, [f.id for f, _ in chosen], known_as_of)
+    views = audit.read_by_facility(db, [f.id for f, _, _ in chosen], known_as_of)
     with contextlib.closing(views):
-        for (facility, read), (_, stored) in zip(chosen, views, strict=True):
+        for (facility, read, as_of), (_, stored) in zip(chosen, views, strict=True):
             try:
                 facts = load_facts(facility.folder, facility.agreement, read)
             except InputError as error:

@@ -680,9 +680,32 @@ def test_a_replay_takes_facilities_a_partition_and_workers(
     assert ticks == [("replaying", 1, 2), ("replaying", 2, 2)]
     capsys.readouterr()
     assert run(*replay, "--facility", "nobody") == 2
-    assert "run 1, the latest recorded by" in capsys.readouterr().err
+    assert "read facility 'nobody'" in capsys.readouterr().err
     assert run(*replay, "--as-of", "2026-01-01") == 2
     assert "--as-of cannot be given with --known-as-of" in capsys.readouterr().err
+
+
+def test_a_replay_takes_each_facility_from_the_latest_run_that_read_it(
+    portfolio: Path, store_log, capsys
+) -> None:
+    """Runs of some facilities (--facility, or each machine's --partition) each read only some
+    of the book: a replay of what the monitor knew takes each facility's inputs from the latest
+    run by then that read it, at that run's as-of date, not the latest run's alone."""
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01", "--facility", "plain") == 0
+    assert run("run", *common, "--as-of", "2026-02-01", "--facility", "acme") == 1
+    first, second = audit.runs(db)
+    capsys.readouterr()
+    assert run("run", "--db", str(db), "--known-as-of", second.recorded_at) == 0
+    out = capsys.readouterr().out
+    assert "replayed runs 1, 2, each the latest by then to read some facility" in out
+    assert "(as of 2026-01-01, 2026-02-01)" in out
+    assert f"stored inputs: {len(audit.read(db))} event(s)" in out  # both facilities' events
+    assert run("run", "--db", str(db), "--known-as-of", first.recorded_at) == 0
+    out = capsys.readouterr().out
+    assert "replayed run 1 (" in out
+    assert f"stored inputs: {len(audit.read(db, agreements=['plain']))} event(s)" in out
 
 
 def many(facts: Path, count: int) -> list[str]:
