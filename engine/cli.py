@@ -263,10 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_known_as_of(
         run,
-        "replay instead of running: evaluate again the inputs of the latest run recorded by "
-        "this moment (of --facility or --partition, in --workers processes), at that run's "
-        "as-of date, check the log held every event they give, and write nothing. The inputs "
-        "are",
+        "replay instead of running: evaluate again each facility's inputs (of --facility or "
+        "--partition, in --workers processes) as the latest run recorded by this moment that "
+        "read it stored them, at that run's as-of date, check the log held every event they "
+        "give, and write nothing. The inputs are",
     )
     alerts = run.add_argument_group(
         "alerts",
