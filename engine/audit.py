@@ -520,10 +520,7 @@ class Appender:
         live = {}
         for seq, key, version, day, _, kind, tests in rows:
             stored = (
-                [
-                    (number, test[0], test[1], test[5])
-                    for number, test in _unpacked(seq, agreement, tests, self._read_files)
-                ]
+                _test_versions(seq, agreement, tests, self._read_files)
                 if kind == TESTS
                 else [(seq, key, version, day)]
             )
@@ -775,6 +772,25 @@ def _unpacked(
     folder = stored.get("folder", "")  # from schema 8
     tests = (measured_fields(agreement, shapes[t[0]], t[1:], folder) for t in stored["tests"])
     return enumerate(tests, first)
+
+
+def _test_versions(
+    first: int, agreement: str, details: str, files: _Details
+) -> Iterator[tuple[int, str, str, str]]:
+    """(seq, key, version, date) of each test a `tests` row holds: what comparing a facility
+    with its view needs, without each test's details (`_unpacked` makes them: half the time a
+    run took to compare a facility evaluated whole with the log, a rerun's after its package's
+    rules changed)."""
+    stored = json.loads(details)
+    if isinstance(stored, list):  # schema 3: each test's fields whole
+        return ((seq, test[0], test[1], test[5]) for seq, test in enumerate(stored, first))
+    shapes = (json.loads(files[s]) if isinstance(s, str) else s for s in stored["shapes"])
+    covenants = [shape["covenant"] for shape in shapes]
+    # A test stored as [its shape, date, version, result, period, ...] (`_TestTexts.stored`).
+    return (
+        (seq, key_of_test(agreement, covenants[test[0]], test[1], test[4]), test[2], test[1])
+        for seq, test in enumerate(stored["tests"], first)
+    )
 
 
 def _stored_event(

@@ -652,6 +652,28 @@ def test_tests_rows_of_schema_7_verify_and_read_beside_those_of_schema_8(
     assert audit.verify(store_log.db).ok
 
 
+def test_a_tests_rows_keys_and_versions_read_alone_are_those_of_its_tests(store_log, monkeypatch):
+    """Comparing a facility with its view reads each test's key, version and date from its
+    tests row without making its details (`_test_versions`): they must be those the row's
+    tests give when read whole (`_unpacked`), in rows of schema 7 and 8 alike."""
+    where = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
+    with monkeypatch.context() as old:
+        old.setattr(audit, "tests_text", _schema_7_tests_text)
+        assert main([*where, "--as-of", "1997-12-31"]) == 1
+    assert main(where) == 1
+    rows = store_log.query(
+        "SELECT seq, agreement, details FROM events WHERE event = 'tests' ORDER BY seq"
+    )
+    assert len(rows) == 2
+    with store.connect(store_log.db) as connection:
+        files = audit._Details(connection)
+        for seq, agreement, details in rows:
+            whole = audit._unpacked(seq, agreement, details, files)
+            expected = [(number, test[0], test[1], test[5]) for number, test in whole]
+            assert list(audit._test_versions(seq, agreement, details, files)) == expected
+            assert len(expected) > 1 and expected[0][1].startswith("cerplex|test|")
+
+
 def test_a_run_stores_a_facilitys_new_tests_as_recording_them_one_by_one_would(store_log, tmp_path):
     """`run` has the worker make the row that stores a facility's tests, and the writer copy it
     when all the facility's events are new; recording the same events in memory builds that
