@@ -261,8 +261,10 @@ def replay(
     then holds every event they give (in the same version). Only the facilities in `only`, or
     of one `partition`, if given; in `workers` processes. Writes nothing."""
     cutoff = known_as_of.astimezone().isoformat()
-    held = {name for name, _ in audit.facilities(db, known_as_of)}
-    wanted = held if only is None else set(only)
+    if only is not None:
+        wanted = set(only)
+    else:  # every facility the log held events of by then
+        wanted = {name for name, _ in audit.facilities(db, known_as_of)}
     if partition is not None:
         wanted = {name for name in wanted if in_partition(name, partition)}
     groups: list[tuple[audit.Run, restate.Manifest]] = []  # each run, what it is replayed for
@@ -293,7 +295,7 @@ def replay(
         # Only the packages' rule files are written out, to be loaded: the facilities' own are
         # read as they are, from memory (writing ten thousand facilities' took 20 s and more).
         with restate.laid_out(manifest, files, ("rules",)) as (rules_dir, facts_dir):
-            packages = {a.id: a for a in load_agreements(rules_dir)} if manifest else {}
+            packages = {a.id: a for a in load_agreements(rules_dir)}
         for name, entry in manifest.items():
             read = {file: files[sha] for file, sha in entry["facts"].items()}
             facility = facility_read(facts_dir / name, read.get(FACILITY_FILE), packages, problems)
