@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO
 
 from . import audit, notify, processes, report, runner, store
 from .errors import InputError, Problem
@@ -384,8 +384,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_workers,
         default=1,
         metavar="N",
-        help="draw the HTML report's charts in N processes (default: 1); a portfolio's HTML "
-        "report spends most of its time drawing them",
+        help="read the log and draw the HTML report's charts in N processes (default: 1); a "
+        "portfolio's report spends most of its time reading, and an HTML one drawing",
     )
     _add_known_as_of(rep, "the log")
     _add_facility(rep, "report on")
@@ -501,17 +501,6 @@ class _Bar:
         end = "\n" if done >= total else ""
         self.stream.write(f"\r{stage:<24} [{bar}] {done:,}/{total:,} {unit}{end}")
         self.stream.flush()
-
-
-_T = TypeVar("_T")
-
-
-def _ticked(items: Iterable[_T], stage: str, total: int, tick: _Bar) -> Iterator[_T]:
-    """The items, `tick` told of each once it has been used."""
-    tick(stage, 0, total)
-    for done, item in enumerate(items, 1):
-        yield item
-        tick(stage, done, total)
 
 
 def _restates(event: audit.StoredEvent) -> str:
@@ -694,15 +683,21 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     # A bar on a terminal, unless the report itself is written to it.
     elsewhere = args.out is not None or not sys.stdout.isatty()
     tick = _Bar(sys.stderr) if sys.stderr.isatty() and not out.json and elsewhere else None
-    views = audit.read_by_facility(args.db, list(covered), args.known_as_of, through)
+
+    def views(names: list[str]) -> Iterator[tuple[str, list[audit.StoredEvent]]]:
+        return audit.read_by_facility(args.db, names, args.known_as_of, through)
+
     with report.Shelf() as shelf:
         model = report.build_by_facility(
-            _ticked(views, "reading the log", len(covered), tick) if tick else views,
+            list(covered),
+            views,
             max(covered.values(), default=None),
             args.as_of,
             args.thin_headroom,
             detail,
             shelf,
+            args.workers,
+            (lambda done, total: tick("reading the log", done, total)) if tick else None,
         )
         if args.out is None:
             try:
