@@ -80,6 +80,8 @@ def laid_out(
         for facility, entry in manifest.items():
             names = {"rules": entry.get("package", facility), "facts": facility}
             for group in groups:
+                if PurePosixPath(names[group]).name != names[group] or names[group] == "..":
+                    raise ValueError(f"stored folder name {names[group]!r} leaves its folder")
                 folder = root / group / names[group]
                 named = entry.get(group, {})
                 if written.get(folder) == named:

@@ -277,18 +277,20 @@ def test_a_rule_file_correction_is_a_restatement_too(facts, store_log, rules_cop
     }
 
 
-@pytest.mark.parametrize("climbing", [True, False])
-def test_a_stored_file_name_that_leaves_its_folder_is_not_written(tmp_path, monkeypatch, climbing):
+@pytest.mark.parametrize("where", ["climbing", "absolute", "package"])
+def test_a_stored_file_name_that_leaves_its_folder_is_not_written(tmp_path, monkeypatch, where):
     """A replay writes the rule files it read out again under the names the log holds: a name
-    that climbs out of its folder or is absolute (the log edited behind the monitor's back) is
-    refused before anything is written there."""
+    that climbs out of its folder or is absolute, or a package named so (the log edited behind
+    the monitor's back), is refused before anything is written there."""
     from engine import restate
 
     (tmp_path / "scratch").mkdir()
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "scratch"))
     # The scratch folder's rules/x/: three levels up is tmp_path/scratch.
-    name = "../../../../escaped.csv" if climbing else str(tmp_path / "escaped.csv")
-    manifest = {"x": {"rules": {name: "digest"}, "facts": {}}}
+    name = {"climbing": "../../../../escaped.csv", "absolute": str(tmp_path / "escaped.csv")}
+    manifest = {"x": {"rules": {name.get(where, "escaped.csv"): "digest"}, "facts": {}}}
+    if where == "package":
+        manifest["x"]["package"] = "../../.."
     with (
         pytest.raises(ValueError, match="leaves its folder"),
         restate.laid_out(manifest, {"digest": b"written"}),
