@@ -642,12 +642,7 @@ def _assessments(
         finally:
             _close_spool_file()
         return
-    # Each chunk handed out and back costs the parent about a millisecond of CPU time, which
-    # the busy workers give up: up to evaluating 10,000 facilities with two workers, the parent
-    # took 4.4 to 5.4 s in chunks of 4, 2.2 to 2.6 s in chunks of 32 (loading the portfolio
-    # about 1.5 s). At most 32 (a facility takes about 12 ms), so the workers finish close
-    # together; at most an eighth of a worker's share, so a small portfolio is still spread.
-    chunk = max(1, min(32, len(facilities) // (8 * workers)))
+    chunk = processes.chunk_size(len(facilities), workers)
     global _FORKED
     _FORKED = shared
     try:

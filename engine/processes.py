@@ -76,6 +76,16 @@ def _orphaned(parent: int) -> None:
     os._exit(128 + signal.SIGTERM)  # as if stopped by SIGTERM, as its parent would have
 
 
+def chunk_size(count: int, workers: int) -> int:
+    """How many of `count` facilities to hand a worker at a time. Each chunk handed out and
+    back costs the parent about a millisecond of CPU time, which the busy workers give up: up
+    to evaluating 10,000 facilities with two workers, the parent took 4.4 to 5.4 s in chunks of
+    4, 2.2 to 2.6 s in chunks of 32 (loading the portfolio about 1.5 s). At most 32 (a facility
+    takes about 12 ms), so the workers finish close together; at most an eighth of a worker's
+    share, so a small portfolio is still spread."""
+    return max(1, min(32, count // (8 * workers)))
+
+
 class WorkerLost(OSError):
     """A worker process ended without handing back its work: killed outright (the out-of-memory
     killer picks the largest process, often a worker) or crashed."""

@@ -348,7 +348,7 @@ def _replayed(
     so the comparison is shared out too, and only counts and keys are handed back."""
     global _REPLAYING
     _REPLAYING = (facilities, reads, dates, db, known_as_of)
-    size = max(1, min(32, len(facilities) // (8 * workers)))  # as pipeline._assessments
+    size = processes.chunk_size(len(facilities), workers)
     chunks = [range(i, min(i + size, len(facilities))) for i in range(0, len(facilities), size)]
     try:
         if workers <= 1 or len(chunks) < 2:

@@ -169,7 +169,7 @@ def _parts(names: list[str], facts: _Facts, workers: int) -> Iterator[_Part]:
         yield from _parts_of(facts, names)
         return
     global _MAKING
-    size = max(1, min(32, len(names) // (8 * workers)))  # as the run's evaluation
+    size = processes.chunk_size(len(names), workers)
     chunks = (names[i : i + size] for i in range(0, len(names), size))
     _MAKING = facts
     try:
