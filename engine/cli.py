@@ -491,6 +491,11 @@ class _Bar:
     def __init__(self, stream: Any):
         self.stream, self.drawn, self.stage = stream, 0.0, ""
 
+    @classmethod
+    def shown(cls, out: _Output) -> _Bar | None:
+        """A bar on standard error if it is a terminal, and the output is not JSON lines."""
+        return cls(sys.stderr) if sys.stderr.isatty() and not out.json else None
+
     def __call__(self, stage: str, done: int, total: int, unit: str = "facilities") -> None:
         moment = monotonic()
         if stage == self.stage and done < total and moment - self.drawn < 0.1:
@@ -538,7 +543,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         verify_chain=args.verify,
         notifier=notifier,
         progress=out.progress,
-        tick=_Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
+        tick=_Bar.shown(out),
     )
     for borrower in result.without_rules:
         out.note(
@@ -589,7 +594,7 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
         args.facility,
         args.partition,
         args.workers,
-        _Bar(sys.stderr) if sys.stderr.isatty() and not out.json else None,
+        _Bar.shown(out),
     )
     known = args.known_as_of.isoformat()
     runs = replayed.runs
@@ -680,9 +685,8 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
     covered = _facilities(args, through)
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
-    # A bar on a terminal, unless the report itself is written to it.
-    elsewhere = args.out is not None or not sys.stdout.isatty()
-    tick = _Bar(sys.stderr) if sys.stderr.isatty() and not out.json and elsewhere else None
+    # Not when the report itself is written to the terminal.
+    tick = _Bar.shown(out) if args.out is not None or not sys.stdout.isatty() else None
 
     def views(names: list[str]) -> Iterator[tuple[str, list[audit.StoredEvent]]]:
         return audit.read_by_facility(args.db, names, args.known_as_of, through)
