@@ -551,6 +551,13 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         )
     for agreement in result.without_facts:
         out.note(f"no facts folder {args.facts / agreement}; agreement {agreement} not tested")
+    for facility, day in result.not_found:
+        out.note(
+            f"no facts folder {args.facts / facility} for facility {facility}, which the audit "
+            f"log holds: not evaluated; its events stand as recorded, the latest as of {day}",
+            facility=facility,
+            last_recorded_as_of=day,
+        )
     stored = sum(result.new.values())
     for event in audit.written(args.db, result.first_seq, stored, () if listed else _ROUTINE):
         out.event(event)

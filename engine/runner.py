@@ -25,7 +25,14 @@ from .errors import InputError, Problem
 from .facts import load_facts
 from .notify import Delivery, Notifier
 from .pipeline import Assessed, Basis, View, assess, assessment, evaluate_portfolio
-from .portfolio import FACILITY_FILE, Facility, Partition, facility_read, in_partition
+from .portfolio import (
+    FACILITY_FILE,
+    Facility,
+    Partition,
+    Portfolio,
+    facility_read,
+    in_partition,
+)
 from .rules import load_agreements
 from .store import Location
 
@@ -53,6 +60,9 @@ class RunResult:
     new: Counter[str]  # every new event, counted by kind
     head: str
     deliveries: list[Delivery] = field(default_factory=list)
+    # facilities the log holds whose facts folders this run did not find (of its partition),
+    # with the as-of date of the latest run that recorded their events: not evaluated
+    not_found: list[tuple[str, date]] = field(default_factory=list)
 
 
 def execute(
@@ -96,12 +106,14 @@ def execute(
         progress("evaluated", facilities=evaluated.count)
         with store.run_lock(db, wait):
             progress("lock acquired", db=str(db))
-            previous = None
+            previous, not_found = None, []
             if store.exists(db):
                 verification = audit.verify(db) if verify_chain else audit.check_tail(db)
                 if not verification.ok:
                     raise LogTampered(verification)
                 previous = latest.under_lock(by_id) if latest else _latest_inputs(db, by_id)
+                if only is None:
+                    not_found = _not_found(db, portfolio, partition)
             manifest, packages, produced = {}, {}, 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
@@ -145,6 +157,22 @@ def execute(
         new,
         head,
         deliveries,
+        not_found,
+    )
+
+
+def _not_found(
+    db: Location, portfolio: Portfolio, partition: Partition | None
+) -> list[tuple[str, date]]:
+    """The facilities of the log (of this partition) that have no folder under the facts
+    folder any more: moved, renamed, removed. Their events stand as the latest run that
+    recorded them left them, and a report shows them so, so the run says it did not evaluate
+    them. A folder that follows no agreement, and an agreement's own facts folder that is
+    missing, are noted as such already."""
+    seen = {f.id for f in portfolio.facilities}
+    seen.update(portfolio.without_rules, portfolio.without_facts)
+    return audit.facilities_where(
+        db, lambda name: name not in seen and (partition is None or in_partition(name, partition))
     )
 
 

@@ -763,6 +763,41 @@ def test_partitions_run_at_once_record_each_facility_once(tmp_path: Path, store_
     assert run_whole(tmp_path / "facts", store_log.db) == 0
 
 
+def test_a_run_names_the_facilities_of_the_log_whose_folders_are_gone(
+    tmp_path: Path, store_log, capsys
+) -> None:
+    """A facility's folder moved, renamed or removed leaves its events in the log as its last
+    run left them, and a report shows it so: every run says it did not evaluate it, with the
+    as-of date of the latest run that recorded its events, until the folder is back. A run of
+    one slice names only those of its slice; a run of named facilities, none."""
+    facts = tmp_path / "facts"
+    names = many(facts, 4)
+    assert run_whole(facts, store_log.db) == 1  # as of 2026-01-01; f00 and f03 in default
+    held = current(store_log.db)
+    (facts / "f01").rename(tmp_path / "f01")
+    capsys.readouterr()
+    later = ["--as-of", "2026-02-01", "--log-format", "json"]
+    assert run_whole(facts, store_log.db, *later) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    [note] = [line for line in lines if line["level"] == "warning"]
+    assert (note["facility"], note["last_recorded_as_of"]) == ("f01", "2026-01-01")
+    assert note["message"] == (
+        f"no facts folder {facts / 'f01'} for facility f01, which the audit log holds: not "
+        "evaluated; its events stand as recorded, the latest as of 2026-01-01"
+    )
+    assert current(store_log.db) == held  # nothing recorded, nothing withdrawn
+    holder = next(i for i in (1, 2) if in_partition("f01", (i, 2)))
+    for i in (1, 2):
+        assert run_whole(facts, store_log.db, "--partition", f"{i}/2") == 0
+        noted = "facility f01, which the audit log holds" in capsys.readouterr().err
+        assert noted == (i == holder)
+    assert run_whole(facts, store_log.db, "--facility", names[0]) == 0
+    assert capsys.readouterr().err == ""
+    (tmp_path / "f01").rename(facts / "f01")
+    assert run_whole(facts, store_log.db) == 0
+    assert capsys.readouterr().err == ""
+
+
 def run_whole(facts: Path, db, *extra: str) -> int:
     common = ["--rules", str(RULES), "--facts", str(facts), "--as-of", "2026-01-01"]
     return run("run", *common, "--db", str(db), *extra)
