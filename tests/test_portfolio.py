@@ -483,6 +483,45 @@ def test_a_portfolio_report_details_the_facilities_needing_attention(
     assert sections[1] in capsys.readouterr().out
 
 
+def test_the_portfolio_view_shows_how_far_each_facility_is_tested(
+    portfolio: Path, tmp_path: Path, capsys
+) -> None:
+    """A facility behind the book (its financials not delivered, its folder gone) shows it in
+    "Tested through", its latest test by the report's date: plain reports the quarter ended
+    March 31, 1999 (current ratio 21,000,000 / 20,000,000 = 1.05, at least 1.00); acme's latest
+    stays December 31, 1998. As of February 1, 1999, both are tested through 1998-12-31."""
+    quarters = [*QUARTERS, compliant_quarter("1999-03-31", "21,000,000")]
+    write_table(portfolio / "plain", "financials", quarters)
+    db, out = tmp_path / "log.db", tmp_path / "book.xlsx"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "1999-06-01") == 1
+    capsys.readouterr()
+    assert run("report", "--db", str(db), "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)["portfolio"]
+    assert {r["facility"]: r["tested_through"] for r in rows} == {
+        "acme": "1998-12-31",
+        "plain": "1999-03-31",
+    }
+    assert run("report", "--db", str(db)) == 0
+    table = capsys.readouterr().out
+    assert "| Nearest limit | Tested through |" in table
+    assert re.search(r"\| acme \|.*\| 1998-12-31 \|\n", table)
+    assert re.search(r"\| plain \|.*\| 1999-03-31 \|\n", table)
+    assert run("report", "--db", str(db), "--format", "html") == 0
+    html = capsys.readouterr().out
+    assert "<th>Tested through</th>" in html and "<td>1999-03-31</td>" in html
+    assert run("report", "--db", str(db), "--format", "xlsx", "--out", str(out)) == 0
+    header, *cells = load_workbook(out)["Portfolio"].values
+    through = header.index("Tested through")
+    assert {c[0]: c[through] for c in cells} == {
+        "acme": datetime(1998, 12, 31),
+        "plain": datetime(1999, 3, 31),
+    }
+    assert run("report", "--db", str(db), "--format", "json", "--as-of", "1999-02-01") == 0
+    rows = json.loads(capsys.readouterr().out)["portfolio"]
+    assert {r["tested_through"] for r in rows} == {"1998-12-31"}
+
+
 @pytest.mark.parametrize("form", ["md", "json", "html", "xlsx"])
 def test_a_portfolio_report_is_written_a_facility_at_a_time_and_the_same(
     form: str, portfolio: Path, store_log, tmp_path: Path

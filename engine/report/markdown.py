@@ -94,7 +94,10 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         "",
     ]
     out += _table(
-        ["Facility", "Name", "Agreement", "Status", "In breach", "Open defaults", "Nearest limit"],
+        [
+            *("Facility", "Name", "Agreement", "Status", "In breach", "Open defaults"),
+            *("Nearest limit", "Tested through"),
+        ],
         [
             [
                 r["facility"],
@@ -104,6 +107,7 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
                 r["in_breach"],
                 f"{r['open_defaults']} ({r['events_of_default']} events of default)",
                 nearest(r["nearest"]),
+                r["tested_through"] or "-",
             ]
             for r in rows
         ],

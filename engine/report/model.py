@@ -252,6 +252,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         default=None,
     )
     s = a["summary"]
+    tested = [c["latest_test"]["date"] for c in a["covenants"] if c["latest_test"]]
     return {
         "facility": a["agreement"],
         "name": a["facility_name"] or a["borrower"],
@@ -263,6 +264,9 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "events_of_default": s["events_of_default"],
         "amounts_due": len(a["amounts_due"]),
         "nearest": nearest,
+        # its latest test by the report's date: a facility behind the book has not reported,
+        # or its folder is gone (a run names those)
+        "tested_through": max(tested, default=None),
     }
 
 

@@ -139,7 +139,8 @@ def _table(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
 def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     """One row per facility, the most serious first, then the nearest to a limit."""
     names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
-    names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "In full here"]
+    names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "Tested through"]
+    names += ["In full here"]
     yield from _table(names, (_portfolio_row(r) for r in model["portfolio"]))
 
 
@@ -156,6 +157,7 @@ def _portfolio_row(r: dict[str, Any]) -> list[Any]:
         t.get("covenant"),
         _share(t.get("headroom_percent")),
         _day(t.get("date")),
+        _day(r["tested_through"]),
         "yes" if r["detailed"] else "no (compliant, nothing open)",
     ]
 
