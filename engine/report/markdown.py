@@ -90,7 +90,8 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         "## Portfolio",
         "",
         f"{len(rows)} facilities, the most serious status first; among equals, the least "
-        f"headroom first. {followed(len(rows), not_detailed)}",
+        f"headroom first. Tested through: each one's latest test by the report's date. "
+        f"{followed(len(rows), not_detailed)}",
         "",
     ]
     out += _table(
