@@ -986,12 +986,7 @@ def facilities(
         values.append(through)
     condition = f" WHERE {' AND '.join(where)}" if where else ""
     with connect(path) as connection:
-        rows = connection.execute(
-            "SELECT e.agreement, max(r.as_of) FROM events e JOIN runs r USING (run)"
-            f"{condition} GROUP BY e.agreement ORDER BY e.agreement",
-            values,
-        ).fetchall()
-    return [(agreement, date.fromisoformat(day)) for agreement, day in rows]
+        return _dated(connection, condition, values)
 
 
 def facilities_where(path: Location, wanted: Callable[[str], bool]) -> list[tuple[str, date]]:
@@ -1005,15 +1000,24 @@ def facilities_where(path: Location, wanted: Callable[[str], bool]) -> list[tupl
         found = []
         for start in range(0, len(names), _NAMES_A_QUERY):
             batch = names[start : start + _NAMES_A_QUERY]
-            found += connection.execute(
-                "SELECT e.agreement, max(r.as_of) FROM events e JOIN runs r USING (run)"
-                f" WHERE e.agreement IN ({', '.join('?' * len(batch))}) GROUP BY e.agreement",
-                batch,
-            ).fetchall()
-    return sorted((name, date.fromisoformat(day)) for name, day in found)
+            found += _dated(
+                connection, f" WHERE e.agreement IN ({', '.join('?' * len(batch))})", batch
+            )
+    return sorted(found)
 
 
 _NAMES_A_QUERY = 500
+
+
+def _dated(connection: Connection, condition: str, values: Sequence[Any]) -> list[tuple[str, date]]:
+    """The facilities of the events that meet `condition`, by name, each with the as-of date
+    of the latest run that recorded one of them."""
+    rows = connection.execute(
+        "SELECT e.agreement, max(r.as_of) FROM events e JOIN runs r USING (run)"
+        f"{condition} GROUP BY e.agreement ORDER BY e.agreement",
+        values,
+    ).fetchall()
+    return [(agreement, date.fromisoformat(day)) for agreement, day in rows]
 
 
 def _cutoff(known_as_of: datetime) -> str:
