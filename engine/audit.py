@@ -1009,6 +1009,30 @@ def facilities_where(path: Location, wanted: Callable[[str], bool]) -> list[tupl
 _NAMES_A_QUERY = 500
 
 
+def ended(path: Location, names: Sequence[str]) -> set[str]:
+    """Those of the facilities `names` whose current view holds a `monitoring_ended` event: the
+    latest evaluation of each stopped at the day its monitoring ended."""
+    found = set()
+    with connect(path) as connection:
+        for start in range(0, len(names), _NAMES_A_QUERY):
+            batch = names[start : start + _NAMES_A_QUERY]
+            among = f"agreement IN ({', '.join('?' * len(batch))})"
+            endings = connection.execute(
+                f"SELECT seq, agreement FROM events WHERE event = ? AND {among}",
+                ["monitoring_ended", *batch],
+            ).fetchall()
+            if not endings:
+                continue
+            superseded = _superseded(
+                connection.execute(
+                    f"SELECT seq, supersedes FROM events WHERE supersedes <> ? AND {among}",
+                    ["[]", *batch],
+                ).fetchall()
+            )
+            found.update(name for seq, name in endings if seq not in superseded)
+    return found
+
+
 def _dated(connection: Connection, condition: str, values: Sequence[Any]) -> list[tuple[str, date]]:
     """The facilities of the events that meet `condition`, by name, each with the as-of date
     of the latest run that recorded one of them."""

@@ -89,7 +89,9 @@ class Assessment:
 
 
 def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
-    """`assess`, and how long its answer holds as the as-of date moves on."""
+    """`assess`, and how long its answer holds as the as-of date moves on. A facility whose
+    monitoring has ended is evaluated as of the day it ended."""
+    as_of = agreement.evaluated_as_of(as_of)
     current = facts.as_of(as_of)
     states = instruments.resolve(agreement, current, as_of)
     evaluation = evaluate(agreement, current, as_of)
@@ -100,6 +102,7 @@ def assessment(agreement: Agreement, facts: Facts, as_of: date) -> Assessment:
         *terms.declared(agreement),
         *lifecycle,
         *keep_ledger(agreement, current, as_of, lifecycle),
+        *terms.ended(agreement, as_of),
     ]
     until = _until(agreement, facts, as_of, states, evaluation, lifecycle)
     return Assessment(events, until, _recorded(facts.tails))
@@ -119,11 +122,12 @@ def _until(
 ) -> date | None:
     """The first as-of date after `as_of` from which these facts could give other events: a
     fact dated later comes in, an instrument takes effect or reaches its outer date, a
-    reserve falls due, a deadline passes, a grace period ends. A ledger of Notes moves with
-    every day (its position is dated the as-of date); after the last date there is none."""
+    reserve falls due, a deadline passes, a grace period ends, monitoring ends. A ledger of
+    Notes moves with every day (its position is dated the as-of date); after the last date
+    there is none."""
     if agreement.interest is not None and facts.notes:
         return later(as_of, timedelta(days=1))
-    days = [facts.next_date_after(as_of)]
+    days = [facts.next_date_after(as_of), agreement.ended and agreement.ended.day]
     for state in states:
         instrument = state.instrument
         days.append(instrument.effective)
@@ -189,14 +193,17 @@ class Basis:
         recorded = self.entry.get("view")
         return View.read(recorded) if isinstance(recorded, dict) else None
 
-    def holds_at(self, as_of: date) -> bool:
-        """Whether these inputs give at `as_of` exactly the events they gave then."""
+    def holds_at(self, as_of: date, agreement: Agreement) -> bool:
+        """Whether these inputs give at `as_of` exactly the events they gave then, for a
+        facility with `agreement`'s terms read from the same facility.toml (the caller checks
+        that): both dates as that facility is evaluated, at most the day its monitoring ended."""
         view = self.view
+        at = agreement.evaluated_as_of
         return (
             view is not None
             and self.engine == __version__
-            and self.as_of <= as_of
-            and (view.until is None or as_of < view.until)
+            and at(self.as_of) <= at(as_of)
+            and (view.until is None or at(as_of) < view.until)
         )
 
 
@@ -391,8 +398,9 @@ def appended(
     (the basis holds), and they are current; new rows each tested alone, compliant, give
     their test and nothing else; and the view's others are events those inputs did not give,
     so a whole run's restatement would not withdraw them either."""
-    if basis is None or not basis.holds_at(as_of):
+    if basis is None or not basis.holds_at(as_of, facility.agreement):
         return None
+    as_of = facility.agreement.evaluated_as_of(as_of)
     old = basis.entry
     same = ("rules", "package")
     if (

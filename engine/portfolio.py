@@ -12,6 +12,9 @@ name, which keys its events in the audit log) and the package it follows.
 agreement = "cerplex"                # the rules/<agreement>/ folder it follows
 borrower = "Acme Holdings, Inc."
 name = "Acme Holdings Senior Notes"  # optional
+ended = 2026-06-30                   # optional: monitoring ends (repaid, refinanced, sold);
+ended_reason = "Repaid in full"      # evaluated as of this day at the latest, and then the
+                                     # folder may go
 
 [[facility.override]]                # a threshold of its own, for some quarters or dates
 covenant = "6.20"
@@ -49,6 +52,7 @@ from .errors import InputError, Problem
 from .rules import (
     Agreement,
     Covenant,
+    Ending,
     Instrument,
     Reader,
     Section,
@@ -207,6 +211,7 @@ def _facility(
     package = packages.get(package_id or "")
     if package_id is not None and package is None:
         section.problem("agreement", f"no agreement {package_id!r} under the rules folder")
+    ended = _ending(section, package)
     covenants = dict(package.covenants) if package else {}
     for override in section.tables("override"):
         _override(override, covenants)
@@ -225,8 +230,24 @@ def _facility(
         borrower=borrower,
         package=package.id,
         facility_name=name,
+        ended=ended,
     )
     return Facility(folder.name, folder, agreement, declared)
+
+
+def _ending(section: Section, package: Agreement | None) -> Ending | None:
+    """The end of the facility's monitoring (`ended`, with its `ended_reason`), if declared:
+    not before its agreement is dated."""
+    day = section.date("ended", required=False)
+    reason = section.text("ended_reason", required=day is not None)
+    if reason is not None and not section.has("ended"):
+        section.problem("ended_reason", "given without ended (the day monitoring ended)")
+    if day is None or reason is None:
+        return None
+    if package is not None and day < package.dated:
+        section.problem("ended", f"{day} is before the agreement is dated ({package.dated})")
+        return None
+    return Ending(day, reason)
 
 
 def _override(section: Section, covenants: dict[str, Covenant]) -> None:

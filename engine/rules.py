@@ -237,6 +237,15 @@ class InterestTerms:
 
 
 @dataclass(frozen=True)
+class Ending:
+    """The day a facility's monitoring ends (repaid, refinanced, sold) and why, as its
+    facility.toml says: it is evaluated as of that day at the latest."""
+
+    day: date
+    reason: str
+
+
+@dataclass(frozen=True)
 class Agreement:
     id: str
     title: str
@@ -252,11 +261,19 @@ class Agreement:
     highest_lawful_rate: Cited | None = None  # limb (A) of the Default Rate, when configured
     interest: InterestTerms | None = None
     # A facility following this agreement as a shared covenant package (see portfolio.py):
-    # the package's id, and the facility's own name.
+    # the package's id, the facility's own name, and the end of its monitoring if it ended.
     package: str | None = None
     facility_name: str | None = None
+    ended: Ending | None = None
     # Its folder as read, the rule files parsed from these bytes: what a run records.
     snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
+
+    def evaluated_as_of(self, as_of: date) -> date:
+        """The date it is evaluated as of in a run as of `as_of`: the day its monitoring
+        ended, if earlier, so that nothing after that (a test, a deadline, interest) gives
+        events."""
+        ended = self.ended
+        return ended.day if ended is not None and ended.day < as_of else as_of
 
 
 def read_toml(path: Path, problems: list[Problem], data: bytes) -> dict[str, Any] | None:

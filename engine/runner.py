@@ -168,12 +168,15 @@ def _not_found(
     folder any more: moved, renamed, removed. Their events stand as the latest run that
     recorded them left them, and a report shows them so, so the run says it did not evaluate
     them. A folder that follows no agreement, and an agreement's own facts folder that is
-    missing, are noted as such already."""
+    missing, are noted as such already; a facility whose monitoring ended (as the log
+    records) may go."""
     seen = {f.id for f in portfolio.facilities}
     seen.update(portfolio.without_rules, portfolio.without_facts)
-    return audit.facilities_where(
+    gone = audit.facilities_where(
         db, lambda name: name not in seen and (partition is None or in_partition(name, partition))
     )
+    ended = audit.ended(db, [name for name, _ in gone]) if gone else set()
+    return [(name, day) for name, day in gone if name not in ended]
 
 
 def _compare(

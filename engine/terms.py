@@ -7,6 +7,7 @@ supersedes the old (the event's version covers the terms, not where the rule fil
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from .cached import ByIdentity
@@ -70,6 +71,16 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
             )
         )
     return events
+
+
+def ended(agreement: Agreement, as_of: date) -> list[AuditEvent]:
+    """A `monitoring_ended` event once `as_of` reaches the day the facility's monitoring ended,
+    as its facility.toml declares."""
+    ending = agreement.ended
+    if ending is None or ending.day > as_of:
+        return []
+    details = {"rule": RULE, "reason": ending.reason, "source": "facility.toml, ended"}
+    return [AuditEvent("monitoring_ended", agreement.id, None, ending.day, details)]
 
 
 def _facility(agreement: Agreement) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import os
 import shutil
 import sqlite3
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
-from engine import store
+from engine import pipeline, runner, store
 from engine.lifecycle import AuditEvent
 from engine.pipeline import monitor
 from engine.schema import TABLES
@@ -56,6 +57,37 @@ def quarter(period_end: str, **figures: object) -> dict[str, object]:
     }
     row.update(figures)
     return row
+
+
+def ratio_quarter(period_end: str, current_assets: int) -> dict[str, object]:
+    """A quarter that meets Cerplex's 6.18, 6.19 and 6.21; 6.20 is current_assets / 20,000,000.
+    Written as a controller's spreadsheet writes figures, with thousands separators."""
+    figures = {
+        "net_income": 6000000,
+        "accounts_receivable": 8000000,
+        "inventory": 2000000,
+        "wells_fargo_debt": 10000000,
+        "current_assets": current_assets,
+        "current_liabilities": 20000000,
+        "tangible_net_worth": 9000000,
+        "net_securities_proceeds": 0,
+    }
+    return {"period_end": period_end} | {k: f"{v:,}" for k, v in figures.items()}
+
+
+@pytest.fixture
+def loads(monkeypatch) -> Counter[str]:
+    """Whole loads of a facility's facts, by facility (in this process: one worker)."""
+    counted: Counter[str] = Counter()
+    for module in (pipeline, runner):
+        whole = module.load_facts
+
+        def counting(folder, *args, whole=whole):
+            counted[folder.name] += 1
+            return whole(folder, *args)
+
+        monkeypatch.setattr(module, "load_facts", counting)
+    return counted
 
 
 def interim(period_end: str, tangible_net_worth: str, **more: object) -> dict[str, object]:

@@ -27,27 +27,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import EXAMPLE_FACTS, RULES, write_table
+from conftest import ratio_quarter as quarter
 from engine import audit, cli, pipeline, portfolio, runner
 from engine.lifecycle import AuditEvent
 from engine.values import FiscalQuarter
 
 AS_OF = "2026-01-01"
 PLAIN = '[facility]\nagreement = "cerplex"\nborrower = "Plain Manufacturing Co."\n'
-
-
-def quarter(period_end: str, current_assets: int) -> dict[str, object]:
-    """Meets 6.18, 6.19 and 6.21; 6.20 is current_assets / 20,000,000."""
-    figures = {
-        "net_income": 6000000,
-        "accounts_receivable": 8000000,
-        "inventory": 2000000,
-        "wells_fargo_debt": 10000000,
-        "current_assets": current_assets,
-        "current_liabilities": 20000000,
-        "tangible_net_worth": 9000000,
-        "net_securities_proceeds": 0,
-    }
-    return {"period_end": period_end} | {k: f"{v:,}" for k, v in figures.items()}
 
 
 EARLIER = [quarter("1998-06-30", 21000000), quarter("1998-09-30", 22000000)]
@@ -58,21 +44,6 @@ def facts_with(root: Path, *appended: dict[str, object], earlier=EARLIER) -> Pat
         write_table(root / name, "financials", [*earlier, *appended])
         (root / name / "facility.toml").write_text(PLAIN)
     return root
-
-
-@pytest.fixture
-def loads(monkeypatch) -> Counter[str]:
-    """Whole loads of a facility's facts, by facility (in this process: one worker)."""
-    counted: Counter[str] = Counter()
-    for module in (pipeline, runner):
-        whole = module.load_facts
-
-        def counting(folder, *args, whole=whole):
-            counted[folder.name] += 1
-            return whole(folder, *args)
-
-        monkeypatch.setattr(module, "load_facts", counting)
-    return counted
 
 
 def run(facts: Path, db, as_of: str = AS_OF, rules: Path = RULES) -> int:

@@ -622,6 +622,7 @@ def test_a_report_that_fails_part_way_leaves_the_file_as_it_was(
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
 
 
+NAMED = 'name = "Acme Holdings Senior Notes"\n'
 BAD = [
     ('agreement = "cerplex"', 'agreement = "nobody"', "facility.agreement", "no agreement"),
     ('covenant = "6.20"\nfrom', 'covenant = "9.99"\nfrom', "facility.override[0].covenant", "9.99"),
@@ -631,6 +632,16 @@ BAD = [
     ("grace_days = 30", "grace_days = -1", "facility.override[1].grace_days", "negative"),
     ('borrower = "Acme Holdings, Inc."\n', "", "facility.borrower", "missing"),
     ("[facility]", "[facility\n", "facility.toml", "not valid TOML"),
+    (NAMED, f"{NAMED}ended = 1998-12-31\n", "facility.ended_reason", "missing"),
+    (NAMED, f'{NAMED}ended_reason = "Repaid"\n', "facility.ended_reason", "without ended"),
+    (NAMED, f'{NAMED}ended = "1998-12-31"\nended_reason = "Repaid"\n', "facility.ended", "date"),
+    # The Note Agreement is dated November 19, 1993 (First Amendment Agreement, Recital B)
+    (
+        NAMED,
+        f'{NAMED}ended = 1993-11-18\nended_reason = "Repaid"\n',
+        "facility.ended",
+        "1993-11-19",
+    ),
 ]
 
 

@@ -90,7 +90,8 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         "## Portfolio",
         "",
         f"{len(rows)} facilities, the most serious status first; among equals, the least "
-        f"headroom first. Tested through: each one's latest test by the report's date. "
+        f"headroom first; those whose monitoring ended last. Tested through: each one's latest "
+        f"test by the report's date. "
         f"{followed(len(rows), not_detailed)}",
         "",
     ]
@@ -126,6 +127,12 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         out += [
             f"{which} dated {a['dated']} [{a['terms_seq']}]; "
             f"lenders: {md('; '.join(a['lenders']))}.",
+            "",
+        ]
+    if (ended := a["ended"]) is not None:
+        out += [
+            f"**Monitoring ended on {ended['date']}** [{ended['seq']}]: {md(ended['reason'])}. "
+            "Nothing after that day is tested.",
             "",
         ]
     out += ["### Summary", ""]

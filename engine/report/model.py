@@ -253,12 +253,14 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     )
     s = a["summary"]
     tested = [c["latest_test"]["date"] for c in a["covenants"] if c["latest_test"]]
+    ended = a["ended"]["date"] if a["ended"] else None
     return {
         "facility": a["agreement"],
         "name": a["facility_name"] or a["borrower"],
         "package": a["package"],
         "status": worst,
-        "status_label": STATUS_WORDS[worst],
+        "status_label": STATUS_WORDS[worst] + (f"; monitoring ended {ended}" if ended else ""),
+        "ended": ended,
         "in_breach": s["in_breach"],
         "open_defaults": s["open_defaults"],
         "events_of_default": s["events_of_default"],
@@ -272,6 +274,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
 
 def _portfolio_order(r: dict[str, Any]) -> tuple:
     return (
+        r["ended"] is not None,  # after those still monitored
         _SEVERITY[r["status"]],
         Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
         r["facility"],
@@ -279,9 +282,10 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
 
 
 def _needs_attention(row: dict[str, Any]) -> bool:
-    """Anything but a clean bill: a status other than compliant, an open default, an amount
-    due."""
-    return row["status"] != "compliant" or bool(row["open_defaults"] or row["amounts_due"])
+    """Anything but a clean bill (a status other than compliant, an open default, an amount
+    due) in a facility still monitored."""
+    clean = row["status"] == "compliant" and not (row["open_defaults"] or row["amounts_due"])
+    return row["ended"] is None and not clean
 
 
 def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:
@@ -483,6 +487,8 @@ class _Agreement:
         buckets = defaultdict(int)
         for c in covenants:
             buckets[c["bucket"]] += 1
+        endings = self.kinds["monitoring_ended"]
+        ended = _seq_row(max(endings, key=lambda e: e.seq), "reason") if endings else None
         return {
             "agreement": self.name,
             "facility_name": agreement.details.get("facility_name") if agreement else None,
@@ -492,6 +498,7 @@ class _Agreement:
             "lenders": agreement.details.get("lenders") if agreement else [],
             "dated": agreement.details.get("dated") if agreement else None,
             "terms_seq": agreement.seq if agreement else None,
+            "ended": ended,  # monitoring ended by the report's date: nothing is tested after
             "summary": {
                 "covenants": len(covenants),
                 "compliant": buckets["compliant"],
@@ -503,7 +510,7 @@ class _Agreement:
                 ),
                 "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
                 "thin_headroom": [w for c in covenants if (w := self._thin(c))],
-                "step_ups": [up for c in covenants for up in self._step_ups(c)],
+                "step_ups": [] if ended else [up for c in covenants for up in self._step_ups(c)],
             },
             "covenants": covenants,
             "lifecycles": lifecycles,

@@ -220,6 +220,7 @@ def followed(facilities: int, not_detailed: int) -> str:
     detailed = facilities - not_detailed
     return (
         f"The sections of the {detailed} needing attention follow; the other {not_detailed}, "
-        "compliant with no open default or amount due, are in this table only "
+        "compliant with no open default or amount due, or no longer monitored, are in this "
+        "table only "
         '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
     )

@@ -146,6 +146,7 @@ def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
 
 def _portfolio_row(r: dict[str, Any]) -> list[Any]:
     t = r["nearest"] or {}
+    why_not = "monitoring ended" if r["ended"] else "compliant, nothing open"
     return [
         r["facility"],
         r["name"],
@@ -158,7 +159,7 @@ def _portfolio_row(r: dict[str, Any]) -> list[Any]:
         _share(t.get("headroom_percent")),
         _day(t.get("date")),
         _day(r["tested_through"]),
-        "yes" if r["detailed"] else "no (compliant, nothing open)",
+        "yes" if r["detailed"] else f"no ({why_not})",
     ]
 
 
