@@ -487,11 +487,18 @@ def test_the_portfolio_view_shows_how_far_each_facility_is_tested(
     portfolio: Path, tmp_path: Path, capsys
 ) -> None:
     """A facility behind the book (its financials not delivered, its folder gone) shows it in
-    "Tested through", its latest test by the report's date: plain reports the quarter ended
-    March 31, 1999 (current ratio 21,000,000 / 20,000,000 = 1.05, at least 1.00); acme's latest
-    stays December 31, 1998. As of February 1, 1999, both are tested through 1998-12-31."""
+    "Tested through", its latest quarter-end test by the report's date: plain reports the
+    quarter ended March 31, 1999 (current ratio 21,000,000 / 20,000,000 = 1.05, at least 1.00);
+    acme's latest stays December 31, 1998, though its revolver is reported and tested on April
+    15, 1999 (Section 4.2: 3,000,000 + 2,000,000 = 5,000,000, not less than $4,886,984). As of
+    February 1, 1999, both are tested through 1998-12-31."""
     quarters = [*QUARTERS, compliant_quarter("1999-03-31", "21,000,000")]
     write_table(portfolio / "plain", "financials", quarters)
+    revolver = {
+        "revolving_loans_outstanding": "3,000,000",
+        "revolving_loans_available": "2,000,000",
+    }
+    write_table(portfolio / "acme", "revolver", [{"date": "1999-04-15", **revolver}])
     db, out = tmp_path / "log.db", tmp_path / "book.xlsx"
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
     assert run("run", *common, "--as-of", "1999-06-01") == 1

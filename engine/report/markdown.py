@@ -91,7 +91,7 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         "",
         f"{len(rows)} facilities, the most serious status first; among equals, the least "
         f"headroom first; those whose monitoring ended last. Tested through: each one's latest "
-        f"test by the report's date. "
+        f"quarter-end test by the report's date. "
         f"{followed(len(rows), not_detailed)}",
         "",
     ]

@@ -252,7 +252,8 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         default=None,
     )
     s = a["summary"]
-    tested = [c["latest_test"]["date"] for c in a["covenants"] if c["latest_test"]]
+    tested = [c for c in a["covenants"] if c["latest_test"]]
+    quarterly = [c for c in tested if c["test"] == "fiscal_quarter_end"]
     ended = a["ended"]["date"] if a["ended"] else None
     return {
         "facility": a["agreement"],
@@ -266,9 +267,12 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "events_of_default": s["events_of_default"],
         "amounts_due": len(a["amounts_due"]),
         "nearest": nearest,
-        # its latest test by the report's date: a facility behind the book has not reported,
-        # or its folder is gone (a run names those)
-        "tested_through": max(tested, default=None),
+        # its latest quarter-end test by the report's date (of any test, if it has none): a
+        # facility behind the book has not delivered its financials, or its folder is gone (a
+        # run names those). A revolver reported monthly does not hide overdue financials.
+        "tested_through": max(
+            (c["latest_test"]["date"] for c in quarterly or tested), default=None
+        ),
     }
 
 
