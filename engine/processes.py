@@ -3,8 +3,9 @@
 A run keeps what it has evaluated in a temporary folder until it is written (about 0.9 GB at
 ten thousand facilities), and a report is written beside its final name until it is whole.
 Stopped by an error, Ctrl-C or SIGTERM (systemd stopping the unit, `timeout`, `kill`), the
-process unwinds and removes them; its worker processes leave stopping to it, and a worker that
-dies stops it too (`WorkerLost`). Killed outright (SIGKILL, the OOM killer, a power cut) it
+process unwinds and removes them; its worker processes leave stopping to it (a worker that has
+not finished its work in hand within a grace is killed), and a worker that dies stops it too
+(`WorkerLost`). Killed outright (SIGKILL, the OOM killer, a power cut) it
 cannot, so a temporary folder is held by an flock on the folder itself, which the kernel
 releases once its holder and every process it forked are gone, and each run removes those
 nobody holds before it evaluates (`sweep`).
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 PREFIX = "covenant-monitor-"
@@ -96,6 +98,7 @@ def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
     """Worker processes forked with what the parent holds (the portfolio, the report's model).
     A worker that dies stops the command with WorkerLost (multiprocessing's Pool waited for its
     work for ever)."""
+    others = set(multiprocessing.active_children())
     executor = ProcessPoolExecutor(
         workers, multiprocessing.get_context("fork"), _start_worker, (os.getpid(),)
     )
@@ -110,8 +113,27 @@ def pool(workers: int) -> Iterator[ProcessPoolExecutor]:
         # Work not started is dropped; what a worker has in hand (at most a chunk of a run's
         # facilities, a chart) is finished, and the pool's thread is gone before the process
         # forks again. Stopping workers part way tripped Python 3.11's pool into an error on
-        # the work already dropped (InvalidStateError, printed by its thread).
-        executor.shutdown(wait=True, cancel_futures=True)
+        # the work already dropped (InvalidStateError, printed by its thread), so only a
+        # worker that has not finished within the grace is killed: one stopped (SIGSTOP, a
+        # debugger) or hung would otherwise hold the command for ever, and systemd's stop
+        # until its timeout.
+        executor.shutdown(wait=False, cancel_futures=True)
+        _kill_stragglers(others, STOP_GRACE)
+        executor.shutdown(wait=True)
+
+
+STOP_GRACE = 5.0  # seconds a worker has to finish its work in hand (about 0.4 s) once stopped
+
+
+def _kill_stragglers(others: set[BaseProcess], grace: float) -> None:
+    """Waits up to `grace` seconds for the pool's workers (this process's children but
+    `others`) to end, then kills the rest."""
+    deadline = time.monotonic() + grace
+    for worker in set(multiprocessing.active_children()) - others:
+        worker.join(max(0.0, deadline - time.monotonic()))
+    for worker in set(multiprocessing.active_children()) - others:
+        worker.kill()
+        worker.join()
 
 
 @contextmanager

@@ -196,6 +196,26 @@ def test_a_chart_worker_killed_outright_stops_the_report_with_exit_6(portfolio, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no report, whole or part
 
 
+def test_a_hung_worker_does_not_hold_a_stopped_run(portfolio, tmp_path) -> None:
+    """A worker stopped (SIGSTOP: a debugger, or as a hung disk would hold it) when its run is
+    stopped: the run kills it once the grace for the work in hand is over
+    (`processes.STOP_GRACE`) rather than wait for it for ever, and ends as a stopped run does."""
+    facts, _ = portfolio
+    db = tmp_path / "log.db"
+    process = running(tmp_path, facts, db, "--workers", "2")
+    wait_for(lambda: len(list((tmp_path / "tmp").glob("*/rows-*"))) == 2, process)  # both work
+    hung = workers_of(process)[0]
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        assert "stopped by SIGTERM" in terminated(process)
+        assert not alive(hung)
+    finally:
+        if alive(hung):
+            os.kill(hung, signal.SIGKILL)
+    assert holds_something(tmp_path / "tmp") == []
+    assert not db.exists()
+
+
 def test_workers_whose_run_is_killed_outright_go_too(portfolio, tmp_path, monkeypatch) -> None:
     """Without their parent they would wait for work for ever, and hold the lock on its
     temporary folder, which no later run could then remove."""
