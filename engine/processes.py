@@ -3,12 +3,12 @@
 A run keeps what it has evaluated in a temporary folder until it is written (about 0.9 GB at
 ten thousand facilities), and a report is written beside its final name until it is whole.
 Stopped by an error, Ctrl-C or SIGTERM (systemd stopping the unit, `timeout`, `kill`), the
-process unwinds and removes them; its worker processes leave stopping to it (a worker that has
-not finished its work in hand within a grace is killed), and a worker that dies stops it too
-(`WorkerLost`). Killed outright (SIGKILL, the OOM killer, a power cut) it
-cannot, so a temporary folder is held by an flock on the folder itself, which the kernel
-releases once its holder and every process it forked are gone, and each run removes those
-nobody holds before it evaluates (`sweep`).
+process unwinds and removes them; its worker processes leave stopping to it (one that has not
+finished its work in hand within a grace is killed), and a worker that dies stops it too
+(`WorkerLost`). Killed outright (SIGKILL, the OOM killer, a power cut) it cannot, so a temporary
+folder is held by an flock on the folder itself, which the kernel releases once its holder and
+every process it forked are gone, and each run removes those nobody holds before it evaluates
+(`sweep`).
 """
 
 from __future__ import annotations
