@@ -998,15 +998,9 @@ def facilities_where(path: Location, wanted: Callable[[str], bool]) -> list[tupl
         held = connection.execute("SELECT DISTINCT agreement FROM events").fetchall()
         names = [name for (name,) in held if wanted(name)]
         found = []
-        for start in range(0, len(names), _NAMES_A_QUERY):
-            batch = names[start : start + _NAMES_A_QUERY]
-            found += _dated(
-                connection, f" WHERE e.agreement IN ({', '.join('?' * len(batch))})", batch
-            )
+        for among, batch in _batches(names, "e.agreement"):
+            found += _dated(connection, f" WHERE {among}", batch)
     return sorted(found)
-
-
-_NAMES_A_QUERY = 500
 
 
 def ended(path: Location, names: Sequence[str]) -> set[str]:
@@ -1014,9 +1008,7 @@ def ended(path: Location, names: Sequence[str]) -> set[str]:
     latest evaluation of each stopped at the day its monitoring ended."""
     found = set()
     with connect(path) as connection:
-        for start in range(0, len(names), _NAMES_A_QUERY):
-            batch = names[start : start + _NAMES_A_QUERY]
-            among = f"agreement IN ({', '.join('?' * len(batch))})"
+        for among, batch in _batches(names, "agreement"):
             endings = connection.execute(
                 f"SELECT seq, agreement FROM events WHERE event = ? AND {among}",
                 ["monitoring_ended", *batch],
@@ -1031,6 +1023,17 @@ def ended(path: Location, names: Sequence[str]) -> set[str]:
             )
             found.update(name for seq, name in endings if seq not in superseded)
     return found
+
+
+def _batches(names: Sequence[str], column: str) -> Iterator[tuple[str, Sequence[str]]]:
+    """Facility names a query's worth at a time, each batch with its condition `column IN
+    (?, ...)`."""
+    for start in range(0, len(names), _NAMES_A_QUERY):
+        batch = names[start : start + _NAMES_A_QUERY]
+        yield f"{column} IN ({', '.join('?' * len(batch))})", batch
+
+
+_NAMES_A_QUERY = 500
 
 
 def _dated(connection: Connection, condition: str, values: Sequence[Any]) -> list[tuple[str, date]]:
