@@ -308,7 +308,7 @@ def record(
             rows = Rows(lean(e) for e in by_agreement.get(agreement, []))
             versions = [(row[0], row[1]) for row in rows]
             log.facility(agreement, versions, rows, restatements.get(agreement))
-        log.commit(inputs)
+        log.commit(canonical(inputs))
     return list(written(path, log.first_seq, log.count))
 
 
@@ -529,12 +529,11 @@ class Appender:
                     live[name] = _Live(number, digest, on)
         return live
 
-    def commit(
-        self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None = None
-    ) -> None:
-        """Chain and write the new events after one run row, and commit; `new` counts them by
-        kind, and `first_seq` is the first one's seq (read them back with `written`). With
-        nothing new, nothing is written. `progress(done, total)` counts the facilities whose
+    def commit(self, inputs: str, progress: Callable[[int, int], None] | None = None) -> None:
+        """Chain and write the new events after one run row, whose `inputs` (the canonical text
+        of what the run read) it records, and commit; `new` counts them by kind, and
+        `first_seq` is the first one's seq (read them back with `written`). With nothing new,
+        nothing is written. `progress(done, total)` counts the facilities whose
         events are written."""
         self._store_files()
         if self.count:
@@ -544,20 +543,20 @@ class Appender:
 
     _BATCH = 1000  # files per statement
 
-    def _write(self, inputs: dict[str, Any], progress: Callable[[int, int], None] | None) -> None:
+    def _write(self, inputs: str, progress: Callable[[int, int], None] | None) -> None:
         connection = self.connection
         chain = _Chain(_head(connection))
         last = _last_seq(connection)
         self.first_seq = last + 1
         run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
-        recorded_at, day, inputs_text = now(), self.as_of.isoformat(), canonical(inputs)
+        recorded_at, day = now(), self.as_of.isoformat()
         prev, digest = chain.link(
-            *_run_fields(run_id, recorded_at, day, inputs_text, last + 1, self.count)
+            *_run_fields(run_id, recorded_at, day, inputs, last + 1, self.count)
         )
         connection.execute(
             "INSERT INTO runs (run, recorded_at, as_of, inputs, first_seq, events, prev_hash,"
             " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, recorded_at, day, inputs_text, last + 1, self.count, prev, digest),
+            (run_id, recorded_at, day, inputs, last + 1, self.count, prev, digest),
         )
         rows = self._chained_rows(chain, run_id, last, progress)
         connection.append("events", _EVENT_COLUMNS, rows)

@@ -114,7 +114,7 @@ def execute(
                 previous = latest.under_lock(by_id) if latest else _latest_inputs(db, by_id)
                 if only is None:
                     not_found = _not_found(db, portfolio, partition)
-            manifest, packages, produced = {}, {}, 0
+            manifest, produced = restate.ManifestText(), 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
                     log.file(sha, content)
@@ -127,19 +127,13 @@ def execute(
                     for sha, content in assessed.details_files.items():
                         log.details_file(sha, content)
                     view = _compare(log, previous, assessed, facility, as_of)
-                    manifest[assessed.facility] = restate.recorded(
-                        assessed.facility, assessed.entry, packages, view.recorded()
-                    )
+                    manifest.add(assessed.facility, assessed.entry, view.recorded())
                     produced += view.events
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
-                inputs = {
-                    "rules": str(rules_dir),
-                    "facts": str(facts_dir),
-                    "engine": __version__,
-                    "packages": packages,
-                    "agreements": manifest,
-                }
+                inputs = manifest.inputs_text(
+                    {"rules": str(rules_dir), "facts": str(facts_dir), "engine": __version__}
+                )
                 progress("recording", new=log.count)
                 log.commit(
                     inputs, (lambda done, total: tick("recording", done, total)) if tick else None

@@ -28,9 +28,10 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import LATE, RULES, write_table
-from engine import audit, cli, pipeline, runner
+from engine import audit, cli, pipeline, restate, runner
 from engine.errors import InputError
 from engine.facts import load_facts
+from engine.lifecycle import canonical
 from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import in_partition, load_portfolio, splice
 from engine.report import build, render
@@ -915,6 +916,25 @@ def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log)
     tail = "1998-12-31 1998Q4"
     assert all(e["tails"] == {"financials": tail} for e in inputs["agreements"].values())
     assert audit.verify(store_log.db).ok
+
+
+def test_a_run_rows_manifest_is_the_canonical_text_of_its_entries() -> None:
+    """The run row's inputs are put together from each facility's entry as text; they must be
+    the one canonical text of the whole, which the chain digests: names sorted as JSON sorts
+    keys (upper case first, accented last), quoted as JSON quotes them."""
+    manifest = restate.ManifestText()
+    rules = {"covenants.toml": "a" * 64}
+    names = ["zeta", "Alpha", '\u00e9t\u00e9 "2"', "beta"]
+    entries = {}
+    for number, name in enumerate(names):
+        entry = {"rules": rules, "facts": {"financials.csv": f"{number:064}"}, "package": "p"}
+        manifest.add(name, entry, {"events": number})
+        entries[name] = {"facts": entry["facts"], "package": "p", "view": {"events": number}}
+    fields = {"rules": "r", "facts": "f", "engine": "1"}
+    whole = {**fields, "packages": {"p": rules}, "agreements": entries}
+    assert manifest.inputs_text(fields) == canonical(whole)
+    empty = {**fields, "packages": {}, "agreements": {}}
+    assert restate.ManifestText().inputs_text(fields) == canonical(empty)
 
 
 def test_a_log_with_rule_files_per_facility_is_still_compared(tmp_path: Path, store_log) -> None:
