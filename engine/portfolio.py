@@ -183,7 +183,7 @@ def facility_read(
     (a replay's, from the log): as its facility.toml says (`declared`, its content as read),
     or else following the agreement whose facts folder it is; None with its problems noted."""
     if declared is not None:
-        return _facility(folder / FACILITY_FILE, declared, packages, problems)
+        return _facility(folder, declared, packages, problems)
     agreement = next((a for a in packages.values() if a.facts == folder.name), None)
     if agreement is None:
         problems.append(Problem(str(folder), "no facility.toml, and no agreement's facts folder"))
@@ -192,8 +192,9 @@ def facility_read(
 
 
 def _facility(
-    path: Path, declared: bytes, packages: dict[str, Agreement], problems: list[Problem]
+    folder: Path, declared: bytes, packages: dict[str, Agreement], problems: list[Problem]
 ) -> Facility | None:
+    path = folder / FACILITY_FILE
     reader = Reader(str(path), problems)
     data = read_toml(path, problems, declared)
     if data is None:
@@ -212,15 +213,19 @@ def _facility(
     if package_id is not None and package is None:
         section.problem("agreement", f"no agreement {package_id!r} under the rules folder")
     ended = _ending(section, package)
+    overrides, own = section.tables("override"), section.tables("instrument")
     covenants = dict(package.covenants) if package else {}
-    for override in section.tables("override"):
+    for override in overrides:
         _override(override, covenants)
     instruments = dict(package.instruments) if package else {}
-    for table in section.tables("instrument"):
+    for table in own:
         _instrument(table, instruments, covenants)
     if not section.done() or package is None:
         return None
-    folder = path.parent
+    # A facility with none of its own shares its package's (nothing changes them once read):
+    # a portfolio holds every facility's agreement for the whole run.
+    covenants = covenants if overrides else package.covenants
+    instruments = instruments if own else package.instruments
     agreement = replace(
         package,
         id=folder.name,
