@@ -110,11 +110,10 @@ class Covenant:
     flag: str | None = None  # Consequence.FLAG: the event a failed test records
 
     def threshold_for(self, key: Key) -> Threshold | None:
-        found = self._thresholds.get(key, _UNSEEN)
+        schedule = self.schedule
+        found = _IN_FORCE.get((id(schedule), key), _UNSEEN)
         if found is _UNSEEN:
-            found = self._thresholds[key] = next(
-                (row for row in self.schedule if row.covers(key)), None
-            )
+            found = _look_up(schedule, key)
         return found
 
     @cached_property
@@ -123,11 +122,24 @@ class Covenant:
         names = self.metric.names if self.metric else frozenset()
         return tuple(sorted(names | (self.plus.names if self.plus else frozenset())))
 
-    @cached_property
-    def _thresholds(self) -> dict[Key, Threshold | None]:
-        """The row in force for each key asked about: every facility's covenant asks for
-        the same quarters, forty times a facility."""
-        return {}
+
+# The row of each schedule in force at each key asked about, by the schedule's identity: every
+# facility of a package asks its covenants for the same quarters, forty times a facility.
+# Kept here, bounded, not in each covenant: a facility's own (overridden) covenants are asked
+# once for each key, and a portfolio holds them for the whole run (2.6 KB each).
+_IN_FORCE: dict[tuple[int, Key], Threshold | None] = {}
+_SCHEDULES: dict[int, tuple[Threshold, ...]] = {}  # kept while their rows are: ids not reused
+_MOST_IN_FORCE = 1 << 14
+
+
+def _look_up(schedule: tuple[Threshold, ...], key: Key) -> Threshold | None:
+    if len(_IN_FORCE) >= _MOST_IN_FORCE:
+        _IN_FORCE.clear()
+        _SCHEDULES.clear()
+    _SCHEDULES[id(schedule)] = schedule
+    found = next((row for row in schedule if row.covers(key)), None)
+    _IN_FORCE[(id(schedule), key)] = found
+    return found
 
 
 @dataclass(frozen=True)
