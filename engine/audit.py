@@ -533,8 +533,8 @@ class Appender:
         """Chain and write the new events after one run row, whose `inputs` (the canonical text
         of what the run read) it records, and commit; `new` counts them by kind, and
         `first_seq` is the first one's seq (read them back with `written`). With nothing new,
-        nothing is written. `progress(done, total)` counts the facilities whose
-        events are written."""
+        nothing is written. `progress(done, total)` counts the facilities whose events are
+        written."""
         self._store_files()
         if self.count:
             self._write(inputs, progress)
