@@ -21,6 +21,7 @@ from typing import Any
 import tomli
 from dateutil.relativedelta import relativedelta
 
+from .cached import ByIdentity
 from .conventions import Calendar, DayCount
 from .errors import InputError, Problem
 from .expr import Expr, parse_expr
@@ -50,8 +51,6 @@ class Consequence(StrEnum):
     ACCELERATION = "acceleration"  # its first occurrence makes an amount due (Section 4.2)
     FLAG = "flag"  # no default: the excess is flagged (Section 9.1's Senior Debt cap)
 
-
-_UNSEEN: Any = object()
 
 # A schedule row is keyed by fiscal quarter for quarter-end tests and by date otherwise.
 Key = date | FiscalQuarter
@@ -111,10 +110,8 @@ class Covenant:
 
     def threshold_for(self, key: Key) -> Threshold | None:
         schedule = self.schedule
-        found = _IN_FORCE.get((id(schedule), key), _UNSEEN)
-        if found is _UNSEEN:
-            found = _look_up(schedule, key)
-        return found
+        found = _in_force.made.get((id(schedule), key))  # asked once for each test: inlined
+        return found[1] if found is not None else _in_force(schedule, key)
 
     @cached_property
     def input_names(self) -> tuple[str, ...]:
@@ -127,19 +124,9 @@ class Covenant:
 # facility of a package asks its covenants for the same quarters, forty times a facility.
 # Kept here, bounded, not in each covenant: a facility's own (overridden) covenants are asked
 # once for each key, and a portfolio holds them for the whole run (2.6 KB each).
-_IN_FORCE: dict[tuple[int, Key], Threshold | None] = {}
-_SCHEDULES: dict[int, tuple[Threshold, ...]] = {}  # kept while their rows are: ids not reused
-_MOST_IN_FORCE = 1 << 14
-
-
-def _look_up(schedule: tuple[Threshold, ...], key: Key) -> Threshold | None:
-    if len(_IN_FORCE) >= _MOST_IN_FORCE:
-        _IN_FORCE.clear()
-        _SCHEDULES.clear()
-    _SCHEDULES[id(schedule)] = schedule
-    found = next((row for row in schedule if row.covers(key)), None)
-    _IN_FORCE[(id(schedule), key)] = found
-    return found
+_in_force: ByIdentity[tuple[Threshold, ...], Threshold | None] = ByIdentity(
+    lambda schedule, key: next((row for row in schedule if row.covers(key)), None), most=1 << 14
+)
 
 
 @dataclass(frozen=True)
