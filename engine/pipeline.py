@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from . import __version__, audit, instruments, processes, terms
 from .errors import InputError, Problem
@@ -28,7 +28,7 @@ from .evaluate import Evaluation, evaluate
 from .facts import Facts, Tail, load_appended, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
-from .portfolio import Facility, Partition, Portfolio, load_portfolio
+from .portfolio import Facility, Listing, Partition, list_portfolio, load_portfolio
 from .rules import Agreement, TestKind
 from .values import later
 
@@ -262,10 +262,16 @@ def facts_read(entry: dict[str, Any], files: dict[str, bytes]) -> dict[str, byte
     return {name: files[sha] for name, sha in entry["facts"].items()}
 
 
-# What a process hands back for a facility: where its `Assessed` waits, or its problems. The
-# `Assessed` stays in the evaluating process's file, so the one process that waits for them all
-# neither receives nor spools again each facility's files and the rest.
-_Outcome = tuple[audit.Waiting | None, list[Problem]]
+class _Outcome(NamedTuple):
+    """What a process hands back for a facility: where its `Assessed` waits (None: not
+    evaluated), its problems, and the package it follows. The `Assessed` stays in the evaluating
+    process's file, so the one process that waits for them all neither receives nor spools again
+    each facility's files and the rest. Neither evaluated nor with problems: its folder follows
+    no agreement (`Listing.follows_none`)."""
+
+    waiting: audit.Waiting | None
+    problems: list[Problem]
+    package: str | None = None
 
 
 class Keep:
@@ -309,7 +315,7 @@ def assess_facility(
         try:
             facts = load_facts(facility.folder, facility.agreement, facts_read(entry, files))
         except InputError as error:
-            return None, error.problems
+            return _Outcome(None, error.problems)
         found = assessment(facility.agreement, facts, as_of)
     if found.tails is not None:
         entry["tails"] = found.tails
@@ -344,8 +350,9 @@ def assess_facility(
     if keep is not None:
         content = [*own.values(), *(b for _, b in added.values()), *shared.values()]
         if keep.take(_held(parts, content)):
-            return audit.Kept(assessed([audit.Kept(part) for part in parts])), []
-    return _spool(_spool_file(spool), parts, assessed), []
+            kept = audit.Kept(assessed([audit.Kept(part) for part in parts]))
+            return _Outcome(kept, [], facility.package)
+    return _Outcome(_spool(_spool_file(spool), parts, assessed), [], facility.package)
 
 
 # The digests of the files of shared details this process has handed on in the run under way
@@ -507,9 +514,12 @@ class Evaluated:
     """Every facility of a run evaluated, in facility order: where each one's `Assessed` waits
     (in its worker's file, a few dozen bytes each, or kept in memory: `Keep`)."""
 
-    portfolio: Portfolio
-    waiting: list[audit.Waiting]
-    rule_files: dict[str, bytes]  # every package's, read once (not with each facility)
+    listing: Listing  # what was evaluated: the facilities' folders and the packages
+    facilities: list[str]  # evaluated, in order
+    waiting: list[audit.Waiting]  # each one's `Assessed`
+    rule_files: dict[str, bytes]  # every package followed, its files read once
+    without_facts: list[str]  # packages no facility follows: nothing to test
+    without_rules: list[str]  # facts folders that follow no agreement: not read
 
     @property
     def count(self) -> int:
@@ -542,25 +552,27 @@ def evaluate_portfolio(
     processes.sweep()  # what killed runs left
     _HANDED_ON.clear()
     with processes.scratch_folder() as tmp, _Collector() as collector:
-        portfolio = load_portfolio(rules_dir, facts_dir, only, partition)
-        facilities = portfolio.facilities
-        known = bases([f.id for f in facilities]) if bases else {}
+        listing = list_portfolio(rules_dir, facts_dir, only, partition)
+        known = bases(listing.names) if bases else {}
         collector.loaded()
         problems: list[Problem] = []
-        waiting: list[audit.Waiting] = []
-        assessments = _assessments(facilities, as_of, workers, tmp, known)
-        for done, (assessed, found) in enumerate(assessments, 1):
-            problems.extend(found)
-            if assessed is not None:
-                waiting.append(assessed)
+        facilities, waiting, without_rules, followed = [], [], [], set()
+        assessments = _assessments(listing, as_of, workers, tmp, known)
+        for done, (name, outcome) in enumerate(zip(listing.names, assessments, strict=True), 1):
+            problems.extend(outcome.problems)
+            if outcome.waiting is not None:
+                facilities.append(name)
+                waiting.append(outcome.waiting)
+                followed.add(outcome.package)
+            elif not outcome.problems:
+                without_rules.append(name)
             if progress is not None:
-                progress(done, len(facilities))
+                progress(done, len(listing.names))
         collector.evaluated()
         if problems:
             raise InputError(problems)
-        followed = {f.package: f.rules[1] for f in facilities}  # each package's files, once
-        rule_files = {sha: c for files in followed.values() for sha, c in files.items()}
-        yield Evaluated(portfolio, waiting, rule_files)
+        rule_files, without_facts = listing.rule_files(followed), listing.without_facts(followed)
+        yield Evaluated(listing, facilities, waiting, rule_files, without_facts, without_rules)
 
 
 class _Collector:
@@ -617,7 +629,7 @@ def _between_facilities() -> None:
 
 
 # Worker processes are forked with the portfolio in hand; each is sent a facility's index.
-_Shared = tuple[list[Facility], date, Path, dict[str, Basis]]
+_Shared = tuple[Listing, date, Path, dict[str, Basis]]
 _FORKED: _Shared | None = None
 
 
@@ -627,34 +639,43 @@ def _assess_forked(index: int) -> _Outcome:
 
 
 def _assess(shared: _Shared, index: int, keep: Keep | None = None) -> _Outcome:
-    facilities, as_of, spool, bases = shared
-    facility = facilities[index]
-    outcome = assess_facility(facility, as_of, spool, bases.get(facility.id), keep)
+    """The facility of the listing's `index`-th folder, read here and let go once evaluated."""
+    listing, as_of, spool, bases = shared
+    name = listing.names[index]
+    declared = listing.declared(name)
+    if listing.follows_none(name, declared):
+        return _Outcome(None, [])
+    problems: list[Problem] = []
+    facility = listing.facility(name, declared, problems)
+    if facility is None:
+        return _Outcome(None, problems)
+    outcome = assess_facility(facility, as_of, spool, bases.get(name), keep)
     _between_facilities()
     return outcome
 
 
 def _assessments(
-    facilities: list[Facility],
+    listing: Listing,
     as_of: date,
     workers: int,
     spool: Path,
     bases: dict[str, Basis],
 ) -> Iterator[_Outcome]:
-    shared = (facilities, as_of, spool, bases)
-    if workers <= 1 or len(facilities) < 2:
+    shared = (listing, as_of, spool, bases)
+    count = len(listing.names)
+    if workers <= 1 or count < 2:
         keep = Keep()  # this process writes their events too
         try:
-            for index in range(len(facilities)):
+            for index in range(count):
                 yield _assess(shared, index, keep)
         finally:
             _close_spool_file()
         return
-    chunk = processes.chunk_size(len(facilities), workers)
+    chunk = processes.chunk_size(count, workers)
     global _FORKED
     _FORKED = shared
     try:
         with processes.pool(workers) as pool:
-            yield from pool.map(_assess_forked, range(len(facilities)), chunksize=chunk)
+            yield from pool.map(_assess_forked, range(count), chunksize=chunk)
     finally:
         _FORKED = None

@@ -120,60 +120,107 @@ def in_partition(facility: str, partition: Partition) -> bool:
     return int(hashlib.sha256(facility.encode()).hexdigest()[:12], 16) % n == i - 1
 
 
+@dataclass(frozen=True)
+class Listing:
+    """The facilities of a run, by folder name, and the packages they may follow, before any
+    facility's own file is read: a run reads each facility where it evaluates it and lets it
+    go, so that what it holds does not grow with the facilities' descriptions."""
+
+    facts_dir: Path
+    names: list[str]
+    packages: dict[str, Agreement]
+    whole: bool  # every folder: none named, no partition
+
+    def declared(self, name: str) -> bytes | None:
+        """The folder's facility.toml, if it has one: read without a stat first, as most have."""
+        try:
+            return read_bytes(f"{self.facts_dir}/{name}/{FACILITY_FILE}")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    def follows_none(self, name: str, declared: bytes | None) -> bool:
+        """Whether the folder follows no agreement: no facility.toml, and no agreement's own
+        facts folder (noted, not read)."""
+        return declared is None and all(a.facts != name for a in self.packages.values())
+
+    def facility(
+        self, name: str, declared: bytes | None, problems: list[Problem]
+    ) -> Facility | None:
+        """The facility of the folder `name`, whose facility.toml is `declared` as read; None
+        with its problems noted."""
+        return facility_read(self.facts_dir / name, declared, self.packages, problems)
+
+    def rule_files(self, followed: set[str]) -> dict[str, bytes]:
+        """The files of the packages `followed`, by digest: a run stores them once, not with
+        each facility."""
+        found: dict[str, bytes] = {}
+        for package in sorted(followed):
+            snapshot = self.packages[package].snapshot
+            assert snapshot is not None  # load_agreement takes it
+            found.update(snapshot[1])
+        return found
+
+    def without_facts(self, followed: set[str]) -> list[str]:
+        """The packages no facility follows, given those `followed`: nothing to test (noted
+        only when every folder was listed)."""
+        return sorted(set(self.packages) - followed) if self.whole else []
+
+
+def list_portfolio(
+    rules_dir: Path,
+    facts_dir: Path,
+    only: Iterable[str] | None = None,
+    partition: Partition | None = None,
+) -> Listing:
+    """Every facility folder under `facts_dir`, or those named in `only`, or those of one
+    partition, with the packages under `rules_dir` loaded."""
+    packages = {a.id: a for a in load_agreements(rules_dir)}
+    if not facts_dir.is_dir():
+        raise InputError([Problem(str(facts_dir), "facts folder not found")])
+    names = _subfolders(facts_dir)
+    if only is not None:
+        wanted = set(only)
+        unknown = sorted(wanted - set(names))
+        if unknown:
+            raise InputError(
+                [Problem(str(facts_dir), f"no facility folder named {name!r}") for name in unknown]
+            )
+        names = [name for name in names if name in wanted]
+    if partition is not None:
+        names = [name for name in names if in_partition(name, partition)]
+    return Listing(facts_dir, names, packages, only is None and partition is None)
+
+
 def load_portfolio(
     rules_dir: Path,
     facts_dir: Path,
     only: Iterable[str] | None = None,
     partition: Partition | None = None,
 ) -> Portfolio:
-    """Every facility under `facts_dir`, or those named in `only`, or those of one partition;
-    every problem in the facility files is reported at once."""
-    packages = {a.id: a for a in load_agreements(rules_dir)}
-    if not facts_dir.is_dir():
-        raise InputError([Problem(str(facts_dir), "facts folder not found")])
-    folders_followed = {a.facts for a in packages.values()}
-    folders = _subfolders(facts_dir)
-    wanted = set(only) if only is not None else None
-    if wanted is not None:
-        unknown = sorted(wanted - {p.name for p in folders})
-        if unknown:
-            raise InputError(
-                [Problem(str(facts_dir), f"no facility folder named {name!r}") for name in unknown]
-            )
+    """Every facility of `list_portfolio`, read; every problem in the facility files is
+    reported at once."""
+    listing = list_portfolio(rules_dir, facts_dir, only, partition)
     facilities, without_rules, problems = [], [], []
-    for folder in folders:
-        declared = _declared(folder)
-        if declared is None and folder.name not in folders_followed:
-            without_rules.append(folder.name)
+    for name in listing.names:
+        declared = listing.declared(name)
+        if listing.follows_none(name, declared):
+            without_rules.append(name)
             continue
-        facility = facility_read(folder, declared, packages, problems)
-        if facility is None or (wanted is not None and facility.id not in wanted):
-            continue
-        if partition is None or in_partition(facility.id, partition):
+        facility = listing.facility(name, declared, problems)
+        if facility is not None:
             facilities.append(facility)
     if problems:
         raise InputError(problems)
-    followed = {f.package for f in facilities}
-    whole = wanted is None and partition is None
-    without_facts = sorted(set(packages) - followed) if whole else []
-    return Portfolio(facilities, packages, without_facts, without_rules)
+    without_facts = listing.without_facts({f.package for f in facilities})
+    return Portfolio(facilities, listing.packages, without_facts, without_rules)
 
 
-def _subfolders(folder: Path) -> list[Path]:
-    """The folders in `folder` but hidden ones, by name (as Path sorts them): scandir knows each
+def _subfolders(folder: Path) -> list[str]:
+    """The names of the folders in `folder` but hidden ones, sorted: scandir knows each
     entry's type without a stat, and strings sort several times faster than paths (0.1 s of
     a run at ten thousand facilities)."""
     with os.scandir(folder) as entries:
-        names = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
-    return [folder / name for name in names]
-
-
-def _declared(folder: Path) -> bytes | None:
-    """A folder's facility.toml, if it has one: read without a stat first, as most have."""
-    try:
-        return read_bytes(f"{folder}/{FACILITY_FILE}")
-    except (FileNotFoundError, IsADirectoryError):
-        return None
+        return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
 
 
 def facility_read(
@@ -194,7 +241,7 @@ def facility_read(
 def _facility(
     folder: Path, declared: bytes, packages: dict[str, Agreement], problems: list[Problem]
 ) -> Facility | None:
-    path = folder / FACILITY_FILE
+    path, noted = folder / FACILITY_FILE, len(problems)
     reader = Reader(str(path), problems)
     data = read_toml(path, problems, declared)
     if data is None:
@@ -220,8 +267,8 @@ def _facility(
     instruments = dict(package.instruments) if package else {}
     for table in own:
         _instrument(table, instruments, covenants)
-    if not section.done() or package is None:
-        return None
+    if not section.done() or package is None or len(problems) > noted:
+        return None  # its tables' problems are theirs, not its section's
     # A facility with none of its own shares its package's (nothing changes them once read):
     # a portfolio holds every facility's agreement for the whole run.
     covenants = covenants if overrides else package.covenants

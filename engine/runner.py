@@ -22,17 +22,10 @@ from typing import Any
 
 from . import __version__, audit, processes, restate, store
 from .errors import InputError, Problem
-from .facts import load_facts
+from .facts import Facts, load_facts
 from .notify import Delivery, Notifier
-from .pipeline import Assessed, Basis, View, assess, assessment, evaluate_portfolio
-from .portfolio import (
-    FACILITY_FILE,
-    Facility,
-    Partition,
-    Portfolio,
-    facility_read,
-    in_partition,
-)
+from .pipeline import Assessed, Basis, Evaluated, View, assess, assessment, evaluate_portfolio
+from .portfolio import FACILITY_FILE, Facility, Listing, Partition, facility_read, in_partition
 from .rules import load_agreements
 from .store import Location
 
@@ -101,8 +94,6 @@ def execute(
         partition,
         latest.before if latest else None,
     ) as evaluated:
-        portfolio = evaluated.portfolio
-        by_id = {f.id: f for f in portfolio.facilities}
         progress("evaluated", facilities=evaluated.count)
         with store.run_lock(db, wait):
             progress("lock acquired", db=str(db))
@@ -111,22 +102,22 @@ def execute(
                 verification = audit.verify(db) if verify_chain else audit.check_tail(db)
                 if not verification.ok:
                     raise LogTampered(verification)
-                previous = latest.under_lock(by_id) if latest else _latest_inputs(db, by_id)
+                names = evaluated.facilities
+                previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
                 if only is None:
-                    not_found = _not_found(db, portfolio, partition)
+                    not_found = _not_found(db, evaluated, partition)
             manifest, produced = restate.ManifestText(), 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
                     log.file(sha, content)
                 for done, assessed in enumerate(evaluated, 1):
-                    facility = by_id[assessed.facility]
                     for sha, content in assessed.files.items():
                         log.file(sha, content)
                     for sha, (earlier, added) in assessed.grown.items():
                         log.appended_file(sha, earlier, added)  # earlier: stored by the basis
                     for sha, content in assessed.details_files.items():
                         log.details_file(sha, content)
-                    view = _compare(log, previous, assessed, facility, as_of)
+                    view = _compare(log, previous, assessed, evaluated.listing, as_of)
                     manifest.add(assessed.facility, assessed.entry, view.recorded())
                     produced += view.events
                     if tick:
@@ -143,9 +134,9 @@ def execute(
             progress("recorded", new=sum(new.values()), head=head)
             deliveries = notifier.send(db, first) if notifier is not None else []
     return RunResult(
-        [f.id for f in portfolio.facilities],
-        portfolio.without_facts,
-        portfolio.without_rules,
+        evaluated.facilities,
+        evaluated.without_facts,
+        evaluated.without_rules,
         produced,
         first,
         new,
@@ -156,7 +147,7 @@ def execute(
 
 
 def _not_found(
-    db: Location, portfolio: Portfolio, partition: Partition | None
+    db: Location, evaluated: Evaluated, partition: Partition | None
 ) -> list[tuple[str, date]]:
     """The facilities of the log (of this partition) that have no folder under the facts
     folder any more: moved, renamed, removed. Their events stand as the latest run that
@@ -164,8 +155,7 @@ def _not_found(
     them. A folder that follows no agreement, and an agreement's own facts folder that is
     missing, are noted as such already; a facility whose monitoring ended (as the log
     records) may go."""
-    seen = {f.id for f in portfolio.facilities}
-    seen.update(portfolio.without_rules, portfolio.without_facts)
+    seen = {*evaluated.facilities, *evaluated.without_rules, *evaluated.without_facts}
     gone = audit.facilities_where(
         db, lambda name: name not in seen and (partition is None or in_partition(name, partition))
     )
@@ -177,7 +167,7 @@ def _compare(
     log: audit.Appender,
     previous: dict[str, Basis] | None,
     assessed: Assessed,
-    facility: Facility,
+    listing: Listing,
     as_of: date,
 ) -> View:
     """Hand one facility's events to the log; what that leaves of its view. What was worked
@@ -193,15 +183,26 @@ def _compare(
         log.additions(assessed.rows, assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
     else:
-        facts = load_facts(facility.folder, facility.agreement, assessed.facts_read(log))
+        facility, facts = _as_read(listing, assessed, log)
         again = assessment(facility.agreement, facts, as_of)
         log.details_files(again.events)
         rows, until = audit.Rows(map(audit.lean, again.events)), again.until
         versions, whole = [(row[0], row[1]) for row in rows], None
         distinct = len({key for key, _ in versions})
-    restatement = functools.partial(_restatement, log, previous, assessed, facility, as_of)
+    restatement = functools.partial(_restatement, log, previous, assessed, listing, as_of)
     others = log.facility(name, versions, rows, restatement, whole, distinct)
     return View(distinct, tuple(others), until)
+
+
+def _as_read(listing: Listing, assessed: Assessed, log: audit.Appender) -> tuple[Facility, Facts]:
+    """The facility and its facts as the run read them, for the writing process, which holds
+    no facility's description but needs one rarely: read again from its files as read (its
+    facility.toml, which the evaluation found sound, included)."""
+    files, problems = assessed.facts_read(log), []
+    folder = listing.facts_dir / assessed.facility
+    facility = facility_read(folder, files.get(FACILITY_FILE), listing.packages, problems)
+    assert facility is not None, problems
+    return facility, load_facts(folder, facility.agreement, files)
 
 
 class _Latest:
@@ -248,21 +249,21 @@ def _restatement(
     log: audit.Appender,
     previous: dict[str, Basis] | None,
     assessed: Assessed,
-    facility: Facility,
+    listing: Listing,
     as_of: date,
 ) -> audit.Restatement | None:
     """When a facility's inputs differ from those of the latest run that read it: what
     changed, and what its earlier inputs give today."""
-    name, terms = facility.id, facility.agreement
+    name = assessed.facility
     basis = (previous or {}).get(name)
     if basis is None or restate.same_inputs(basis.entry, assessed.entry):
         return None
     old = basis.entry
     old_files = log.files(restate.digests({name: old}))
     # again, as read: the run kept only what they give
-    new_facts = load_facts(facility.folder, terms, assessed.facts_read(log))
+    facility, new_facts = _as_read(listing, assessed, log)
     new = {name: assessed.entry}
-    return restate.compare(name, {name: old}, new, old_files, new_facts, as_of, terms)
+    return restate.compare(name, {name: old}, new, old_files, new_facts, as_of, facility.agreement)
 
 
 @dataclass(frozen=True)

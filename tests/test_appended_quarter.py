@@ -540,8 +540,8 @@ def test_a_run_recorded_before_tails_were_is_built_on_once_evaluated_whole(
 # run is under way (a portfolio's run takes a minute), and a file recorded but not evaluated
 # would be taken as evaluated by every later run (its digest unchanged). The edit lands
 # after the run has read the file: after the snapshot for a facts file (a whole load used
-# to read the folder again), after the portfolio for facility.toml (its digest was taken
-# when its facility's turn came) and for a rule file (its folder's, after the portfolio).
+# to read the folder again), after its facility's for facility.toml (its digest was taken
+# when its facility's turn came) and after the listing for a rule file (its folder's).
 CORRECTED = [quarter("1998-06-30", 21000000), quarter("1998-09-30", 19000000)]
 OVERRIDE = PLAIN + (
     '[[facility.override]]\ncovenant = "6.20"\nfrom = "1998Q2"\nminimum = "1.08"\n'
@@ -582,11 +582,11 @@ def test_a_run_records_the_files_it_evaluated_when_one_is_saved_during_it(
         edited = saved_during_the_run(monkeypatch, portfolio.Facility, "snapshot", edit)
     elif saved == "facility.toml":
         edit = lambda: (north / "facility.toml").write_text(OVERRIDE)  # noqa: E731
-        edited = saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
+        edited = saved_during_the_run(monkeypatch, portfolio.Listing, "declared", edit)
     else:
         row = 'table_row = "June 30, 1998 and thereafter"\nminimum = "1.0'
         edit = lambda: rule.write_text(rule.read_text().replace(f'{row}0"', f'{row}8"'))  # noqa: E731
-        edited = saved_during_the_run(monkeypatch, pipeline, "load_portfolio", edit)
+        edited = saved_during_the_run(monkeypatch, pipeline, "list_portfolio", edit)
     assert run(facts, store_log.db, rules=rules_copy) == 0  # every test complies as read
     assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
     tests = [e for e in audit.read(store_log.db) if e.event == "test" and e.covenant == "6.20"]

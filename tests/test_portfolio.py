@@ -29,11 +29,12 @@ from openpyxl import load_workbook
 
 from conftest import LATE, RULES, write_table
 from engine import audit, cli, pipeline, restate, runner
+from engine import portfolio as portfolio_module
 from engine.errors import InputError
 from engine.facts import load_facts
 from engine.lifecycle import canonical
 from engine.pipeline import evaluate_portfolio, monitor
-from engine.portfolio import in_partition, load_portfolio, splice
+from engine.portfolio import FACILITY_FILE, in_partition, load_portfolio, splice
 from engine.report import build, render
 from engine.rules import Threshold
 from engine.snapshot import folder_files
@@ -345,6 +346,45 @@ def test_what_a_run_holds_is_out_of_the_collectors_way_only_while_it_runs(
     with pytest.raises(InputError), evaluate_portfolio(RULES, portfolio, LATE):
         pass
     assert gc.get_freeze_count() == 0 and gc.isenabled()
+
+
+def test_a_run_holds_no_facilitys_description_once_it_is_evaluated(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each facility is read where it is evaluated and let go: what the run goes on to hold
+    while it compares with the log and writes is its facilities' names, not their agreements,
+    so that its memory does not grow with theirs."""
+    read: list[weakref.ref] = []
+    facility = portfolio_module.Listing.facility
+
+    def kept_an_eye_on(*args, **kwargs):
+        found = facility(*args, **kwargs)
+        read.append(weakref.ref(found))
+        return found
+
+    monkeypatch.setattr(portfolio_module.Listing, "facility", kept_an_eye_on)
+    with evaluate_portfolio(RULES, portfolio, LATE) as evaluated:
+        assert evaluated.facilities == ["acme", "plain"]
+        assert len(read) == 2 and [ref() for ref in read] == [None, None]
+
+
+def test_a_run_of_some_facilities_reads_only_their_facility_files(
+    portfolio: Path, tmp_path: Path
+) -> None:
+    """A facility file that is not sound stops the runs that evaluate its facility, not those
+    of other facilities (--facility, or another machine's --partition), which never read it."""
+    (portfolio / "acme" / "facility.toml").write_text(ACME.replace("[facility]", "[facility\n"))
+    db = tmp_path / "log.db"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--facility", "plain") == 0
+    holder = next(i for i in (1, 2) if in_partition("acme", (i, 2)))
+    other = 3 - holder
+    assert not in_partition("plain", (holder, 2))  # each has a slice of its own
+    assert run("run", *common, "--partition", f"{other}/2") == 0
+    assert {e.agreement for e in audit.read(db)} == {"plain"}
+    with pytest.raises(InputError) as refused:
+        runner.execute(RULES, portfolio, db, LATE, partition=(holder, 2))
+    assert [p.file for p in refused.value.problems] == [str(portfolio / "acme" / FACILITY_FILE)]
 
 
 class _Cycle:
