@@ -46,7 +46,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InputError, Problem
 from .rules import (
@@ -120,6 +120,15 @@ def in_partition(facility: str, partition: Partition) -> bool:
     return int(hashlib.sha256(facility.encode()).hexdigest()[:12], 16) % n == i - 1
 
 
+class Read(NamedTuple):
+    """A facility folder as read: its facility, or None with the problems that stop it being
+    read; with none, the folder follows no agreement (it has no facility.toml and is no
+    agreement's own facts folder), which a run notes and does not read."""
+
+    facility: Facility | None
+    problems: list[Problem]
+
+
 @dataclass(frozen=True)
 class Listing:
     """The facilities of a run, by folder name, and the packages they may follow, before any
@@ -131,24 +140,14 @@ class Listing:
     packages: dict[str, Agreement]
     whole: bool  # every folder: none named, no partition
 
-    def declared(self, name: str) -> bytes | None:
-        """The folder's facility.toml, if it has one: read without a stat first, as most have."""
-        try:
-            return read_bytes(f"{self.facts_dir}/{name}/{FACILITY_FILE}")
-        except (FileNotFoundError, IsADirectoryError):
-            return None
-
-    def follows_none(self, name: str, declared: bytes | None) -> bool:
-        """Whether the folder follows no agreement: no facility.toml, and no agreement's own
-        facts folder (noted, not read)."""
-        return declared is None and all(a.facts != name for a in self.packages.values())
-
-    def facility(
-        self, name: str, declared: bytes | None, problems: list[Problem]
-    ) -> Facility | None:
-        """The facility of the folder `name`, whose facility.toml is `declared` as read; None
-        with its problems noted."""
-        return facility_read(self.facts_dir / name, declared, self.packages, problems)
+    def read(self, name: str) -> Read:
+        """The facility of the folder `name` as its files say now."""
+        folder = self.facts_dir / name
+        declared = _declared(str(folder))  # its text kept: the facility's files are read by it
+        if declared is None and all(a.facts != name for a in self.packages.values()):
+            return Read(None, [])
+        problems: list[Problem] = []
+        return Read(facility_read(folder, declared, self.packages, problems), problems)
 
     def rule_files(self, followed: set[str]) -> dict[str, bytes]:
         """The files of the packages `followed`, by digest: a run stores them once, not with
@@ -202,17 +201,24 @@ def load_portfolio(
     listing = list_portfolio(rules_dir, facts_dir, only, partition)
     facilities, without_rules, problems = [], [], []
     for name in listing.names:
-        declared = listing.declared(name)
-        if listing.follows_none(name, declared):
-            without_rules.append(name)
-            continue
-        facility = listing.facility(name, declared, problems)
+        facility, found = listing.read(name)
         if facility is not None:
             facilities.append(facility)
+        elif not found:
+            without_rules.append(name)
+        problems.extend(found)
     if problems:
         raise InputError(problems)
     without_facts = listing.without_facts({f.package for f in facilities})
     return Portfolio(facilities, listing.packages, without_facts, without_rules)
+
+
+def _declared(folder: str) -> bytes | None:
+    """A folder's facility.toml, if it has one: read without a stat first, as most have."""
+    try:
+        return read_bytes(f"{folder}/{FACILITY_FILE}")
+    except (FileNotFoundError, IsADirectoryError):
+        return None
 
 
 def _subfolders(folder: Path) -> list[str]:

@@ -582,7 +582,7 @@ def test_a_run_records_the_files_it_evaluated_when_one_is_saved_during_it(
         edited = saved_during_the_run(monkeypatch, portfolio.Facility, "snapshot", edit)
     elif saved == "facility.toml":
         edit = lambda: (north / "facility.toml").write_text(OVERRIDE)  # noqa: E731
-        edited = saved_during_the_run(monkeypatch, portfolio.Listing, "declared", edit)
+        edited = saved_during_the_run(monkeypatch, portfolio.Listing, "read", edit)
     else:
         row = 'table_row = "June 30, 1998 and thereafter"\nminimum = "1.0'
         edit = lambda: rule.write_text(rule.read_text().replace(f'{row}0"', f'{row}8"'))  # noqa: E731

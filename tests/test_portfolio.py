@@ -355,14 +355,14 @@ def test_a_run_holds_no_facilitys_description_once_it_is_evaluated(
     while it compares with the log and writes is its facilities' names, not their agreements,
     so that its memory does not grow with theirs."""
     read: list[weakref.ref] = []
-    facility = portfolio_module.Listing.facility
+    original = portfolio_module.Listing.read
 
     def kept_an_eye_on(*args, **kwargs):
-        found = facility(*args, **kwargs)
-        read.append(weakref.ref(found))
+        found = original(*args, **kwargs)
+        read.append(weakref.ref(found.facility))
         return found
 
-    monkeypatch.setattr(portfolio_module.Listing, "facility", kept_an_eye_on)
+    monkeypatch.setattr(portfolio_module.Listing, "read", kept_an_eye_on)
     with evaluate_portfolio(RULES, portfolio, LATE) as evaluated:
         assert evaluated.facilities == ["acme", "plain"]
         assert len(read) == 2 and [ref() for ref in read] == [None, None]
