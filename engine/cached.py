@@ -1,7 +1,8 @@
-"""A cached property for the objects a run makes millions of."""
+"""Caches for the objects a run makes millions of, and for those many facilities share."""
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar
 
@@ -44,4 +45,23 @@ class ByIdentity(Generic[_K, _T]):
             if len(self.made) >= self.most:
                 self.made.clear()
             found = self.made[key] = (obj, self.make(obj, *values))
+        return found[1]
+
+
+class WhileAlive(Generic[_K, _T]):
+    """`make(obj)` made once for each object, by identity, and let go with it: for objects that
+    many facilities share (a package's covenants, kept for the whole run) or that one facility
+    has of its own (a covenant it overrides, which goes once the facility is evaluated, and
+    whose value would otherwise stay for the rest of the run)."""
+
+    def __init__(self, make: Callable[[_K], _T]):
+        self.make = make
+        self.made: dict[int, tuple[weakref.ref, _T]] = {}
+
+    def __call__(self, obj: _K) -> _T:
+        key = id(obj)
+        found = self.made.get(key)
+        if found is None:
+            gone = weakref.ref(obj, lambda _, made=self.made: made.pop(key, None))
+            found = self.made[key] = (gone, self.make(obj))
         return found[1]

@@ -22,12 +22,12 @@ from typing import Any, ClassVar, NamedTuple
 from dateutil.relativedelta import relativedelta
 
 from . import host
-from .cached import ByIdentity, cached_property
+from .cached import cached_property
 from .evaluate import Evaluation, NotTested, TestResult, row_tests
 from .facts import FactEventRow, Facts
 from .instruments import InstrumentState, Status, Window
 from .interest import accrue, default_rate_pieces
-from .rules import Agreement, Consequence, Covenant, TestKind, Threshold
+from .rules import Agreement, Consequence, Covenant, TestKind
 from .skeleton import Skeleton, hole
 
 # Events whose first recording makes `run` exit 1: something new needs attention.
@@ -174,25 +174,31 @@ class SharedTexts(NamedTuple):
         return cls(DetailsTexts(stored, whole.versioned, encode_basestring(stored)), (sha, content))
 
 
-# Details dicts that the events of many facilities share (a package's terms, made once by
-# terms.py), encoded once for all of them.
-_shared_texts = ByIdentity(SharedTexts.of)
+class SharedDetails(dict):
+    """Details that the events of many facilities share, unchanged (a package's terms, made
+    once by terms.py): encoded once for all of them, and let go with them."""
+
+    @cached_property
+    def shared(self) -> SharedTexts:
+        return SharedTexts.of(self)
 
 
 @dataclass(frozen=True)
 class SharedEvent(AuditEvent):
-    """An event whose details dict is one that many facilities' events share, unchanged: its
-    row holds the digest of a file that holds them, stored once (`SharedTexts`). A package's
-    terms were a quarter of a portfolio's log, the same 24 KB in each facility's rows, and
-    twice that in what its worker spooled for the writing process."""
+    """An event whose details are `SharedDetails`: its row holds the digest of a file that
+    holds them, stored once (`SharedTexts`). A package's terms were a quarter of a portfolio's
+    log, the same 24 KB in each facility's rows, and twice that in what its worker spooled for
+    the writing process."""
+
+    details: SharedDetails
 
     @cached_property
     def texts(self) -> DetailsTexts:
-        return _shared_texts(self.details).texts
+        return self.details.shared.texts
 
     @property
     def details_file(self) -> tuple[str, bytes]:  # type: ignore[override]
-        return _shared_texts(self.details).file
+        return self.details.shared.file
 
 
 def _content(details: dict[str, Any]) -> dict[str, Any]:
@@ -317,21 +323,16 @@ _MOST_SHAPES = 4096
 
 def _texts_of(test: TestResult, result: str) -> _TestTexts:
     """The texts of a test's shape, which its covenant and the row of its table in force
-    decide (and whether it has a note, a plus): looked up by those objects' identities, which
-    the facilities of a package share, so that a test's details are made only for a covenant
-    row not met before. Each entry keeps its objects, so their ids are not reused."""
-    covenant, row = test.covenant, test.row
-    mark = (id(covenant), id(row), bool(test.note), test.plus_value is not None)
-    found = _BY_ROW.get(mark)
+    decide (and whether it has a note, a plus): kept in the covenant, which the facilities of a
+    package share, by the row's identity, so that a test's details are made only for a
+    covenant row not met before. Each entry keeps its row, so its id is not reused."""
+    row, made = test.row, test.covenant.made
+    mark = (id(row), bool(test.note), test.plus_value is not None)
+    found = made.get(mark)
     if found is None:
         details = _recorded_details(test, result)
-        if len(_BY_ROW) >= _MOST_SHAPES:
-            _BY_ROW.clear()
-        found = _BY_ROW[mark] = (covenant, row, _TestTexts.of(covenant.section, details))
-    return found[2]
-
-
-_BY_ROW: dict[tuple[int, int, bool, bool], tuple[Covenant, Threshold, _TestTexts]] = {}
+        found = made[mark] = (row, _TestTexts.of(test.covenant.section, details))
+    return found[1]
 
 
 class _Test(AuditEvent):

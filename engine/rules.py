@@ -8,7 +8,7 @@ naming each file and key.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
@@ -119,11 +119,18 @@ class Covenant:
         names = self.metric.names if self.metric else frozenset()
         return tuple(sorted(names | (self.plus.names if self.plus else frozenset())))
 
+    @cached_property
+    def made(self) -> dict[Hashable, Any]:
+        """What is worked out once for this covenant and kept with it (the texts of its tests'
+        shapes, `lifecycle._texts_of`): a package's covenants are kept for the whole run, a
+        facility's own (overridden) ones until the facility is evaluated."""
+        return {}
+
 
 # The row of each schedule in force at each key asked about, by the schedule's identity: every
 # facility of a package asks its covenants for the same quarters, forty times a facility.
 # Kept here, bounded, not in each covenant: a facility's own (overridden) covenants are asked
-# once for each key, and a portfolio holds them for the whole run (2.6 KB each).
+# once for each key.
 _in_force: ByIdentity[tuple[Threshold, ...], Threshold | None] = ByIdentity(
     lambda schedule, key: next((row for row in schedule if row.covers(key)), None), most=1 << 14
 )

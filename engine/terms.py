@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from .cached import ByIdentity
-from .lifecycle import AuditEvent, SharedEvent, unit_of
+from .cached import WhileAlive
+from .lifecycle import AuditEvent, SharedDetails, SharedEvent, unit_of
 from .rules import Agreement, Covenant, InterestTerms
 
 RULE = "declared"
@@ -159,7 +159,8 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
     }
 
 
-# The details of a package's terms are made once for all the facilities that follow it (an
-# override makes a facility's covenant an object of its own), and so are their texts.
-_covenant_terms = ByIdentity(lambda covenant: {"rule": RULE, **_covenant(covenant)})
-_interest_terms = ByIdentity(lambda terms: {"rule": RULE, **_interest(terms)})
+# The details of a package's terms are made once for all the facilities that follow it, and so
+# are their texts; an override makes a facility's covenant an object of its own, whose terms go
+# with it.
+_covenant_terms = WhileAlive(lambda covenant: SharedDetails(rule=RULE, **_covenant(covenant)))
+_interest_terms = WhileAlive(lambda terms: SharedDetails(rule=RULE, **_interest(terms)))

@@ -16,7 +16,7 @@ import pytest
 from conftest import EXAMPLE_FACTS, LATE, RULES, Store, run
 from engine import audit, runner, store
 from engine.cli import main
-from engine.lifecycle import AuditEvent, SharedEvent, canonical
+from engine.lifecycle import AuditEvent, SharedDetails, SharedEvent, canonical
 
 
 @pytest.fixture
@@ -364,7 +364,8 @@ def test_terms_a_log_holds_in_their_rows_are_not_recorded_again_when_stored_once
     day, as_of = date(1997, 8, 20), date(1998, 3, 31)
     whole = AuditEvent("covenant_terms", "south", "6.20", day, details)  # as version 5 stored
     audit.record(store_log.db, [whole], as_of, {})
-    shared = [SharedEvent("covenant_terms", f, "6.20", day, details) for f in ("south", "north")]
+    terms = SharedDetails(details)
+    shared = [SharedEvent("covenant_terms", f, "6.20", day, terms) for f in ("south", "north")]
     assert [e.agreement for e in audit.record(store_log.db, shared, as_of, {})] == ["north"]
     sha = hashlib.sha256(canonical(details).encode()).hexdigest()
     rows = store_log.query("SELECT agreement, details FROM events ORDER BY seq")

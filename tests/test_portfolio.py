@@ -353,19 +353,22 @@ def test_a_run_holds_no_facilitys_description_once_it_is_evaluated(
 ) -> None:
     """Each facility is read where it is evaluated and let go: what the run goes on to hold
     while it compares with the log and writes is its facilities' names, not their agreements,
-    so that its memory does not grow with theirs."""
+    so that its memory does not grow with theirs. The terms of acme's own Section 6.20 (its
+    override) go with it too; those of the package's, which plain follows, are made once."""
     read: list[weakref.ref] = []
     original = portfolio_module.Listing.read
 
     def kept_an_eye_on(*args, **kwargs):
         found = original(*args, **kwargs)
-        read.append(weakref.ref(found.facility))
+        read.extend(map(weakref.ref, (found.facility, found.facility.agreement.covenants["6.20"])))
         return found
 
     monkeypatch.setattr(portfolio_module.Listing, "read", kept_an_eye_on)
     with evaluate_portfolio(RULES, portfolio, LATE) as evaluated:
         assert evaluated.facilities == ["acme", "plain"]
-        assert len(read) == 2 and [ref() for ref in read] == [None, None]
+        package = evaluated.listing.packages["cerplex"].covenants["6.20"]
+        assert len(read) == 4 and read[3]() is package
+        assert [ref() for ref in read[:3]] == [None, None, None]
 
 
 def test_a_run_of_some_facilities_reads_only_their_facility_files(
