@@ -52,13 +52,13 @@ class ManifestText:
 
     def inputs_text(self, fields: dict[str, Any]) -> str:
         """`canonical` of the run row's inputs: these `fields`, the packages and the entries
-        under `agreements`, which is the first key as canonical text sorts them."""
+        under `agreements`, which is the first key as canonical text sorts them. The entries
+        are let go as they are put together: a run writes the text, not them."""
         rest = {**fields, "packages": self.packages}
         assert all(key > "agreements" for key in rest)
-        entries = ",".join(
-            f"{canonical(name)}:{self.entries[name]}" for name in sorted(self.entries)
-        )
-        return f'{{"agreements":{{{entries}}},{canonical(rest)[1:]}'
+        entries, self.entries = self.entries, {}
+        joined = ",".join(f"{canonical(name)}:{entries.pop(name)}" for name in sorted(entries))
+        return f'{{"agreements":{{{joined}}},{canonical(rest)[1:]}'
 
 
 def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -720,3 +720,24 @@ def test_tests_the_lifecycle_did_not_make_are_spooled_as_events():
     does not give the event back as spooled: its events are spooled as they are."""
     event = AuditEvent("test", "a", "6.20", date(1997, 9, 30), {"result": "compliant"}, "1998Q1")
     assert not audit.restores(audit.stored_all([audit.lean(event)]))
+
+
+def test_a_run_rows_chain_holds_its_inputs_text_digested_piece_by_piece(store_log, monkeypatch):
+    """A run row's part of the chain is the JSON array (no spaces, characters beyond ASCII as
+    they are) of the previous row's hash, "run", its number, when it was recorded, its as-of
+    date, the text of its inputs, its first seq and how many events it has. The inputs, a few
+    hundred bytes for each facility, are escaped and digested a piece at a time (here seven
+    characters, so that pieces end beside quotes, backslashes and control characters, and
+    inside a run of them): the digest is the one of that array all at once."""
+    monkeypatch.setattr(audit, "_PIECE", 7)
+    inputs = {"facts": 'C:\\books\\"Q4"\n', "rules": "Société Générale ✓", "x": "\x01\t" * 9}
+    event = AuditEvent("agreement_terms", "south", None, date(1997, 8, 20), {"rule": "declared"})
+    audit.record(store_log.db, [event], LATE, inputs)
+    ((run_id, at, as_of, text, first, count, prev, digest),) = store_log.query(
+        "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash FROM runs"
+    )
+    assert text == canonical(inputs) and len(text) > 7 * 10
+    fields = [prev, "run", run_id, at, as_of, text, first, count]
+    chained = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    assert digest == hashlib.sha256(chained.encode()).hexdigest()
+    assert audit.verify(store_log.db).ok
