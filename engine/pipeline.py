@@ -267,7 +267,7 @@ class _Outcome(NamedTuple):
     evaluated), its problems, and the package it follows. The `Assessed` stays in the evaluating
     process's file, so the one process that waits for them all neither receives nor spools again
     each facility's files and the rest. Neither evaluated nor with problems: its folder follows
-    no agreement (`Listing.follows_none`)."""
+    no agreement (`portfolio.Read`)."""
 
     waiting: audit.Waiting | None
     problems: list[Problem]
@@ -579,7 +579,7 @@ def evaluate_portfolio(
 class _Collector:
     """How the garbage collector runs while a run evaluates its facilities.
 
-    - What is alive once the portfolio and the bases are loaded (the modules too) is kept out
+    - What is alive once the packages and the bases are loaded (the modules too) is kept out
       of its generations until the run is done (`gc.freeze`): its full collections walked all
       of it each time, 4.6 s of a 70 s run at ten thousand facilities, and in forked workers
       each walk wrote to the pages they share with the parent.
@@ -629,7 +629,7 @@ def _between_facilities() -> None:
         gc.collect(1)
 
 
-# Worker processes are forked with the portfolio in hand; each is sent a facility's index.
+# Worker processes are forked with the listing in hand; each is sent a facility's index.
 # The listing, the as-of date, the spool folder, the bases, and how many facilities a process
 # is handed at a time (`_READ_AHEAD` for the run's own process).
 _Shared = tuple[Listing, date, Path, dict[str, Basis], int]
