@@ -551,7 +551,6 @@ def evaluate_portfolio(
     since can be evaluated alone (`appended`)."""
     processes.sweep()  # what killed runs left
     _HANDED_ON.clear()
-    _READ.clear()
     with processes.scratch_folder() as tmp, _Collector() as collector:
         listing = list_portfolio(rules_dir, facts_dir, only, partition)
         known = bases(listing.names) if bases else {}

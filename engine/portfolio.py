@@ -48,6 +48,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from .cached import cached_property
 from .errors import InputError, Problem
 from .rules import (
     Agreement,
@@ -144,10 +145,15 @@ class Listing:
         """The facility of the folder `name` as its files say now."""
         folder = self.facts_dir / name
         declared = _declared(str(folder))  # its text kept: the facility's files are read by it
-        if declared is None and all(a.facts != name for a in self.packages.values()):
+        if declared is None and name not in self.own_folders:
             return Read(None, [])
         problems: list[Problem] = []
         return Read(facility_read(folder, declared, self.packages, problems), problems)
+
+    @cached_property
+    def own_folders(self) -> frozenset[str]:
+        """The facts folders the packages name as their own (the single-borrower layout)."""
+        return frozenset(a.facts for a in self.packages.values())
 
     def rule_files(self, followed: set[str]) -> dict[str, bytes]:
         """The files of the packages `followed`, by digest: a run stores them once, not with
