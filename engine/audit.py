@@ -29,6 +29,7 @@ import json
 import os
 import pickle
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
@@ -223,6 +224,56 @@ class Kept(NamedTuple):
 Waiting = Spooled | Kept  # where a worker's output waits for the writing process
 
 
+class WaitingList(Sequence["Waiting | None"]):
+    """Where each of a run's facilities' outputs waits (or None), in order, held as three
+    integers each: a run keeps one for every facility until it has written them all, and a
+    `Spooled` apiece (its tuple, its two integers and, loaded from a worker's file, a copy of
+    the file's path) took about 0.3 KB, and held on to the memory of what each facility let
+    go around it. The files' paths are kept once; what is `Kept` stays as it is."""
+
+    _NONE, _KEPT = -1, -2  # in place of a file's number
+
+    def __init__(self) -> None:
+        self._entries = array("q")  # file's number (or _NONE, _KEPT), offset, size
+        self._paths: list[str] = []
+        self._numbers: dict[str, int] = {}
+        self._kept: list[Kept] = []
+
+    def append(self, waiting: Waiting | None) -> None:
+        if waiting is None:
+            self._entries.extend((self._NONE, 0, 0))
+        elif isinstance(waiting, Kept):
+            self._entries.extend((self._KEPT, len(self._kept), 0))
+            self._kept.append(waiting)
+        else:
+            number = self._numbers.get(waiting.path)
+            if number is None:
+                number = self._numbers[waiting.path] = len(self._paths)
+                self._paths.append(waiting.path)
+            self._entries.extend((number, waiting.offset, waiting.size))
+
+    def __len__(self) -> int:
+        return len(self._entries) // 3
+
+    def __getitem__(self, index: int) -> Waiting | None:  # type: ignore[override]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._made(*self._entries[3 * index : 3 * index + 3])
+
+    def __iter__(self) -> Iterator[Waiting | None]:
+        entries = iter(self._entries)
+        return (self._made(*entry) for entry in zip(entries, entries, entries, strict=True))
+
+    def _made(self, number: int, offset: int, size: int) -> Waiting | None:
+        if number == self._NONE:
+            return None
+        if number == self._KEPT:
+            return self._kept[offset]
+        return Spooled(self._paths[number], offset, size)
+
+
 @dataclass(frozen=True)
 class Verification:
     ok: bool
@@ -372,7 +423,7 @@ class Appender:
         # each facility with new events, in order: where its worker put all of them (all new),
         # or None for a batch in the spool file (only these are pickled and loaded again:
         # 40 us a facility, when a first run or an added quarter has all of them this way)
-        self.batches: list[Waiting | None] = []
+        self.batches = WaitingList()
         self.committed = False
         self.first_seq: int | None = None  # of the events written, once committed
         self.new: Counter[str] = Counter()  # the events written, by kind

@@ -512,11 +512,11 @@ def _spool(
 @dataclass
 class Evaluated:
     """Every facility of a run evaluated, in facility order: where each one's `Assessed` waits
-    (in its worker's file, a few dozen bytes each, or kept in memory: `Keep`)."""
+    (in its worker's file, listed as three integers each, or kept in memory: `Keep`)."""
 
     listing: Listing  # what was evaluated: the facilities' folders and the packages
     facilities: list[str]  # evaluated, in order
-    waiting: list[audit.Waiting]  # each one's `Assessed`
+    waiting: audit.WaitingList  # each one's `Assessed`
     rule_files: dict[str, bytes]  # every package followed, its files read once
     without_facts: list[str]  # packages no facility follows: nothing to test
     without_rules: list[str]  # facts folders that follow no agreement: not read
@@ -556,7 +556,7 @@ def evaluate_portfolio(
         known = bases(listing.names) if bases else {}
         collector.loaded()
         problems: list[Problem] = []
-        facilities, waiting, without_rules, followed = [], [], [], set()
+        facilities, waiting, without_rules, followed = [], audit.WaitingList(), [], set()
         assessments = _assessments(listing, as_of, workers, tmp, known)
         for done, (name, outcome) in enumerate(zip(listing.names, assessments, strict=True), 1):
             problems.extend(outcome.problems)

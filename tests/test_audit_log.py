@@ -715,6 +715,32 @@ def test_a_facilitys_events_are_made_again_from_the_rows_that_store_them(tmp_pat
     assert audit.Restored(_spooled(tmp_path / "stored", stored), keyed).load(shapes) == rows
 
 
+def test_what_waits_is_listed_as_it_was_given(tmp_path):
+    """A run lists where each facility's output waits until it writes them: spooled in a
+    worker's file (each loads its own value), kept in memory, or nothing. Held as numbers, the
+    list gives back what it was given, in order, each file's path kept once."""
+    first, second = tmp_path / "rows-1", tmp_path / "rows-2"
+    first.write_bytes(pickle.dumps("a") + pickle.dumps(["b"]))
+    second.write_bytes(pickle.dumps({"c": 3}))
+    size_a = len(pickle.dumps("a"))
+    given = [
+        audit.Spooled(str(first), 0, size_a),
+        None,
+        audit.Kept("kept"),
+        audit.Spooled(str(second), 0, len(pickle.dumps({"c": 3}))),
+        audit.Spooled(str(first), size_a, len(pickle.dumps(["b"]))),
+    ]
+    waiting = audit.WaitingList()
+    for item in given:
+        waiting.append(item)
+    assert len(waiting) == 5 and list(waiting) == given
+    assert [waiting[i] for i in range(-5, 5)] == given + given
+    assert [w.load() for w in waiting if w is not None] == ["a", "kept", {"c": 3}, ["b"]]
+    assert waiting[0].path is waiting[4].path  # one text for the file, however many wait in it
+    with pytest.raises(IndexError):
+        waiting[5]
+
+
 def test_tests_the_lifecycle_did_not_make_are_spooled_as_events():
     """A test event made whole (not by the lifecycle) is stored in schema 3's form, which
     does not give the event back as spooled: its events are spooled as they are."""
