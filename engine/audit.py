@@ -234,7 +234,8 @@ class WaitingList(Sequence["Waiting | None"]):
     _NONE, _KEPT = -1, -2  # in place of a file's number
 
     def __init__(self) -> None:
-        self._entries = array("q")  # file's number (or _NONE, _KEPT), offset, size
+        # each: a file's number, offset and size; or _KEPT, its place in _kept, 0; or _NONE
+        self._entries = array("q")
         self._paths: list[str] = []
         self._numbers: dict[str, int] = {}
         self._kept: list[Kept] = []
