@@ -226,7 +226,9 @@ class Assessed:
 
     facility: str
     entry: dict[str, Any]  # the digests of the files it read (restate.Manifest's entry)
-    files: dict[str, bytes]  # those not in `grown`, by digest
+    # those the log does not hold yet, by digest: not in `grown`, nor read by its basis (a
+    # facility's unchanged facility.toml, stored by the run that first read it)
+    files: dict[str, bytes]
     keyed: audit.Waiting  # its list of (key, version), one per event, in order
     rows: audit.RowSource | audit.Restored
     events: int  # how many
@@ -246,13 +248,16 @@ class Assessed:
         return audit.SpooledPairs(self.keyed, self.events)
 
     def facts_read(self, log: audit.Appender) -> dict[str, bytes]:
-        """Its facts files as read, by name: those in `grown` put together again from the
-        files they extend, read from the log (a facility evaluated again by the writing
-        process, rarely, needs them whole; the others never do)."""
-        files = self.files
-        if self.grown:
-            earlier = log.files(base for base, _ in self.grown.values())
-            files = files | {sha: earlier[base] + b for sha, (base, b) in self.grown.items()}
+        """Its facts files as read, by name: those not in `files` read from the log, those in
+        `grown` put together again from the files they extend (a facility evaluated again by
+        the writing process, rarely, needs them whole; the others never do)."""
+        held = self.files.keys() | self.grown.keys()
+        stored = [sha for sha in self.entry["facts"].values() if sha not in held]
+        if not stored and not self.grown:
+            return facts_read(self.entry, self.files)
+        earlier = log.files([*stored, *(base for base, _ in self.grown.values())])
+        files = self.files | {sha: earlier[sha] for sha in stored}
+        files |= {sha: earlier[base] + added for sha, (base, added) in self.grown.items()}
         return facts_read(self.entry, files)
 
 
@@ -304,9 +309,10 @@ def assess_facility(
     keep: Keep | None = None,
 ) -> _Outcome:
     """The `Assessed` and its events wait in this process's file in the `spool` folder (one
-    write), with the facility's own files (its package's are stored once for the run), or in
-    memory if `keep` takes them. Given the facility's `basis`, rows appended since (or none)
-    are evaluated alone where that gives what a whole evaluation would add."""
+    write), with the facility's own files that the log lacks (its package's are stored once
+    for the run), or in memory if `keep` takes them. Given the facility's `basis`, rows
+    appended since (or none) are evaluated alone where that gives what a whole evaluation
+    would add."""
     entry, files = facility.snapshot(rule_files=False)
     extending = {} if basis is None else grown(basis.entry.get("facts", {}), entry["facts"], files)
     found = appended(facility, as_of, entry, files, basis, extending)
@@ -323,7 +329,9 @@ def assess_facility(
     pairs = [(row[0], row[1]) for row in rows]
     stored = audit.stored_all(rows)
     restored = audit.restores(stored)
-    own = {sha: content for sha, content in files.items() if sha not in extending}
+    # handed on whole: not those its basis read (the log holds them), nor those grown since
+    other = {*basis.entry.get("facts", {}).values(), *extending} if basis else set()
+    own = {sha: content for sha, content in files.items() if sha not in other}
     added = {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()}
     shared = _details_files(found.events)
 

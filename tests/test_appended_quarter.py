@@ -137,6 +137,48 @@ def test_a_file_with_rows_appended_is_stored_as_the_bytes_added(tmp_path, store_
     assert runner.replay(store_log.db, datetime.now().astimezone()).missing == []
 
 
+def read(facts: Path) -> set[str]:
+    """The digests of the files under the facts folder."""
+    return {_digest(path.read_bytes()) for path in facts.rglob("*") if path.is_file()}
+
+
+def test_a_file_the_log_holds_is_not_handed_on_again(tmp_path, store_log, monkeypatch):
+    """A facility's files go to the log once: its facility.toml, unchanged since the run it
+    builds on, is not handed on again with each appended quarter (the log holds it), an edited
+    one is. Evaluated again by the writing process (another run recorded the facility in
+    between), a facility reads the files it did not hand on back from the log."""
+    handed: list[str] = []
+    file = audit.Appender.file
+
+    def spied(log: audit.Appender, sha: str, content: bytes) -> None:
+        handed.append(sha)
+        file(log, sha, content)
+
+    monkeypatch.setattr(audit.Appender, "file", spied)
+    facts = facts_with(tmp_path / "facts")
+    declared = _digest(PLAIN.encode())
+    assert run(facts, store_log.db) == 0
+    assert handed.count(declared) == 2  # north and south, the same text: stored once
+    handed.clear()
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000))
+    stale = runner._latest_inputs(store_log.db, ["north", "south"])
+    assert run(facts, store_log.db) == 0
+    assert [sha for sha in handed if sha in read(facts)] == []  # the quarter: bytes added
+    # Edited: north's borrower renamed. Then another run records south in between.
+    facts_with(tmp_path / "facts", quarter("1998-12-31", 21000000), quarter("1999-03-31", 21000000))
+    renamed = PLAIN.replace("Plain Manufacturing Co.", "Plain Manufacturing Inc.")
+    (facts / "north" / "facility.toml").write_text(renamed)
+    other = AuditEvent("waiver_pending", "south", None, date(1999, 4, 5), {"rule": "x"}, "other")
+    audit.record(store_log.db, [other], date.fromisoformat(AS_OF), {})
+    monkeypatch.setattr(runner, "_latest_inputs", lambda db, names: stale)
+    handed.clear()
+    assert run(facts, store_log.db) == 1  # a restatement: north's terms name its borrower
+    assert [sha for sha in handed if sha in read(facts)] == [_digest(renamed.encode())]
+    tested = {e.key.split("|")[0] for e in audit.read(store_log.db) if e.date == date(1999, 3, 31)}
+    assert tested == {"north", "south"}  # 21,000,000 / 20,000,000 = 1.05 >= 1.00 (6.20)
+    assert audit.verify(store_log.db).ok
+
+
 @pytest.mark.parametrize("intrusion", ["edited", "deleted"])
 def test_a_stored_appended_file_edited_or_lost_is_found(tmp_path, store_log, intrusion):
     """`verify` digests a file stored as the bytes added from the file it extends: bytes
