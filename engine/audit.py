@@ -529,14 +529,12 @@ class Appender:
         self._spool(notice, rows, (fresh, superseded))
         return sorted(others)
 
-    def additions(
-        self, rows: RowSource | Restored, count: int, whole: Waiting | None = None
-    ) -> None:
+    def additions(self, count: int, whole: Waiting) -> None:
         """Record `count` events of a facility that are known to be new and to leave every
         current one standing (an appended quarter's compliant tests, its view otherwise
-        unchanged since the run it extends: see `untouched_since`), without reading its view.
-        `count` is all of `rows`; `whole` as `facility` takes it."""
-        self._spool(None, rows, (range(count), {}), whole)
+        unchanged since the run it extends: see `untouched_since`), without reading its view
+        or the events: as the rows that store them all (`whole`, made by `stored_all`)."""
+        self._spool(None, [], (range(count), {}), whole)
 
     def untouched_since(self, agreement: str, seq: int) -> bool:
         """Whether no event of this facility was recorded after `seq`: none at all was when the

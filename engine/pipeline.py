@@ -229,8 +229,11 @@ class Assessed:
     # those the log does not hold yet, by digest: not in `grown`, nor read by its basis (a
     # facility's unchanged facility.toml, stored by the run that first read it)
     files: dict[str, bytes]
-    keyed: audit.Waiting  # its list of (key, version), one per event, in order
-    rows: audit.RowSource | audit.Restored
+    # its list of (key, version), one per event, in order, and the events, for the writing
+    # process to compare with the log: neither for an extension (`extends`), whose events it
+    # adds as `whole` stores them
+    keyed: audit.Waiting | None
+    rows: audit.RowSource | audit.Restored | None
     events: int  # how many
     distinct: int  # how many distinct keys they have
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
@@ -245,6 +248,7 @@ class Assessed:
 
     @property
     def versions(self) -> audit.SpooledPairs:
+        assert self.keyed is not None
         return audit.SpooledPairs(self.keyed, self.events)
 
     def facts_read(self, log: audit.Appender) -> dict[str, bytes]:
@@ -326,9 +330,14 @@ def assess_facility(
     if found.tails is not None:
         entry["tails"] = found.tails
     rows = [audit.lean(event) for event in found.events]
-    pairs = [(row[0], row[1]) for row in rows]
     stored = audit.stored_all(rows)
-    restored = audit.restores(stored)
+    # What waits: the rows that store its events, then, unless it is an extension, their
+    # (key, version) pairs and, where those rows cannot give them back, the events.
+    parts: list[list[Any]] = [stored]
+    if extends is None:
+        parts.append([(row[0], row[1]) for row in rows])
+        if not audit.restores(stored):
+            parts.append(rows)
     # handed on whole: not those its basis read (the log holds them), nor those grown since
     other = {*basis.entry.get("facts", {}).values(), *extending} if basis else set()
     own = {sha: content for sha, content in files.items() if sha not in other}
@@ -336,9 +345,8 @@ def assess_facility(
     shared = _details_files(found.events)
 
     def assessed(spooled: list[audit.Waiting]) -> Assessed:
-        keyed, whole, *lean = spooled
-        events = audit.Restored(whole, keyed) if restored else lean[0]
-        distinct = len({key for key, _ in pairs})
+        whole, keyed, lean = [*spooled, None, None][:3]
+        events = lean if lean is not None or keyed is None else audit.Restored(whole, keyed)
         return Assessed(
             facility.id,
             entry,
@@ -346,7 +354,7 @@ def assess_facility(
             keyed,
             events,
             len(rows),
-            distinct,
+            len({row[0] for row in rows}),
             extends,
             found.until,
             whole,
@@ -354,7 +362,6 @@ def assess_facility(
             shared,
         )
 
-    parts = [pairs, stored] if restored else [pairs, stored, rows]
     if keep is not None:
         content = [*own.values(), *(b for _, b in added.values()), *shared.values()]
         if keep.take(_held(parts, content)):
@@ -385,9 +392,10 @@ def _held(parts: list[Any], content: list[bytes]) -> int:
     """About how many bytes of memory a facility's `Assessed` holds: its files' `content`,
     the texts of its events (twice over where the events are kept beside the rows that store
     them), and a couple of hundred bytes for each event's key and version."""
-    pairs, stored, *lean = parts
+    stored, *compared = parts
     texts = sum(len(row[6] or "") + len(row[7] or b"") for row, _, _ in stored)
-    return sum(map(len, content)) + (texts + 200 * len(pairs)) * (1 + len(lean))
+    pairs = 200 * len(compared[0]) if compared else 0
+    return sum(map(len, content)) + (texts + pairs) * (1 + (len(compared) > 1))
 
 
 _APPENDED_LINES = 16  # the most lines looked back for where a file read before ends

@@ -177,10 +177,11 @@ def _compare(
     whole, basis = assessed.whole, (previous or {}).get(name)
     if extends is None:
         rows, versions, distinct = assessed.rows, assessed.versions, assessed.distinct
+        assert rows is not None  # not an extension: its events wait with it
     elif basis is not None and basis.last_seq == extends and log.untouched_since(name, extends):
         view = basis.view
         assert view is not None
-        log.additions(assessed.rows, assessed.events, whole)
+        log.additions(assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
     else:
         facility, facts = _as_read(listing, assessed, log)
