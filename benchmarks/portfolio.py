@@ -528,6 +528,20 @@ def main() -> None:
     )
     breaches = {r["name"]: r["breaches"] for r in results if r["breaches"] is not None}
     print(f"breaches found (full portfolio or sample): {breaches}")
+    disagreeing = _disagreeing(results)
+    if disagreeing:
+        sys.exit(f"contenders given the same facts found different breaches: {disagreeing}")
+
+
+def _disagreeing(results: list[dict]) -> list[dict[str, int]]:
+    """The breaches found by contenders given the same facts, where they differ: their times
+    would compare different work. (The monitor's own are checked against the durable-rules
+    floor's by tests/test_benchmark.py.)"""
+    by_facts: dict[int, dict[str, int]] = {}
+    for r in results:
+        if r["breaches"] is not None:
+            by_facts.setdefault(r["facts"], {})[r["name"]] = r["breaches"]
+    return [found for found in by_facts.values() if len(set(found.values())) > 1]
 
 
 def _cpus() -> int:
