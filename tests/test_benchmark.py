@@ -30,3 +30,17 @@ def test_the_durable_rules_floor_finds_the_failing_tests_the_monitor_records(tmp
     ]
     assert failing  # about one test in a hundred fails: some among 12,000
     assert benchmark.durable_floor(benchmark.load(facts)) == len(failing)
+
+
+def test_the_benchmark_names_contenders_that_found_different_breaches_in_the_same_facts() -> None:
+    """Their times would compare different work; a sample of fewer facts is not compared with
+    the whole portfolio, and a contender that counts none (the monitor itself) is left out."""
+    results = [
+        {"name": "floor", "facts": 800, "breaches": 3},
+        {"name": "pandas", "facts": 800, "breaches": 4},
+        {"name": "peer", "facts": 40, "breaches": 1},
+        {"name": "covenant-monitor", "facts": 800, "breaches": None},
+    ]
+    assert benchmark._disagreeing(results) == [{"floor": 3, "pandas": 4}]
+    results[1]["breaches"] = 3
+    assert benchmark._disagreeing(results) == []
