@@ -24,7 +24,9 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import itertools
 import json
 import os
 import pickle
@@ -313,16 +315,23 @@ class _Chain:
         return prev, self.head
 
     def link_run(
-        self, run: int, recorded_at: str, as_of: str, inputs: str, first: int, count: int
+        self, run: int, recorded_at: str, as_of: str, inputs: Iterable[str], first: int, count: int
     ) -> tuple[str, str]:
-        """`link` for a run row: its inputs (a few hundred bytes for each facility it read)
-        escaped and digested a piece at a time, not copied whole into the chain's text and
-        again into its encoding. A JSON string's text escapes each character alone."""
+        """`link` for a run row: its inputs' text (a few hundred bytes for each facility it
+        read, `_inputs_text`) given in pieces, escaped and digested some 64K characters at a
+        time, never whole. A JSON string's text escapes each character alone."""
         prev = self.head
         before = chained_text([prev, "run", run, recorded_at, as_of, ""])
         digest = _sha256(before[:-2].encode())  # up to the quote that opens the inputs
-        for start in range(0, len(inputs), _PIECE):
-            digest.update(encode_basestring(inputs[start : start + _PIECE])[1:-1].encode())
+        pieces: list[str] = []
+        size = 0
+        for piece in itertools.chain(inputs, [None]):
+            if piece is not None:
+                pieces.append(piece)
+                size += len(piece)
+            if size >= _PIECE or piece is None:
+                digest.update(encode_basestring("".join(pieces))[1:-1].encode())
+                pieces, size = [], 0
         digest.update(f'",{first},{count}]'.encode())
         self.head = digest.hexdigest()
         return prev, self.head
@@ -340,6 +349,61 @@ class _Chain:
 
 
 _PIECE = 1 << 16  # characters of a run row's inputs escaped at a time (`_Chain.link_run`)
+
+
+def _inputs_text(fields: str, agreements: Iterable[tuple[str, str]] | None) -> Iterator[str]:
+    """A run row's inputs as the chain links them, in pieces: its `inputs` column (`fields`),
+    with what it read of each facility (its name's canonical text and its entry's, in order)
+    under `agreements`, the first key as canonical text sorts them; as a run row held them
+    before version 9 (`agreements` None: `fields` is that text)."""
+    if agreements is None:
+        yield fields
+        return
+    yield '{"agreements":{'
+    comma = ""
+    for name, entry in agreements:
+        yield f"{comma}{name}:{entry}"
+        comma = ","
+    yield "}}" if fields == "{}" else "}," + fields[1:]
+
+
+class RunInputs:
+    """What a run read, as its run row records it: `fields` in its `inputs` column, and each
+    facility's entry in a row of `run_agreements`, spooled to a temporary file as it comes
+    (`add`), so that a run holds none of them (a few hundred bytes a facility). Facilities
+    come in the order canonical text sorts keys, which is the order a run evaluates them in
+    (by name), so that the chain links the text a run row's inputs held before version 9."""
+
+    def __init__(self, spool: IO[str]) -> None:
+        self.fields: dict[str, Any] = {}
+        self.count = 0
+        self.last: str | None = None
+        self.spool = spool
+
+    def add(self, facility: str, entry: dict[str, Any]) -> None:
+        if self.last is not None and facility <= self.last:
+            raise ValueError(f"{facility!r} comes after {self.last!r}: not in canonical order")
+        # Canonical text escapes every tab and line end within it.
+        self.spool.write(f"{canonical(facility)}\t{canonical(entry)}\n")
+        self.last, self.count = facility, self.count + 1
+
+    def text(self) -> str:
+        """The `inputs` column: `fields` without the agreements, which are rows of their own."""
+        if "agreements" in self.fields:
+            raise ValueError("a run's agreements are added one by one, not among its fields")
+        return canonical(self.fields)
+
+    def linked_text(self) -> Iterator[str]:
+        """The inputs as the chain links them, in pieces: `fields` with the agreements."""
+        return _inputs_text(self.text(), self.agreements())
+
+    def agreements(self) -> Iterator[tuple[str, str]]:
+        """Each facility's name and entry as canonical text, in order, read again from the
+        spool."""
+        self.spool.seek(0)
+        for line in self.spool:
+            name, _, entry = line[:-1].partition("\t")
+            yield name, entry
 
 
 def _event_fields(row: tuple) -> tuple:
@@ -374,18 +438,25 @@ def record(
             rows = Rows(lean(e) for e in by_agreement.get(agreement, []))
             versions = [(row[0], row[1]) for row in rows]
             log.facility(agreement, versions, rows, restatements.get(agreement))
-        log.commit(canonical(inputs))
+        for agreement, entry in sorted(inputs.get("agreements", {}).items()):
+            log.inputs.add(agreement, entry)
+        log.inputs.fields = {k: v for k, v in inputs.items() if k != "agreements"}
+        log.commit()
     return list(written(path, log.first_seq, log.count))
 
 
 @contextmanager
 def appending(path: Location, as_of: date) -> Iterator[Appender]:
     """One write transaction: what `Appender.commit` has not committed is rolled back."""
-    with connect(path, create=True) as connection, tempfile.TemporaryFile() as spool:
+    with (
+        connect(path, create=True) as connection,
+        tempfile.TemporaryFile() as spool,
+        tempfile.TemporaryFile("w+", encoding="utf-8") as inputs,
+    ):
         connection.begin_write()
         # Logs begun before portfolios lack it; each facility's view is read through it.
         connection.execute("CREATE INDEX IF NOT EXISTS events_by_agreement ON events (agreement)")
-        appender = Appender(connection, as_of, spool)
+        appender = Appender(connection, as_of, spool, RunInputs(inputs))
         try:
             yield appender
         finally:
@@ -418,8 +489,9 @@ class Appender:
     are all new and wait already where its worker put them (`whole`) is kept as where they
     wait."""
 
-    def __init__(self, connection: Connection, as_of: date, spool: IO[bytes]):
+    def __init__(self, connection: Connection, as_of: date, spool: IO[bytes], inputs: RunInputs):
         self.connection, self.as_of, self.spool = connection, as_of, spool
+        self.inputs = inputs  # what the run read, which its run row records
         self.count = 0  # new events
         # each facility with new events, in order: where its worker put all of them (all new),
         # or None for a batch in the spool file (only these are pickled and loaded again:
@@ -593,32 +665,40 @@ class Appender:
                     live[name] = _Live(number, digest, on)
         return live
 
-    def commit(self, inputs: str, progress: Callable[[int, int], None] | None = None) -> None:
-        """Chain and write the new events after one run row, whose `inputs` (the canonical text
-        of what the run read) it records, and commit; `new` counts them by kind, and
-        `first_seq` is the first one's seq (read them back with `written`). With nothing new,
-        nothing is written. `progress(done, total)` counts the facilities whose events are
-        written."""
+    def commit(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Chain and write the new events after one run row, which records what the run read
+        (`inputs`), and commit; `new` counts them by kind, and `first_seq` is the first one's
+        seq (read them back with `written`). With nothing new, nothing is written.
+        `progress(done, total)` counts the facilities whose events are written."""
         self._store_files()
         if self.count:
-            self._write(inputs, progress)
+            self._write(progress)
         self.connection.commit()
         self.committed = True
 
     _BATCH = 1000  # files per statement
 
-    def _write(self, inputs: str, progress: Callable[[int, int], None] | None) -> None:
-        connection = self.connection
+    def _write(self, progress: Callable[[int, int], None] | None) -> None:
+        connection, inputs = self.connection, self.inputs
         chain = _Chain(_head(connection))
         last = _last_seq(connection)
         self.first_seq = last + 1
         run_id = (connection.execute("SELECT max(run) FROM runs").fetchone()[0] or 0) + 1
-        recorded_at, day = now(), self.as_of.isoformat()
-        prev, digest = chain.link_run(run_id, recorded_at, day, inputs, last + 1, self.count)
+        recorded_at, day, fields = now(), self.as_of.isoformat(), inputs.text()
+        linked = inputs.linked_text()
+        prev, digest = chain.link_run(run_id, recorded_at, day, linked, last + 1, self.count)
         connection.execute(
             "INSERT INTO runs (run, recorded_at, as_of, inputs, first_seq, events, prev_hash,"
-            " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (run_id, recorded_at, day, inputs, last + 1, self.count, prev, digest),
+            " hash, agreements) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, recorded_at, day, fields, last + 1, self.count, prev, digest, inputs.count),
+        )
+        connection.append(
+            "run_agreements",
+            ("run", "position", "agreement", "entry"),
+            (
+                (run_id, position, json.loads(name), entry)
+                for position, (name, entry) in enumerate(inputs.agreements())
+            ),
         )
         rows = self._chained_rows(chain, run_id, last, progress)
         connection.append("events", _EVENT_COLUMNS, rows)
@@ -1284,10 +1364,37 @@ def runs_newest_first(path: Location) -> Iterator[Run]:
     each facility, or the latest run by some time, stops early, not reading a year of runs
     (each of which can name thousands of facilities)."""
     with connect(path) as connection:
-        for run, at, as_of, inputs, first, count in connection.stream(
-            "SELECT run, recorded_at, as_of, inputs, first_seq, events FROM runs ORDER BY run DESC"
+        for run, at, as_of, inputs, first, count, counted, _, _ in connection.stream(
+            _chained_runs(connection) + " ORDER BY run DESC"
         ):
-            yield Run(run, at, date.fromisoformat(as_of), json.loads(inputs), first + count - 1)
+            read = _read_inputs(inputs, _agreements(connection, run, counted))
+            yield Run(run, at, date.fromisoformat(as_of), read, first + count - 1)
+
+
+def _agreements(connection: Connection, run: int, counted: int | None) -> list[tuple[str, str]]:
+    """A run's rows of `run_agreements` (each facility's name and entry, as text), in order;
+    none where its inputs hold them (`counted` None)."""
+    if counted is None:
+        return []
+    query = "SELECT agreement, entry FROM run_agreements WHERE run = ? ORDER BY position"
+    return connection.execute(query, (run,)).fetchall()
+
+
+def _read_inputs(inputs: str, agreements: list[tuple[str, str]]) -> dict[str, Any]:
+    """A run row's inputs with its agreements rows under `agreements`."""
+    read = json.loads(inputs)
+    if agreements:
+        read["agreements"] = {name: json.loads(entry) for name, entry in agreements}
+    return read
+
+
+def _linked_inputs(
+    inputs: str, counted: int | None, agreements: list[tuple[str, str]]
+) -> Iterator[str]:
+    """A stored run row's inputs as the chain links them (`_inputs_text`)."""
+    if counted is None:
+        return _inputs_text(inputs, None)
+    return _inputs_text(inputs, ((canonical(name), entry) for name, entry in agreements))
 
 
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
@@ -1345,10 +1452,18 @@ _DIGESTS_A_QUERY = 500  # well within SQLite's older limit of 999 parameters a s
 _LONGEST_CHAIN = 100_000  # a loop of bases (only an intruder makes one) is a missing file
 
 
-# The columns of a run row and of an event row as the chain links them, then their hashes.
-_CHAINED_RUNS = (
-    "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash FROM runs"
-)
+def _chained_runs(connection: Connection) -> str:
+    """The columns of a run row as the chain links them, the count of its agreements rows
+    (NULL where its inputs hold them, as in a log no write has upgraded to version 9), then its
+    hashes."""
+    counted = "agreements" if connection.has_table("run_agreements") else "NULL"
+    return (
+        f"SELECT run, recorded_at, as_of, inputs, first_seq, events, {counted}, prev_hash, hash"
+        " FROM runs"
+    )
+
+
+# The columns of an event row as the chain links them, then its hashes.
 _CHAINED_EVENTS = (
     "SELECT seq, run, key, version, event, agreement, covenant, date, details, supersedes,"
     " prev_hash, hash FROM events"
@@ -1359,16 +1474,16 @@ def verify(path: Location) -> Verification:
     """Walk the chain from the first run; report the first row that does not fit it. Events
     and files are read in order through cursors, so a log of millions of events is verified
     in constant memory; all of it as of one moment, since a run may record meanwhile."""
-    runs_sql = _CHAINED_RUNS + " ORDER BY run"
     events_sql = _CHAINED_EVENTS + " ORDER BY seq"
     with connect(path) as connection, connection.reading():
         stored_files = _stored_digests(connection)
-        # Both read through cursors (a run row names every facility's files), closed in turn.
+        runs_sql = _chained_runs(connection) + " ORDER BY run"
+        # Both read through cursors, closed in turn; a run's agreements rows, a run at a time.
         with (
             closing(connection.stream(runs_sql)) as run_rows,
             closing(connection.stream(events_sql)) as rows,
         ):
-            return _walk(run_rows, stored_files, rows)
+            return _walk(run_rows, functools.partial(_agreements, connection), stored_files, rows)
 
 
 def _stored_digests(connection: Connection) -> dict[str, str | None]:
@@ -1418,14 +1533,15 @@ def check_tail(path: Location) -> Verification:
     last rows of its events recompute their links, and nothing follows them. What a run checks
     before adding to the log, in constant time; `verify` walks the whole chain."""
     with connect(path) as connection, connection.reading():
-        newest = connection.execute(_CHAINED_RUNS + " ORDER BY run DESC LIMIT 1").fetchone()
+        newest = connection.execute(_chained_runs(connection) + " ORDER BY run DESC LIMIT 1")
+        newest = newest.fetchone()
         tail = connection.execute("SELECT max(seq) FROM events").fetchone()[0] or 0
         if newest is None:
             if tail:
                 return Verification(False, f"event {tail} was added outside any run", tail)
             return Verification(True, "empty")
-        run, at, as_of, inputs, first, count, prev, digest = newest
-        if (prev, digest) != _Chain(prev).link_run(run, at, as_of, inputs, first, count):
+        run, _, _, _, first, count, counted, prev, digest = newest
+        if not _run_fits(_Chain(prev), newest, _agreements(connection, run, counted)):
             return Verification(False, f"run {run} (from event {first}) was altered", first)
         end = first + count - 1
         if tail > end:
@@ -1453,19 +1569,32 @@ def _span(row: tuple) -> int:
     return int(row[3]) if row[4] == TESTS and row[3].isdigit() else 1
 
 
+def _run_fits(chain: _Chain, run_row: tuple, agreements: list[tuple[str, str]]) -> bool:
+    """Whether a run row read with `_chained_runs`, with its agreements rows, links onto the
+    chain (which it then heads) and has the agreements rows it counts."""
+    run, at, as_of, inputs, first, count, counted, prev, digest = run_row
+    if counted is not None and len(agreements) != counted:
+        return False
+    linked = _linked_inputs(inputs, counted, agreements)
+    return (prev, digest) == chain.link_run(run, at, as_of, linked, first, count)
+
+
 def _walk(
-    run_rows: Iterable[tuple], stored_files: dict[str, str | None], rows: Iterator[tuple]
+    run_rows: Iterable[tuple],
+    agreements_of: Callable[[int, int | None], list[tuple[str, str]]],
+    stored_files: dict[str, str | None],
+    rows: Iterator[tuple],
 ) -> Verification:
     chain, expected_seq, row, walked = _Chain(), 1, next(rows, None), 0
-    for run, at, as_of, inputs, first, count, prev, digest in run_rows:
+    for run_row in run_rows:
+        run, _, _, inputs, first, count, counted, _, _ = run_row
         walked += 1
-        if first != expected_seq or (prev, digest) != chain.link_run(
-            run, at, as_of, inputs, first, count
-        ):
+        agreements = agreements_of(run, counted)
+        if first != expected_seq or not _run_fits(chain, run_row, agreements):
             return Verification(
                 False, f"run {run} (from event {expected_seq}) was altered", expected_seq
             )
-        bad_file = _bad_file(inputs, stored_files)
+        bad_file = _bad_file(_read_inputs(inputs, agreements), stored_files)
         if bad_file:
             return Verification(False, f"run {run}: stored input {bad_file}", first)
         seq, end = first, first + count
@@ -1497,8 +1626,7 @@ def _walk(
     )
 
 
-def _bad_file(inputs: str, stored: dict[str, str | None]) -> str | None:
-    recorded = json.loads(inputs)
+def _bad_file(recorded: dict[str, Any], stored: dict[str, str | None]) -> str | None:
     entries = recorded.get("agreements", {}).values()
     groups = [
         *(entry.get(group, {}) for entry in entries for group in ("rules", "facts")),

@@ -9,7 +9,6 @@ which figure changed, from what, to what.
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -20,7 +19,6 @@ from . import processes
 from .audit import Restatement
 from .errors import InputError
 from .facts import Facts, load_facts
-from .lifecycle import canonical
 from .pipeline import assess, monitor
 from .portfolio import FACILITY_FILE
 from .rules import Agreement
@@ -33,39 +31,15 @@ Manifest = dict[str, dict[str, Any]]
 _GROUPS = ("rules", "facts")
 
 
-class ManifestText:
-    """A run row's manifest (its inputs' `agreements` and `packages`), facility by facility,
-    each entry's canonical text written to a temporary file as it comes, so that a run holds
-    none of them until it writes the run row (a few hundred bytes a facility). They come in
-    the order canonical text sorts its keys, which is the order a run evaluates facilities in
-    (by name), so the file holds the text of `agreements` as it is."""
-
-    def __init__(self) -> None:
-        self.packages: dict[str, dict[str, str]] = {}
-        self.last: str | None = None
-        self.spool = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115
-
-    def add(self, facility: str, entry: dict[str, Any], view: dict[str, Any]) -> None:
-        """A facility's entry as the run row records it: the rule files of the package it
-        follows once per run, under `packages`, not once per facility; `view` is what the run
-        left of the facility's view (pipeline.View), which a later run may build on."""
-        if self.last is not None and facility <= self.last:
-            raise ValueError(f"{facility!r} comes after {self.last!r}: not in canonical order")
-        self.packages.setdefault(entry.get("package", facility), entry["rules"])
-        recorded = {k: v for k, v in entry.items() if k != "rules"} | {"view": view}
-        comma = "" if self.last is None else ","
-        self.spool.write(f"{comma}{canonical(facility)}:{canonical(recorded)}")
-        self.last = facility
-
-    def inputs_text(self, fields: dict[str, Any]) -> str:
-        """`canonical` of the run row's inputs: these `fields`, the packages and the entries
-        under `agreements`, which is the first key as canonical text sorts them. Once: the
-        file is closed."""
-        rest = {**fields, "packages": self.packages}
-        assert all(key > "agreements" for key in rest)
-        with self.spool:
-            self.spool.seek(0)
-            return f'{{"agreements":{{{self.spool.read()}}},{canonical(rest)[1:]}'
+def recorded_entry(
+    facility: str, entry: dict[str, Any], view: dict[str, Any], packages: dict[str, Any]
+) -> dict[str, Any]:
+    """A facility's entry as the run records it (`audit.RunInputs`): the rule files of the
+    package it follows once per run, under `packages` (added to them here), not once per
+    facility; `view` is what the run left of the facility's view (pipeline.View), which a later
+    run may build on."""
+    packages.setdefault(entry.get("package", facility), entry["rules"])
+    return {k: v for k, v in entry.items() if k != "rules"} | {"view": view}
 
 
 def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:

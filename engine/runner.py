@@ -106,7 +106,8 @@ def execute(
                 previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
                 if only is None:
                     not_found = _not_found(db, evaluated, partition)
-            manifest, produced = restate.ManifestText(), 0
+            packages: dict[str, dict[str, str]] = {}  # the rule files of each, as read
+            produced = 0
             with audit.appending(db, as_of) as log:
                 for sha, content in evaluated.rule_files.items():
                     log.file(sha, content)
@@ -118,17 +119,21 @@ def execute(
                     for sha, content in assessed.details_files.items():
                         log.details_file(sha, content)
                     view = _compare(log, previous, assessed, evaluated.listing, as_of)
-                    manifest.add(assessed.facility, assessed.entry, view.recorded())
+                    entry = restate.recorded_entry(
+                        assessed.facility, assessed.entry, view.recorded(), packages
+                    )
+                    log.inputs.add(assessed.facility, entry)
                     produced += view.events
                     if tick:
                         tick("comparing with the log", done, evaluated.count)
-                inputs = manifest.inputs_text(
-                    {"rules": str(rules_dir), "facts": str(facts_dir), "engine": __version__}
-                )
+                log.inputs.fields = {
+                    "rules": str(rules_dir),
+                    "facts": str(facts_dir),
+                    "engine": __version__,
+                    "packages": packages,
+                }
                 progress("recording", new=log.count)
-                log.commit(
-                    inputs, (lambda done, total: tick("recording", done, total)) if tick else None
-                )
+                log.commit((lambda done, total: tick("recording", done, total)) if tick else None)
                 first, new = log.first_seq, log.new
             head = audit.head(db)
             progress("recorded", new=sum(new.values()), head=head)

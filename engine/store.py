@@ -24,7 +24,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Logs of these versions are read as they are, and upgraded by the next write. Version 3 stores
 # a facility's tests of one run in one row (audit.TESTS), which the code of version 2 cannot
 # read; version 4 stores them in shapes and figures, which that of version 3 cannot; version 5
@@ -35,10 +35,12 @@ SCHEMA_VERSION = 8
 # version 7 stores the shapes of a tests row's tests once too, the row naming them by digest
 # (audit.tests_text), which the code of version 6 cannot read; version 8 chains a tests row by
 # the digest of its details (audit._tests_row), which the code of version 7 would find altered,
-# and names the folder of its tests' source rows once, which that code would leave out of them.
+# and names the folder of its tests' source rows once, which that code would leave out of them;
+# version 9 stores what a run read of each facility in a row of its own (`run_agreements`), not
+# in the run row's inputs, where the code of version 8 would find none.
 # An upgraded log tells older code so, where it would otherwise misread it.
-UPGRADABLE = (2, 3, 4, 5, 6, 7)
-TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files")
+UPGRADABLE = (2, 3, 4, 5, 6, 7, 8)
+TABLES = ("runs", "events", "files", "channels", "deliveries", "appended_files", "run_agreements")
 # PostgreSQL advisory locks are keyed (schema, lock), so logs in different schemas of one
 # database do not wait for each other.
 _CHAIN_LOCK, _RUN_LOCK = 1, 2
@@ -56,7 +58,8 @@ CREATE TABLE IF NOT EXISTS runs (
     first_seq INTEGER NOT NULL,
     events INTEGER NOT NULL,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    agreements INTEGER
 );
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY,
@@ -96,6 +99,21 @@ CREATE TABLE IF NOT EXISTS appended_files (
     added BLOB NOT NULL
 );
 """
+# What a run read of each facility (its manifest entry, `restate.Manifest`), in the order the
+# run row's inputs name them (`position`), each a row of its own: held in the run row's inputs,
+# a run of ten thousand facilities wrote a text of 4 MB, which it held whole, and SQLite copied,
+# as it wrote it. The run row counts them (`agreements`; NULL where its inputs hold them, as
+# they did before version 9), and the chain links the run row's inputs with them in it, as
+# before. Added in version 9.
+_RUN_AGREEMENTS_SQL = """
+CREATE TABLE IF NOT EXISTS run_agreements (
+    run INTEGER NOT NULL REFERENCES runs(run),
+    position INTEGER NOT NULL,
+    agreement TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    PRIMARY KEY (run, position)
+);
+"""
 
 
 def _sqlite_append_only(table: str) -> list[str]:
@@ -121,22 +139,36 @@ def _postgres_types(sql: str) -> str:
 SQLITE_SCHEMA = (
     _TABLE_SQL
     + _APPENDED_FILES_SQL
+    + _RUN_AGREEMENTS_SQL
     + "".join(f"{trigger};\n" for table in TABLES for trigger in _sqlite_append_only(table))
     + f"PRAGMA user_version = {SCHEMA_VERSION};\n"
 )
 POSTGRES_SCHEMA = (
-    _postgres_types(_TABLE_SQL + _APPENDED_FILES_SQL)
+    _postgres_types(_TABLE_SQL + _APPENDED_FILES_SQL + _RUN_AGREEMENTS_SQL)
     + "CREATE TABLE covenant_monitor (schema_version INTEGER NOT NULL);\n"
     + f"INSERT INTO covenant_monitor VALUES ({SCHEMA_VERSION});\n"
     + "CREATE FUNCTION append_only() RETURNS trigger LANGUAGE plpgsql AS $$\n"
     "BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;\n"
     + "".join(map(_postgres_append_only, (*TABLES, "covenant_monitor")))
 )
-# What upgrading a log of a version before 5 adds to it (the table of version 5 and its
-# triggers), statement by statement, in the transaction of the write that upgrades it; versions
-# 6 and 7 add no table.
-_SQLITE_UPGRADE = [_APPENDED_FILES_SQL, *_sqlite_append_only("appended_files")]
+# What upgrading a log adds to it, statement by statement, in the transaction of the write that
+# upgrades it: the table of version 5 and its triggers to a log of a version before 5, and the
+# table and column of version 9 to one before 9 (every version it upgrades); versions 6 to 8
+# add none.
+_ADD_RUN_AGREEMENTS = "ALTER TABLE runs ADD COLUMN agreements INTEGER"
+_SQLITE_UPGRADE = [  # each IF NOT EXISTS but the column, which a log before 9 lacks
+    _APPENDED_FILES_SQL,
+    *_sqlite_append_only("appended_files"),
+    _RUN_AGREEMENTS_SQL,
+    *_sqlite_append_only("run_agreements"),
+    _ADD_RUN_AGREEMENTS,
+]
 _POSTGRES_UPGRADE = [_postgres_types(_APPENDED_FILES_SQL), _postgres_append_only("appended_files")]
+_POSTGRES_UPGRADE_9 = [
+    _postgres_types(_RUN_AGREEMENTS_SQL),
+    _postgres_append_only("run_agreements"),
+    _postgres_types(_ADD_RUN_AGREEMENTS),
+]
 
 
 class AuditLogMissing(Exception):
@@ -236,7 +268,7 @@ class _SQLite(Connection):
         self.raw.execute("PRAGMA cache_size = -32768")
         self.raw.execute("BEGIN IMMEDIATE")
         if self.raw.execute("PRAGMA user_version").fetchone()[0] in UPGRADABLE:
-            for statement in _SQLITE_UPGRADE:  # transactional DDL, each IF NOT EXISTS
+            for statement in _SQLITE_UPGRADE:  # transactional DDL
                 self.raw.execute(statement)
             self.raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")  # undone by a rollback
 
@@ -312,6 +344,7 @@ class _Postgres(Connection):
                 return  # another run upgraded it while this one waited for the lock
             for statement in (
                 *(_POSTGRES_UPGRADE if version < 5 else ()),
+                *_POSTGRES_UPGRADE_9,  # every version it upgrades is before 9
                 "ALTER TABLE covenant_monitor DISABLE TRIGGER covenant_monitor_append_only",
                 f"UPDATE covenant_monitor SET schema_version = {SCHEMA_VERSION}",
                 "ALTER TABLE covenant_monitor ENABLE TRIGGER covenant_monitor_append_only",

@@ -303,11 +303,11 @@ def test_each_run_is_recorded_with_its_as_of_date(store_log):
 def test_a_log_of_another_version_is_refused_not_changed(store_log, capsys):
     if store_log.kind == "sqlite":
         store_log.query("CREATE TABLE events (seq INTEGER PRIMARY KEY, key TEXT)")
-        says = "not an audit log of this version (schema 0, expected 8)"
+        says = "not an audit log of this version (schema 0, expected 9)"
     else:
         store_log.query("CREATE TABLE covenant_monitor (schema_version INTEGER)")
         store_log.query("INSERT INTO covenant_monitor VALUES (1)")
-        says = "another version (schema 1, expected 8)"
+        says = "another version (schema 1, expected 9)"
     before = store_log.contents()
     args = ["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(store_log)]
     assert main(args) == 2
@@ -321,7 +321,7 @@ def _schema_version(log: Store) -> int:
     return log.query("SELECT schema_version FROM covenant_monitor")[0][0]
 
 
-@pytest.mark.parametrize("old", [2, 3, 4, 5, 6, 7])
+@pytest.mark.parametrize("old", [2, 3, 4, 5, 6, 7, 8])
 def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_run(store_log, old):
     """Version 3 stores a run's tests in one row, which version 2's code cannot read; version 4
     stores them in shapes and figures, which version 3's cannot; version 5 stores files with
@@ -330,12 +330,23 @@ def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_r
     naming their file, which version 5's would give as the terms; version 7 stores the shapes
     of a tests row's tests once, the row naming their files, which version 6's cannot read;
     version 8 chains a tests row by the digest of its details, which version 7's would find
-    altered, and names its tests' folder once. A log any of them wrote is read as it is, and
-    once written to says version 8 and has that table, so older code refuses it instead of
+    altered, and names its tests' folder once; version 9 stores what a run read of each
+    facility in rows of their own (`run_agreements`), not in its run row's inputs, where
+    version 8's would look for them. A log any of them wrote is read as it is, and once
+    written to says version 9 and has those tables, so older code refuses it instead of
     misreading it."""
     terms = AuditEvent("agreement_terms", "cerplex", None, date(1996, 3, 31), {"title": "x"})
-    audit.record(store_log.db, [terms], date(1998, 3, 31), {}, files={"ab" * 32: b"x"})
-    dropped = ["DROP TABLE appended_files"] if old < 5 else []
+    x = hashlib.sha256(b"x").hexdigest()
+    read = {"agreements": {"cerplex": {"facts": {"f.csv": x}}}}
+    files = {"ab" * 32: b"x", x: b"x"}
+    audit.record(store_log.db, [terms], date(1998, 3, 31), read, files=files)
+    # The run row as version 8 and before stored it, its inputs whole: the same text chained.
+    dropped = [
+        "DROP TABLE run_agreements",
+        "ALTER TABLE runs DROP COLUMN agreements",
+        f"UPDATE runs SET inputs = '{canonical(read)}'",
+    ]
+    dropped += ["DROP TABLE appended_files"] if old < 5 else []
     if store_log.kind == "sqlite":
         store_log.intrude(*dropped, f"PRAGMA user_version = {old}")
     else:
@@ -344,9 +355,13 @@ def test_a_log_of_an_earlier_version_is_read_as_it_is_and_upgraded_by_the_next_r
     assert [e.event for e in audit.read(store_log.db)] == ["agreement_terms"]
     assert audit.verify(store_log.db).ok
     assert audit.files(store_log.db, ["ab" * 32]) == {"ab" * 32: b"x"}
+    assert [run.inputs for run in audit.runs(store_log.db)] == [read]
     assert store_log.contents() == before and _schema_version(store_log) == old
-    audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), {})
-    assert _schema_version(store_log) == 8
+    audit.record(store_log.db, [terms, _test(1, "1.10")], date(1998, 3, 31), read)
+    assert _schema_version(store_log) == 9
+    assert [run.inputs for run in audit.runs(store_log.db)] == [read, read]
+    stored = "SELECT run, agreements, inputs FROM runs ORDER BY run"
+    assert store_log.query(stored) == [(1, None, canonical(read)), (2, 1, "{}")]
     added = "x'79'" if store_log.kind == "sqlite" else "decode('79', 'hex')"  # b"y"
     store_log.query(f"INSERT INTO appended_files VALUES ('{'cd' * 32}', '{'ab' * 32}', {added})")
     assert audit.files(store_log.db, ["cd" * 32]) == {"cd" * 32: b"xy"}
@@ -748,22 +763,66 @@ def test_tests_the_lifecycle_did_not_make_are_spooled_as_events():
     assert not audit.restores(audit.stored_all([audit.lean(event)]))
 
 
+_Q = hashlib.sha256(b"q").hexdigest()  # a stored file's digest
+
+
 def test_a_run_rows_chain_holds_its_inputs_text_digested_piece_by_piece(store_log, monkeypatch):
     """A run row's part of the chain is the JSON array (no spaces, characters beyond ASCII as
     they are) of the previous row's hash, "run", its number, when it was recorded, its as-of
-    date, the text of its inputs, its first seq and how many events it has. The inputs, a few
-    hundred bytes for each facility, are escaped and digested a piece at a time (here seven
-    characters, so that pieces end beside quotes, backslashes and control characters, and
-    inside a run of them): the digest is the one of that array all at once."""
+    date, the canonical text of its inputs, its first seq and how many events it has. What it
+    read of each facility (under `agreements`) is stored in a row of its own, in order, and the
+    rest in the run row, which counts those rows (schema 9). The inputs, a few hundred bytes
+    for each facility, are escaped and digested a piece at a time (here seven characters, so
+    that pieces end beside quotes, backslashes and control characters, and inside a run of
+    them): the digest is the one of that array all at once."""
     monkeypatch.setattr(audit, "_PIECE", 7)
-    inputs = {"facts": 'C:\\books\\"Q4"\n', "rules": "Société Générale ✓", "x": "\x01\t" * 9}
+    read = {
+        'Société "A"\n': {"facts": {"f.csv": _Q}, "view": {"events": 2}},
+        "b\\\t": {"facts": {}, "package": "✓"},
+    }
+    fields = {"facts": 'C:\\books\\"Q4"\n', "rules": "Société Générale ✓", "x": "\x01\t" * 9}
+    inputs = {**fields, "agreements": read}
     event = AuditEvent("agreement_terms", "south", None, date(1997, 8, 20), {"rule": "declared"})
-    audit.record(store_log.db, [event], LATE, inputs)
-    ((run_id, at, as_of, text, first, count, prev, digest),) = store_log.query(
-        "SELECT run, recorded_at, as_of, inputs, first_seq, events, prev_hash, hash FROM runs"
+    audit.record(store_log.db, [event], LATE, inputs, files={_Q: b"q"})
+    ((run_id, at, as_of, text, first, count, counted, prev, digest),) = store_log.query(
+        "SELECT run, recorded_at, as_of, inputs, first_seq, events, agreements, prev_hash, hash"
+        " FROM runs"
     )
-    assert text == canonical(inputs) and len(text) > 7 * 10
-    fields = [prev, "run", run_id, at, as_of, text, first, count]
-    chained = json.dumps(fields, separators=(",", ":"), ensure_ascii=False)
+    rows = store_log.query("SELECT agreement, entry, position FROM run_agreements ORDER BY 3")
+    assert rows == [(name, canonical(read[name]), i) for i, name in enumerate(sorted(read))]
+    assert text == canonical(fields) and counted == 2 and len(canonical(inputs)) > 7 * 10
+    chained_fields = [prev, "run", run_id, at, as_of, canonical(inputs), first, count]
+    chained = json.dumps(chained_fields, separators=(",", ":"), ensure_ascii=False)
     assert digest == hashlib.sha256(chained.encode()).hexdigest()
     assert audit.verify(store_log.db).ok
+    assert audit.runs(store_log.db)[0].inputs == inputs
+
+
+@pytest.mark.parametrize(
+    "intrusion",
+    [
+        ["UPDATE run_agreements SET entry = '{\"facts\":{}}' WHERE agreement = 'a'"],
+        ["DELETE FROM run_agreements WHERE agreement = 'b'"],
+        [
+            "UPDATE run_agreements SET position = 9 WHERE agreement = 'a'",
+            "UPDATE run_agreements SET position = 0 WHERE agreement = 'b'",
+            "UPDATE run_agreements SET position = 1 WHERE agreement = 'a'",
+        ],
+        ["INSERT INTO run_agreements VALUES (1, 3, 'd', '{}')"],
+        ["UPDATE runs SET agreements = 4"],
+        ["UPDATE runs SET agreements = NULL"],
+    ],
+    ids=["entry changed", "row deleted", "rows swapped", "row added", "count", "count removed"],
+)
+def test_a_run_whose_agreements_rows_were_altered_fails_verification(store_log, intrusion):
+    """What a run read of each facility is chained with its run row (schema 9): an entry
+    changed, a row deleted, two rows swapped or one added, and the count of its rows changed or
+    removed, are each found by `verify` and by the check a run makes before adding to the log."""
+    read = {"a": {"facts": {"f.csv": _Q}}, "b": {"facts": {}}, "c": {"facts": {}}}
+    event = AuditEvent("agreement_terms", "south", None, date(1997, 8, 20), {"rule": "declared"})
+    audit.record(store_log.db, [event], LATE, {"rules": "r", "agreements": read}, files={_Q: b"q"})
+    assert audit.verify(store_log.db).ok and audit.check_tail(store_log.db).ok
+    store_log.intrude(*intrusion)
+    for verification in (audit.verify(store_log.db), audit.check_tail(store_log.db)):
+        assert not verification.ok
+        assert verification.message == "run 1 (from event 1) was altered"

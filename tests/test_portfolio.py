@@ -962,25 +962,28 @@ def test_a_run_records_each_packages_rule_files_once(portfolio: Path, store_log)
 
 
 def test_a_run_rows_manifest_is_the_canonical_text_of_its_entries() -> None:
-    """The run row's inputs are put together from each facility's entry as text, as the
-    facilities come (a run evaluates them by name); they must be the one canonical text of the
-    whole, which the chain digests: names sorted as JSON sorts keys (upper case first, accented
-    last), quoted as JSON quotes them. A facility out of that order is refused."""
-    manifest = restate.ManifestText()
+    """What a run read is recorded facility by facility as the facilities come (a run evaluates
+    them by name), each package's rule files once; the chain links it as the one canonical text
+    of the whole: names sorted as JSON sorts keys (upper case first, accented last), quoted as
+    JSON quotes them. A facility out of that order is refused."""
+    inputs, packages = audit.RunInputs(io.StringIO()), {}
     rules = {"covenants.toml": "a" * 64}
     names = ["zeta", "Alpha", '\u00e9t\u00e9 "2"', "beta"]
     entries = {}
     for number, name in enumerate(sorted(names)):
         entry = {"rules": rules, "facts": {"financials.csv": f"{number:064}"}, "package": "p"}
-        manifest.add(name, entry, {"events": number})
+        inputs.add(name, restate.recorded_entry(name, entry, {"events": number}, packages))
         entries[name] = {"facts": entry["facts"], "package": "p", "view": {"events": number}}
     with pytest.raises(ValueError, match="not in canonical order"):
-        manifest.add("Alpha", {"rules": rules, "facts": {}}, {"events": 0})
-    fields = {"rules": "r", "facts": "f", "engine": "1"}
-    whole = {**fields, "packages": {"p": rules}, "agreements": entries}
-    assert list(entries) != names and manifest.inputs_text(fields) == canonical(whole)
-    empty = {**fields, "packages": {}, "agreements": {}}
-    assert restate.ManifestText().inputs_text(fields) == canonical(empty)
+        inputs.add("Alpha", {"facts": {}, "view": {"events": 0}})
+    inputs.fields = {"rules": "r", "facts": "f", "engine": "1", "packages": packages}
+    whole = {**inputs.fields, "agreements": entries}
+    assert packages == {"p": rules} and list(entries) != names
+    assert "".join(inputs.linked_text()) == canonical(whole)
+    assert inputs.text() == canonical(inputs.fields) and inputs.count == 4
+    empty = audit.RunInputs(io.StringIO())
+    empty.fields = {"rules": "r"}
+    assert "".join(empty.linked_text()) == canonical({"rules": "r", "agreements": {}})
 
 
 def test_a_log_with_rule_files_per_facility_is_still_compared(tmp_path: Path, store_log) -> None:
