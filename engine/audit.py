@@ -1383,8 +1383,9 @@ def _agreements(connection: Connection, run: int, counted: int | None) -> list[t
 def _read_inputs(inputs: str, agreements: list[tuple[str, str]]) -> dict[str, Any]:
     """A run row's inputs with its agreements rows under `agreements`."""
     read = json.loads(inputs)
-    if agreements:
-        read["agreements"] = {name: json.loads(entry) for name, entry in agreements}
+    if agreements:  # one text, read at once: 10,000 entries read one by one took half again
+        entries = ",".join(f"{encode_basestring(name)}:{entry}" for name, entry in agreements)
+        read["agreements"] = json.loads(f"{{{entries}}}")
     return read
 
 
@@ -1394,7 +1395,7 @@ def _linked_inputs(
     """A stored run row's inputs as the chain links them (`_inputs_text`)."""
     if counted is None:
         return _inputs_text(inputs, None)
-    return _inputs_text(inputs, ((canonical(name), entry) for name, entry in agreements))
+    return _inputs_text(inputs, ((encode_basestring(name), entry) for name, entry in agreements))
 
 
 def files(path: Location, digests: Iterable[str]) -> dict[str, bytes]:
