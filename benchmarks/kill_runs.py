@@ -79,14 +79,18 @@ def left_behind(db: Path) -> list[Path]:
     return [p for p in scratch(db).iterdir() if p.is_dir() and any(p.iterdir())]
 
 
-def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
-    """Everything the log says, less the wall-clock time of each run and the hashes over it."""
+def content(db: Path) -> tuple[list[tuple], list[tuple], list[tuple]] | None:
+    """Everything the log says, less the wall-clock time of each run and the hashes over it:
+    its runs, what each read of each facility, its events."""
     if not db.exists():
         return None
     connection = sqlite3.connect(db)
     try:
         runs = connection.execute(
-            "SELECT run, as_of, inputs, first_seq, events FROM runs ORDER BY run"
+            "SELECT run, as_of, inputs, agreements, first_seq, events FROM runs ORDER BY run"
+        ).fetchall()
+        read = connection.execute(
+            "SELECT run, position, agreement, entry FROM run_agreements ORDER BY run, position"
         ).fetchall()
         events = connection.execute(
             "SELECT seq, run, key, version, event, agreement, covenant, date, details,"
@@ -96,7 +100,7 @@ def content(db: Path) -> tuple[list[tuple], list[tuple]] | None:
         return None
     finally:
         connection.close()
-    return runs, events
+    return runs, read, events
 
 
 def verified(db: Path) -> bool:
@@ -268,7 +272,7 @@ def trial(scenario: Scenario, db: Path, rng: random.Random, aim: str) -> Kill:
     )
     state = content(db)
     # Before a first run, the log is absent, or created with no run in it yet.
-    before = (scenario.before,) if scenario.before is not None else (None, ([], []))
+    before = (scenario.before,) if scenario.before is not None else (None, ([], [], []))
     kill.log_was = (
         "after" if state == scenario.expected else "before" if state in before else "between"
     )

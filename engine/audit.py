@@ -1392,7 +1392,8 @@ def _read_inputs(inputs: str, agreements: list[tuple[str, str]]) -> dict[str, An
 def _linked_inputs(
     inputs: str, counted: int | None, agreements: list[tuple[str, str]]
 ) -> Iterator[str]:
-    """A stored run row's inputs as the chain links them (`_inputs_text`)."""
+    """A stored run row's inputs as the chain links them (`_inputs_text`): a name's canonical
+    text is its JSON string, which `encode_basestring` makes without the encoder's set-up."""
     if counted is None:
         return _inputs_text(inputs, None)
     return _inputs_text(inputs, ((encode_basestring(name), entry) for name, entry in agreements))
