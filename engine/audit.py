@@ -1363,12 +1363,26 @@ def runs_newest_first(path: Location) -> Iterator[Run]:
     """The runs, the latest first, read one at a time: a caller after the latest inputs of
     each facility, or the latest run by some time, stops early, not reading a year of runs
     (each of which can name thousands of facilities)."""
+    for run, agreements in read_newest_first(path):
+        _with_agreements(run.inputs, agreements)
+        yield run
+
+
+def read_newest_first(path: Location) -> Iterator[tuple[Run, list[tuple[str, str]]]]:
+    """The runs as `runs_newest_first` reads them, each with what it read of each facility
+    apart from its inputs: the facility's name and its entry's canonical text, in order. For a
+    caller that holds the entries of thousands of facilities as text (`pipeline.Basis`)."""
     with connect(path) as connection:
         for run, at, as_of, inputs, first, count, counted, _, _ in connection.stream(
             _chained_runs(connection) + " ORDER BY run DESC"
         ):
-            read = _read_inputs(inputs, _agreements(connection, run, counted))
-            yield Run(run, at, date.fromisoformat(as_of), read, first + count - 1)
+            read = json.loads(inputs)
+            if counted is None:  # before version 9, in its inputs
+                entries = read.pop("agreements", {}).items()
+                agreements = [(name, canonical(entry)) for name, entry in entries]
+            else:
+                agreements = _agreements(connection, run, counted)
+            yield Run(run, at, date.fromisoformat(as_of), read, first + count - 1), agreements
 
 
 def _agreements(connection: Connection, run: int, counted: int | None) -> list[tuple[str, str]]:
@@ -1380,13 +1394,13 @@ def _agreements(connection: Connection, run: int, counted: int | None) -> list[t
     return connection.execute(query, (run,)).fetchall()
 
 
-def _read_inputs(inputs: str, agreements: list[tuple[str, str]]) -> dict[str, Any]:
-    """A run row's inputs with its agreements rows under `agreements`."""
-    read = json.loads(inputs)
+def _with_agreements(inputs: dict[str, Any], agreements: list[tuple[str, str]]) -> dict[str, Any]:
+    """A run row's inputs with its agreements rows (as `read_newest_first` gives them) under
+    `agreements`."""
     if agreements:  # one text, read at once: 10,000 entries read one by one took half again
         entries = ",".join(f"{encode_basestring(name)}:{entry}" for name, entry in agreements)
-        read["agreements"] = json.loads(f"{{{entries}}}")
-    return read
+        inputs["agreements"] = json.loads(f"{{{entries}}}")
+    return inputs
 
 
 def _linked_inputs(
@@ -1596,7 +1610,7 @@ def _walk(
             return Verification(
                 False, f"run {run} (from event {expected_seq}) was altered", expected_seq
             )
-        bad_file = _bad_file(_read_inputs(inputs, agreements), stored_files)
+        bad_file = _bad_file(_with_agreements(json.loads(inputs), agreements), stored_files)
         if bad_file:
             return Verification(False, f"run {run}: stored input {bad_file}", first)
         seq, end = first, first + count

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import json
 import os
 import pickle
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple
 
@@ -175,29 +175,49 @@ class View:
             date.fromisoformat(until) if until else None,
         )
 
+    @classmethod
+    def of(cls, entry: dict[str, Any]) -> View | None:
+        """The view a manifest entry records (None in runs recorded before views were)."""
+        recorded = entry.get("view")
+        return cls.read(recorded) if isinstance(recorded, dict) else None
+
+
+def with_rules(
+    facility: str, entry: dict[str, Any], packages: dict[str, dict[str, str]]
+) -> dict[str, Any]:
+    """A facility's manifest entry with the rule files of the package it follows, which a run
+    row records once for each package (the package is named only where it is not the
+    facility's id); entries recorded before that hold them already."""
+    if "rules" in entry:
+        return entry
+    return {**entry, "rules": packages[entry.get("package", facility)]}
+
 
 @dataclass(frozen=True)
 class Basis:
     """The latest recorded run that evaluated a facility: what it read (its manifest entry),
     at what as-of date, with which engine, and the last seq it wrote. What a run that finds
-    the same inputs, or rows appended since, builds on."""
+    the same inputs, or rows appended since, builds on. A run holds one for every facility,
+    so the entry is kept as the text the log stores (0.4 KB), not as the dicts JSON reads it
+    into (1.1 KB), and read where it is used (`entry`), once a facility."""
 
-    entry: dict[str, Any]
+    facility: str
+    text: str  # its entry as the run recorded it
+    packages: dict[str, dict[str, str]]  # the rule files of each package, as that run read them
     as_of: date
     engine: str | None
     last_seq: int
 
-    @cached_property
-    def view(self) -> View | None:
-        """The view that run left (None in runs recorded before views were)."""
-        recorded = self.entry.get("view")
-        return View.read(recorded) if isinstance(recorded, dict) else None
+    @property
+    def entry(self) -> dict[str, Any]:
+        """Its entry, read from its text (each time), with its package's rule files."""
+        return with_rules(self.facility, json.loads(self.text), self.packages)
 
-    def holds_at(self, as_of: date, agreement: Agreement) -> bool:
-        """Whether these inputs give at `as_of` exactly the events they gave then, for a
-        facility with `agreement`'s terms read from the same facility.toml (the caller checks
-        that): both dates as that facility is evaluated, at most the day its monitoring ended."""
-        view = self.view
+    def holds_at(self, view: View | None, as_of: date, agreement: Agreement) -> bool:
+        """Whether these inputs, which left `view` (`View.of`), give at `as_of` exactly the
+        events they gave then, for a facility with `agreement`'s terms read from the same
+        facility.toml (the caller checks that): both dates as that facility is evaluated, at
+        most the day its monitoring ended."""
         at = agreement.evaluated_as_of
         return (
             view is not None
@@ -237,6 +257,7 @@ class Assessed:
     events: int  # how many
     distinct: int  # how many distinct keys they have
     extends: int | None  # the last seq of the run whose view it builds on (Basis.last_seq)
+    extended: View | None  # for an extension, the view its basis left, which its events add to
     until: date | None
     whole: audit.Waiting  # the rows that store all its events (stored_all)
     # the files that extend the one of the same name its basis read (`grown`), as they are
@@ -318,8 +339,10 @@ def assess_facility(
     appended since (or none) are evaluated alone where that gives what a whole evaluation
     would add."""
     entry, files = facility.snapshot(rule_files=False)
-    extending = {} if basis is None else grown(basis.entry.get("facts", {}), entry["facts"], files)
-    found = appended(facility, as_of, entry, files, basis, extending)
+    old = None if basis is None else basis.entry
+    extending = {} if old is None else grown(old.get("facts", {}), entry["facts"], files)
+    view = None if old is None else View.of(old)
+    found = appended(facility, as_of, entry, files, basis, old, view, extending)
     extends = None if found is None or basis is None else basis.last_seq
     if found is None:
         try:
@@ -339,7 +362,7 @@ def assess_facility(
         if not audit.restores(stored):
             parts.append(rows)
     # handed on whole: not those its basis read (the log holds them), nor those grown since
-    other = {*basis.entry.get("facts", {}).values(), *extending} if basis else set()
+    other = {*old.get("facts", {}).values(), *extending} if old is not None else set()
     own = {sha: content for sha, content in files.items() if sha not in other}
     added = {sha: (base, files[sha][start:]) for sha, (base, start) in extending.items()}
     shared = _details_files(found.events)
@@ -356,6 +379,7 @@ def assess_facility(
             len(rows),
             len({row[0] for row in rows}),
             extends,
+            None if extends is None else view,
             found.until,
             whole,
             added,
@@ -407,11 +431,14 @@ def appended(
     entry: dict[str, Any],
     files: dict[str, bytes],
     basis: Basis | None,
+    old: dict[str, Any] | None,
+    view: View | None,
     extending: dict[str, tuple[str, int]],
 ) -> Assessment | None:
     """What a whole evaluation would add to the facility's view, worked out from what changed
-    since `basis` alone: nothing if its inputs are the same; the events of rows appended to
-    tables tested row by row, if that is all that changed and each gives a compliant test.
+    since `basis` alone (which read `old` and left `view`): nothing if its inputs are the
+    same; the events of rows appended to tables tested row by row, if that is all that changed
+    and each gives a compliant test.
     The basis must hold at this as-of date (`Basis.holds_at`), the rules and other files be
     the same, each changed file the one read then with whole lines added (checked against the
     tails of its tables that the basis recorded), and no new event one of the view's others.
@@ -421,10 +448,9 @@ def appended(
     (the basis holds), and they are current; new rows each tested alone, compliant, give
     their test and nothing else; and the view's others are events those inputs did not give,
     so a whole run's restatement would not withdraw them either."""
-    if basis is None or not basis.holds_at(as_of, facility.agreement):
+    if basis is None or old is None or not basis.holds_at(view, as_of, facility.agreement):
         return None
     as_of = facility.agreement.evaluated_as_of(as_of)
-    old = basis.entry
     same = ("rules", "package")
     if (
         any(old.get(k) != entry.get(k) for k in same)
@@ -438,8 +464,7 @@ def appended(
         if sha not in extending:
             return None
         tables[name.removesuffix(".csv")] = (files[sha], extending[sha][1])
-    view = basis.view
-    assert view is not None
+    assert view is not None  # the basis holds
     tails = old.get("tails")
     if not tables:
         return Assessment([], view.until, tails)

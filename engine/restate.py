@@ -19,7 +19,7 @@ from . import processes
 from .audit import Restatement
 from .errors import InputError
 from .facts import Facts, load_facts
-from .pipeline import assess, monitor
+from .pipeline import assess, monitor, with_rules
 from .portfolio import FACILITY_FILE
 from .rules import Agreement
 
@@ -49,12 +49,10 @@ def same_inputs(old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 def expand(inputs: dict[str, Any]) -> Manifest:
     """A run row's manifest with every facility's rule files in its entry again (one shared dict
-    per package); rows written before packages were recorded once hold them there already."""
+    per package, `pipeline.with_rules`)."""
     packages = inputs.get("packages", {})
     return {
-        facility: entry
-        if "rules" in entry
-        else {**entry, "rules": packages[entry.get("package", facility)]}
+        facility: with_rules(facility, entry, packages)
         for facility, entry in inputs.get("agreements", {}).items()
     }
 

@@ -184,7 +184,7 @@ def _compare(
         rows, versions, distinct = assessed.rows, assessed.versions, assessed.distinct
         assert rows is not None  # not an extension: its events wait with it
     elif basis is not None and basis.last_seq == extends and log.untouched_since(name, extends):
-        view = basis.view
+        view = assessed.extended  # left by that basis: the last seq names the run
         assert view is not None
         log.additions(assessed.events, whole)
         return View(view.events + assessed.events, view.others, until)
@@ -240,12 +240,13 @@ def _latest_inputs(db: Location, facilities: Iterable[str]) -> dict[str, Basis]:
     """Each of these facilities' inputs as the latest run that read it recorded them (a run
     may have read only some facilities), with that run's as-of date and engine."""
     wanted, latest = set(facilities), {}
-    with contextlib.closing(audit.runs_newest_first(db)) as runs:
-        for run in runs:
-            engine = run.inputs.get("engine")
-            for facility, entry in restate.expand(run.inputs).items():
+    with contextlib.closing(audit.read_newest_first(db)) as runs:
+        for run, agreements in runs:
+            engine, packages = run.inputs.get("engine"), run.inputs.get("packages", {})
+            for facility, text in agreements:
                 if facility in wanted and facility not in latest:
-                    latest[facility] = Basis(entry, run.as_of, engine, run.last_seq)
+                    basis = Basis(facility, text, packages, run.as_of, engine, run.last_seq)
+                    latest[facility] = basis
             if len(latest) == len(wanted):
                 break
     return latest
