@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from conftest import EXAMPLE_FACTS, RULES, write_table
 from conftest import ratio_quarter as quarter
 from engine import audit, cli, pipeline, portfolio, runner
-from engine.lifecycle import AuditEvent
+from engine.lifecycle import AuditEvent, canonical
 from engine.values import FiscalQuarter
 
 AS_OF = "2026-01-01"
@@ -576,6 +576,35 @@ def test_a_run_recorded_before_tails_were_is_built_on_once_evaluated_whole(
     assert run(facts, store_log.db) == 0
     assert loads == Counter()
     assert view(store_log.db) == whole_run_view(tmp_path, facts)
+
+
+def test_a_run_recorded_before_version_9_is_built_on_alone(tmp_path, store_log, loads):
+    """A run row of version 8 holds what it read of each facility in its inputs, not in rows
+    of `run_agreements`: a quarter appended after it is still read alone (the bases come from
+    its inputs), and the log ends as a whole evaluation would leave it, upgraded."""
+    facts = facts_with(tmp_path / "facts")
+    assert run(facts, store_log.db) == 0
+    (first,) = audit.runs(store_log.db)
+    whole = canonical(first.inputs).replace("'", "''")  # the text the chain links, as SQL
+    version = (
+        "PRAGMA user_version = 8"
+        if store_log.kind == "sqlite"
+        else "UPDATE covenant_monitor SET schema_version = 8"
+    )
+    store_log.intrude(
+        "DROP TABLE run_agreements",
+        "ALTER TABLE runs DROP COLUMN agreements",
+        f"UPDATE runs SET inputs = '{whole}'",
+        version,
+    )
+    assert audit.verify(store_log.db).ok
+    loads.clear()
+    facts_with(facts, quarter("1998-12-31", 21000000))
+    assert run(facts, store_log.db) == 0
+    assert loads == Counter()  # neither facility was loaded whole
+    assert [len(run.inputs["agreements"]) for run in audit.runs(store_log.db)] == [2, 2]
+    assert view(store_log.db) == whole_run_view(tmp_path, facts)
+    assert audit.verify(store_log.db).ok
 
 
 # What a run records having read is what it evaluated: a controller may save a file while a
