@@ -15,7 +15,7 @@ from datetime import date
 from decimal import Decimal
 from functools import partial
 from json.encoder import encode_basestring
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -240,19 +240,13 @@ class Facts:
     def next_date_after(self, day: date) -> date | None:
         """The first date after `day` that `as_of` would let in: what a later as-of date
         adds to these facts begins there."""
-        dates = (
-            *(r.period_end for r in self.financials),
-            *(r.date for r in self.revolver),
-            *(r.date for r in self.prime_rates),
-            *(r.date for r in self.events),
-            *(r.notice_date for r in self.elections),
-            *(r.date for r in self.counsel_reserve),
-            *(r.date for r in self.wells_fargo),
-            *(r.date for r in self.note_payments),
-            *(r.filed for r in self.filings),
-            *(r.delivered for r in self.filings if r.delivered is not None),
-        )
-        return min((d for d in dates if d > day), default=None)
+        later = [
+            when
+            for table, dated in _DATED
+            for row in getattr(self, table)
+            if (when := dated(row)) is not None and when > day
+        ]
+        return min(later, default=None)
 
     @property
     def blockages(self) -> tuple[Blockage, ...]:
@@ -264,6 +258,23 @@ class Facts:
             elif row.event is FactEvent.BLOCKAGE_END and found and found[-1].end is None:
                 found[-1] = replace(found[-1], end=row.date)
         return tuple(found)
+
+
+# Each table's dates that `Facts.as_of` filters on, by attribute (a filing's delivery may be
+# None): walked table by table, so that the facts of an appended quarter, two or three rows,
+# cost no more than their rows.
+_DATED: tuple[tuple[str, Callable[[Any], date | None]], ...] = (
+    ("financials", attrgetter("period_end")),
+    ("revolver", attrgetter("date")),
+    ("prime_rates", attrgetter("date")),
+    ("events", attrgetter("date")),
+    ("elections", attrgetter("notice_date")),
+    ("counsel_reserve", attrgetter("date")),
+    ("wells_fargo", attrgetter("date")),
+    ("note_payments", attrgetter("date")),
+    ("filings", attrgetter("filed")),
+    ("filings", attrgetter("delivered")),
+)
 
 
 def load_facts(
@@ -399,20 +410,13 @@ def _follow(facts: Facts, after: dict[str, Tail]) -> bool:
 def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> None:
     """Rows in date order as the file gives them, and none about the borrower before the
     agreement existed (prime rates may be older: a rate in effect when it was signed)."""
-    tables = (
-        ("period_end", [(r.period_end, r.origin) for r in facts.financials], True),
-        ("date", [(r.date, r.origin) for r in facts.revolver], True),
-        ("date", [(r.date, r.origin) for r in facts.events], True),
-        ("date", [(r.date, r.origin) for r in facts.prime_rates], False),
-        ("payment_date", [(r.payment_date, r.origin) for r in facts.elections], True),
-        ("date", [(r.date, r.origin) for r in facts.counsel_reserve], True),
-        ("filed", [(r.filed, r.origin) for r in facts.filings], True),
-        ("date", [(r.date, r.origin) for r in facts.wells_fargo], True),
-        ("date", [(r.date, r.origin) for r in facts.note_payments], True),
-    )
-    for column, rows, about_the_borrower in tables:
+    for table, column, about_the_borrower in _CHRONOLOGY:
+        rows = getattr(facts, table)
+        if not rows:
+            continue  # most tables of an appended quarter's facts
         previous: tuple[date, int] | None = None
-        for day, origin in sorted(rows, key=lambda item: item[1].row):
+        for row in sorted(rows, key=_in_file):
+            day, origin = getattr(row, column), row.origin
             if about_the_borrower and day < dated:
                 problems.append(
                     Problem(
@@ -433,6 +437,25 @@ def _check_chronology(facts: Facts, dated: date, problems: list[Problem]) -> Non
                     )
                 )
             previous = (day, origin.row)
+
+
+# The tables whose rows must be in date order (`_check_chronology`), by attribute: their date
+# column, and whether their rows are about the borrower.
+_CHRONOLOGY = (
+    ("financials", "period_end", True),
+    ("revolver", "date", True),
+    ("events", "date", True),
+    ("prime_rates", "date", False),
+    ("elections", "payment_date", True),
+    ("counsel_reserve", "date", True),
+    ("filings", "filed", True),
+    ("wells_fargo", "date", True),
+    ("note_payments", "date", True),
+)
+
+
+def _in_file(row: Any) -> int:
+    return row.origin.row
 
 
 @dataclass(frozen=True)
