@@ -15,12 +15,12 @@ import hashlib
 import json
 import os
 import pickle
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple
+from typing import Any, BinaryIO, NamedTuple, TypeVar
 
 from . import __version__, audit, instruments, processes, terms
 from .errors import InputError, Problem
@@ -28,7 +28,7 @@ from .evaluate import Evaluation, evaluate
 from .facts import Facts, Tail, load_appended, load_facts
 from .ledger import keep_ledger
 from .lifecycle import AuditEvent, appended_tests, run_lifecycle
-from .portfolio import Facility, Listing, Partition, Read, list_portfolio, load_portfolio
+from .portfolio import Facility, Listing, Partition, list_portfolio, load_portfolio
 from .rules import Agreement, TestKind
 from .values import later
 
@@ -326,23 +326,34 @@ _KEPT_IN_ALL = 128 << 20
 _KEPT_EACH = 32 << 10
 
 
+_T = TypeVar("_T")
+# Work done in steps: it yields between them, and returns what it found.
+Steps = Generator[None, None, _T]
+
+
 def assess_facility(
     facility: Facility,
     as_of: date,
     spool: Path,
     basis: Basis | None = None,
     keep: Keep | None = None,
-) -> _Outcome:
+) -> Steps[_Outcome]:
     """The `Assessed` and its events wait in this process's file in the `spool` folder (one
     write), with the facility's own files that the log lacks (its package's are stored once
     for the run), or in memory if `keep` takes them. Given the facility's `basis`, rows
     appended since (or none) are evaluated alone where that gives what a whole evaluation
-    would add."""
+    would add.
+
+    In steps, which a process takes a chunk of facilities through together (`_assess_chunk`):
+    the files read, the new rows' tails, the rows read, tested, and the rest. A whole
+    evaluation is one step: what it has in hand (a facility's hundreds of tests), held for
+    a chunk, made a first run a fifth slower."""
     entry, files = facility.snapshot(rule_files=False)
+    yield
     old = None if basis is None else basis.entry
     extending = {} if old is None else grown(old.get("facts", {}), entry["facts"], files)
     view = None if old is None else View.of(old)
-    found = appended(facility, as_of, entry, files, basis, old, view, extending)
+    found = yield from appended(facility, as_of, entry, files, basis, old, view, extending)
     extends = None if found is None or basis is None else basis.last_seq
     if found is None:
         try:
@@ -434,7 +445,7 @@ def appended(
     old: dict[str, Any] | None,
     view: View | None,
     extending: dict[str, tuple[str, int]],
-) -> Assessment | None:
+) -> Steps[Assessment | None]:
     """What a whole evaluation would add to the facility's view, worked out from what changed
     since `basis` alone (which read `old` and left `view`): nothing if its inputs are the
     same; the events of rows appended to tables tested row by row, if that is all that changed
@@ -471,10 +482,13 @@ def appended(
     if tails is None:
         return None
     after = {table: Tail.read(tails[table]) for table in tables if table in tails}
+    yield
     facts = load_appended(facility.folder, facility.agreement, tables, after)
     if facts is None:
         return None
+    yield
     events = appended_tests(facility.agreement, facts, as_of)
+    yield
     if events is None or any(e.key in view.others for e in events):
         return None
     later = [d for d in (view.until, facts.next_date_after(as_of)) if d is not None]
@@ -669,44 +683,47 @@ def _between_facilities() -> None:
         gc.collect(1)
 
 
-# Worker processes are forked with the listing in hand; each is sent a facility's index.
-# The listing, the as-of date, the spool folder, the bases, and how many facilities a process
-# is handed at a time (`_READ_AHEAD` for the run's own process).
-_Shared = tuple[Listing, date, Path, dict[str, Basis], int]
+# Worker processes are forked with the listing in hand; each is sent a chunk of facilities'
+# indices. The listing, the as-of date, the spool folder and the bases.
+_Shared = tuple[Listing, date, Path, dict[str, Basis]]
 _FORKED: _Shared | None = None
 
 
-def _assess_forked(index: int) -> _Outcome:
+def _assess_forked(indices: range) -> list[_Outcome]:
     assert _FORKED is not None
-    return _assess(_FORKED, index)
+    return _assess_chunk(_FORKED, indices)
 
 
-def _assess(shared: _Shared, index: int, keep: Keep | None = None) -> _Outcome:
-    """The facility of the listing's `index`-th folder, evaluated and let go."""
-    listing, as_of, spool, bases, chunk = shared
-    facility, problems = _read(listing, index, chunk)
-    if facility is None:
-        return _Outcome(None, problems)
-    outcome = assess_facility(facility, as_of, spool, bases.get(facility.id), keep)
-    _between_facilities()
-    return outcome
+def _assess_chunk(shared: _Shared, indices: range, keep: Keep | None = None) -> list[_Outcome]:
+    """The facilities of the listing's folders at `indices`, evaluated and let go, in steps:
+    all of them read, then each step of `assess_facility` taken for every one before the next.
+    The code of one step, run for a few dozen facilities in a row, stays in the CPU's caches,
+    which one facility taken through every step in turn evicts: a run that adds a quarter to
+    ten thousand facilities took 2.30 to 2.39 s, against 2.68 to 2.79 s one facility at a
+    time, in alternating runs; a first run, whose facilities are evaluated whole, as long.
+    (Reading them one after another, as here, costs two thirds of reading each in turn.)"""
+    listing, as_of, spool, bases = shared
+    read = [listing.read(listing.names[index]) for index in indices]
+    outcomes = [_Outcome(None, problems) for _, problems in read]
+    running = [
+        (position, assess_facility(facility, as_of, spool, bases.get(facility.id), keep))
+        for position, (facility, _) in enumerate(read)
+        if facility is not None
+    ]
+    while running:
+        going = []
+        for position, steps in running:
+            try:
+                next(steps)
+                going.append((position, steps))
+            except StopIteration as done:
+                outcomes[position] = done.value
+                _between_facilities()
+        running = going
+    return outcomes
 
 
-# The facilities this process has read and not yet evaluated, by index in the listing: read a
-# few dozen at a time, up to the end of the chunk the process was handed. Read one after
-# another they cost about two thirds of what they cost each read between evaluations (the
-# TOML parser's code and data stay in the CPU's caches): at ten thousand facilities, 0.14 s
-# against 0.22 s of a run that adds a quarter.
-_READ: dict[int, Read] = {}
-_READ_AHEAD = 32
-
-
-def _read(listing: Listing, index: int, chunk: int) -> Read:
-    if index not in _READ:
-        _READ.clear()
-        end = min((index // chunk + 1) * chunk, len(listing.names))
-        _READ.update((i, listing.read(listing.names[i])) for i in range(index, end))
-    return _READ.pop(index)
+_STEPPED = 32  # facilities the run's own process takes through the steps together
 
 
 def _assessments(
@@ -719,19 +736,22 @@ def _assessments(
     count = len(listing.names)
     if workers <= 1 or count < 2:
         keep = Keep()  # this process writes their events too
-        shared = (listing, as_of, spool, bases, _READ_AHEAD)
         try:
-            for index in range(count):
-                yield _assess(shared, index, keep)
+            for indices in _chunks(count, _STEPPED):
+                yield from _assess_chunk((listing, as_of, spool, bases), indices, keep)
         finally:
-            _READ.clear()
             _close_spool_file()
         return
-    chunk = processes.chunk_size(count, workers)
     global _FORKED
-    _FORKED = (listing, as_of, spool, bases, chunk)
+    _FORKED = (listing, as_of, spool, bases)
     try:
         with processes.pool(workers) as pool:
-            yield from pool.map(_assess_forked, range(count), chunksize=chunk)
+            chunks = _chunks(count, processes.chunk_size(count, workers))
+            for outcomes in pool.map(_assess_forked, chunks):
+                yield from outcomes
     finally:
         _FORKED = None
+
+
+def _chunks(count: int, size: int) -> list[range]:
+    return [range(start, min(start + size, count)) for start in range(0, count, size)]

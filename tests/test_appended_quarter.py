@@ -708,7 +708,9 @@ def fed_by(day: date, target: Path) -> Path:
     return target
 
 
-def _never(*args: object) -> None:
+def _never(*args: object) -> pipeline.Steps[None]:
+    """Never builds on a basis: every facility is evaluated whole. In steps, as `appended`."""
+    yield from ()
     return None
 
 
@@ -725,7 +727,7 @@ def both_ways(tmp_path: Path, monkeypatch, feeds) -> tuple[Counter[str], int]:
     built_on: Counter[str] = Counter()
 
     def counted(*args):
-        found = _APPENDED(*args)
+        found = yield from _APPENDED(*args)
         built_on["appended rows" if found and found.events else "unchanged"] += bool(found)
         return found
 

@@ -419,7 +419,7 @@ def test_the_cycles_a_facility_leaves_are_freed_between_facilities(
     )
     with evaluating as evaluated:
         assert evaluated.count == 2
-    assert alive == [False, False]  # freed before the next facility was evaluated
+    assert alive == [False, False]  # freed as each facility was done
 
 
 Q = FiscalQuarter.parse
