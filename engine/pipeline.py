@@ -1,8 +1,8 @@
 """One monitoring run: rules and facts in, audit events out, nothing written.
 
-`evaluate_portfolio` is what a run uses: it evaluates one facility at a time (in worker
-processes if asked), each process writing the events to a temporary file of its own, so memory
-holds one facility (and, in a run without workers, small ones up to a fixed budget: `Keep`),
+`evaluate_portfolio` is what a run uses: it evaluates a few dozen facilities at a time (in
+worker processes if asked), each process writing the events to a temporary file of its own, so
+memory holds those few (and, in a run without workers, small ones up to a fixed budget: `Keep`),
 and raises every problem of every facility before the audit log is touched. `assess` gives
 one facility's events in memory (replays, restatement checks), and `monitor` a whole facts
 folder's (restatement checks of changed rules, tests).
@@ -599,8 +599,8 @@ def evaluate_portfolio(
     partition: Partition | None = None,
     bases: Callable[[list[str]], dict[str, Basis]] | None = None,
 ) -> Iterator[Evaluated]:
-    """Evaluate every facility, one at a time (in `workers` processes), keeping only the
-    facility in hand in memory. Every problem in every facility is collected before
+    """Evaluate every facility, a chunk at a time (in `workers` processes), keeping only the
+    facilities in hand in memory. Every problem in every facility is collected before
     InputError is raised, so a bad file anywhere stops the run before the log is touched.
     `bases(names)`: what the latest run read of each of these facilities, so rows appended
     since can be evaluated alone (`appended`)."""

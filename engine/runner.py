@@ -75,7 +75,7 @@ def execute(
 ) -> RunResult:
     """One run. Every facility is read and evaluated first (in `workers` processes), so bad
     input raises InputError before the log (or its lock) is touched; comparing with the log and
-    recording hold the lock. Memory holds one facility at a time: the evaluated facilities wait
+    recording hold the lock. Memory holds a chunk of facilities at a time: the evaluated ones wait
     in temporary files (one for each evaluating process; without workers, small ones wait in
     memory up to a fixed budget, `pipeline.Keep`), and so do the new events until they are
     written.
