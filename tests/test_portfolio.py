@@ -422,6 +422,41 @@ def test_the_cycles_a_facility_leaves_are_freed_between_facilities(
     assert alive == [False, False]  # freed as each facility was done
 
 
+def test_a_chunk_reads_its_facilities_before_evaluating_them_unless_their_files_are_large(
+    portfolio: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process takes a chunk of facilities through the steps of their evaluation together:
+    the files of each are read before any is evaluated. A facility whose files are larger than
+    `_STEPPED_FILES` is evaluated as soon as they are read, so that a chunk does not hold many
+    large files at once."""
+    done: list[tuple[str, str]] = []
+    snapshot, load = portfolio_module.Facility.snapshot, pipeline.load_facts
+
+    def reading(facility, **options):
+        done.append(("read", facility.id))
+        return snapshot(facility, **options)
+
+    def loading(folder, *args):
+        done.append(("evaluated", folder.name))
+        return load(folder, *args)
+
+    monkeypatch.setattr(portfolio_module.Facility, "snapshot", reading)
+    monkeypatch.setattr(pipeline, "load_facts", loading)
+    read, evaluated = (
+        [("read", "acme"), ("read", "plain")],
+        [("evaluated", n) for n in ("acme", "plain")],
+    )
+    for most, expected in (
+        (1 << 20, [*read, *evaluated]),
+        (0, [read[0], evaluated[0], read[1], evaluated[1]]),
+    ):
+        monkeypatch.setattr(pipeline, "_STEPPED_FILES", most)
+        done.clear()
+        with evaluate_portfolio(RULES, portfolio, LATE) as evaluation:
+            assert evaluation.count == 2
+        assert done == expected
+
+
 Q = FiscalQuarter.parse
 
 
