@@ -525,6 +525,12 @@ def _notifier(args: argparse.Namespace) -> notify.Notifier | None:
     return notifier if notifier.channels else None
 
 
+def _counted(kind: str, n: int) -> str:
+    """A routine kind as the run's summary counts it: "18000 tests", "1 test", "300 not
+    tested", "10 covenant terms" (the other kinds read as plurals already)."""
+    return "tests" if kind == "test" and n != 1 else kind.replace("_", " ")
+
+
 def _run(args: argparse.Namespace, out: _Output) -> int:
     if args.known_as_of is not None:
         return _replay(args, out)
@@ -563,7 +569,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         out.event(event)
     already = result.produced - (stored - result.new["restatement"])
     routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
-    counted = "".join(f", {n} {kind.replace('_', ' ')}" for kind, n in routine)
+    counted = "".join(f", {n} {_counted(kind, n)}" for kind, n in routine)
     out.summary(
         f"{stored} new event(s) recorded in {store.shown(args.db)} as of {as_of}{counted}; "
         f"{already} already in the log.",

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLE_FACTS, ROOT, RULES, Store
-from engine import runner, store
+from engine import audit, runner, store
 from engine.cli import main
 
 
@@ -72,6 +72,10 @@ def test_run_counts_the_terms_it_records_and_lists_them_only_when_verbose(tmp_pa
     assert run_example(tmp_path / "quiet.db") == 1
     out = capsys.readouterr().out
     assert "1 agreement terms, 10 covenant terms, 1 interest terms," in out
+    # The covenant tests are counted as "N tests", one for each test event the run recorded.
+    counted = re.search(r", (\d+) tests; 0 already in the log\.$", out, re.MULTILINE)
+    recorded = [e for e in audit.read(tmp_path / "quiet.db") if e.event == "test"]
+    assert counted is not None and int(counted[1]) == len(recorded) > 1
     assert [_listed(out, kind) for kind in terms] == [0, 0, 0]
     assert _listed(out, "event_of_default") > 0
     assert run_example(tmp_path / "verbose.db", "--verbose") == 1

@@ -541,7 +541,8 @@ def test_a_portfolio_report_details_the_facilities_needing_attention(
 ) -> None:
     """acme's 1998Q2 current ratio, 1.05 against its own 1.10, became an Event of Default;
     plain complied throughout (its least headroom 2.50%), so by default it is a row of the
-    portfolio view only, and `--detail all` or `--facility plain` show it in full."""
+    portfolio view only, and `--detail all` or `--facility plain` show it in full. Its
+    "Open defaults" say acme's one default is an event of default, and plain's 0 no more."""
     db = store_log.db
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
     assert run("run", *common, "--as-of", "2026-01-01") == 1
@@ -550,6 +551,10 @@ def test_a_portfolio_report_details_the_facilities_needing_attention(
     assert run("report", "--db", str(db)) == 0
     attention = capsys.readouterr().out
     assert "| plain |" in attention and "the other 1, compliant" in attention
+    assert re.search(r"\| acme \|.*\| 1 \(1 event of default\) \|", attention)
+    assert re.search(r"\| plain \|.*\| compliant \| 0 \| 0 \|", attention)
+    assert run("report", "--db", str(db), "--format", "html") == 0
+    assert '<td class="num">1 (1 event of default)</td>' in capsys.readouterr().out
     assert sections[0] in attention and sections[1] not in attention
     # The appendix lists the events of the facilities shown in full, and only theirs.
     appendix = attention[attention.index("## Appendix") :]

@@ -20,7 +20,16 @@ from markupsafe import Markup
 
 from .. import __version__, processes
 from .charts import covenant_chart
-from .text import amount, followed, money, nearest, percent, step_up_sentence, when
+from .text import (
+    amount,
+    followed,
+    money,
+    nearest,
+    open_defaults,
+    percent,
+    step_up_sentence,
+    when,
+)
 
 Tick = Callable[[str, int, int, str], None]  # tick(stage, done, in all, what is counted)
 
@@ -57,6 +66,7 @@ def to_html(model: dict[str, Any], workers: int = 1, tick: Tick | None = None) -
         when=when,
         step_up=step_up_sentence,
         nearest=nearest,
+        open_defaults=open_defaults,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
     )

@@ -6,7 +6,16 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from .text import amount, followed, money, nearest, percent, step_up_sentence, when
+from .text import (
+    amount,
+    followed,
+    money,
+    nearest,
+    open_defaults,
+    percent,
+    step_up_sentence,
+    when,
+)
 
 # Each character borrower text could make markup with, or break a table with, and what it
 # becomes; the backslash first, so the escapes added after it are not escaped again.
@@ -107,7 +116,7 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
                 r["package"] or "",
                 r["status_label"],
                 r["in_breach"],
-                f"{r['open_defaults']} ({r['events_of_default']} events of default)",
+                open_defaults(r["open_defaults"], r["events_of_default"]),
                 nearest(r["nearest"]),
                 r["tested_through"] or "-",
             ]

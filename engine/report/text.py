@@ -59,6 +59,14 @@ def nearest(test: dict[str, Any] | None) -> str:
     return f"{test['covenant']} {test['title']}: {share} on {when(test)}"
 
 
+def open_defaults(count: int, of_default: int) -> str:
+    """A facility's open defaults for the portfolio view, those that are events of default
+    said where there are any: "2 (1 event of default)", "1", "0"."""
+    if not of_default:
+        return str(count)
+    return f"{count} ({of_default} event{'s' if of_default != 1 else ''} of default)"
+
+
 def step_up_sentence(up: dict[str, Any]) -> str:
     """The step-up warning in words; shared by every format."""
     unit = up["unit"]
