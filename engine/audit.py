@@ -961,7 +961,7 @@ def _stored_event(
         details,
         key,
         version,
-        tuple(json.loads(supersedes)),
+        () if supersedes == "[]" else tuple(json.loads(supersedes)),  # most supersede none
         superseded_by,
     )
 
@@ -970,8 +970,9 @@ def _superseded(rows: Iterable[tuple[int, str]]) -> dict[int, int]:
     """{superseded seq: the seq that superseded it}"""
     found = {}
     for seq, supersedes in rows:
-        for old in json.loads(supersedes):
-            found[old] = seq
+        if supersedes != "[]":  # most events supersede none: not parsed
+            for old in json.loads(supersedes):
+                found[old] = seq
     return found
 
 
