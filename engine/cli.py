@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import traceback
@@ -14,7 +15,7 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NamedTuple
 
 from . import audit, notify, processes, report, runner, store
 from .errors import InputError, Problem
@@ -99,12 +100,24 @@ def _instant(text: str) -> datetime:
     return moment
 
 
-def _output(text: str) -> Path:
-    """A file to write, in a folder that exists: checked before the work, not after it."""
+class _Out(NamedTuple):
+    path: Path
+    folder: bool  # a folder of pages (PATH/ or a folder that exists), not a file
+
+
+def _output(text: str) -> _Out:
+    """A file to write in a folder that exists, or a folder of pages that is new, empty or
+    one a report wrote (it is replaced whole): checked before the work, not after it."""
     path = Path(text)
-    if not path.parent.is_dir():
+    folder = text.endswith(("/", os.sep)) or path.is_dir()
+    if not path.absolute().parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
-    return path
+    if folder and path.is_dir() and any(path.iterdir()) and not (path / report.MARKER).exists():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is a folder with files no report wrote: name a new folder, an empty "
+            "one, or one a report wrote (a report replaces it whole)"
+        )
+    return _Out(path, folder)
 
 
 def _seconds(text: str) -> float:
@@ -352,7 +365,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_output,
         default=None,
         metavar="PATH",
-        help="write the report to this file (default: standard output)",
+        help="write the report to this file (default: standard output); an html report to a "
+        "folder (PATH/, or a folder that exists) is a page for each facility detailed and "
+        f"{report.INDEX} with the portfolio view, the folder replaced whole",
     )
     rep.add_argument(
         "--as-of",
@@ -682,6 +697,31 @@ def _replaced(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
+@contextmanager
+def _replaced_folder(path: Path) -> Iterator[Path]:
+    """A folder that takes `path`'s place (where a link leads, if it is one) once written
+    whole; the folder it replaces goes then, and stays if the new one fails part way."""
+    target = path.resolve()
+    partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    partial.mkdir()
+    try:
+        yield partial
+        if not target.exists():
+            partial.rename(target)
+            return
+        old = target.with_name(f".{target.name}.{os.getpid()}.old")
+        target.rename(old)
+        try:
+            partial.rename(target)
+        except BaseException:
+            old.rename(target)
+            raise
+        shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
 def _verify(args: argparse.Namespace, out: _Output) -> int:
     verification = audit.verify(args.db)
     if verification.ok:
@@ -694,6 +734,9 @@ def _verify(args: argparse.Namespace, out: _Output) -> int:
 def _report(args: argparse.Namespace, out: _Output) -> int:
     if args.format == "xlsx" and args.out is None:
         out.error("--format xlsx needs --out FILE")
+        return EXIT_BAD_INPUT
+    if args.out is not None and args.out.folder and args.format != "html":
+        out.error(f"--out {args.out.path}/ writes a folder of pages, which needs --format html")
         return EXIT_BAD_INPUT
     through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
     covered = _facilities(args, through)
@@ -722,9 +765,15 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
             except BrokenPipeError:  # `report | head`
                 _reader_gone()
             return EXIT_OK
-        with _replaced(args.out) as out:
-            report.write(model, args.format, out, args.workers, tick)
-    print(f"report written to {args.out}", file=sys.stderr)
+        if args.out.folder:
+            with _replaced_folder(args.out.path) as folder:
+                report.write_pages(model, folder, args.workers, tick)
+            written = args.out.path / report.INDEX
+        else:
+            with _replaced(args.out.path) as file:
+                report.write(model, args.format, file, args.workers, tick)
+            written = args.out.path
+    print(f"report written to {written}", file=sys.stderr)
     return EXIT_OK
 
 

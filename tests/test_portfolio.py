@@ -23,6 +23,7 @@ import weakref
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from openpyxl import load_workbook
@@ -36,6 +37,7 @@ from engine.lifecycle import canonical
 from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import FACILITY_FILE, in_partition, load_portfolio, splice
 from engine.report import build, render
+from engine.report.html import page_files
 from engine.rules import Threshold
 from engine.snapshot import folder_files
 from engine.values import FiscalQuarter
@@ -711,6 +713,119 @@ def test_a_report_that_fails_part_way_leaves_the_file_as_it_was(
     assert "RuntimeError('the disk filled up')" in capsys.readouterr().err
     assert out.read_text() == "the report a reviewer has open"
     assert [p.name for p in out.parent.iterdir()] == ["report.html"]
+
+
+def after_header(page: str) -> str:
+    """A page of the HTML report from its summary on: all but its title and header."""
+    return page[page.index('<section id="summary">') :]
+
+
+def test_an_html_report_to_a_folder_has_a_page_for_each_facility_detailed(
+    portfolio: Path, store_log, tmp_path: Path, capsys
+) -> None:
+    """`--out book/` writes the portfolio view to book/index.html, and each facility it
+    details to a page of its own, which is that facility's own report but for its header: its
+    sections and the events they rest on. acme's 1998Q2 current ratio, 1.05 against its own
+    1.10, became an Event of Default, so acme is detailed; plain complied throughout, a row of
+    the view only, until `--detail all`. A facility's folder name may be any file name: its
+    page's file is the name percent-encoded, and the view's link encodes that again."""
+    (portfolio / "plain").rename(portfolio / "plain & co #2")
+    db, book = store_log.db, tmp_path / "book"
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "2026-01-01") == 1
+    assert run("report", "--db", str(db), "--format", "html", "--out", f"{book}/") == 0
+    assert f"report written to {book / 'index.html'}" in capsys.readouterr().err
+    assert sorted(p.name for p in book.iterdir()) == [
+        ".covenant-monitor-report",
+        "facilities",
+        "index.html",
+    ]
+    assert [p.name for p in (book / "facilities").iterdir()] == ["acme.html"]
+    index = (book / "index.html").read_text()
+    assert re.findall(r"<title>(.*)</title>", index) == [
+        "Covenant report: portfolio of 2 facilities, 2026-01-01"
+    ]
+    rows = dict(re.findall(r'<tr data-facility="([^"]+)".*?<td>(.*?)</td>', index))
+    assert rows == {
+        "acme": '<a href="facilities/acme.html">acme</a>',
+        "plain &amp; co #2": "plain &amp; co #2",
+    }
+    assert "The 1 needing attention have a page each" in index
+    assert '<section id="summary">' not in index and 'id="event-' not in index
+    page = (book / "facilities" / "acme.html").read_text()
+    assert re.findall(r"<title>(.*)</title>", page) == [
+        "Covenant report: Acme Holdings, Inc., 2026-01-01"
+    ]
+    assert '<a href="../index.html">Portfolio</a>' in page
+    assert run("report", "--db", str(db), "--format", "html", "--facility", "acme") == 0
+    assert after_header(page) == after_header(capsys.readouterr().out)
+    assert len(re.findall(r'<tr id="event-\d+">', page)) == len(
+        [e for e in audit.read(db) if e.agreement == "acme"]
+    )
+    # Written again, the folder is replaced whole: with --detail all, and then without.
+    options = ["--format", "html", "--out", str(book), "--detail", "all"]
+    assert run("report", "--db", str(db), *options) == 0
+    hrefs = re.findall(r'<a href="(facilities/[^"]+)">', (book / "index.html").read_text())
+    assert hrefs == ["facilities/acme.html", "facilities/plain%2520%2526%2520co%2520%25232.html"]
+    assert sorted(p.name for p in (book / "facilities").iterdir()) == [
+        "acme.html",
+        "plain%20%26%20co%20%232.html",
+    ]
+    assert all((book / unquote(href)).is_file() for href in hrefs)  # as a browser follows it
+    assert run("report", "--db", str(db), "--format", "html", "--out", str(book)) == 0
+    assert [p.name for p in (book / "facilities").iterdir()] == ["acme.html"]
+    assert not list(tmp_path.glob(".book*"))  # nothing left of the folders written and replaced
+
+
+def test_an_html_report_replaces_only_a_folder_a_report_wrote(
+    portfolio: Path, store_log, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A folder with other files is refused before any work (exit 2), and so is a folder of
+    pages in another format; a report that fails part way leaves the folder as it was."""
+    db = store_log.db
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("a reviewer's notes")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        run("report", "--db", str(db), "--format", "html", "--out", str(mine))
+    assert refused.value.code == 2
+    assert "is a folder with files no report wrote" in capsys.readouterr().err
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    book = tmp_path / "book"
+    assert run("report", "--db", str(db), "--format", "md", "--out", f"{book}/") == 2
+    assert "which needs --format html" in capsys.readouterr().err
+    assert not book.exists()
+    assert run("report", "--db", str(db), "--format", "html", "--out", str(book) + "/") == 0
+    written = {p: p.read_bytes() for p in book.rglob("*") if p.is_file()}
+
+    def broken(*args: object) -> str:
+        raise RuntimeError("the disk filled up")
+
+    monkeypatch.setattr("engine.report.html.covenant_chart", broken)
+    options = ["--format", "html", "--out", str(book), "--detail", "all"]
+    assert run("report", "--db", str(db), *options) == 6
+    assert {p: p.read_bytes() for p in book.rglob("*") if p.is_file()} == written
+    assert not list(tmp_path.glob(".book*"))  # nothing left of the folders written and replaced
+
+
+@pytest.mark.parametrize(
+    ("names", "files"),
+    [
+        (["acme", "f000001"], ["acme.html", "f000001.html"]),
+        # Characters beyond letters, digits and _.-~ are percent-encoded.
+        (["Société: A/B"], ["Soci%C3%A9t%C3%A9%3A%20A%2FB.html"]),
+        # One file where case is not told apart (macOS, Windows): "+" is never left by the
+        # encoding, so no other name makes "acme+2".
+        (
+            ["acme", "ACME", "Acme", "acme%2B2"],
+            ["acme.html", "ACME+2.html", "Acme+3.html", "acme%252B2.html"],
+        ),
+    ],
+)
+def test_each_facility_page_has_a_file_name_of_its_own(names, files) -> None:
+    assert list(page_files(names).values()) == files
 
 
 NAMED = 'name = "Acme Holdings Senior Notes"\n'

@@ -102,6 +102,37 @@ def test_every_charts_labels_are_inside_it_and_clear_of_its_axes(march_1998, tmp
         assert (chart["outside"], chart["yOverPlot"], chart["xOverPlot"]) == (0, 0, 0)
 
 
+def test_a_folder_of_pages_links_its_pages_in_chromium(tmp_path):
+    """`--out book/`: the portfolio view links the facility to its page, which links back; the
+    page holds every section, each bracketed number lands on its event in the page's own
+    appendix, and neither page fetches anything but itself."""
+    db, book = tmp_path / "log.db", tmp_path / "book"
+    main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
+    options = ["--format", "html", "--out", f"{book}/", "--as-of", "1998-03-31"]
+    assert main(["report", "--db", str(db), *options]) == 0
+    index, facility = (book / "index.html").as_uri(), (book / "facilities/cerplex.html").as_uri()
+    with Page(tmp_path / "profile") as page:
+        page.open(index)
+        assert page.evaluate("document.querySelector('#portfolio td a').href") == facility
+        page.open(facility)
+        found = page.evaluate(
+            """({
+            back: document.querySelector('nav.toc a').href,
+            sections: [...document.querySelectorAll('section.covenant')]
+                .map(s => s.dataset.section),
+            cited: document.querySelectorAll('a.seq').length,
+            brokenLinks: [...document.querySelectorAll('a[href^="#"]')]
+                .filter(a => !document.getElementById(a.getAttribute('href').slice(1)))
+                .map(a => a.getAttribute('href')),
+        })"""
+        )
+    assert page.errors == []
+    assert page.requests == [index, facility]
+    assert found["back"] == index
+    assert found["sections"] == SECTIONS
+    assert found["cited"] > 0 and found["brokenLinks"] == []
+
+
 def test_borrower_text_stays_text_in_the_browser(tmp_path):
     facts = tmp_path / "facts" / "cerplex"
     facts.mkdir(parents=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from .model import THIN_HEADROOM_PERCENT, build, build_by_facility
@@ -18,9 +19,15 @@ if TYPE_CHECKING:
     from .html import Tick
 
 FORMATS = ("md", "json", "html", "xlsx")
+# An HTML report as a folder of pages (`write_pages`): the portfolio view, the folder of the
+# facilities' pages beside it, and the file that tells such a folder from any other.
+INDEX, PAGES, MARKER = "index.html", "facilities", ".covenant-monitor-report"
 
 __all__ = [
     "FORMATS",
+    "INDEX",
+    "MARKER",
+    "PAGES",
     "THIN_HEADROOM_PERCENT",
     "Shelf",
     "build",
@@ -28,6 +35,7 @@ __all__ = [
     "one_line",
     "render",
     "write",
+    "write_pages",
 ]
 
 
@@ -71,6 +79,19 @@ def write(
         raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(FORMATS)}")
     for piece in pieces:
         out.write(piece.encode())
+
+
+def write_pages(
+    model: dict[str, Any], folder: Path, workers: int = 1, tick: Tick | None = None
+) -> None:
+    """Write the HTML report into the empty `folder` as INDEX, the portfolio view, and a page
+    for each facility it details in PAGES (`html.write_pages`), and MARKER."""
+    from .html import write_pages
+
+    write_pages(model, folder, workers, tick)
+    (folder / MARKER).write_text(
+        "A covenant-monitor report: the next report written to this folder replaces it whole.\n"
+    )
 
 
 def _joined(lines: Iterable[str]) -> Iterator[str]:

@@ -1,4 +1,5 @@
-"""The report as one self-contained HTML file: inline CSS and SVG, no script, nothing fetched.
+"""The report as one self-contained HTML file (inline CSS and SVG, no script, nothing fetched),
+or, for a book too large for one page, a folder of such pages, one a facility.
 
 Jinja2 renders it with autoescaping on, so borrower text (names, notes) is always text. A
 Content-Security-Policy in the page forbids every outside resource, so a reader's browser
@@ -8,18 +9,22 @@ enforces that the file stands alone (and a test in Chromium checks it).
 from __future__ import annotations
 
 import itertools
-from collections import deque
-from collections.abc import Callable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from contextlib import contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from jinja2 import Environment, PackageLoader, StrictUndefined
+from jinja2 import Environment, PackageLoader, StrictUndefined, Template
 from markupsafe import Markup
 
 from .. import __version__, processes
+from . import INDEX, PAGES
 from .charts import covenant_chart
+from .shelf import Shelved
 from .text import (
     amount,
     followed,
@@ -49,6 +54,87 @@ def to_html(model: dict[str, Any], workers: int = 1, tick: Tick | None = None) -
     several `workers`, drawn ahead in that many processes while the sections before it are
     written. `tick` is told of each chart drawn: a book's report draws thousands, at about
     40 ms each."""
+    template = _template(lambda facility: f"#covenants-{facility}")
+    after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
+    with _drawing(model, workers, tick) as chart:
+        yield from template.generate(
+            model=model,
+            draw_chart=chart,
+            version=__version__,
+            after_portfolio=after_portfolio,
+            page=None,
+        )
+
+
+def write_pages(
+    model: dict[str, Any], folder: Path, workers: int = 1, tick: Tick | None = None
+) -> None:
+    """The report as a folder of pages: INDEX holds the portfolio view, whose facilities in
+    detail link to a page each in PAGES, with the events it rests on. As one page, a book of
+    ten thousand facilities was 392 MB, more than a browser opens; a facility's page is some
+    hundreds of KB. The same content, charts and all, as `to_html`."""
+    files = page_files(r["facility"] for r in model["portfolio"] if r["detailed"])
+    template = _template(lambda facility: quote(f"{PAGES}/{files[facility]}"))
+    rows = {r["facility"]: r for r in model["portfolio"]}
+    facilities = len(model["portfolio"])
+    (folder / PAGES).mkdir()
+    with _drawing(model, workers, tick) as chart:
+        context = {"draw_chart": chart, "version": __version__, "facilities": facilities}
+        index = {**model, "agreements": [], "events": []}
+        after_portfolio = followed(facilities, model["not_detailed"], paged=True)
+        pieces = template.generate(
+            model=index, page="index", after_portfolio=after_portfolio, **context
+        )
+        _write(folder / INDEX, pieces)
+        for agreement in model["agreements"]:
+            name = agreement["agreement"]
+            events = _events_of(model["events"], name)
+            page = {
+                **model,
+                "agreements": [agreement],
+                "portfolio": [rows[name]],
+                "not_detailed": 0,
+                "events": events,
+                "generated_from": {
+                    "events": len(events),
+                    "first_seq": events[0]["seq"],
+                    "last_seq": events[-1]["seq"],
+                },
+            }
+            pieces = template.generate(model=page, page="facility", after_portfolio="", **context)
+            _write(folder / PAGES / files[name], pieces)
+
+
+def page_files(names: Iterable[str]) -> dict[str, str]:
+    """Each facility's page, a file in PAGES: its name with every character but letters,
+    digits and _.-~ percent-encoded, so that any name makes a file name on any system. Names
+    that differ only in case (one file where case is not told apart, as on macOS and Windows)
+    add +2, +3, ...: a character the encoding never leaves."""
+    files, seen = {}, Counter[str]()
+    for name in names:
+        stem = quote(name, safe="")
+        seen[stem.casefold()] += 1
+        again = seen[stem.casefold()]
+        files[name] = f"{stem}+{again}.html" if again > 1 else f"{stem}.html"
+    return files
+
+
+def _events_of(events: list[dict[str, Any]] | Shelved, facility: str) -> list[dict[str, Any]]:
+    """The appendix rows of one facility, in sequence order."""
+    if isinstance(events, Shelved):
+        return events.of(facility)
+    return [e for e in events if e["agreement"] == facility]
+
+
+def _write(path: Path, pieces: Iterable[str]) -> None:
+    with path.open("wb") as out:
+        for piece in pieces:
+            out.write(piece.encode())
+
+
+def _template(facility_href: Callable[[str], str]) -> Template:
+    """The report's template; `facility_href` links a facility's row of the portfolio view to
+    its sections."""
     environment = Environment(
         loader=PackageLoader("engine.report", "templates"),
         autoescape=True,
@@ -69,16 +155,16 @@ def to_html(model: dict[str, Any], workers: int = 1, tick: Tick | None = None) -
         open_defaults=open_defaults,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
+        facility_href=facility_href,
     )
+    return environment.get_template("report.html.j2")
 
-    template = environment.get_template("report.html.j2")
-    after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
+
+@contextmanager
+def _drawing(model: dict[str, Any], workers: int, tick: Tick | None) -> Iterator[_Chart]:
+    """What the template calls for each covenant's chart, telling `tick` of each one drawn."""
     with _charts(model, workers) as chart:
-        if tick is not None:
-            chart = _ticking(chart, model, tick)
-        yield from template.generate(
-            model=model, draw_chart=chart, version=__version__, after_portfolio=after_portfolio
-        )
+        yield chart if tick is None else _ticking(chart, model, tick)
 
 
 _Chart = Callable[[dict[str, Any]], Markup | None]

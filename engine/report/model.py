@@ -101,7 +101,7 @@ def build_by_facility(
     horizon = _horizon(day) if day else None
     rows: list[dict[str, Any]] = []
     agreements: list | Shelved = shelf.sequence() if shelf else []
-    appendix: list | Shelved = shelf.sequence(key=_seq) if shelf else []
+    appendix: list | Shelved = shelf.sequence(key=_seq, group=_facility) if shelf else []
     shown = read = done = 0
     first = last = None
     facts = (views, day, horizon, thin_percent, detail)
@@ -213,6 +213,10 @@ def _parts_of(facts: _Facts, names: list[str]) -> Iterator[_Part]:
 
 def _seq(row: dict[str, Any]) -> int:
     return row["seq"]
+
+
+def _facility(row: dict[str, Any]) -> str:
+    return row["agreement"]
 
 
 def _appendix_row(e: StoredEvent) -> dict[str, Any]:

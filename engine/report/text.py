@@ -221,14 +221,21 @@ def one_line(event: StoredEvent) -> str:
     return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
 
 
-def followed(facilities: int, not_detailed: int) -> str:
-    """What follows a portfolio view: every facility's sections, or those needing attention."""
+def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:
+    """What follows a portfolio view: every facility's sections, or those needing attention;
+    in a `paged` report each has a page of its own, which its name links to."""
     if not not_detailed:
+        if paged:
+            return "Each facility has a page of its own: follow its name."
         return "Each facility's sections follow."
     detailed = facilities - not_detailed
+    shown = (
+        f"The {detailed} needing attention have a page each: follow the name"
+        if paged
+        else f"The sections of the {detailed} needing attention follow"
+    )
     return (
-        f"The sections of the {detailed} needing attention follow; the other {not_detailed}, "
-        "compliant with no open default or amount due, or no longer monitored, are in this "
-        "table only "
+        f"{shown}; the other {not_detailed}, compliant with no open default or amount due, or "
+        "no longer monitored, are in this table only "
         '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
     )
