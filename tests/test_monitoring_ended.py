@@ -112,12 +112,19 @@ def test_a_report_lists_a_facility_whose_monitoring_ended_last(
 ) -> None:
     """Sold is in default after its June quarter, kept compliant: as of 2026 sold comes after
     kept all the same, its status saying when monitoring ended, and is not detailed as needing
-    attention; as of August 30, 1998, before the end, it comes first and is detailed."""
+    attention; as of August 30, 1998, before the end, it comes first and is detailed. The
+    view counts its facilities by status: sold's June 1998 current ratio of 0.95 was an Event
+    of Default that day (Section 6.20 has no grace period), and kept complied."""
     facts, db = book(tmp_path / "facts"), store_log.db
     assert run(facts, db) == 1
     capsys.readouterr()
     assert cli.main(["report", "--db", str(db), "--format", "json"]) == 0
-    rows = json.loads(capsys.readouterr().out)["portfolio"]
+    model = json.loads(capsys.readouterr().out)
+    rows = model["portfolio"]
+    assert [(s["label"], s["facilities"]) for s in model["by_status"]] == [
+        ("compliant", 1),
+        ("monitoring ended", 1),
+    ]
     assert [r["facility"] for r in rows] == ["kept", "sold"]
     sold = rows[1]
     assert (sold["ended"], sold["tested_through"], sold["detailed"]) == (
@@ -130,11 +137,13 @@ def test_a_report_lists_a_facility_whose_monitoring_ended_last(
     assert cli.main(["report", "--db", str(db), "--facility", "sold"]) == 0
     assert "**Monitoring ended on 1998-08-31** [" in capsys.readouterr().out
     assert cli.main(["report", "--db", str(db), "--format", "json", "--as-of", "1998-08-30"]) == 0
-    rows = json.loads(capsys.readouterr().out)["portfolio"]
-    assert [(r["facility"], r["ended"], r["detailed"]) for r in rows] == [
+    model = json.loads(capsys.readouterr().out)
+    assert [(r["facility"], r["ended"], r["detailed"]) for r in model["portfolio"]] == [
         ("sold", None, True),
         ("kept", None, False),
     ]
+    assert cli.main(["report", "--db", str(db), "--as-of", "1998-08-30"]) == 0
+    assert "\nBy status: 1 event of default; 1 compliant.\n" in capsys.readouterr().out
 
 
 def test_an_end_withdrawn_from_facility_toml_tests_what_followed(

@@ -38,6 +38,7 @@ from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import FACILITY_FILE, in_partition, load_portfolio, splice
 from engine.report import build, render
 from engine.report.html import page_files
+from engine.report.text import tally
 from engine.rules import Threshold
 from engine.snapshot import folder_files
 from engine.values import FiscalQuarter
@@ -751,6 +752,7 @@ def test_an_html_report_to_a_folder_has_a_page_for_each_facility_detailed(
         "plain &amp; co #2": "plain &amp; co #2",
     }
     assert "The 1 needing attention have a page each" in index
+    assert '<p class="tally">By status: 1 event of default; 1 compliant.</p>' in index
     assert '<section id="summary">' not in index and 'id="event-' not in index
     page = (book / "facilities" / "acme.html").read_text()
     assert re.findall(r"<title>(.*)</title>", page) == [
@@ -808,6 +810,15 @@ def test_an_html_report_replaces_only_a_folder_a_report_wrote(
     assert run("report", "--db", str(db), *options) == 6
     assert {p: p.read_bytes() for p in book.rglob("*") if p.is_file()} == written
     assert not list(tmp_path.glob(".book*"))  # nothing left of the folders written and replaced
+
+
+def test_the_portfolio_views_count_by_status_separates_thousands() -> None:
+    statuses = [("event of default", 3), ("default (in grace)", 12), ("compliant", 1725)]
+    by_status = [{"label": label, "facilities": n} for label, n in statuses]
+    assert (
+        tally(by_status) == "By status: 3 event of default; 12 default (in grace); 1,725 compliant."
+    )
+    assert tally([]) == ""
 
 
 @pytest.mark.parametrize(

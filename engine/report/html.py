@@ -33,6 +33,7 @@ from .text import (
     open_defaults,
     percent,
     step_up_sentence,
+    tally,
     when,
 )
 
@@ -153,6 +154,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         step_up=step_up_sentence,
         nearest=nearest,
         open_defaults=open_defaults,
+        tally=tally,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
         facility_href=facility_href,

@@ -14,6 +14,7 @@ from .text import (
     open_defaults,
     percent,
     step_up_sentence,
+    tally,
     when,
 )
 
@@ -81,7 +82,7 @@ def to_markdown(model: dict[str, Any]) -> Iterator[str]:
         "",
     ]
     if len(model["portfolio"]) > 1:
-        yield from _portfolio(model["portfolio"], model["not_detailed"])
+        yield from _portfolio(model)
     for agreement in model["agreements"]:
         yield from _agreement(model, agreement)
     yield from ["## Appendix: the audit-log events this report rests on", ""]
@@ -94,7 +95,8 @@ def to_markdown(model: dict[str, Any]) -> Iterator[str]:
     )
 
 
-def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
+def _portfolio(model: dict[str, Any]) -> list[str]:
+    rows, not_detailed = model["portfolio"], model["not_detailed"]
     out = [
         "## Portfolio",
         "",
@@ -102,6 +104,8 @@ def _portfolio(rows: list[dict[str, Any]], not_detailed: int) -> list[str]:
         f"headroom first; those whose monitoring ended last. Tested through: each one's latest "
         f"quarter-end test by the report's date. "
         f"{followed(len(rows), not_detailed)}",
+        "",
+        tally(model["by_status"]),
         "",
     ]
     out += _table(

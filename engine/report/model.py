@@ -8,7 +8,7 @@ carries the sequence numbers of the events it rests on.
 
 from __future__ import annotations
 
-from collections import defaultdict, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -134,6 +134,7 @@ def build_by_facility(
         },
         "agreements": agreements,
         "portfolio": rows,
+        "by_status": _by_status(rows),
         "detail": detail,
         "not_detailed": len(rows) - len(agreements),
         "events": appendix if shelf else sorted(appendix, key=_seq),
@@ -278,6 +279,18 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
             (c["latest_test"]["date"] for c in quarterly or tested), default=None
         ),
     }
+
+
+def _by_status(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """How many facilities stand at each status, the most serious first, and how many are no
+    longer monitored: a book at a glance."""
+    counts = Counter("monitoring_ended" if r["ended"] else r["status"] for r in rows)
+    words = {**STATUS_WORDS, "monitoring_ended": "monitoring ended"}
+    return [
+        {"status": status, "label": label, "facilities": counts[status]}
+        for status, label in words.items()
+        if counts[status]
+    ]
 
 
 def _portfolio_order(r: dict[str, Any]) -> tuple:

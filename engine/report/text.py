@@ -221,6 +221,12 @@ def one_line(event: StoredEvent) -> str:
     return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
 
 
+def tally(by_status: list[dict[str, Any]]) -> str:
+    """The portfolio view's count of facilities at each status, thousands separated."""
+    counts = "; ".join(f"{s['facilities']:,} {s['label']}" for s in by_status)
+    return f"By status: {counts}." if counts else ""
+
+
 def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:
     """What follows a portfolio view: every facility's sections, or those needing attention;
     in a `paged` report each has a page of its own, which its name links to."""
