@@ -112,6 +112,8 @@ def _output(text: str) -> _Out:
     folder = text.endswith(("/", os.sep)) or path.is_dir()
     if not path.absolute().parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
+    if folder and path.exists() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
     if folder and path.is_dir() and any(path.iterdir()) and not (path / report.MARKER).exists():
         raise argparse.ArgumentTypeError(
             f"{text!r} is a folder with files no report wrote: name a new folder, an empty "

@@ -795,6 +795,11 @@ def test_an_html_report_replaces_only_a_folder_a_report_wrote(
     assert refused.value.code == 2
     assert "is a folder with files no report wrote" in capsys.readouterr().err
     assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    with pytest.raises(SystemExit) as refused:
+        run("report", "--db", str(db), "--format", "html", "--out", f"{mine / 'notes.txt'}/")
+    assert refused.value.code == 2
+    assert "notes.txt/' is a file, not a folder" in capsys.readouterr().err
+    assert (mine / "notes.txt").read_text() == "a reviewer's notes"
     book = tmp_path / "book"
     assert run("report", "--db", str(db), "--format", "md", "--out", f"{book}/") == 2
     assert "which needs --format html" in capsys.readouterr().err
