@@ -38,7 +38,7 @@ from engine.pipeline import evaluate_portfolio, monitor
 from engine.portfolio import FACILITY_FILE, in_partition, load_portfolio, splice
 from engine.report import build, render, write_pages
 from engine.report.html import page_files
-from engine.report.text import tally
+from engine.report.text import followed, tally
 from engine.rules import Threshold
 from engine.snapshot import folder_files
 from engine.values import FiscalQuarter
@@ -825,13 +825,16 @@ def test_an_html_report_replaces_only_a_folder_a_report_wrote(
     assert not list(tmp_path.glob(".book*"))  # nothing left of the folders written and replaced
 
 
-def test_the_portfolio_views_count_by_status_separates_thousands() -> None:
+def test_the_portfolio_views_counts_separate_thousands() -> None:
     statuses = [("event of default", 3), ("default (in grace)", 12), ("compliant", 1725)]
     by_status = [{"label": label, "facilities": n} for label, n in statuses]
     assert (
         tally(by_status) == "By status: 3 event of default; 12 default (in grace); 1,725 compliant."
     )
     assert tally([]) == ""
+    assert followed(12000, 10275, paged=True).startswith(
+        "The 1,725 needing attention have a page each: follow the name; the other 10,275, "
+    )
 
 
 @pytest.mark.parametrize(

@@ -155,6 +155,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         nearest=nearest,
         open_defaults=open_defaults,
         tally=tally,
+        thousands="{:,}".format,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
         facility_href=facility_href,

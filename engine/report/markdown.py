@@ -75,8 +75,8 @@ def to_markdown(model: dict[str, Any]) -> Iterator[str]:
     source = model["generated_from"]
     basis = "as given" if model["as_of_given"] else "the latest run's as-of date"
     yield from [
-        f"State on **{model['state_on']}** ({basis}). Built from {source['events']} of the "
-        f"{source['log_events']} audit-log events (sequence numbers "
+        f"State on **{model['state_on']}** ({basis}). Built from {source['events']:,} of the "
+        f"{source['log_events']:,} audit-log events (sequence numbers "
         f"{source['first_seq']}-{source['last_seq']}); numbers in brackets are sequence numbers "
         "(`covenant-monitor log`), listed in the appendix.",
         "",
@@ -100,7 +100,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
     out = [
         "## Portfolio",
         "",
-        f"{len(rows)} facilities, the most serious status first; among equals, the least "
+        f"{len(rows):,} facilities, the most serious status first; among equals, the least "
         f"headroom first; those whose monitoring ended last. Tested through: each one's latest "
         f"quarter-end test by the report's date. "
         f"{followed(len(rows), not_detailed)}",

@@ -236,12 +236,12 @@ def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:
         return "Each facility's sections follow."
     detailed = facilities - not_detailed
     shown = (
-        f"The {detailed} needing attention have a page each: follow the name"
+        f"The {detailed:,} needing attention have a page each: follow the name"
         if paged
-        else f"The sections of the {detailed} needing attention follow"
+        else f"The sections of the {detailed:,} needing attention follow"
     )
     return (
-        f"{shown}; the other {not_detailed}, compliant with no open default or amount due, or "
+        f"{shown}; the other {not_detailed:,}, compliant with no open default or amount due, or "
         "no longer monitored, are in this table only "
         '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
     )
