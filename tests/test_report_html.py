@@ -118,6 +118,7 @@ def test_a_folder_of_pages_links_its_pages_in_chromium(tmp_path):
         found = page.evaluate(
             """({
             back: document.querySelector('nav.toc a').href,
+            header: document.querySelector('p.meta').innerText,
             sections: [...document.querySelectorAll('section.covenant')]
                 .map(s => s.dataset.section),
             cited: document.querySelectorAll('a.seq').length,
@@ -129,6 +130,7 @@ def test_a_folder_of_pages_links_its_pages_in_chromium(tmp_path):
     assert page.errors == []
     assert page.requests == [index, facility]
     assert found["back"] == index
+    assert "on a portfolio of 1 facility (the portfolio view)" in found["header"]
     assert found["sections"] == SECTIONS
     assert found["cited"] > 0 and found["brokenLinks"] == []
 

@@ -80,7 +80,12 @@ def write_pages(
     facilities = len(model["portfolio"])
     (folder / PAGES).mkdir()
     with _drawing(model, workers, tick) as chart:
-        context = {"draw_chart": chart, "version": __version__, "facilities": facilities}
+        context = {
+            "draw_chart": chart,
+            "version": __version__,
+            "facilities": facilities,
+            "index": f"../{INDEX}",
+        }
         index = {**model, "agreements": [], "events": []}
         after_portfolio = followed(facilities, model["not_detailed"], paged=True)
         pieces = template.generate(
