@@ -107,13 +107,19 @@ class _Out(NamedTuple):
 
 def _output(text: str) -> _Out:
     """A file to write in a folder that exists, or a folder of pages that is new, empty or
-    one a report wrote (it is replaced whole): checked before the work, not after it."""
+    one a report wrote (it is replaced whole) and does not hold the current folder: checked
+    before the work, not after it."""
     path = Path(text)
     folder = text.endswith(("/", os.sep)) or path.is_dir()
     if not path.absolute().parent.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r}: there is no folder {str(path.parent)!r}")
     if folder and path.exists() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a file, not a folder")
+    if folder and Path.cwd().is_relative_to(path.resolve()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} holds the current folder, which a report replacing it would pull from "
+            "under the shell: name a folder inside it, such as 'book/'"
+        )
     if folder and path.is_dir() and any(path.iterdir()) and not (path / report.MARKER).exists():
         raise argparse.ArgumentTypeError(
             f"{text!r} is a folder with files no report wrote: name a new folder, an empty "

@@ -814,6 +814,17 @@ def test_an_html_report_replaces_only_a_folder_a_report_wrote(
     assert not book.exists()
     assert run("report", "--db", str(db), "--format", "html", "--out", str(book) + "/") == 0
     written = files_in(book)
+    # Nor a folder holding the current one: replaced, it would leave the shell in none.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for here, out in [(empty, "./"), (empty, "."), (book / "facilities", "../")]:
+        capsys.readouterr()
+        with monkeypatch.context() as there, pytest.raises(SystemExit) as refused:
+            there.chdir(here)
+            run("report", "--db", str(db), "--format", "html", "--out", out)
+        assert refused.value.code == 2
+        assert f"{out!r} holds the current folder" in capsys.readouterr().err
+    assert not list(empty.iterdir()) and files_in(book) == written
 
     def broken(*args: object) -> str:
         raise RuntimeError("the disk filled up")
