@@ -17,6 +17,8 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+from openpyxl import load_workbook
+
 from conftest import RULES, ratio_quarter, write_table
 from engine import audit, cli
 
@@ -144,6 +146,23 @@ def test_a_report_lists_a_facility_whose_monitoring_ended_last(
     ]
     assert cli.main(["report", "--db", str(db), "--as-of", "1998-08-30"]) == 0
     assert "\nBy status: 1 event of default; 1 compliant.\n" in capsys.readouterr().out
+    # In Excel, a sheet of its own, with the facilities counted in all; the Portfolio's rows
+    # can be filtered (by status, say).
+    out = tmp_path / "book.xlsx"
+    for as_of, counts in [
+        ("1998-08-30", [("event of default", 1), ("compliant", 1)]),
+        ("2026-01-01", [("compliant", 1), ("monitoring ended", 1)]),
+    ]:
+        options = ["--format", "xlsx", "--out", str(out), "--as-of", as_of]
+        assert cli.main(["report", "--db", str(db), *options]) == 0
+        workbook = load_workbook(out)
+        assert workbook.sheetnames[:3] == ["Portfolio", "By status", "Summary"]
+        assert list(workbook["By status"].values) == [
+            ("Status", "Facilities"),
+            *counts,
+            ("All facilities", 2),
+        ]
+        assert workbook["Portfolio"].auto_filter.ref == "A1:L3"
 
 
 def test_an_end_withdrawn_from_facility_toml_tests_what_followed(

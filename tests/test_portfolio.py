@@ -647,6 +647,7 @@ def test_a_portfolio_report_is_written_a_facility_at_a_time_and_the_same(
         == rendered.sheetnames
         == [
             "Portfolio",
+            "By status",
             "Summary",
             "Tests",
             "Events",

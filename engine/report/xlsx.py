@@ -1,8 +1,9 @@
 """The report as an Excel workbook: real numbers and dates in cells, frozen headers.
 
-Sheets: Portfolio (one row per facility, when there are several), Summary (status of every
-covenant, totals per agreement, step-ups coming), Tests (one row per covenant test), Events
-(the audit-log events the report rests on), Amounts and notices.
+Sheets: Portfolio (one row per facility, when there are several) and By status (how many
+facilities stand at each), Summary (status of every covenant, totals per agreement, step-ups
+coming), Tests (one row per covenant test), Events (the audit-log events the report rests on),
+Amounts and notices.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
 
 The workbook is written in openpyxl's write-only mode, a row at a time (each sheet's rows wait
@@ -55,7 +56,7 @@ def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
         ("Amounts and notices", _amounts_and_notices, "A2", False),
     ]
     if len(model["portfolio"]) > 1:
-        sheets.insert(0, ("Portfolio", _portfolio, "B2", False))
+        sheets[:0] = [("Portfolio", _portfolio, "B2", True), ("By status", _by_status, "A2", False)]
     book = Workbook(write_only=True)
     for title, lines, frozen, filtered in sheets:
         sheet = book.create_sheet(title)
@@ -142,6 +143,14 @@ def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "Tested through"]
     names += ["In full here"]
     yield from _table(names, (_portfolio_row(r) for r in model["portfolio"]))
+
+
+def _by_status(model: dict[str, Any]) -> Iterator[Line]:
+    """How many facilities stand at each status, the most serious first: the book at a glance,
+    as the other formats' portfolio view opens with it."""
+    counts = [[s["label"], s["facilities"]] for s in model["by_status"]]
+    yield from _table(["Status", "Facilities"], counts)
+    yield BOLD, ["All facilities", sum(n for _, n in counts)]
 
 
 def _portfolio_row(r: dict[str, Any]) -> list[Any]:
