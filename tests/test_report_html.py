@@ -10,7 +10,9 @@ import pytest
 from chromium import Page
 
 from conftest import EXAMPLE_FACTS, RULES
+from engine import audit, report
 from engine.cli import main
+from engine.report import charts
 from engine.report.charts import AxisLabels
 from engine.report.html import headroom_meter
 
@@ -217,6 +219,27 @@ def test_the_file_stands_alone_and_is_the_same_every_time(march_1998, tmp_path):
     again = html_report(tmp_path, EXAMPLE_FACTS, "--as-of", "1998-03-31")
     # Each run's as-of date is shown, never the time it ran, so the same log reads the same.
     assert again.read_text() == text
+
+
+def test_a_chart_drawn_where_others_were_is_the_one_drawn_alone(march_1998):
+    """A process draws its charts on one figure, emptied for each (a new one took two fifths
+    of a chart's time): nothing of a chart stays for the next, ratio or dollars, a breach
+    marked or not, in whichever order they come."""
+    model = report.build(audit.read(march_1998.parent / "log.db"))
+    day, through = model["state_on"], model["horizon"]["through"]
+    covenants = [c for c in model["agreements"][0]["covenants"] if c["section"] in CHARTED]
+    assert {c["unit"] for c in covenants} == {"ratio", "USD", "days"}
+    assert any(t["result"] != "compliant" for c in covenants for t in c["tests"])
+
+    def drawn(covenant: dict, fresh: bool) -> str | None:
+        if fresh:
+            charts._figure.cache_clear()
+        return charts.covenant_chart(covenant, day, through)
+
+    alone = [drawn(c, fresh=True) for c in covenants]
+    assert all(alone) and len(set(alone)) == len(CHARTED)
+    assert [drawn(c, fresh=False) for c in covenants] == alone
+    assert [drawn(c, fresh=False) for c in reversed(covenants)] == alone[::-1]
 
 
 @pytest.mark.parametrize(

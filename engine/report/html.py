@@ -54,7 +54,7 @@ def to_html(model: dict[str, Any], workers: int = 1, tick: Tick | None = None) -
     """The page, a piece at a time; each covenant's chart is drawn as its section is, or, with
     several `workers`, drawn ahead in that many processes while the sections before it are
     written. `tick` is told of each chart drawn: a book's report draws thousands, at about
-    40 ms each."""
+    25 ms each."""
     template = _template(lambda facility: f"#covenants-{facility}")
     after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
     with _drawing(model, workers, tick) as chart:
@@ -183,7 +183,7 @@ def _charts(model: dict[str, Any], workers: int) -> Iterator[_Chart]:
     """What the template calls for each covenant's chart, in the order of its sections: every
     covenant of every agreement. With several workers, charts are drawn that far ahead (a few
     for each process, so that only those wait in memory) and handed over in turn. matplotlib
-    takes about 40 ms a chart, most of a portfolio's HTML report."""
+    takes about 25 ms a chart, most of a portfolio's HTML report."""
     if not model["state_on"]:
         yield lambda covenant: None
         return
