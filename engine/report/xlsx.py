@@ -97,7 +97,11 @@ def _share(percent: str | None) -> _Cell:
     return _Cell(Decimal(percent) / 100 if percent is not None else None, SHARE)
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnlyCell:
+def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnlyCell | Any:
+    """The cell of `value`, or `value` itself where openpyxl makes the same plain cell from it:
+    a cell of ours costs it a failed conversion (an exception) each, a quarter of the writing."""
+    if style is None and not isinstance(value, _Cell) and not _not_text(value):
+        return value
     cell = WriteOnlyCell(sheet, value.value if isinstance(value, _Cell) else value)
     if isinstance(value, _Cell):
         if value.number_format:
@@ -110,6 +114,11 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnly
     elif style is not None:
         cell.font = _TITLE_FONT if style == TITLE else _HEADER_FONT
     return cell
+
+
+def _not_text(value: Any) -> bool:
+    """A text openpyxl would store as a formula (=...) or an error (#N/A...)."""
+    return isinstance(value, str) and value.startswith(("=", "#"))
 
 
 def _widths(lines: Iterator[Line]) -> dict[int, float]:
