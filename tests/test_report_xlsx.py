@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from openpyxl.utils import get_column_letter
 
 from conftest import EXAMPLE_FACTS, RULES
 from engine.cli import main
+from engine.report import xlsx
 
 
 def workbook_of(tmp_path: Path, facts: Path = EXAMPLE_FACTS, as_of: str = "1998-03-31"):
@@ -160,3 +162,24 @@ def test_xlsx_needs_an_output_file(tmp_path, capsys):
     main(["run", "--rules", str(RULES), "--facts", str(EXAMPLE_FACTS), "--db", str(db)])
     assert main(["report", "--db", str(db), "--format", "xlsx"]) == 2
     assert "--format xlsx needs --out" in capsys.readouterr().err
+
+
+def test_a_sheet_longer_than_excel_opens_goes_on_in_another(tmp_path, monkeypatch, book):
+    """Excel opens at most 1,048,576 rows in a worksheet (its specifications and limits); a
+    book's Events or Tests in full run to millions. Here the limit is made 50 rows: the 134
+    events as of March 1998 (one row each, under the header) go on in "Events (2)" and
+    "Events (3)", each sheet of at most 50 rows beginning with the header, the events in the
+    same order."""
+    assert xlsx.MOST_ROWS == 1_048_576
+    header, *events = book["Events"].values
+    assert len(events) == 134
+    monkeypatch.setattr(xlsx, "MOST_ROWS", 50)
+    split = workbook_of(tmp_path)
+    names = ["Events", "Events (2)", "Events (3)"]  # 49, 49 and 36 events
+    assert [n for n in split.sheetnames if n.startswith("Events")] == names
+    sheets = [list(split[name].values) for name in names]
+    assert [len(rows) for rows in sheets] == [50, 50, 37]
+    assert all(rows[0] == header for rows in sheets)
+    assert [row for rows in sheets for row in rows[1:]] == events
+    assert all(split[name].freeze_panes == "B2" for name in names)
+    assert split["Events (3)"].auto_filter.ref == f"A1:{get_column_letter(len(header))}37"

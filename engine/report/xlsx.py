@@ -4,6 +4,8 @@ Sheets: Portfolio (one row per facility, when there are several) and By status (
 facilities stand at each), Summary (status of every covenant, totals per agreement, step-ups
 coming), Tests (one row per covenant test), Events (the audit-log events the report rests on),
 Amounts and notices.
+A sheet longer than Excel's limit goes on in "Events (2)", "Events (3)"..., each with the
+table's header.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
 
 The workbook is written in openpyxl's write-only mode, a row at a time (each sheet's rows wait
@@ -18,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from decimal import Decimal
 from functools import partial
+from itertools import chain, islice
 from typing import Any, BinaryIO
 
 from openpyxl import Workbook
@@ -59,18 +62,34 @@ def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
         sheets[:0] = [("Portfolio", _portfolio, "B2", True), ("By status", _by_status, "A2", False)]
     book = Workbook(write_only=True)
     for title, lines, frozen, filtered in sheets:
-        sheet = book.create_sheet(title)
-        for column, width in _widths(lines(model)).items():
-            sheet.column_dimensions[get_column_letter(column)].width = width
-        sheet.freeze_panes = frozen
-        written = widest = 0
-        for style, values in lines(model):
-            sheet.append([_cell(sheet, value, style) for value in values])
-            written, widest = written + 1, max(widest, len(values))
-        if filtered:
-            sheet.auto_filter.ref = f"A1:{get_column_letter(widest)}{written}"
+        widths = _widths(lines(model))
+        for part, part_lines in enumerate(_parts(lines(model)), start=1):
+            sheet = book.create_sheet(title if part == 1 else f"{title} ({part})")
+            for column, width in widths.items():
+                sheet.column_dimensions[get_column_letter(column)].width = width
+            sheet.freeze_panes = frozen
+            written = widest = 0
+            for style, values in part_lines:
+                sheet.append([_cell(sheet, value, style) for value in values])
+                written, widest = written + 1, max(widest, len(values))
+            if filtered:
+                sheet.auto_filter.ref = f"A1:{get_column_letter(widest)}{written}"
     book.properties.creator = "covenant-monitor"
     book.save(out)
+
+
+MOST_ROWS = 1_048_576  # in a worksheet: Excel opens no more ("Excel specifications and limits")
+
+
+def _parts(lines: Iterator[Line]) -> Iterator[Iterator[Line]]:
+    """A sheet's lines in parts of at most MOST_ROWS, a worksheet each: a book's Events or Tests
+    in full run to millions. A part after the first begins with the table's header again.
+    Each part is to be read whole before the next is asked for."""
+    first = next(lines, None)
+    header = [first] if first is not None and first[0] == HEADER else []
+    yield chain([first] if first is not None else [], islice(lines, MOST_ROWS - 1))
+    while (line := next(lines, None)) is not None:
+        yield chain(header, [line], islice(lines, MOST_ROWS - 1 - len(header)))
 
 
 class _Cell:
