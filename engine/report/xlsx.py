@@ -118,7 +118,7 @@ def _share(percent: str | None) -> _Cell:
 
 def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnlyCell | Any:
     """The cell of `value`, or `value` itself where openpyxl makes the same plain cell from it:
-    a cell of ours costs it a failed conversion (an exception) each, a quarter of the writing."""
+    a cell of ours costs it a failed conversion (an exception) each, a tenth of a report."""
     if style is None and not isinstance(value, _Cell) and not _not_text(value):
         return value
     cell = WriteOnlyCell(sheet, value.value if isinstance(value, _Cell) else value)
