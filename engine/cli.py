@@ -782,7 +782,21 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
                 report.write(model, args.format, file, args.workers, tick)
             written = args.out.path
     print(f"report written to {written}", file=sys.stderr)
+    one_page = args.format == "html" and not args.out.folder
+    if one_page and (size := written.stat().st_size) > LARGE_PAGE:
+        path = args.out.path
+        folder = path.with_suffix("") if path.suffix else path.with_name(f"{path.name}-pages")
+        print(
+            f"it is a page of {size / 2**20:,.0f} MB, slow for a browser to open: "
+            f"--out {folder}/ writes a folder with a page for each facility",
+            file=sys.stderr,
+        )
     return EXIT_OK
+
+
+# Headless Chromium took 17 s to show a page of 19 MB (70 facilities detailed), 189 s one of
+# 76 MB (275); a facility's own page is at most some hundreds of KB.
+LARGE_PAGE = 20 * 2**20
 
 
 _COMMANDS = {"run": _run, "log": _log, "verify": _verify, "report": _report}

@@ -837,6 +837,28 @@ def test_an_html_report_replaces_only_a_folder_a_report_wrote(
     assert not list(tmp_path.glob(".book*"))  # nothing left of the folders written and replaced
 
 
+def test_a_large_html_page_of_a_portfolio_points_to_a_folder_of_pages(
+    portfolio: Path, store_log, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    """A page of more than 20 MB takes a browser long to open (Chromium: 17 s for 19 MB, 189 s
+    for 76 MB): the report says so and names the folder that would hold a page a facility.
+    Made to think a page of more than 1,000 bytes large, it says so of this small book."""
+    db = store_log.db
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    out = tmp_path / "report.html"
+    capsys.readouterr()
+    assert run("report", "--db", str(db), "--format", "html", "--out", str(out)) == 0
+    assert capsys.readouterr().err == f"report written to {out}\n"
+    monkeypatch.setattr(cli, "LARGE_PAGE", 1000)
+    assert run("report", "--db", str(db), "--format", "html", "--out", str(out)) == 0
+    folder = tmp_path / "report"
+    assert f"slow for a browser to open: --out {folder}/ writes a folder" in capsys.readouterr().err
+    assert run("report", "--db", str(db), "--format", "html", "--out", f"{folder}/") == 0
+    assert capsys.readouterr().err == f"report written to {folder / 'index.html'}\n"
+    assert run("report", "--db", str(db), "--format", "md", "--out", str(tmp_path / "r.md")) == 0
+    assert "slow for a browser" not in capsys.readouterr().err
+
+
 def test_the_portfolio_views_counts_separate_thousands() -> None:
     statuses = [("event of default", 3), ("default (in grace)", 12), ("compliant", 1725)]
     by_status = [{"label": label, "facilities": n} for label, n in statuses]
