@@ -661,13 +661,14 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
     events = audit.stream(
         args.db, history=args.all, known_as_of=args.known_as_of, agreements=args.facility
     )
+    write = sys.stdout.write  # not print: a book's log is millions of lines
     try:
         for event in events:
             if args.json:
-                print(json.dumps(event.as_json()))
+                write(json.dumps(event.as_json()) + "\n")
             else:
                 gone = f"  [superseded by {event.superseded_by}]" if event.superseded_by else ""
-                print(f"{event.seq:>6} {report.one_line(event)}{_restates(event)}{gone}")
+                write(f"{event.seq:>6} {report.one_line(event)}{_restates(event)}{gone}\n")
     except BrokenPipeError:  # `log | head`: the reader has all it wants
         _reader_gone()
     return EXIT_OK
