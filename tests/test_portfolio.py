@@ -855,6 +855,10 @@ def test_a_large_html_page_of_a_portfolio_points_to_a_folder_of_pages(
     assert f"slow for a browser to open: --out {folder}/ writes a folder" in capsys.readouterr().err
     assert run("report", "--db", str(db), "--format", "html", "--out", f"{folder}/") == 0
     assert capsys.readouterr().err == f"report written to {folder / 'index.html'}\n"
+    # A page written to a name without a suffix: the folder cannot take the same name.
+    assert run("report", "--db", str(db), "--format", "html", "--out", str(tmp_path / "book")) == 0
+    named = tmp_path / "book-pages"
+    assert f"slow for a browser to open: --out {named}/ writes a folder" in capsys.readouterr().err
     assert run("report", "--db", str(db), "--format", "md", "--out", str(tmp_path / "r.md")) == 0
     assert "slow for a browser" not in capsys.readouterr().err
 
