@@ -348,7 +348,10 @@ def load_agreement(folder: Path) -> Agreement:
         elif kind == "covenant":
             covenant = _covenant(section)
             if covenant and covenant.section in covenants:
-                reader.problem("covenant.section", f"section {covenant.section} declared twice")
+                first = covenants[covenant.section].file
+                reader.problem(
+                    "covenant.section", f"section {covenant.section} is already declared in {first}"
+                )
             elif covenant:
                 covenants[covenant.section] = covenant
         elif kind == "interest":
@@ -361,7 +364,10 @@ def load_agreement(folder: Path) -> Agreement:
         else:
             instrument = parse_instrument(section)
             if instrument and instrument.id in instruments:
-                reader.problem("instrument.id", f"instrument {instrument.id} declared twice")
+                first = instruments[instrument.id].file
+                reader.problem(
+                    "instrument.id", f"instrument {instrument.id} is already declared in {first}"
+                )
             elif instrument:
                 instruments[instrument.id] = instrument
     if len(agreement_tables) != 1:

@@ -71,6 +71,27 @@ def write(file: str, content: bytes) -> Callable[[Path], None]:
     return breaks
 
 
+def copy(file: str, to: str) -> Callable[[Path], None]:
+    def breaks(root: Path) -> None:
+        shutil.copy(root / file, root / to)
+
+    return breaks
+
+
+def remove(*paths: str) -> Callable[[Path], None]:
+    """Each file, or a folder with all it holds."""
+
+    def breaks(root: Path) -> None:
+        for path in paths:
+            target = root / path
+            if target.is_dir():
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+
+    return breaks
+
+
 def both(*steps: Callable[[Path], None]) -> Callable[[Path], None]:
     def breaks(root: Path) -> None:
         for step in steps:
@@ -123,6 +144,11 @@ def _number(cell: str) -> object:
 
 
 XLSX = "facts/cerplex/financials.xlsx [sheet financials]"
+A, C621 = (
+    "rules/cerplex",
+    "rules/cerplex/covenant-6.21-minimum-consolidated-tangible-net-worth.toml",
+)
+I41, W = "rules/cerplex/interest-4.1-notes.toml", "rules/cerplex/instrument-waiver-1996-10-31.toml"
 
 
 def rule_replace(old: str, new: str) -> Callable[[Path], None]:
@@ -503,6 +529,135 @@ CASES = [
         rule_replace('minimum = "0.45"', "minimum = 0.45 0.46"),
         ((C620, "", "not valid TOML"),),
     ),
+    # Rules: the folders, their files and the kinds of value
+    Case("no rules folder", remove("rules"), (("rules", "", "rules folder not found"),)),
+    Case(
+        "a rules folder without agreement folders",
+        remove(A),
+        (("rules", "", "no agreement folders (rules/<agreement>/)"),),
+    ),
+    Case(
+        "an agreement folder without rule files",
+        remove(*(f"{A}/{p.name}" for p in sorted(RULES.glob("cerplex/*.toml")))),
+        ((A, "", "no rule files (*.toml)"),),
+    ),
+    Case(
+        "an agreement folder without its [agreement] file",
+        remove(f"{A}/agreement.toml"),
+        ((A, "", "expected one [agreement] file, found 0"),),
+    ),
+    Case(
+        "a rule file of two tables",
+        rule_replace("[covenant]\n", '[agreement]\nname = "Cerplex"\n\n[covenant]\n'),
+        (
+            (
+                C620,
+                "",
+                "holds exactly one table: [agreement], [covenant], [instrument] or [interest]; "
+                "found agreement, covenant",
+            ),
+        ),
+    ),
+    Case(
+        "a rule file of comments only",
+        write(f"{A}/notes.toml", b"# Section 6.22 to come\n"),
+        (
+            (
+                f"{A}/notes.toml",
+                "",
+                "holds exactly one table: [agreement], [covenant], [instrument] or "
+                "[interest]; found nothing",
+            ),
+        ),
+    ),
+    Case(
+        "a covenant that is a value, not a table",
+        write(C620, b'covenant = "6.20"\n'),
+        ((C620, "key covenant", "must be a table"),),
+    ),
+    Case(
+        "a covenant's section declared in two files",
+        copy(C620, f"{A}/covenant-6.20-copy.toml"),
+        # Read in name order: the copy first, so the original is the second declaration.
+        (
+            (
+                C620,
+                "key covenant.section",
+                f"section 6.20 is already declared in {{root}}/{A}/covenant-6.20-copy.toml",
+            ),
+        ),
+    ),
+    Case(
+        "an instrument declared in two files",
+        copy(W, f"{A}/instrument-waiver-copy.toml"),
+        (
+            (
+                f"{A}/instrument-waiver-copy.toml",
+                "key instrument.id",
+                f"instrument waiver-1996-10-31 is already declared in {{root}}/{W}",
+            ),
+        ),
+    ),
+    Case(
+        "interest terms declared in two files",
+        copy(I41, f"{A}/interest-copy.toml"),
+        ((f"{A}/interest-copy.toml", "key interest", f"already declared in {{root}}/{I41}"),),
+    ),
+    Case(
+        "a title of spaces",
+        rule_replace('title = "Current Ratio"', 'title = "  "'),
+        ((C620, "key covenant.title", "must not be empty"),),
+    ),
+    Case(
+        "a metric over two facts tables",
+        rule_replace(
+            'metric = "current_assets / current_liabilities"',
+            'metric = "current_assets / revolving_loans_outstanding"',
+        ),
+        ((C620, "key covenant.metric", "a metric must read the amounts of one facts table only"),),
+    ),
+    Case(
+        "an amount added to the metric from another facts table",
+        replace(C621, 'plus = "net_securities_proceeds"', 'plus = "revolving_loans_available"'),
+        ((C621, "key covenant.plus", "must read the same table as the metric (financials)"),),
+    ),
+    Case(
+        "two schedule rows starting the same quarter",
+        rule_replace('from = "1997Q3"\nthrough = "1997Q3"', 'from = "1997Q2"\nthrough = "1997Q3"'),
+        ((C620, "key covenant.schedule[1].from", "duplicate row starting 1997Q2"),),
+    ),
+    Case(
+        "a schedule written as one value, not rows",
+        lambda root: (root / C620).write_text(
+            (root / C620).read_text().split("[[covenant.schedule]]")[0] + 'schedule = "0.47"\n'
+        ),
+        ((C620, "key covenant.schedule", "expected an array of tables ([[...]])"),),
+    ),
+    Case(
+        "a date with a time of day",
+        replace(I41, "monthly_from = 1998-03-19", "monthly_from = 1998-03-19T00:00:00"),
+        ((I41, "key interest.payments.monthly_from", "expected a date without a time of day"),),
+    ),
+    Case(
+        "a quoted date in a list of dates",
+        replace(
+            I41,
+            "semi_annual = [1997-08-19, 1998-02-19]",
+            'semi_annual = [1997-08-19, "1998-02-19"]',
+        ),
+        (
+            (
+                I41,
+                "key interest.payments.semi_annual",
+                "expected a list of dates such as [1997-08-19]",
+            ),
+        ),
+    ),
+    Case(
+        "an empty name among a waiver's covenants",
+        replace(W, 'covenants = ["6.3", "6.4"]', 'covenants = ["6.3", ""]'),
+        ((W, "key instrument.waiver.covenants", "expected a list of non-empty text"),),
+    ),
     # Section 4.1, the counsel fee reserve, filings and the Senior Debt cap.
     Case(
         "an election for a date that is not a capitalization date",
@@ -582,6 +737,7 @@ def test_refused_with_file_row_and_column_and_nothing_written(case, tmp_path, lo
             f" [{file.split(' [')[1]}" if " [" in file else ""
         )
         head = f"{place}, {where}: " if where else f"{place}: "
+        message = message.format(root=tmp_path)
         assert any(line.startswith(head) and message in line for line in err.splitlines()), (
             f"expected a line starting {head!r} containing {message!r} in:\n{err}"
         )
