@@ -901,6 +901,26 @@ BAD = [
     ('through = "1998Q3"', 'through = "1997Q3"', "facility.override[0].through", "before"),
     ('from = "1998Q2"', 'from = "June 1998"', "facility.override[0].from", "fiscal quarter"),
     ("grace_days = 30", "grace_days = -1", "facility.override[1].grace_days", "negative"),
+    # An override changes a threshold or the grace period: one that does neither says which.
+    (
+        "grace_days = 30\n",
+        "",
+        "facility.override[1].minimum",
+        "an override sets minimum (with from) or grace_days",
+    ),
+    # Sections 6.3 and 6.4 are reported, not tested against a schedule.
+    (
+        'covenant = "6.20"\nfrom',
+        'covenant = "6.3"\nfrom',
+        "facility.override[0].from",
+        "covenant 6.3 has no schedule to override",
+    ),
+    (
+        "[facility]\n",
+        '[borrower]\nname = "Acme"\n\n[facility]\n',
+        "facility.toml",
+        "expected one [facility] table; found borrower, facility",
+    ),
     ('borrower = "Acme Holdings, Inc."\n', "", "facility.borrower", "missing"),
     ("[facility]", "[facility\n", "facility.toml", "not valid TOML"),
     (NAMED, f"{NAMED}ended = 1998-12-31\n", "facility.ended_reason", "missing"),
@@ -940,6 +960,10 @@ def test_unknown_facility_is_refused(portfolio: Path, tmp_path: Path, capsys) ->
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(tmp_path / "l.db")]
     assert run("run", *common, "--facility", "x") == 2
     assert "no facility folder named 'x'" in capsys.readouterr().err
+    missing = tmp_path / "fatcs"
+    assert run("run", "--rules", str(RULES), "--facts", str(missing), *common[4:]) == 2
+    assert f"{missing}: facts folder not found" in capsys.readouterr().err
+    assert not (tmp_path / "l.db").exists()
 
 
 def test_corrected_override_restates_its_facility_alone(portfolio: Path, store_log, capsys) -> None:
