@@ -610,6 +610,9 @@ def _csv_rows(
         line = in_file(reader.line_num + 1)
         problems.append(Problem(str(path), f"cannot read the CSV: {error}", row=line))
         return []
+    if "\0" in text:
+        _report_nul(path, text, rows, problems)
+        return []
     return rows
 
 
@@ -631,6 +634,35 @@ def _report_encoding(path: Path, text: str, problems: list[Problem]) -> None:
                 column=column,
             )
         )
+
+
+def _report_nul(
+    path: Path, text: str, rows: list[tuple[int, list[str]]], problems: list[Problem]
+) -> None:
+    """Every cell holding a NUL character, which no program writes in CSV text: the file is
+    UTF-16 without its byte-order mark (every other byte NUL) or damaged. Let in, it would
+    reach the reports, and PostgreSQL cannot store it."""
+    if text.count("\0") * 3 >= len(text):
+        problems.append(
+            Problem(
+                str(path), "is UTF-16 text (without a byte-order mark); save it as CSV UTF-8", 1
+            )
+        )
+        return
+    header = rows[0][1] if rows and rows[0][0] == 1 else []
+    for number, cells in rows:
+        for position, cell in enumerate(cells):
+            if "\0" in cell:
+                named = number > 1 and position < len(header) and "\0" not in header[position]
+                problems.append(
+                    Problem(
+                        str(path),
+                        "holds a NUL character (byte 0): the file is damaged; save it again as "
+                        "CSV UTF-8",
+                        row=number,
+                        column=header[position] if named else str(position + 1),
+                    )
+                )
 
 
 def _parse(

@@ -185,7 +185,7 @@ CASES = [
     Case(
         "a NUL byte inside an amount",
         replace(F, '"9,000,000"', '"9,000\x00,000"'),
-        ((F, "row 10, column accounts_receivable", "is not a number"),),
+        ((F, "row 10, column accounts_receivable", "holds a NUL character (byte 0)"),),
     ),
     Case(
         "a negative current liability",
@@ -528,6 +528,22 @@ CASES = [
         "a rule file that is not TOML",
         rule_replace('minimum = "0.45"', "minimum = 0.45 0.46"),
         ((C620, "", "not valid TOML"),),
+    ),
+    Case(
+        # Once let into a text, it reached the reports, and PostgreSQL refused to store it.
+        "a NUL byte in a note",
+        replace(E, "Section 4 conditions met at closing", "Section 4 conditions\0 met at closing"),
+        ((E, "row 4, column note", "holds a NUL character (byte 0): the file is damaged"),),
+    ),
+    Case(
+        "a NUL byte in the header",
+        replace(E, "date,event,covenant", "date,event,\0covenant"),
+        ((E, "row 1, column 3", "holds a NUL character (byte 0)"),),
+    ),
+    Case(
+        "a UTF-16 file without its byte-order mark",
+        lambda root: (root / E).write_bytes((root / E).read_text().encode("utf-16-le")),
+        ((E, "row 1", "is UTF-16 text (without a byte-order mark); save it as CSV UTF-8"),),
     ),
     # Rules: the folders, their files and the kinds of value
     Case("no rules folder", remove("rules"), (("rules", "", "rules folder not found"),)),
