@@ -186,6 +186,24 @@ def test_report_markdown_and_json(db, tmp_path, capsys):
     assert [n["deadline"] for n in agreement["notices_owed"]] == ["1997-09-02", "1998-02-13"]
 
 
+def test_report_thin_headroom_limit_from_the_command_line(db, capsys):
+    """Section 6.18, 1998Q1: (350,000) against a minimum of (391,000), headroom 41,000, 10.49%
+    of the threshold: thin below a limit of 10.5%, not below the default 10%."""
+    run_example(db)
+
+    def thin(*limit: str) -> list[str]:
+        capsys.readouterr()
+        as_of = ["--as-of", "1998-03-31", "--format", "json"]
+        assert cli("report", "--db", str(db), *as_of, *limit) == 0
+        (agreement,) = json.loads(capsys.readouterr().out)["agreements"]
+        return [w["covenant"] for w in agreement["summary"]["thin_headroom"]]
+
+    assert "6.18" not in thin()
+    assert "6.18" in thin("--thin-headroom", "10.5")
+    # Section 6.20, 1998Q1: 0.455 against 0.45, 1.11%; Section 4.2, 13,016 / 4,886,984, 0.27%
+    assert thin("--thin-headroom", "1.11") == ["4.2"]
+
+
 def test_report_escapes_borrower_text(db, tmp_path, capsys):
     facts = tmp_path / "facts" / "cerplex"
     facts.mkdir(parents=True)
@@ -218,6 +236,10 @@ def test_log_without_a_database_is_a_clear_error(tmp_path, capsys):
         (["report", "--known-as-of", "2026-13-01T00:00"], "is not a date-time such as"),
         (["log", "--known-as-of", "0001-01-01T00:00:00+01:00"], "is too early to place in time"),
         (["run", "--wait", "-1"], "is not a number of seconds"),
+        (["run", "--wait", "soon"], "is not a number of seconds"),
+        (["run", "--workers", "0"], "is not a number of processes from 1 to 256"),
+        (["report", "--workers", "two"], "is not a number of processes from 1 to 256"),
+        (["report", "--thin-headroom", "NaN"], "is not a percentage"),
         (["run", "--webhook", "ftp://hooks.example"], "is not an http:// or https:// address"),
         (["run", "--smtp", "mail.example:0"], "is not an SMTP server"),
         (["run", "--log-format", "xml"], "invalid choice"),
