@@ -88,7 +88,7 @@ class Email:
             if self.starttls:
                 smtp.starttls(context=ssl.create_default_context())
             if self.username:
-                smtp.login(self.username, os.environ.get(self.password_env or "", ""))
+                smtp.login(self.username, _from_environment(self.password_env, "SMTP password"))
             smtp.send_message(message)
 
 
@@ -112,8 +112,8 @@ class Webhook:
             "User-Agent": "covenant-monitor",
             "Idempotency-Key": hashlib.sha256(f"{self.url}|{seqs}".encode()).hexdigest(),
         }
-        secret = os.environ.get(self.secret_env or "")
-        if secret:
+        if self.secret_env:
+            secret = _from_environment(self.secret_env, "webhook secret")
             signature = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             headers["X-Covenant-Monitor-Signature"] = f"sha256={signature}"
         import urllib.request  # here, not at the top: see Email.deliver
@@ -122,6 +122,15 @@ class Webhook:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
             if not 200 <= response.status < 300:
                 raise OSError(f"HTTP {response.status}")
+
+
+def _from_environment(name: str | None, what: str) -> str:
+    """A secret the configuration names: unset, the delivery fails (and is retried on the next
+    run), rather than log in without a password or send a body unsigned."""
+    value = os.environ.get(name or "")
+    if not value:
+        raise OSError(f"the environment variable {name} (the {what}) is not set")
+    return value
 
 
 @dataclass(frozen=True)
@@ -207,30 +216,49 @@ def load_config(path: Path) -> Notifier:
         except ValueError as error:
             problems.append(Problem(str(path), str(error), key=f"{where}.smtp"))
             continue
-        notifier.channels.append(
-            Email(
-                tuple(to),
-                host,
-                port,
-                str(table.get("from", Email.sender)),
-                bool(table.get("starttls", False)),
-                table.get("username"),
-                table.get("password_env"),
+        sender = _text(table, "from", where, path, problems) or Email.sender
+        starttls = table.get("starttls", False)
+        if not isinstance(starttls, bool):
+            problems.append(Problem(str(path), "true or false", key=f"{where}.starttls"))
+        username = _text(table, "username", where, path, problems)
+        password_env = _text(table, "password_env", where, path, problems)
+        if ("username" in table) != ("password_env" in table):
+            problems.append(
+                Problem(
+                    str(path),
+                    "a login takes both username and password_env (the environment variable "
+                    "holding the password)",
+                    key=f"{where}.{'password_env' if 'username' in table else 'username'}",
+                )
             )
+        notifier.channels.append(
+            Email(tuple(to), host, port, sender, starttls is True, username, password_env)
         )
     for index, table in enumerate(_tables(section, "webhook", path, problems)):
         where = f"notify.webhook[{index}]"
         for key in sorted(set(table) - _WEBHOOK_KEYS):
             problems.append(Problem(str(path), "unknown key", key=f"{where}.{key}"))
+        secret_env = _text(table, "secret_env", where, path, problems)
         try:
-            notifier.channels.append(
-                Webhook(webhook_url(table.get("url")), table.get("secret_env"))
-            )
+            notifier.channels.append(Webhook(webhook_url(table.get("url")), secret_env))
         except ValueError as error:
             problems.append(Problem(str(path), str(error), key=f"{where}.url"))
     if problems:
         raise InputError(problems)
     return notifier
+
+
+def _text(
+    table: dict[str, Any], key: str, where: str, path: Path, problems: list[Problem]
+) -> str | None:
+    """The value of `key` if it is non-empty text; None, noted as a problem if it is there."""
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(Problem(str(path), "non-empty text", key=f"{where}.{key}"))
+        return None
+    return value
 
 
 def _tables(

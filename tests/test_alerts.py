@@ -10,6 +10,7 @@ import hmac
 import json
 import shutil
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
 from email import message_from_bytes, policy
@@ -17,7 +18,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from conftest import EXAMPLE_FACTS, RULES
 from engine import audit
@@ -200,6 +203,9 @@ def test_a_channel_added_later_is_not_sent_the_history(tmp_path, store_log, webh
     assert webhook.seen == []
 
 
+EMAIL = '[[notify.email]]\nto = "a@b.example"\nsmtp = "mail.example:587"\n'
+
+
 @pytest.mark.parametrize(
     ("config", "message"),
     [
@@ -210,6 +216,16 @@ def test_a_channel_added_later_is_not_sent_the_history(tmp_path, store_log, webh
         ("[notify]\nretries = 3\n", "key notify.retries: unknown key"),
         ("[notfy]\n", "key notfy: unknown key"),
         ("[notify\n", "cannot read the configuration"),
+        # "false" in quotes is text, which would have read as true.
+        (f'{EMAIL}starttls = "false"\n', "key notify.email[0].starttls: true or false"),
+        (f"{EMAIL}username = 7\n", "key notify.email[0].username: non-empty text"),
+        (f'{EMAIL}username = "desk"\n', "key notify.email[0].password_env: a login takes both"),
+        (f'{EMAIL}password_env = "PW"\n', "key notify.email[0].username: a login takes both"),
+        (f'{EMAIL}from = ""\n', "key notify.email[0].from: non-empty text"),
+        (
+            '[[notify.webhook]]\nurl = "https://h.example"\nsecret_env = ["S"]\n',
+            "key notify.webhook[0].secret_env: non-empty text",
+        ),
     ],
 )
 def test_a_bad_configuration_is_refused_before_anything_is_written(
@@ -225,3 +241,91 @@ def test_a_bad_configuration_is_refused_before_anything_is_written(
 def test_email_flags_need_a_server(tmp_path, capsys):
     assert run(tmp_path / "log.db", "--email-to", "a@b.example") == 2
     assert "--email-to needs --smtp" in capsys.readouterr().err
+
+
+@pytest.fixture
+def smtp_tls(tmp_path, monkeypatch) -> Iterator[tuple[Controller, Mailbox, list]]:
+    """A server that takes mail only after STARTTLS and a login ("desk", "s3cret"), its
+    certificate issued by a test authority this process is told to trust (SSL_CERT_FILE)."""
+    authority = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+    authority.cert_pem.write_to_path(str(tmp_path / "authority.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "authority.pem"))
+    logins: list = []
+
+    def authenticate(server, session, envelope, mechanism, data):  # aiosmtpd's hook
+        logins.append((data.login, data.password))
+        return AuthResult(success=(data.login, data.password) == (b"desk", b"s3cret"))
+
+    mailbox = Mailbox()
+    controller = Controller(
+        mailbox,
+        hostname="127.0.0.1",
+        port=free_port(),
+        tls_context=context,
+        require_starttls=True,
+        authenticator=authenticate,
+        auth_require_tls=True,
+        auth_required=True,
+    )
+    controller.start()
+    try:
+        yield controller, mailbox, logins
+    finally:
+        controller.stop()
+
+
+def login_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        "[notify]\nattempts = 1\n[[notify.email]]\n"
+        f'to = ["agent@lender.example"]\nsmtp = "127.0.0.1:{port}"\nstarttls = true\n'
+        'username = "desk"\npassword_env = "SMTP_PASSWORD"\n'
+    )
+    return config
+
+
+def test_an_email_goes_over_starttls_with_a_login_whose_password_is_in_the_environment(
+    tmp_path, store_log, smtp_tls, monkeypatch, capsys
+):
+    controller, mailbox, logins = smtp_tls
+    db, config = store_log.db, login_config(tmp_path, controller.port)
+    # Unset, the delivery fails, the events wait, and no login is tried without a password.
+    monkeypatch.delenv("SMTP_PASSWORD", raising=False)
+    assert run(db, "--config", str(config)) == 3
+    err = capsys.readouterr().err
+    assert "the environment variable SMTP_PASSWORD (the SMTP password) is not set" in err
+    assert logins == [] and mailbox.messages == []
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    assert run(db, "--config", str(config)) == 0
+    assert logins == [(b"desk", b"s3cret")]
+    ((to, message),) = mailbox.messages
+    assert to == ["agent@lender.example"]
+    assert message["Subject"].startswith(f"covenant-monitor: {len(alerting(db))} new (")
+
+
+def test_an_untrusted_certificate_is_not_sent_a_password(
+    tmp_path, store_log, smtp_tls, monkeypatch, capsys
+):
+    controller, mailbox, logins = smtp_tls
+    monkeypatch.delenv("SSL_CERT_FILE")  # the test authority is trusted no more
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    assert run(store_log.db, "--config", str(login_config(tmp_path, controller.port))) == 3
+    assert "CERTIFICATE_VERIFY_FAILED" in capsys.readouterr().err
+    assert logins == [] and mailbox.messages == []
+
+
+def test_a_webhook_whose_secret_is_unset_is_not_sent_unsigned(
+    tmp_path, store_log, webhook, monkeypatch, capsys
+):
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        "[notify]\nattempts = 1\n[[notify.webhook]]\n"
+        f'url = "{url(webhook)}"\nsecret_env = "HOOK_SECRET"\n'
+    )
+    assert run(store_log.db, "--config", str(config)) == 3
+    err = capsys.readouterr().err
+    assert "the environment variable HOOK_SECRET (the webhook secret) is not set" in err
+    assert webhook.seen == []
