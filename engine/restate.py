@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -127,8 +128,13 @@ def compare(
                 old_facts, events = outcome.facts.get(agreement), outcome.events
         except InputError as error:
             # Inputs this engine refuses now (a stricter check since): the changes are still
-            # listed, but nothing can be withdrawn on their evidence.
-            changes.append({"note": f"the earlier inputs no longer load: {error}"})
+            # listed, but nothing can be withdrawn on their evidence. Each problem names its
+            # file as recorded (facts/<facility>/...), not where it was laid out for now.
+            root = rules_dir.parent
+            problems = "; ".join(
+                str(replace(p, file=_as_recorded(p.file, root))) for p in error.problems
+            )
+            changes.append({"note": f"the earlier inputs no longer load: {problems}"})
             return Restatement(changes, None)
     if old_facts is not None and new_facts is not None:
         changes = fact_changes(old_facts, new_facts) + changes
@@ -146,6 +152,11 @@ def rule_changes(old: dict[str, str], new: dict[str, str]) -> list[dict[str, Any
 
 def _what(old: str | None, new: str | None) -> str:
     return "added" if old is None else "removed" if new is None else "edited"
+
+
+def _as_recorded(file: str, root: Path) -> str:
+    path = Path(file)
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else file
 
 
 def fact_changes(old: Facts, new: Facts) -> list[dict[str, Any]]:

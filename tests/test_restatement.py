@@ -17,6 +17,7 @@ import pytest
 
 from conftest import EXAMPLE_FACTS, RULES
 from engine import audit
+from engine import facts as facts_module
 from engine.cli import main
 
 ROW = '1997-11-29,,,,,,,,,"(15,400,000)",,'
@@ -297,3 +298,29 @@ def test_a_stored_file_name_that_leaves_its_folder_is_not_written(tmp_path, monk
     ):
         pass
     assert not list(tmp_path.rglob("escaped.csv"))
+
+
+def test_earlier_inputs_refused_since_are_named_as_recorded(facts, store_log, monkeypatch):
+    """A log made by a version that let in what this one refuses (here, a second blockage_start
+    while the first is open): a correction cannot be weighed against inputs that no longer
+    load, so the restatement says so, naming the file as the log recorded it, not the
+    temporary folder it was laid out in, and withdraws nothing on their evidence."""
+    db = store_log.db
+    events = facts / "cerplex" / "events.csv"
+    text = events.read_text()
+    assert "1998-05-06,blockage_end" in text
+    events.write_text(text.replace("1998-05-06,blockage_end", "1998-05-06,blockage_start"))
+    with monkeypatch.context() as lenient:
+        lenient.setattr(facts_module, "_check_blockages", lambda rows, problems: None)
+        assert run(facts, db) == 1
+    events.write_text(text)
+    assert run(facts, db) == 1
+    (notice,) = [e for e in audit.read(db) if e.event == "restatement"]
+    assert notice.details["changes"] == [
+        {
+            "note": "the earlier inputs no longer load: facts/cerplex/events.csv, row 8, column "
+            "event: a blockage starts while the one started 1998-04-01 (row 7) has not ended"
+        }
+    ]
+    assert notice.details["withdrawn"] == []
+    assert run(facts, db) == 0  # recorded once
