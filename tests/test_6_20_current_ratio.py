@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 
 from conftest import only, pick, quarter, run, write_table
+from engine.report.text import describe
 
 ROWS = [
     ("1997Q2", "1997-06-28", "14,100,000", "0.47"),  # 14,100,000 / 30,000,000 = 0.47
@@ -58,4 +59,10 @@ def test_6_20_ratio_below_the_minimum_breaches(facts_dir, fq, period_end, assets
     events = run(facts_dir)
     breach = only(events, "breach", "6.20")
     assert Decimal(breach.details["headroom"]) == Decimal("-0.0000001")
+    # Shown to four places the ratio would read as the minimum and the headroom as zero: both
+    # are shown to the seventh place, where they differ.
+    below = Decimal(minimum) - Decimal("0.0000001")
+    assert describe(breach) == (
+        f"{fq}: {below} vs minimum {Decimal(minimum):.4f}, headroom -0.0000001"
+    )
     assert only(events, "default", "6.20").date == breach.date

@@ -16,6 +16,7 @@ from engine import audit, report
 from engine.audit import StoredEvent
 from engine.pipeline import monitor
 from engine.report.markdown import md
+from engine.report.text import ratio
 
 
 def logged(tmp_path: Path, rules: Path = RULES, facts: Path = EXAMPLE_FACTS) -> list[StoredEvent]:
@@ -301,3 +302,19 @@ def test_markdown_cells_keep_borrower_text_from_becoming_markup():
     assert md("$4,000,000 (12.5%) 1997-09-30") == "$4,000,000 (12.5%) 1997-09-30"
     assert md(Decimal("1.25")) == "1.25" and md(None) == ""
     assert all(md(f"a{c}b") != f"a{c}b" for c in "\\&<>|\r\n*_`[]#")  # each one alone too
+
+
+@pytest.mark.parametrize(
+    ("value", "unlike", "shown"),
+    [
+        ("0.455", "0.45", "0.4550"),
+        ("0.45", "0.45", "0.4500"),  # equal: compliance, shown as equal
+        ("0.44999997", "0.45", "0.44999997"),  # a breach never reads as 0.4500
+        ("0.45000004", "0.45", "0.45000004"),
+        ("-0.00000003", "0", "-0.00000003"),  # a headroom never reads as -0.0000
+        ("0.4499999999999999", "0.45", "0.4499999999999999"),  # past 12 places: all of it
+        ("0.123456", None, "0.1235"),
+    ],
+)
+def test_a_ratio_is_never_shown_equal_to_what_it_is_not(value, unlike, shown):
+    assert ratio(value, unlike) == shown

@@ -183,3 +183,34 @@ def test_a_sheet_longer_than_excel_opens_goes_on_in_another(tmp_path, monkeypatc
     assert [row for rows in sheets for row in rows[1:]] == events
     assert all(split[name].freeze_panes == "B2" for name in names)
     assert split["Events (3)"].auto_filter.ref == f"A1:{get_column_letter(len(header))}37"
+
+
+def test_a_ratio_just_short_of_its_minimum_is_shown_to_the_place_where_it_falls_short(tmp_path):
+    """Section 6.20, 1998Q1 (minimum 0.45): current assets of 13,499,997 against current
+    liabilities of 30,000,000 give 0.4499999, headroom -0.0000001. To four places both would
+    read as the minimum and as zero; their cells show seven."""
+    facts = tmp_path / "facts"
+    shutil.copytree(EXAMPLE_FACTS, facts)
+    path = facts / "cerplex" / "financials.csv"
+    text = path.read_text()
+    assert '"13,650,000","30,000,000","(14,000,000)"' in text  # 1998Q1: 0.455
+    path.write_text(text.replace('"13,650,000"', '"13,499,997"'))
+    sheet = workbook_of(tmp_path, facts)["Tests"]
+    names = [c.value for c in sheet[1]]
+    (row,) = [
+        r
+        for r in sheet.iter_rows(min_row=2)
+        if r[names.index("Section")].value == "6.20" and r[names.index("Result")].value == "breach"
+    ]
+    value, threshold, headroom = (row[names.index(n)] for n in ("Value", "Threshold", "Headroom"))
+    assert (value.number_format, threshold.number_format) == ("0.0000000", "0.0000")
+    assert headroom.number_format == "0.0000000"
+    assert round(value.value, 7) == 0.4499999 and round(headroom.value, 7) == -0.0000001
+    complied = [
+        r
+        for r in sheet.iter_rows(min_row=2)
+        if r[names.index("Section")].value == "6.20"
+        and r[names.index("Result")].value == "compliant"
+    ]
+    assert len(complied) == 3  # 1997Q2 to 1997Q4, four places each
+    assert {r[names.index("Value")].number_format for r in complied} == {"0.0000"}

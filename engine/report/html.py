@@ -26,7 +26,7 @@ from . import INDEX, PAGES
 from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
-    amount,
+    figure,
     followed,
     money,
     nearest,
@@ -149,9 +149,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         lstrip_blocks=True,
     )
     environment.filters.update(
-        amount=lambda test, key: amount(
-            test["unit"], test[key], test["threshold"] if key == "value" else None
-        ),
+        amount=figure,
         money=money,
         cents=lambda value: money(value, cents=True),
         percent=percent,

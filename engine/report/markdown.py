@@ -8,6 +8,7 @@ from typing import Any
 
 from .text import (
     amount,
+    figure,
     followed,
     money,
     nearest,
@@ -59,7 +60,7 @@ def _table(header: list[str], rows: Iterable[list[object]]) -> Iterator[str]:
 
 def _headroom(test: dict[str, Any]) -> str:
     share = f" ({percent(test['headroom_percent'])})" if test["headroom_percent"] else ""
-    return amount(test["unit"], test["headroom"]) + share
+    return figure(test, "headroom") + share
 
 
 def _inputs(test: dict[str, Any]) -> str:
@@ -168,8 +169,8 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
                 c["title"],
                 c["status_text"],
                 f"{when(t)} [{t['seq']}]" if (t := c["latest_test"]) else "",
-                amount(t["unit"], t["value"], t["threshold"]) if t else "",
-                amount(t["unit"], t["threshold"]) if t else "",
+                figure(t, "value") if t else "",
+                figure(t, "threshold") if t else "",
                 _headroom(t) if t else "",
             ]
             for c in a["covenants"]
@@ -191,8 +192,8 @@ def _open_defaults(a: dict[str, Any]) -> list[str]:
             [
                 f"{d['covenant']} {d['title']}",
                 f"{d['breach_date']} [{d['breach_seq']}]",
-                amount(d["unit"], d["value"], d["threshold"]) if d["threshold"] else "reported",
-                amount(d["unit"], d["threshold"]) if d["threshold"] else "",
+                figure(d, "value") if d["threshold"] else "reported",
+                figure(d, "threshold") if d["threshold"] else "",
                 d["status_text"],
                 d["clause"],
             ]
@@ -355,8 +356,8 @@ def _warnings(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
                 [
                     f"{w['covenant']} {w['title']}",
                     f"{when(w)} [{w['seq']}]",
-                    amount(w["unit"], w["value"], w["threshold"]),
-                    amount(w["unit"], w["threshold"]),
+                    figure(w, "value"),
+                    figure(w, "threshold"),
                     _headroom(w),
                     w["clause"],
                 ]
@@ -413,9 +414,9 @@ def _covenant(c: dict[str, Any]) -> list[str]:
                 [
                     f"{when(t)} [{t['seq']}]",
                     _inputs(t),
-                    amount(t["unit"], t["value"], t["threshold"]),
-                    amount(t["unit"], t["threshold"]),
-                    amount(t["unit"], t["headroom"]),
+                    figure(t, "value"),
+                    figure(t, "threshold"),
+                    figure(t, "headroom"),
                     percent(t["headroom_percent"]),
                     t["result"]
                     + (f" [{t['breach_seq']}]" if t["breach_seq"] else "")

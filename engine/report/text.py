@@ -18,27 +18,41 @@ def money(value: str | Decimal | None, cents: bool = False) -> str:
     return f"({body})" if amount < 0 else body
 
 
-def ratio(value: str | Decimal | None, threshold: str | Decimal | None = None) -> str:
+def ratio_places(value: Decimal, unlike: str | Decimal | None) -> int | None:
+    """Four places, or as many more as it takes not to show a ratio equal to `unlike` (its
+    threshold, or zero for a headroom) when it is not: rounding must never make a breach of
+    0.44999997 against 0.45 read as 0.4500 against 0.4500, nor its headroom as -0.0000.
+    None: past twelve places, every digit."""
+    other = None if unlike is None else Decimal(unlike)
+    for places in range(4, 13):
+        if other is None or value == other or value.quantize(_PLACE[places]) != other:
+            return places
+    return None
+
+
+_PLACE = {places: Decimal(1).scaleb(-places) for places in range(4, 13)}
+
+
+def ratio(value: str | Decimal | None, unlike: str | Decimal | None = None) -> str:
     if value is None:
         return "n/a"
     amount = Decimal(value)
-    shown = amount.quantize(Decimal("0.0001"))
-    # Never let rounding make a breach look like equality.
-    if threshold is not None and shown == Decimal(threshold) and amount != Decimal(threshold):
-        shown = amount
-    return f"{shown}"
+    places = ratio_places(amount, unlike)
+    return f"{amount if places is None else amount.quantize(_PLACE[places]):f}"
 
 
-def amount(unit: str | None, value: str | Decimal | None, threshold: str | None = None) -> str:
+def amount(unit: str | None, value: str | Decimal | None, unlike: str | None = None) -> str:
     """A metric, threshold or headroom in its covenant's unit."""
     if unit == "days":
         return "n/a" if value is None else f"{value} days"
-    return ratio(value, threshold) if unit == "ratio" else money(value)
+    return ratio(value, unlike) if unit == "ratio" else money(value)
 
 
 def figure(details: dict[str, Any], key: str) -> str:
-    other = details.get("threshold") if key == "value" else None
-    return amount(details.get("unit"), details.get(key), other)
+    """A test's value, threshold or headroom (`key`) in its unit: a value is not shown equal
+    to its threshold, nor a headroom to zero, when it is not."""
+    unlike = {"value": details.get("threshold"), "headroom": "0"}.get(key)
+    return amount(details.get("unit"), details.get(key), unlike)
 
 
 def percent(value: str | None) -> str:

@@ -29,6 +29,8 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
+from .text import ratio_places
+
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
     "#,##0.00;(#,##0.00)",
@@ -103,9 +105,17 @@ def _day(text: str | None) -> _Cell:
     return _Cell(date.fromisoformat(text) if text else None, DAY)
 
 
-def _number(value: str | None, unit: str | None) -> _Cell:
-    fmt = RATIO if unit == "ratio" else USD
-    return _Cell(Decimal(value) if value is not None else None, fmt)
+def _number(value: str | None, unit: str | None, unlike: str | None = None) -> _Cell:
+    """A ratio is shown to as many places as the text reports show it (`ratio_places`), so a
+    breach never reads as equal to its threshold, nor its headroom as zero."""
+    amount = Decimal(value) if value is not None else None
+    if unit != "ratio":
+        return _Cell(amount, USD)
+    places = ratio_places(amount, unlike) if amount is not None else 4
+    return _Cell(amount, RATIO + "0" * (places - 4) if places else _EVERY_PLACE)
+
+
+_EVERY_PLACE = RATIO + "#" * 26  # Excel shows at most 30 places
 
 
 def _cents(value: str | None) -> _Cell:
@@ -300,9 +310,9 @@ def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             "yes" if c["bucket"] == "in_breach" else "no",
             _day(t.get("date")),
             t.get("period"),
-            _number(t.get("value"), unit),
+            _number(t.get("value"), unit, t.get("threshold")),
             _number(t.get("threshold"), unit),
-            _number(t.get("headroom"), unit),
+            _number(t.get("headroom"), unit, "0"),
             _share(t.get("headroom_percent")),
             "thin" if c["section"] in thin else "",
             c["clause"],
@@ -387,11 +397,11 @@ def _test_row(
         t["period"],
         *(_number(t["inputs"].get(name), None) for name in inputs),
         t["metric"],
-        _number(t["value"], unit),
+        _number(t["value"], unit, t["threshold"]),
         _number(t["minimum"], unit),
         _number(t["plus_value"], unit),
         _number(t["threshold"], unit),
-        _number(t["headroom"], unit),
+        _number(t["headroom"], unit, "0"),
         _share(t["headroom_percent"]),
         t["result"],
         t["clause"],
