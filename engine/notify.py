@@ -231,6 +231,14 @@ def load_config(path: Path) -> Notifier:
                     key=f"{where}.{'password_env' if 'username' in table else 'username'}",
                 )
             )
+        elif "username" in table and starttls is not True:
+            problems.append(
+                Problem(
+                    str(path),
+                    "a login needs starttls = true: the password is not sent in clear",
+                    key=f"{where}.starttls",
+                )
+            )
         notifier.channels.append(
             Email(tuple(to), host, port, sender, starttls is True, username, password_env)
         )

@@ -221,6 +221,10 @@ EMAIL = '[[notify.email]]\nto = "a@b.example"\nsmtp = "mail.example:587"\n'
         (f"{EMAIL}username = 7\n", "key notify.email[0].username: non-empty text"),
         (f'{EMAIL}username = "desk"\n', "key notify.email[0].password_env: a login takes both"),
         (f'{EMAIL}password_env = "PW"\n', "key notify.email[0].username: a login takes both"),
+        (
+            f'{EMAIL}username = "desk"\npassword_env = "PW"\n',
+            "key notify.email[0].starttls: a login needs starttls = true",
+        ),
         (f'{EMAIL}from = ""\n', "key notify.email[0].from: non-empty text"),
         (
             '[[notify.webhook]]\nurl = "https://h.example"\nsecret_env = ["S"]\n',
