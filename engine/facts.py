@@ -625,7 +625,7 @@ def _report_encoding(path: Path, text: str, problems: list[Problem]) -> None:
             continue
         cells = next(csv.reader([line]), [])
         position = next((i for i, c in enumerate(cells) if "\ufffd" in c), 0)
-        column = header[position] if position < len(header) and number > 1 else str(position + 1)
+        column = _column(header, number, position)
         problems.append(
             Problem(
                 str(path),
@@ -653,16 +653,22 @@ def _report_nul(
     for number, cells in rows:
         for position, cell in enumerate(cells):
             if "\0" in cell:
-                named = number > 1 and position < len(header) and "\0" not in header[position]
                 problems.append(
                     Problem(
                         str(path),
                         "holds a NUL character (byte 0): the file is damaged; save it again as "
                         "CSV UTF-8",
                         row=number,
-                        column=header[position] if named else str(position + 1),
+                        column=_column(header, number, position),
                     )
                 )
+
+
+def _column(header: list[str], row: int, position: int) -> str:
+    """The column of a cell in a file that could not be read as a table: its header's name,
+    or its place from 1 on the header row itself or where that name holds a NUL."""
+    name = header[position] if row > 1 and position < len(header) else None
+    return name if name is not None and "\0" not in name else str(position + 1)
 
 
 def _parse(

@@ -24,8 +24,8 @@ def ratio_places(value: Decimal, unlike: str | Decimal | None) -> int | None:
     0.44999997 against 0.45 read as 0.4500 against 0.4500, nor its headroom as -0.0000.
     None: past twelve places, every digit."""
     other = None if unlike is None else Decimal(unlike)
-    for places in range(4, 13):
-        if other is None or value == other or value.quantize(_PLACE[places]) != other:
+    for places, place in _PLACE.items():
+        if other is None or value == other or value.quantize(place) != other:
             return places
     return None
 
@@ -51,8 +51,13 @@ def amount(unit: str | None, value: str | Decimal | None, unlike: str | None = N
 def figure(details: dict[str, Any], key: str) -> str:
     """A test's value, threshold or headroom (`key`) in its unit: a value is not shown equal
     to its threshold, nor a headroom to zero, when it is not."""
-    unlike = {"value": details.get("threshold"), "headroom": "0"}.get(key)
-    return amount(details.get("unit"), details.get(key), unlike)
+    return amount(details.get("unit"), details.get(key), unlike(details, key))
+
+
+def unlike(details: dict[str, Any], key: str) -> str | None:
+    """What a test's figure `key` is never shown equal to unless it is: the value its
+    threshold, the headroom zero."""
+    return {"value": details.get("threshold"), "headroom": "0"}.get(key)
 
 
 def percent(value: str | None) -> str:

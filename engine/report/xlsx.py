@@ -29,7 +29,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .text import ratio_places
+from .text import ratio_places, unlike
 
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
@@ -310,9 +310,9 @@ def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             "yes" if c["bucket"] == "in_breach" else "no",
             _day(t.get("date")),
             t.get("period"),
-            _number(t.get("value"), unit, t.get("threshold")),
+            _number(t.get("value"), unit, unlike(t, "value")),
             _number(t.get("threshold"), unit),
-            _number(t.get("headroom"), unit, "0"),
+            _number(t.get("headroom"), unit, unlike(t, "headroom")),
             _share(t.get("headroom_percent")),
             "thin" if c["section"] in thin else "",
             c["clause"],
@@ -397,11 +397,11 @@ def _test_row(
         t["period"],
         *(_number(t["inputs"].get(name), None) for name in inputs),
         t["metric"],
-        _number(t["value"], unit, t["threshold"]),
+        _number(t["value"], unit, unlike(t, "value")),
         _number(t["minimum"], unit),
         _number(t["plus_value"], unit),
         _number(t["threshold"], unit),
-        _number(t["headroom"], unit, "0"),
+        _number(t["headroom"], unit, unlike(t, "headroom")),
         _share(t["headroom_percent"]),
         t["result"],
         t["clause"],
