@@ -5,6 +5,7 @@ every expected amount below is worked out in its comment (30/360: months of 30 d
 year; each payment rounded to the cent, half up).
 """
 
+import json
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RULES, pick, run, write_table
+from engine.cli import main
 from engine.lifecycle import ATTENTION
 
 HOLDER = "Holder A"
@@ -421,3 +423,57 @@ def test_a_payment_from_a_holder_without_a_note_is_refused(facts_dir):
     (problem,) = refused.value.problems
     assert (problem.row, problem.column) == (2, "holder")
     assert "holds no Note in notes.csv" in problem.message
+
+
+def reported(facts: Path, as_of: str, tmp_path: Path, capsys) -> dict[str, str]:
+    """The run's printed lines, then the report in each text format, of a log run as of
+    `as_of`."""
+    tmp_path.mkdir(exist_ok=True)
+    db = tmp_path / "log.db"
+    main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db), "--as-of", as_of])
+    out = {"run": capsys.readouterr().out}
+    for format in ("md", "html", "json"):
+        path = tmp_path / f"report.{format}"
+        assert main(["report", "--db", str(db), "--format", format, "--out", str(path)]) == 0
+        out[format] = path.read_text()
+    return out
+
+
+def test_what_is_unpaid_is_added_up_in_the_run_and_every_report(facts_dir, tmp_path, capsys):
+    # As worked out above, on March 19, 1998: 28,562.50 overdue since February 19, 13,093.75
+    # falling due that day (1,047,500 x 0.15 x 30/360), Default Rate interest 404.64 on the
+    # overdue part: 28,562.50 + 13,093.75 = 41,656.25 unpaid, 42,060.89 with the interest.
+    facts = with_payments(note_facts(facts_dir), ("1998-02-19", "50,000"))
+    out = reported(facts, "1998-03-19", tmp_path, capsys)
+    assert (
+        f"{HOLDER}: principal $1,047,500.00, accrued interest $0.00 since 1998-03-19; unpaid "
+        "$41,656.25, with Default Rate interest $404.64"
+    ) in out["run"]
+    sentence = (
+        "Unpaid on 1998-03-19: $42,060.89 ($28,562.50 overdue, $13,093.75 falling due that day, "
+        "$404.64 Default Rate interest on what is overdue)."
+    )
+    assert sentence in out["md"] and sentence in out["html"]
+    (note,) = json.loads(out["json"])["agreements"][0]["notes_ledger"]
+    assert note["position"]["unpaid"] == {
+        "overdue": "28562.50",
+        "due_that_day": "13093.75",
+        "default_rate_interest": "404.64",
+        "total": "42060.89",
+    }
+
+
+def test_nothing_unpaid_is_said_and_untracked_payments_are_not_added_up(
+    facts_dir, tmp_path, capsys
+):
+    # The 78,562.50 due February 19, 1998 paid that day: nothing is unpaid on March 10.
+    facts = with_payments(note_facts(facts_dir), ("1998-02-19", "78,562.50"))
+    out = reported(facts, "1998-03-10", tmp_path / "paid", capsys)
+    assert "since 1998-02-19; nothing due is unpaid" in out["run"]
+    assert "Nothing due is unpaid on 1998-03-10." in out["md"]
+    # Without a note_payments table nothing is known to be unpaid, and nothing is added up.
+    (facts / "cerplex" / "note_payments.csv").unlink()
+    out = reported(facts, "1998-03-10", tmp_path / "untracked", capsys)
+    assert "unpaid" not in out["run"].split("note_position")[1].split("\n")[0]
+    assert "Unpaid on" not in out["md"] and "Nothing due is unpaid" not in out["md"]
+    assert "Payments not tracked: the folder has no note_payments table." in out["md"]

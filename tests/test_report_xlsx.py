@@ -15,9 +15,15 @@ from engine.cli import main
 from engine.report import xlsx
 
 
-def workbook_of(tmp_path: Path, facts: Path = EXAMPLE_FACTS, as_of: str = "1998-03-31"):
+def workbook_of(
+    tmp_path: Path,
+    facts: Path = EXAMPLE_FACTS,
+    as_of: str = "1998-03-31",
+    run_as_of: str | None = None,
+):
     db, out = tmp_path / "log.db", tmp_path / "report.xlsx"
-    main(["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)])
+    run = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    main(run + (["--as-of", run_as_of] if run_as_of else []))
     args = ["report", "--db", str(db), "--format", "xlsx", "--out", str(out), "--as-of", as_of]
     assert main(args) == 0
     return load_workbook(out)
@@ -40,7 +46,9 @@ def rows(sheet, header_row: int = 1) -> list[dict]:
 
 
 def test_the_sheets_and_their_frozen_headers(book):
-    assert book.sheetnames == ["Summary", "Tests", "Events", "Amounts and notices"]
+    # As of March 31, 1998 the Notes have a ledger but no position: each run records one on
+    # its own as-of date (here the day the tests run), which is after the report's date.
+    assert book.sheetnames == ["Summary", "Tests", "Events", "Amounts and notices", "Notes"]
     assert book["Summary"].freeze_panes == "D7"
     assert book["Tests"].freeze_panes == "D2"
     assert book["Events"].freeze_panes == "B2"
@@ -137,6 +145,58 @@ def test_events_and_amounts(book):
     assert book["Amounts and notices"]["E2"].number_format == "#,##0.00;(#,##0.00)"
     (notice,) = [m for m in money if m["Kind"] == "notice" and m["Covenant"] == "4.2"]
     assert notice["Due date or deadline"] == datetime(1997, 9, 2)
+
+
+def test_the_notes_ledger_as_numbers(book):
+    notes = rows(book["Notes"])
+    # Section 4.1(b)(ii): no capitalization while the Section 6.18 default of 1997-09-27 is
+    # continuing, on the payment dates of February 19 and March 19, 1998.
+    blocked = [n["Date"] for n in notes if n["Entry"].startswith("capitalization not allowed")]
+    assert blocked == [datetime(1998, 2, 19), datetime(1998, 3, 19)]
+    northwestern = [n for n in notes if n["Holder"] == HOLDER]
+    # 4.1(a)(i): $8,625,000 x 9.50% x 180/360 = $409,687.50, the Initial Capitalized Interest
+    # Amount, added to principal; 4.1(a)(ii): August 19, 1997 to February 19, 1998 at 15% on
+    # 8,625,000 (the initial amount was accelerated by Section 4.2 on September 2) = 646,875.00
+    # in cash.
+    paid = {n["Date"]: n for n in northwestern if n["Entry"].startswith("interest payment")}
+    first, february = paid[datetime(1997, 8, 19)], paid[datetime(1998, 2, 19)]
+    assert (first["Date"], first["Days"], first["Interest"]) == (
+        datetime(1997, 8, 19),
+        180,
+        409687.5,
+    )
+    assert (first["Capitalized"], first["Principal after"]) == (409687.5, 9034687.5)
+    assert (february["Period from"], february["Period to (excluding)"]) == (
+        datetime(1997, 8, 19),
+        datetime(1998, 2, 19),
+    )
+    assert (february["Principal"], february["Interest"], february["Cash"]) == (
+        8625000,
+        646875,
+        646875,
+    )
+    amounts = [c for c in book["Notes"]["H"][1:] if c.value is not None]
+    assert amounts and {c.number_format for c in amounts} == {"#,##0.00;(#,##0.00)"}
+
+
+def test_where_each_note_stands_and_what_is_overdue(tmp_path):
+    """As of June 1, 1998 (note_payments.csv: nothing paid after May 19, 1998). The Northwestern
+    Note: principal 8,625,000 + the 62,890.62 capitalized by the blockage settlement of May 6
+    (Section 4.1(d)(ii)) = 8,687,890.62; interest at 15% from May 19, 12 days (30/360):
+    8,687,890.62 x 0.15 x 12/360 = 43,439.45. Nothing is yet due unpaid: May 19's 47,059.41
+    was paid that day."""
+    book = workbook_of(tmp_path, as_of="1998-06-01", run_as_of="1998-06-01")
+    (position,) = [p for p in rows(book["Note positions"]) if p["Holder"] == HOLDER]
+    assert (position["On"], position["Principal"]) == (datetime(1998, 6, 1), 8687890.62)
+    assert (position["Accrued since"], position["Accrued interest"]) == (
+        datetime(1998, 5, 19),
+        43439.45,
+    )
+    assert (position["Overdue"], position["Unpaid"], position["Payments"]) == (0, 0, "tracked")
+    assert "Overdue" not in book.sheetnames
+
+
+HOLDER = "The Northwestern Mutual Life Insurance Company"
 
 
 @pytest.mark.parametrize(

@@ -34,6 +34,7 @@ from .text import (
     percent,
     step_up_sentence,
     tally,
+    unpaid_sentence,
     when,
 )
 
@@ -158,6 +159,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         nearest=nearest,
         open_defaults=open_defaults,
         tally=tally,
+        unpaid=lambda p: unpaid_sentence(p["date"], p["unpaid"]),
         thousands="{:,}".format,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,

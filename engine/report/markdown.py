@@ -16,6 +16,7 @@ from .text import (
     percent,
     step_up_sentence,
     tally,
+    unpaid_sentence,
     when,
 )
 
@@ -324,6 +325,8 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
                 )
             elif p.get("payments"):
                 out += [f"Payments {p['payments']}.", ""]
+            if p["unpaid"]:
+                out += [unpaid_sentence(p["date"], p["unpaid"]), ""]
             if q := p.get("prepayment"):
                 out += [
                     f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "

@@ -339,6 +339,23 @@ def _horizon(day: date) -> date:
         quarter = quarter.next()
 
 
+def _unpaid(position: dict[str, Any]) -> dict[str, str] | None:
+    """What a Note's holder is owed and has not been paid on the position's date: amounts
+    overdue, amounts falling due that day, and Default Rate interest on those overdue, with
+    their sum. None where payments are not tracked, since nothing is known to be unpaid."""
+    if position.get("unpaid_total") is None:
+        return None
+    unpaid = Decimal(position["unpaid_total"])
+    overdue = sum((Decimal(o["unpaid"]) for o in position["overdue"] or ()), Decimal(0))
+    interest = Decimal(position["default_rate_interest_total"])
+    return {
+        "overdue": str(overdue),
+        "due_that_day": str(unpaid - overdue),
+        "default_rate_interest": str(interest),
+        "total": str(unpaid + interest),
+    }
+
+
 def _seq_row(event: StoredEvent, *keys: str) -> dict[str, Any]:
     row = {"seq": event.seq, "date": event.date.isoformat(), "covenant": event.covenant}
     row.update({k: event.details.get(k) for k in keys})
@@ -609,6 +626,7 @@ class _Agreement:
             }
             if position["prepayment"] is not None:  # what it assumes, where payments are untracked
                 position["prepayment"] = {"assumes": None, **position["prepayment"]}
+            position["unpaid"] = _unpaid(position)
         return [{"position": None, **note} for note in holders.values()]
 
     def _sections(self) -> list[str]:

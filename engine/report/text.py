@@ -113,6 +113,22 @@ def step_up_sentence(up: dict[str, Any]) -> str:
     )
 
 
+def unpaid_sentence(date: str, unpaid: dict[str, str]) -> str:
+    """What a Note's holder has not been paid on `date`, in words; shared by every format."""
+    if not Decimal(unpaid["total"]):
+        return f"Nothing due is unpaid on {date}."
+    parts = [
+        f"{money(unpaid[key], True)} {words}"
+        for key, words in (
+            ("overdue", "overdue"),
+            ("due_that_day", "falling due that day"),
+            ("default_rate_interest", "Default Rate interest on what is overdue"),
+        )
+        if Decimal(unpaid[key])
+    ]
+    return f"Unpaid on {date}: {money(unpaid['total'], True)} ({', '.join(parts)})."
+
+
 def describe(event: StoredEvent) -> str:
     """One line saying what the event records, without its date, covenant or clause."""
     d = event.details
@@ -174,9 +190,19 @@ def describe(event: StoredEvent) -> str:
             f"{money(d['capitalized'], cents=True)} added to principal"
         )
     if kind == "note_position":
-        return (
+        body = (
             f"{d['holder']}: principal {money(d['principal'], cents=True)}, accrued interest "
             f"{money(d['accrued_interest'], cents=True)} since {d['accrued_from']}"
+        )
+        if d.get("in_blockage_since"):
+            body += f"; in a blockage since {d['in_blockage_since']}"
+        if d.get("unpaid_total") is None:  # payments not tracked: nothing known unpaid
+            return body
+        if not Decimal(d["unpaid_total"]):
+            return body + "; nothing due is unpaid"
+        return body + (
+            f"; unpaid {money(d['unpaid_total'], cents=True)}, with Default Rate interest "
+            f"{money(d['default_rate_interest_total'], cents=True)}"
         )
     if kind in (
         "waived",

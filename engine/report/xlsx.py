@@ -3,7 +3,8 @@
 Sheets: Portfolio (one row per facility, when there are several) and By status (how many
 facilities stand at each), Summary (status of every covenant, totals per agreement, step-ups
 coming), Tests (one row per covenant test), Events (the audit-log events the report rests on),
-Amounts and notices.
+Amounts and notices, and where there are Notes (Section 4.1) Notes (each one's ledger), Note
+positions (where each stands, what is unpaid, the prepayment quote) and Overdue.
 A sheet longer than Excel's limit goes on in "Events (2)", "Events (3)"..., each with the
 table's header.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
@@ -59,12 +60,17 @@ def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
         ("Tests", partial(_tests, inputs=_inputs(model)), "D2", True),
         ("Events", _events, "B2", True),
         ("Amounts and notices", _amounts_and_notices, "A2", False),
+        ("Notes", _notes, "D2", True),
+        ("Note positions", _note_positions, "C2", True),
+        ("Overdue", _overdue, "D2", True),
     ]
     if len(model["portfolio"]) > 1:
         sheets[:0] = [("Portfolio", _portfolio, "B2", True), ("By status", _by_status, "A2", False)]
     book = Workbook(write_only=True)
     for title, lines, frozen, filtered in sheets:
         widths = _widths(lines(model))
+        if not widths:  # nothing to show: the sheet is left out
+            continue
         for part, part_lines in enumerate(_parts(lines(model)), start=1):
             sheet = book.create_sheet(title if part == 1 else f"{title} ({part})")
             for column, width in widths.items():
@@ -495,3 +501,127 @@ def _amounts_and_notices_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             n["clause"],
             n["seq"],
         ]
+
+
+def _rows_if_any(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
+    """A table whose header comes only with its first row, so that a sheet with no rows is
+    left out of the workbook (a book without Notes has no Notes sheets)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is not None:
+        yield from _table(names, chain([first], rows))
+
+
+def _notes(model: dict[str, Any]) -> Iterator[Line]:
+    """Section 4.1's ledger of each Note (interest and what was capitalized, postponements,
+    blockage settlements, accelerations, payments applied), after the payment dates on which
+    capitalization was not allowed."""
+    names = ["Agreement", "Holder", "Date", "Entry", "Period from", "Period to (excluding)"]
+    names += ["Days", "Principal", "Interest", "Cash", "Capitalized", "Principal after"]
+    rows = (row for a in model["agreements"] for row in _notes_rows(a))
+    yield from _rows_if_any([*names, "Clause", "Seq"], rows)
+
+
+def _notes_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
+    for b in a["pik_blocked"]:
+        yield [
+            a["agreement"],
+            None,
+            _day(b["payment_date"]),
+            f"capitalization not allowed: {b['reason']}",
+            *[None] * 8,  # no period, days or amounts
+            b["clause"],
+            b["seq"],
+        ]
+    for note in a["notes_ledger"]:
+        for r in note["rows"]:
+            entry = r["event"].replace("_", " ")
+            if r["capitalized_as"]:
+                entry += f" ({r['capitalized_as']})"
+            yield [
+                a["agreement"],
+                note["holder"],
+                _day(r["date"]),
+                entry,
+                _day(r["period_from"]),
+                _day(r["period_to_excluding"]),
+                r["days"],
+                *(_cents(r[key]) for key in _LEDGER_AMOUNTS),
+                r["clause"],
+                r["seq"],
+            ]
+
+
+_LEDGER_AMOUNTS = ("principal", "interest", "cash", "capitalized", "principal_after")
+
+
+def _note_positions(model: dict[str, Any]) -> Iterator[Line]:
+    """Where each Note stands on the report's date: principal, interest accrued, what is
+    unpaid with its Default Rate interest, and the Section 4.1(e) prepayment quote."""
+    names = ["Agreement", "Holder", "On", "Principal", "Accrued interest", "Accrued since"]
+    names += ["In a blockage since", "Blockage Default Rate interest", "Overdue"]
+    names += ["Falling due that day", "Default Rate interest on what is overdue", "Unpaid"]
+    names += ["Payments", "Prepayment quote", "Quote: Base Principal Amount", "Quote: interest"]
+    names += ["Quote: interest from", "Quote: amounts unpaid, with Default Rate interest"]
+    names += ["Quote: forgiven", "Quote open through", "Quote assumes", "Clause", "Seq"]
+    rows = (
+        _position_row(a["agreement"], note["holder"], note["position"])
+        for a in model["agreements"]
+        for note in a["notes_ledger"]
+        if note["position"]
+    )
+    yield from _rows_if_any(names, rows)
+
+
+def _position_row(agreement: str, holder: str, p: dict[str, Any]) -> list[Any]:
+    unpaid, quote = p["unpaid"] or {}, p["prepayment"] or {}
+    return [
+        agreement,
+        holder,
+        _day(p["date"]),
+        _cents(p["principal"]),
+        _cents(p["accrued_interest"]),
+        _day(p["accrued_from"]),
+        _day(p["in_blockage_since"]),
+        _cents(p.get("blockage_default_rate_interest")),
+        _cents(unpaid.get("overdue")),
+        _cents(unpaid.get("due_that_day")),
+        _cents(unpaid.get("default_rate_interest")),
+        _cents(unpaid.get("total")),
+        "tracked" if p["unpaid"] else p["payments"],
+        _cents(quote.get("amount")),
+        _cents(quote.get("base_principal_amount")),
+        _cents(quote.get("interest")),
+        _day(quote.get("interest_from")),
+        _cents(quote.get("other_amounts_due")),
+        _cents(quote.get("forgiven")),
+        _day(quote.get("available_through")),
+        quote.get("assumes"),
+        p["clause"],
+        p["seq"],
+    ]
+
+
+def _overdue(model: dict[str, Any]) -> Iterator[Line]:
+    """Each amount unpaid after its due date on the report's date, with its Default Rate
+    interest: the rows the Note positions sheet's Overdue and Default Rate interest add up."""
+    names = ["Agreement", "Holder", "On", "Due date", "For", "Unpaid", "Days"]
+    names += ["Default Rate interest", "Seq"]
+    rows = (
+        [
+            a["agreement"],
+            note["holder"],
+            _day(note["position"]["date"]),
+            _day(o["due_date"]),
+            o["for"],
+            _cents(o["unpaid"]),
+            o["days"],
+            _cents(o["default_rate_interest"]),
+            note["position"]["seq"],
+        ]
+        for a in model["agreements"]
+        for note in a["notes_ledger"]
+        if note["position"]
+        for o in note["position"]["overdue"] or ()
+    )
+    yield from _rows_if_any(names, rows)
