@@ -16,7 +16,7 @@ from engine import audit, report
 from engine.audit import StoredEvent
 from engine.pipeline import monitor
 from engine.report.markdown import md
-from engine.report.text import ratio
+from engine.report.text import blocked_runs, ratio
 
 
 def logged(tmp_path: Path, rules: Path = RULES, facts: Path = EXAMPLE_FACTS) -> list[StoredEvent]:
@@ -318,3 +318,34 @@ def test_markdown_cells_keep_borrower_text_from_becoming_markup():
 )
 def test_a_ratio_is_never_shown_equal_to_what_it_is_not(value, unlike, shown):
     assert ratio(value, unlike) == shown
+
+
+def test_payment_dates_blocked_for_one_reason_are_one_line(example):
+    """Section 4.1(b)(ii): no capitalization while a Default is continuing. As of March 31,
+    1998, the payment dates of February 19 and March 19, 1998 are both blocked by the Section
+    6.18 default of 1997-09-27: one line, citing both dates' events."""
+    model = report.build(example, date(1998, 3, 31))
+    first, second = (b["seq"] for b in model["agreements"][0]["pik_blocked"])
+    text = report.render(model, "md").decode()
+    assert (
+        f"- 1998-02-19 to 1998-03-19, 2 payment dates [{first}] [{second}]: a Default or Event of "
+        "Default is continuing, from the Section 6.18 default of 1997-09-27 (First Amendment "
+        "Agreement (1997-08-20), Exhibit A item 1, Section 4.1(b)(ii))"
+    ) in text
+
+
+def test_a_new_reason_starts_a_new_line_of_blocked_dates():
+    def blocked(day: str, seq: int, reason: str) -> dict:
+        return {"payment_date": day, "seq": seq, "reason": reason, "clause": "4.1(b)(ii)"}
+
+    rows = [
+        blocked("1998-02-19", 1, "a default"),
+        blocked("1998-03-19", 2, "a blockage"),
+        blocked("1998-05-19", 3, "a default"),
+        blocked("1998-06-19", 4, "a default"),
+    ]
+    assert [(r["from"], r["through"], r["seqs"], r["reason"]) for r in blocked_runs(rows)] == [
+        ("1998-02-19", "1998-02-19", [1], "a default"),
+        ("1998-03-19", "1998-03-19", [2], "a blockage"),
+        ("1998-05-19", "1998-06-19", [3, 4], "a default"),
+    ]

@@ -26,6 +26,7 @@ from . import INDEX, PAGES
 from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
+    blocked_runs,
     figure,
     followed,
     money,
@@ -159,6 +160,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         nearest=nearest,
         open_defaults=open_defaults,
         tally=tally,
+        blocked_runs=blocked_runs,
         unpaid=lambda p: unpaid_sentence(p["date"], p["unpaid"]),
         thousands="{:,}".format,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),

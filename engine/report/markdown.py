@@ -8,6 +8,7 @@ from typing import Any
 
 from .text import (
     amount,
+    blocked_runs,
     figure,
     followed,
     money,
@@ -242,6 +243,12 @@ def _money_and_notices(a: dict[str, Any]) -> list[str]:
     return out
 
 
+def _dates(run: dict[str, Any]) -> str:
+    if len(run["seqs"]) == 1:
+        return run["from"]
+    return f"{run['from']} to {run['through']}, {len(run['seqs'])} payment dates"
+
+
 def _given(notice: dict[str, Any]) -> str:
     if not notice["given_on"]:
         return ""
@@ -255,8 +262,9 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
     if a["pik_blocked"]:
         out += ["Capitalization not allowed (all interest due in cash):", ""]
         out += [
-            f"- {b['payment_date']} [{b['seq']}]: {md(b['reason'])} ({md(b['clause'])})"
-            for b in a["pik_blocked"]
+            f"- {_dates(run)} {' '.join(f'[{n}]' for n in run['seqs'])}: {md(run['reason'])} "
+            f"({md(run['clause'])})"
+            for run in blocked_runs(a["pik_blocked"])
         ]
         out += [""]
     for note in a["notes_ledger"]:

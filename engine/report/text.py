@@ -129,6 +129,30 @@ def unpaid_sentence(date: str, unpaid: dict[str, str]) -> str:
     return f"Unpaid on {date}: {money(unpaid['total'], True)} ({', '.join(parts)})."
 
 
+def blocked_runs(blocked: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Payment dates on which capitalization was not allowed, those in a row for the same
+    reason under the same clause taken together: the example's 45 monthly dates, from February
+    19, 1998 to the maturity, all for the Section 6.18 default of 1997-09-27, are one line, not
+    45 alike. Each keeps the sequence numbers of its dates."""
+    runs: list[dict[str, Any]] = []
+    for b in blocked:
+        last = runs[-1] if runs else None
+        if last and (last["reason"], last["clause"]) == (b["reason"], b["clause"]):
+            last["through"] = b["payment_date"]
+            last["seqs"].append(b["seq"])
+        else:
+            runs.append(
+                {
+                    "from": b["payment_date"],
+                    "through": b["payment_date"],
+                    "seqs": [b["seq"]],
+                    "reason": b["reason"],
+                    "clause": b["clause"],
+                }
+            )
+    return runs
+
+
 def describe(event: StoredEvent) -> str:
     """One line saying what the event records, without its date, covenant or clause."""
     d = event.details
