@@ -454,13 +454,25 @@ def test_what_is_unpaid_is_added_up_in_the_run_and_every_report(facts_dir, tmp_p
         "$404.64 Default Rate interest on what is overdue)."
     )
     assert sentence in out["md"] and sentence in out["html"]
-    (note,) = json.loads(out["json"])["agreements"][0]["notes_ledger"]
+    (agreement,) = json.loads(out["json"])["agreements"]
+    (note,) = agreement["notes_ledger"]
     assert note["position"]["unpaid"] == {
         "overdue": "28562.50",
         "due_that_day": "13093.75",
         "default_rate_interest": "404.64",
         "total": "42060.89",
     }
+    # The summary adds up every Note's: here the one Note's, citing its position.
+    assert agreement["summary"]["unpaid"] == {
+        "date": "1998-03-19",
+        **note["position"]["unpaid"],
+        "seqs": [note["position"]["seq"]],
+    }
+    assert (
+        f"- Unpaid to the Notes' holders on 1998-03-19: $42,060.89 ($28,562.50 overdue, "
+        f"$13,093.75 falling due that day, $404.64 Default Rate interest on what is overdue) "
+        f"[{note['position']['seq']}]"
+    ) in out["md"]
 
 
 def test_nothing_unpaid_is_said_and_untracked_payments_are_not_added_up(
@@ -471,9 +483,10 @@ def test_nothing_unpaid_is_said_and_untracked_payments_are_not_added_up(
     out = reported(facts, "1998-03-10", tmp_path / "paid", capsys)
     assert "since 1998-02-19; nothing due is unpaid" in out["run"]
     assert "Nothing due is unpaid on 1998-03-10." in out["md"]
+    assert "- Nothing due is unpaid to the Notes' holders on 1998-03-10 [" in out["md"]
     # Without a note_payments table nothing is known to be unpaid, and nothing is added up.
     (facts / "cerplex" / "note_payments.csv").unlink()
     out = reported(facts, "1998-03-10", tmp_path / "untracked", capsys)
     assert "unpaid" not in out["run"].split("note_position")[1].split("\n")[0]
-    assert "Unpaid on" not in out["md"] and "Nothing due is unpaid" not in out["md"]
+    assert "Unpaid" not in out["md"] and "Nothing due is unpaid" not in out["md"]
     assert "Payments not tracked: the folder has no note_payments table." in out["md"]

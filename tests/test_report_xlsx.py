@@ -194,6 +194,13 @@ def test_where_each_note_stands_and_what_is_overdue(tmp_path):
     )
     assert (position["Overdue"], position["Unpaid"], position["Payments"]) == (0, 0, "tracked")
     assert "Overdue" not in book.sheetnames
+    sheet = book["Summary"]
+    header = next(c.row for c in sheet["B"] if c.value == "Borrower")  # the agreements' table
+    (agreement,) = rows(sheet, header_row=header)
+    assert (agreement["Unpaid to the Notes' holders"], agreement["Unpaid on"]) == (
+        0,
+        datetime(1998, 6, 1),
+    )
 
 
 HOLDER = "The Northwestern Mutual Life Insurance Company"

@@ -35,7 +35,7 @@ from .text import (
     percent,
     step_up_sentence,
     tally,
-    unpaid_sentence,
+    unpaid_words,
     when,
 )
 
@@ -161,7 +161,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         open_defaults=open_defaults,
         tally=tally,
         blocked_runs=blocked_runs,
-        unpaid=lambda p: unpaid_sentence(p["date"], p["unpaid"]),
+        unpaid=unpaid_words,
         thousands="{:,}".format,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,

@@ -17,7 +17,7 @@ from .text import (
     percent,
     step_up_sentence,
     tally,
-    unpaid_sentence,
+    unpaid_words,
     when,
 )
 
@@ -159,8 +159,11 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         f"**{s['events_of_default']}**",
         f"- Amounts due: {len(a['amounts_due'])}, totalling {money(s['amounts_due_total'], True)}",
         f"- Notices owed: {len(a['notices_owed'])}",
-        "",
     ]
+    if unpaid := s["unpaid"]:
+        words = unpaid_words(unpaid["date"], unpaid, to=" to the Notes' holders")
+        out += [f"- {words} {' '.join(f'[{n}]' for n in unpaid['seqs'])}"]
+    out += [""]
     out += _open_defaults(a) + _money_and_notices(a) + _warnings(model, a)
     out += ["### Covenants", ""]
     out += _table(
@@ -334,7 +337,7 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
             elif p.get("payments"):
                 out += [f"Payments {p['payments']}.", ""]
             if p["unpaid"]:
-                out += [unpaid_sentence(p["date"], p["unpaid"]), ""]
+                out += [unpaid_words(p["date"], p["unpaid"]) + ".", ""]
             if q := p.get("prepayment"):
                 out += [
                     f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "

@@ -356,6 +356,20 @@ def _unpaid(position: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
+def _unpaid_in_all(notes: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """What the Notes' holders have not been paid, together, on the latest positions' date,
+    citing each position; None where no Note's payments are tracked."""
+    positions = [n["position"] for n in notes if n["position"] and n["position"]["unpaid"]]
+    if not positions:
+        return None
+    keys = ("overdue", "due_that_day", "default_rate_interest", "total")
+    return {
+        "date": max(p["date"] for p in positions),
+        **{k: str(sum((Decimal(p["unpaid"][k]) for p in positions), Decimal(0))) for k in keys},
+        "seqs": [p["seq"] for p in positions],
+    }
+
+
 def _seq_row(event: StoredEvent, *keys: str) -> dict[str, Any]:
     row = {"seq": event.seq, "date": event.date.isoformat(), "covenant": event.covenant}
     row.update({k: event.details.get(k) for k in keys})
@@ -522,6 +536,7 @@ class _Agreement:
                 self.kinds["notice_required"], key=lambda e: (e.details["deadline"], e.seq)
             )
         ]
+        notes = self._notes_ledger()
         buckets = defaultdict(int)
         for c in covenants:
             buckets[c["bucket"]] += 1
@@ -547,6 +562,7 @@ class _Agreement:
                     1 for life in open_defaults if life["status"] == "event_of_default"
                 ),
                 "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
+                "unpaid": _unpaid_in_all(notes),
                 "thin_headroom": [w for c in covenants if (w := self._thin(c))],
                 "step_ups": [] if ended else [up for c in covenants for up in self._step_ups(c)],
             },
@@ -555,7 +571,7 @@ class _Agreement:
             "open_defaults": open_defaults,
             "amounts_due": amounts,
             "notices_owed": notices,
-            "notes_ledger": self._notes_ledger(),
+            "notes_ledger": notes,
             "pik_blocked": [
                 _seq_row(e, "payment_date", "reason", "clause") for e in self.kinds["pik_blocked"]
             ],

@@ -113,10 +113,11 @@ def step_up_sentence(up: dict[str, Any]) -> str:
     )
 
 
-def unpaid_sentence(date: str, unpaid: dict[str, str]) -> str:
-    """What a Note's holder has not been paid on `date`, in words; shared by every format."""
+def unpaid_words(date: str, unpaid: dict[str, str], to: str = "") -> str:
+    """What a Note's holder (or, `to` " to the Notes' holders", all of them) has not been paid
+    on `date`, in words; shared by every format."""
     if not Decimal(unpaid["total"]):
-        return f"Nothing due is unpaid on {date}."
+        return f"Nothing due is unpaid{to} on {date}"
     parts = [
         f"{money(unpaid[key], True)} {words}"
         for key, words in (
@@ -126,7 +127,7 @@ def unpaid_sentence(date: str, unpaid: dict[str, str]) -> str:
         )
         if Decimal(unpaid[key])
     ]
-    return f"Unpaid on {date}: {money(unpaid['total'], True)} ({', '.join(parts)})."
+    return f"Unpaid{to} on {date}: {money(unpaid['total'], True)} ({', '.join(parts)})"
 
 
 def blocked_runs(blocked: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -263,22 +263,10 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
             "Events of default",
             "Amounts due",
             "Notices owed",
+            "Unpaid to the Notes' holders",
+            "Unpaid on",
         ],
-        (
-            [
-                a["agreement"],
-                a["borrower"],
-                a["summary"]["covenants"],
-                a["summary"]["compliant"],
-                a["summary"]["in_breach"],
-                a["summary"]["other"],
-                a["summary"]["open_defaults"],
-                a["summary"]["events_of_default"],
-                _cents(a["summary"]["amounts_due_total"]),
-                len(a["notices_owed"]),
-            ]
-            for a in model["agreements"]
-        ),
+        (_agreement_row(a) for a in model["agreements"]),
     )
     yield _BLANK
     yield BOLD, [f"Step-ups through {model['horizon']['through']}" if model["horizon"] else ""]
@@ -300,6 +288,24 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
         ],
         (row for a in model["agreements"] for row in _step_up_rows(a)),
     )
+
+
+def _agreement_row(a: dict[str, Any]) -> list[Any]:
+    s, unpaid = a["summary"], a["summary"]["unpaid"] or {}
+    return [
+        a["agreement"],
+        a["borrower"],
+        s["covenants"],
+        s["compliant"],
+        s["in_breach"],
+        s["other"],
+        s["open_defaults"],
+        s["events_of_default"],
+        _cents(s["amounts_due_total"]),
+        len(a["notices_owed"]),
+        _cents(unpaid.get("total")),
+        _day(unpaid.get("date")),
+    ]
 
 
 def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
