@@ -462,6 +462,13 @@ def test_what_is_unpaid_is_added_up_in_the_run_and_every_report(facts_dir, tmp_p
         "default_rate_interest": "404.64",
         "total": "42060.89",
     }
+    # Each amount due, with what was paid against it by the report's date.
+    assert [
+        (x["due_date"], x["amount"], x["paid"], x["unpaid"]) for x in agreement["amounts_due"]
+    ] == [
+        ("1998-02-19", "78562.50", "50000.00", "28562.50"),
+        ("1998-03-19", "13093.75", "0.00", "13093.75"),
+    ]
     # The summary adds up every Note's: here the one Note's, citing its position.
     assert agreement["summary"]["unpaid"] == {
         "date": "1998-03-19",
@@ -489,4 +496,6 @@ def test_nothing_unpaid_is_said_and_untracked_payments_are_not_added_up(
     out = reported(facts, "1998-03-10", tmp_path / "untracked", capsys)
     assert "unpaid" not in out["run"].split("note_position")[1].split("\n")[0]
     assert "Unpaid" not in out["md"] and "Nothing due is unpaid" not in out["md"]
+    amounts = json.loads(out["json"])["agreements"][0]["amounts_due"]
+    assert amounts and all(x["paid"] is None and x["unpaid"] is None for x in amounts)
     assert "Payments not tracked: the folder has no note_payments table." in out["md"]

@@ -349,3 +349,17 @@ def test_a_new_reason_starts_a_new_line_of_blocked_dates():
         ("1998-03-19", "1998-03-19", [2], "a blockage"),
         ("1998-05-19", "1998-06-19", [3, 4], "a default"),
     ]
+
+
+def test_the_amounts_left_unpaid_add_up_to_what_the_notes_are_owed(example):
+    """note_payments.csv pays nothing after May 19, 1998. Left unpaid: the 42 monthly interest
+    payments of June 19, 1998 to November 19, 2001, each 108,598.63 + 86,878.91 + 21,719.73 =
+    217,197.27 for the three Notes (15% of their principal for 30 days): 9,122,285.34; and the
+    principal at maturity, 8,687,890.62 + 6,950,312.50 + 1,737,578.13 = 17,375,781.25; in all
+    26,498,066.59, the amounts due's Unpaid column and the Notes' positions alike."""
+    model = agreement(example, None)
+    unpaid = [x for x in model["amounts_due"] if Decimal(x["unpaid"])]
+    assert sum(Decimal(x["unpaid"]) for x in unpaid) == Decimal("26498066.59")
+    assert {x["due_date"] for x in unpaid if x["what"] == "principal"} == {"2001-11-19"}
+    assert len(unpaid) == 42 * 3 + 3 and all(x["paid"] == "0.00" for x in unpaid)
+    assert model["summary"]["unpaid"]["overdue"] == "26498066.59"

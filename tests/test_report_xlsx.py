@@ -141,6 +141,8 @@ def test_events_and_amounts(book):
     due = [m for m in money if m["Kind"] == "amount due" and m["Covenant"] == "4.2"]
     # Section 4.2: each Initial Capitalized Interest Amount plus 13 days (30/360) at 17%.
     assert sorted(m["Amount"] for m in due) == [82440.51, 329762.02, 412202.53]
+    # note_payments.csv: each paid in full on September 15, 1997, 13 days late.
+    assert all((m["Paid"], m["Unpaid"]) == (m["Amount"], 0) for m in due)
     assert all(m["Due date or deadline"] == datetime(1997, 9, 2) for m in due)
     assert book["Amounts and notices"]["E2"].number_format == "#,##0.00;(#,##0.00)"
     (notice,) = [m for m in money if m["Kind"] == "notice" and m["Covenant"] == "4.2"]

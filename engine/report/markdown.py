@@ -211,13 +211,27 @@ def _open_defaults(a: dict[str, Any]) -> list[str]:
 def _money_and_notices(a: dict[str, Any]) -> list[str]:
     out = ["#### Amounts due and notices owed", ""]
     if a["amounts_due"]:
+        # Paid and unpaid by the report's date, where the Notes' payments are tracked.
+        tracked = any(x["paid"] is not None for x in a["amounts_due"])
+        paid = ["Paid", "Unpaid"] if tracked else []
         out += _table(
-            ["Due date", "Holder", "Amount due", "For", "Principal", "Interest", "Days", "Clause"],
+            [
+                "Due date",
+                "Holder",
+                "Amount due",
+                *paid,
+                "For",
+                "Principal",
+                "Interest",
+                "Days",
+                "Clause",
+            ],
             [
                 [
                     f"{x['due_date']} [{x['seq']}]",
                     x["holder"],
                     money(x["amount"], True),
+                    *([money(x["paid"], True), money(x["unpaid"], True)] if tracked else []),
                     x["what"] or "acceleration (Section 4.2)",
                     money(x["principal"], True) if x["principal"] else "",
                     money(x["interest"], True) if x["interest"] else "",

@@ -356,6 +356,19 @@ def _unpaid(position: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
+def _paid_for(amount: dict[str, Any]) -> str:
+    """What a payment applied to this amount due says it paid: the ledger's amounts are "X in
+    cash" (or "principal"), paid as "X"; Section 4.2's acceleration has no `what`."""
+    what = amount["what"]
+    if what is None:
+        return ACCELERATION
+    return what.removesuffix(" in cash")
+
+
+ACCELERATION = "acceleration (Section 4.2)"
+CENT = Decimal("0.01")
+
+
 def _unpaid_in_all(notes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """What the Notes' holders have not been paid, together, on the latest positions' date,
     citing each position; None where no Note's payments are tracked."""
@@ -537,6 +550,7 @@ class _Agreement:
             )
         ]
         notes = self._notes_ledger()
+        self._paid_against(amounts, notes)
         buckets = defaultdict(int)
         for c in covenants:
             buckets[c["bucket"]] += 1
@@ -596,6 +610,25 @@ class _Agreement:
                 for e in self.kinds["restatement"]
             ],
         }
+
+    def _paid_against(self, amounts: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
+        """Each amount due's `paid` and `unpaid` by the report's date: the payments applied to
+        it (Section 4.1 applies each to the oldest amount unpaid), matched by holder, due date
+        and what it is for. None where the Notes' payments are not tracked: nothing is known
+        paid."""
+        applied = self.kinds["payment_applied"]
+        tracked = applied or any(n["position"] and n["position"]["unpaid"] for n in notes)
+        paid: defaultdict[tuple[str, str, str], Decimal] = defaultdict(Decimal)
+        for event in applied:
+            for part in event.details["applied"]:
+                key = (event.details["holder"], part["due_date"], part["for"])
+                paid[key] += Decimal(part["paid"])
+        for row in amounts:
+            if not tracked:
+                row["paid"] = row["unpaid"] = None
+                continue
+            got = paid[(row["holder"], row["due_date"], _paid_for(row))].quantize(CENT)
+            row["paid"], row["unpaid"] = str(got), str(Decimal(row["amount"]) - got)
 
     def _notes_ledger(self) -> list[dict[str, Any]]:
         """Per Note: each payment, postponement and blockage settlement, and where it stands."""
