@@ -110,6 +110,22 @@ def test_every_charts_labels_are_inside_it_and_clear_of_its_axes(march_1998, tmp
         assert (chart["outside"], chart["yOverPlot"], chart["xOverPlot"]) == (0, 0, 0)
 
 
+def test_every_summary_figure_fits_its_card_in_chromium(tmp_path):
+    """Run through the maturity, the example's amounts due total $29,177,291.72 and the Notes'
+    holders are owed $141,789,139.25 or more: figures of 14 and 15 characters, which ran out of
+    their cards (cut off by the next) when every card was one grid column of 165 pixels."""
+    with Page(tmp_path / "profile", width=1024) as page:
+        page.open(html_report(tmp_path).as_uri())
+        found = page.evaluate(
+            """[...document.querySelectorAll('.card .n')].map(n => ({
+                text: n.innerText,
+                over: n.scrollWidth - n.clientWidth,
+            }))"""
+        )
+    assert any(len(card["text"]) >= 14 for card in found)
+    assert [card for card in found if card["over"] > 0] == []
+
+
 def test_a_folder_of_pages_links_its_pages_in_chromium(tmp_path):
     """`--out book/`: the portfolio view links the facility to its page, which links back; the
     page holds every section, each bracketed number lands on its event in the page's own
