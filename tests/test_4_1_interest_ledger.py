@@ -499,3 +499,15 @@ def test_nothing_unpaid_is_said_and_untracked_payments_are_not_added_up(
     amounts = json.loads(out["json"])["agreements"][0]["amounts_due"]
     assert amounts and all(x["paid"] is None and x["unpaid"] is None for x in amounts)
     assert "Payments not tracked: the folder has no note_payments table." in out["md"]
+
+
+def test_a_note_in_a_blockage_says_so_in_the_run(facts_dir, tmp_path, capsys):
+    # 4.1(d): the blockage from April 1, 1998. On April 10 nothing more accrues at 15%: the
+    # 5,237.50 from March 19 to April 1 (above) waits; the blockage bears the Default Rate,
+    # 1,047,500 x 0.17 x 9/360 = 4,451.88 so far (April 1 to 10, 30/360).
+    out = reported(note_facts(facts_dir, events=BLOCKAGE[:1]), "1998-04-10", tmp_path, capsys)
+    assert (
+        f"{HOLDER}: principal $1,047,500.00, accrued interest $5,237.50 since 1998-03-19; in a "
+        "blockage since 1998-04-01"
+    ) in out["run"]
+    assert "In a blockage since 1998-04-01: Default Rate interest $4,451.88 so far." in out["md"]

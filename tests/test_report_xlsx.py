@@ -139,6 +139,7 @@ def test_events_and_amounts(book):
     assert all(e["Date"] <= datetime(1998, 3, 31) or e["Event"].endswith("terms") for e in events)
     money = rows(book["Amounts and notices"])
     due = [m for m in money if m["Kind"] == "amount due" and m["Covenant"] == "4.2"]
+    assert {m["For"] for m in due} == {"acceleration (Section 4.2)"}
     # Section 4.2: each Initial Capitalized Interest Amount plus 13 days (30/360) at 17%.
     assert sorted(m["Amount"] for m in due) == [82440.51, 329762.02, 412202.53]
     # note_payments.csv: each paid in full on September 15, 1997, 13 days late.

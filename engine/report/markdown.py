@@ -232,7 +232,7 @@ def _money_and_notices(a: dict[str, Any]) -> list[str]:
                     x["holder"],
                     money(x["amount"], True),
                     *([money(x["paid"], True), money(x["unpaid"], True)] if tracked else []),
-                    x["what"] or "acceleration (Section 4.2)",
+                    x["what"],
                     money(x["principal"], True) if x["principal"] else "",
                     money(x["interest"], True) if x["interest"] else "",
                     f"{x['days']} ({x['day_count']})" if x["days"] is not None else "",

@@ -358,13 +358,11 @@ def _unpaid(position: dict[str, Any]) -> dict[str, str] | None:
 
 def _paid_for(amount: dict[str, Any]) -> str:
     """What a payment applied to this amount due says it paid: the ledger's amounts are "X in
-    cash" (or "principal"), paid as "X"; Section 4.2's acceleration has no `what`."""
-    what = amount["what"]
-    if what is None:
-        return ACCELERATION
-    return what.removesuffix(" in cash")
+    cash" (or "principal", or the acceleration), paid as "X"."""
+    return amount["what"].removesuffix(" in cash")
 
 
+# Section 4.2's amount due records no `what`; the report and the payments applied call it so.
 ACCELERATION = "acceleration (Section 4.2)"
 CENT = Decimal("0.01")
 
@@ -543,6 +541,8 @@ class _Agreement:
             )
             for e in sorted(self.kinds["amount_due"], key=lambda e: (e.date, e.seq))
         ]
+        for row in amounts:
+            row["what"] = row["what"] or ACCELERATION
         notices = [
             _seq_row(e, "deadline", "payment_date", "given_on", "timely", "to", "reason", "clause")
             for e in sorted(

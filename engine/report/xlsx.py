@@ -463,6 +463,7 @@ def _amounts_and_notices(model: dict[str, Any]) -> Iterator[Line]:
             "Amount",
             "Paid",
             "Unpaid",
+            "For",
             "Principal",
             "Interest",
             "Due date or deadline",
@@ -486,6 +487,7 @@ def _amounts_and_notices_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             _cents(x["amount"]),
             _cents(x["paid"]),
             _cents(x["unpaid"]),
+            x["what"],
             _cents(x["principal"]),
             _cents(x["interest"]),
             _day(x["due_date"]),
@@ -501,7 +503,7 @@ def _amounts_and_notices_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             a["agreement"],
             n["covenant"],
             n["to"],
-            *[None] * 5,  # no amount
+            *[None] * 6,  # no amount
             _day(n["deadline"]),
             None,
             None,
