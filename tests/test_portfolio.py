@@ -499,6 +499,50 @@ def run(*args: str) -> int:
     return cli.main(list(args))
 
 
+# A Note of $1,000,000 for plain (Section 4.1): the $47,500.00 Initial Capitalized Interest
+# Amount added on August 19, 1997 (1,000,000 x 9.50% x 180/360), then 15% on 1,047,500.00 in
+# cash: 78,562.50 on February 19, 1998 (180 days), 13,093.75 on each monthly date after it
+# (30 days), March 19 to December 19, 1998.
+PLAIN_NOTE_PAID = [("1998-02-19", "78,562.50")] + [
+    (f"1998-{month:02d}-19", "13,093.75") for month in range(3, 13)
+]
+
+
+@pytest.mark.parametrize(("payments", "detailed"), [(PLAIN_NOTE_PAID, False), ([], True)])
+def test_amounts_due_all_paid_need_no_attention(
+    portfolio: Path, store_log, capsys, payments, detailed
+) -> None:
+    """plain complies throughout; its Note's eleven amounts due by December 31, 1998, paid on
+    their dates, leave it a row of the portfolio view. Left unpaid, they need attention."""
+    plain = portfolio / "plain"
+    write_table(
+        plain,
+        "notes",
+        [
+            {
+                "holder": "Holder A",
+                "existing_outstanding_principal": "1,000,000",
+                "initial_capitalized_interest_amount": "47,500.00",
+            }
+        ],
+    )
+    write_table(plain, "prime_rate", [{"date": "1996-02-01", "rate_percent": "8.25"}])
+    write_table(
+        plain,
+        "note_payments",
+        [{"date": d, "holder": "Holder A", "amount": a} for d, a in payments],
+    )
+    db = store_log.db
+    common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]
+    assert run("run", *common, "--as-of", "1998-12-31") == 1
+    (row,) = [r for r in build(audit.read(db))["portfolio"] if r["facility"] == "plain"]
+    assert (row["status"], row["amounts_due"]) == ("compliant", 11)
+    assert row["amounts_unpaid"] == (11 if detailed else 0)
+    capsys.readouterr()
+    assert run("report", "--db", str(db)) == 0
+    assert ("## Plain Manufacturing Co.:" in capsys.readouterr().out) == detailed
+
+
 def test_run_log_and_report_filter_by_facility(portfolio: Path, store_log, capsys) -> None:
     db = store_log.db
     common = ["--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)]

@@ -271,6 +271,10 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "open_defaults": s["open_defaults"],
         "events_of_default": s["events_of_default"],
         "amounts_due": len(a["amounts_due"]),
+        # not known to be paid: unpaid by the report's date, or payments not tracked
+        "amounts_unpaid": sum(
+            1 for x in a["amounts_due"] if x["unpaid"] is None or Decimal(x["unpaid"])
+        ),
         "nearest": nearest,
         # its latest quarter-end test by the report's date (of any test, if it has none): a
         # facility behind the book has not delivered its financials, or its folder is gone (a
@@ -304,8 +308,8 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
 
 def _needs_attention(row: dict[str, Any]) -> bool:
     """Anything but a clean bill (a status other than compliant, an open default, an amount
-    due) in a facility still monitored."""
-    clean = row["status"] == "compliant" and not (row["open_defaults"] or row["amounts_due"])
+    due not known to be paid) in a facility still monitored."""
+    clean = row["status"] == "compliant" and not (row["open_defaults"] or row["amounts_unpaid"])
     return row["ended"] is None and not clean
 
 
