@@ -363,3 +363,16 @@ def test_the_amounts_left_unpaid_add_up_to_what_the_notes_are_owed(example):
     assert {x["due_date"] for x in unpaid if x["what"] == "principal"} == {"2001-11-19"}
     assert len(unpaid) == 42 * 3 + 3 and all(x["paid"] == "0.00" for x in unpaid)
     assert model["summary"]["unpaid"]["overdue"] == "26498066.59"
+
+
+def test_a_covenant_counted_in_days_shows_its_inputs_in_days(example):
+    """Stock Purchase Agreement Section 5(a): copies within twenty days of filing. The 10-Q for
+    1997Q3, filed November 14, 1997 and delivered December 5, is 21 days from its filing: one
+    day late. Its input is a count of days, not dollars."""
+    text = report.render(report.build(example, date(1998, 3, 31)), "md").decode()
+    text = text.replace("\\[", "[").replace("\\]", "]").replace("\\_", "_")
+    assert re.search(
+        r"\| 10-Q 1997Q3 \(1997-12-05\) \[\d+\] \| days_from_filing 21 days \| 21 days \| "
+        r"20 days \| -1 day \| -5\.00% \| breach",
+        text,
+    )

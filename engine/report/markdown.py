@@ -11,6 +11,7 @@ from .text import (
     blocked_runs,
     figure,
     followed,
+    input_amount,
     money,
     nearest,
     open_defaults,
@@ -66,7 +67,7 @@ def _headroom(test: dict[str, Any]) -> str:
 
 
 def _inputs(test: dict[str, Any]) -> str:
-    return ", ".join(f"{k} {money(v)}" for k, v in test["inputs"].items())
+    return ", ".join(f"{k} {input_amount(test, v)}" for k, v in test["inputs"].items())
 
 
 def to_markdown(model: dict[str, Any]) -> Iterator[str]:

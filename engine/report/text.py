@@ -44,8 +44,16 @@ def ratio(value: str | Decimal | None, unlike: str | Decimal | None = None) -> s
 def amount(unit: str | None, value: str | Decimal | None, unlike: str | None = None) -> str:
     """A metric, threshold or headroom in its covenant's unit."""
     if unit == "days":
-        return "n/a" if value is None else f"{value} days"
+        if value is None:
+            return "n/a"
+        return f"{value} day{'' if abs(Decimal(str(value))) == 1 else 's'}"
     return ratio(value, unlike) if unit == "ratio" else money(value)
+
+
+def input_amount(test: dict[str, Any], value: str | None) -> str:
+    """One of a test's inputs: days for a covenant counted in days (a report's days from its
+    filing), dollars otherwise (a ratio's or a minimum's inputs are amounts)."""
+    return amount("days", value) if test["unit"] == "days" else money(value)
 
 
 def figure(details: dict[str, Any], key: str) -> str:
