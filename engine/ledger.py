@@ -66,6 +66,13 @@ class _Due:
 
 
 DEFAULT_INTEREST = "Default Rate interest on a late payment"
+DEFAULT_RATE_SOURCE = (
+    "First Amendment Agreement (1997-08-20), Exhibit A item 1, Section 4.1(a) (Default Rate)"
+)
+MISSED_NOTE = (
+    "the Note Purchase Agreement's events of default (Section 7 of the 1993 agreement) are not "
+    "among the documents: whether and when non-payment is an Event of Default is not decided"
+)
 
 
 @dataclass
@@ -205,6 +212,7 @@ class Ledger:
         for account in self.accounts:
             if self.tracking:
                 self._apply_payments(account)
+                self._missed(account)
             self._position(account)
         return self.events
 
@@ -491,8 +499,7 @@ class Ledger:
                             account,
                             payment.date,
                             late.interest,
-                            "First Amendment Agreement (1997-08-20), Exhibit A item 1, "
-                            "Section 4.1(a) (Default Rate)",
+                            DEFAULT_RATE_SOURCE,
                             DEFAULT_INTEREST,
                         )
                 applied.append(entry)
@@ -506,6 +513,33 @@ class Ledger:
                 unapplied=str(left),
                 clause=self.terms.payment_source,
                 source_row=str(payment.origin),
+            )
+
+    def _missed(self, account: _Account) -> None:
+        """Each amount not paid in full on its due date, overdue from the next day, whether it
+        was paid later or is unpaid still: the part unpaid bears the Default Rate (Section
+        4.1(a)). What is paid later is in `payment_applied`, not here: a payment made after a
+        run must not read as a correction of this event. The Note Purchase Agreement's events
+        of default are not among the documents, so when non-payment becomes one is not decided
+        here."""
+        holder = account.note.holder
+        for due in account.dues:
+            if due.due >= self.as_of:
+                continue
+            short = due.amount - sum((part for day, part in due.paid if day <= due.due), Decimal(0))
+            if short <= 0:
+                continue
+            self.emit(
+                "payment_overdue",
+                due.due + timedelta(days=1),
+                f"{due.what}|{holder}|{due.due.isoformat()}",
+                holder=holder,
+                due_date=due.due.isoformat(),
+                amount=str(due.amount),
+                unpaid_on_due_date=str(short),
+                clause=DEFAULT_RATE_SOURCE,
+                note=MISSED_NOTE,
+                **{"for": due.what},
             )
 
     def _overdue(self, account: _Account) -> list[dict[str, Any]]:

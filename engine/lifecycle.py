@@ -38,6 +38,7 @@ ATTENTION = frozenset(
         "event_of_default",
         "revolving_loan_reduction",
         "amount_due",
+        "payment_overdue",
         "notice_required",
         "pik_blocked",
         "senior_debt_excess",

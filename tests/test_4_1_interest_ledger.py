@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import RULES, pick, run, write_table
+from engine import audit
 from engine.cli import main
 from engine.lifecycle import ATTENTION
 
@@ -511,3 +512,53 @@ def test_a_note_in_a_blockage_says_so_in_the_run(facts_dir, tmp_path, capsys):
         "blockage since 1998-04-01"
     ) in out["run"]
     assert "In a blockage since 1998-04-01: Default Rate interest $4,451.88 so far." in out["md"]
+
+
+def test_an_amount_not_paid_on_its_due_date_is_overdue_from_the_next_day(facts_dir):
+    # 50,000 of the 78,562.50 due February 19, 1998 paid that day: 28,562.50 overdue from
+    # February 20. On March 19 the 13,093.75 due that day is not yet overdue.
+    facts = with_payments(note_facts(facts_dir), ("1998-02-19", "50,000"))
+    (missed,) = pick(run(facts, as_of=date(1998, 3, 19)), "payment_overdue")
+    assert missed.date == date(1998, 2, 20)
+    assert (missed.details["for"], missed.details["due_date"]) == ("interest", "1998-02-19")
+    assert (missed.details["amount"], missed.details["unpaid_on_due_date"]) == (
+        "78562.50",
+        "28562.50",
+    )
+    assert "payment_overdue" in ATTENTION
+
+
+def test_an_amount_paid_late_was_overdue_and_so_is_its_default_rate_interest(facts_dir):
+    # As above: the 78,562.50 paid on March 5, 16 days late, was overdue from February 20; the
+    # 593.58 of Default Rate interest it created, due March 5, is unpaid on March 10: overdue
+    # from March 6. Paid on the day, nothing is overdue; untracked, nothing is known overdue.
+    facts = with_payments(note_facts(facts_dir), ("1998-03-05", "78,562.50"))
+    missed = pick(run(facts, as_of=date(1998, 3, 10)), "payment_overdue")
+    assert [(e.date, e.details["for"], e.details["unpaid_on_due_date"]) for e in missed] == [
+        (date(1998, 2, 20), "interest", "78562.50"),
+        (date(1998, 3, 6), "Default Rate interest on a late payment", "593.58"),
+    ]
+    on_time = with_payments(note_facts(facts_dir), ("1998-02-19", "78,562.50"))
+    assert not pick(run(on_time, as_of=date(1998, 3, 10)), "payment_overdue")
+    (facts / "cerplex" / "note_payments.csv").unlink()
+    assert not pick(run(facts, as_of=date(1998, 3, 10)), "payment_overdue")
+
+
+def test_a_payment_made_after_a_run_does_not_restate_its_overdue_event(facts_dir, tmp_path, capsys):
+    """A run on March 1, 1998 finds February 19's 78,562.50 unpaid: overdue, needing attention
+    (exit 1). Paid on March 5, the next run records the payment and its Default Rate interest,
+    not a correction of what the first run recorded: the amount was overdue all the same."""
+    facts = with_payments(note_facts(facts_dir))
+    db = tmp_path / "log.db"
+    common = ["run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)]
+    assert main([*common, "--as-of", "1998-03-01"]) == 1
+    assert "the interest due 1998-02-19 ($78,562.50) not paid that day" in capsys.readouterr().out
+    with_payments(facts, ("1998-03-05", "78,562.50"))
+    main([*common, "--as-of", "1998-03-10"])
+    out = capsys.readouterr().out
+    assert "restatement" not in out and "payment_applied" in out
+    overdue = [e for e in audit.read(db) if e.event == "payment_overdue"]
+    assert [(e.date, e.details["for"]) for e in overdue] == [
+        (date(1998, 2, 20), "interest"),
+        (date(1998, 3, 6), "Default Rate interest on a late payment"),
+    ]

@@ -211,6 +211,14 @@ def describe(event: StoredEvent) -> str:
         if Decimal(d["unapplied"]):
             body += f"; {money(d['unapplied'], True)} not applied (nothing else is due)"
         return body
+    if kind == "payment_overdue":
+        short, whole = d["unpaid_on_due_date"], d["amount"]
+        unpaid = (
+            f"({money(whole, True)})"
+            if Decimal(short) == Decimal(whole)
+            else f"{money(short, True)} of {money(whole, True)}"
+        )
+        return f"{d['holder']}: the {d['for']} due {d['due_date']} {unpaid} not paid that day"
     if kind == "payment_postponed":
         return (
             f"{d['holder']}: {money(d['installment'], cents=True)} postponed (blockage from "
