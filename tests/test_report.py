@@ -157,6 +157,8 @@ def test_march_1998_counts_and_open_events_of_default(example):
     # interest on the 4.2 amounts paid 13 days late (note_payments.csv), at 17%:
     # 412,202.53 -> 2,530.47; 329,762.02 -> 2,024.37; 82,440.51 -> 506.09; 5,060.93 in all.
     assert summary["amounts_due_total"] == "2338840.99"
+    # note_payments.csv: all of it paid by March 19, 1998 (the 4.2 amounts 13 days late).
+    assert summary["amounts_unpaid_total"] == "0.00"
     assert covenant(model, "6.18")["status_text"] == (
         "compliant (open event of default of 1997-09-27)"
     )
@@ -363,6 +365,9 @@ def test_the_amounts_left_unpaid_add_up_to_what_the_notes_are_owed(example):
     assert {x["due_date"] for x in unpaid if x["what"] == "principal"} == {"2001-11-19"}
     assert len(unpaid) == 42 * 3 + 3 and all(x["paid"] == "0.00" for x in unpaid)
     assert model["summary"]["unpaid"]["overdue"] == "26498066.59"
+    assert model["summary"]["amounts_unpaid_total"] == "26498066.59"
+    text = report.render(report.build(example), "md").decode()
+    assert ", of which $26,498,066.59 unpaid on 2026-01-01" in text
 
 
 def test_a_covenant_counted_in_days_shows_its_inputs_in_days(example):

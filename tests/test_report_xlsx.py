@@ -204,6 +204,7 @@ def test_where_each_note_stands_and_what_is_overdue(tmp_path):
         0,
         datetime(1998, 6, 1),
     )
+    assert agreement["Of which unpaid"] == 0 < agreement["Amounts due"]
 
 
 HOLDER = "The Northwestern Mutual Life Insurance Company"

@@ -158,7 +158,8 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         f"**{s['in_breach']} in breach**, {s['other']} other (not tested, waived or suspended)",
         f"- Open defaults: **{s['open_defaults']}**, of which events of default: "
         f"**{s['events_of_default']}**",
-        f"- Amounts due: {len(a['amounts_due'])}, totalling {money(s['amounts_due_total'], True)}",
+        f"- Amounts due: {len(a['amounts_due'])}, totalling {money(s['amounts_due_total'], True)}"
+        + _left_unpaid(model, s),
         f"- Notices owed: {len(a['notices_owed'])}",
     ]
     if unpaid := s["unpaid"]:
@@ -259,6 +260,12 @@ def _money_and_notices(a: dict[str, Any]) -> list[str]:
     if not (a["amounts_due"] or a["notices_owed"]):
         out += ["None.", ""]
     return out
+
+
+def _left_unpaid(model: dict[str, Any], s: dict[str, Any]) -> str:
+    if s["amounts_unpaid_total"] is None:
+        return ""
+    return f", of which {money(s['amounts_unpaid_total'], True)} unpaid on {model['state_on']}"
 
 
 def _dates(run: dict[str, Any]) -> str:

@@ -371,6 +371,11 @@ ACCELERATION = "acceleration (Section 4.2)"
 CENT = Decimal("0.01")
 
 
+def _unpaid_total(amounts: list[dict[str, Any]]) -> str | None:
+    known = [Decimal(a["unpaid"]) for a in amounts if a["unpaid"] is not None]
+    return str(sum(known, Decimal(0))) if known else None
+
+
 def _unpaid_in_all(notes: list[dict[str, Any]]) -> dict[str, Any] | None:
     """What the Notes' holders have not been paid, together, on the latest positions' date,
     citing each position; None where no Note's payments are tracked."""
@@ -580,6 +585,8 @@ class _Agreement:
                     1 for life in open_defaults if life["status"] == "event_of_default"
                 ),
                 "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
+                # by the report's date, where the Notes' payments are tracked
+                "amounts_unpaid_total": _unpaid_total(amounts),
                 "unpaid": _unpaid_in_all(notes),
                 "thin_headroom": [w for c in covenants if (w := self._thin(c))],
                 "step_ups": [] if ended else [up for c in covenants for up in self._step_ups(c)],
