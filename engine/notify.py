@@ -23,21 +23,13 @@ import tomli
 
 from . import audit
 from .errors import InputError, Problem
+from .lifecycle import ATTENTION
 from .report import one_line
 from .store import Location
 
-KINDS = frozenset(
-    {
-        "breach",
-        "default",
-        "event_of_default",
-        "amount_due",
-        "notice_required",
-        "pik_blocked",
-        "senior_debt_excess",
-        "restatement",
-    }
-)
+# What is alerted: whatever needs attention, but a Revolving Loan Reduction, whose notice and
+# amounts due are alerted themselves. Derived, so that a kind added to ATTENTION is alerted too.
+KINDS = ATTENTION - {"revolving_loan_reduction"}
 TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
 
 

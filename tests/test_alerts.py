@@ -113,6 +113,8 @@ def test_an_email_lists_what_needs_attention_once(tmp_path, store_log, smtp, cap
     ]
     assert "1997-11-29  cerplex    6.21  event_of_default" in body
     assert "$412,202.53 due 1997-09-02" in body
+    # note_payments.csv pays nothing after May 19, 1998: the missed payments are alerted.
+    assert "the interest due 1998-06-19 ($108,598.63) not paid that day" in body
     assert " test " not in body  # routine tests are not alerts
     assert f"notified email:agent@lender.example of {len(sent)} event(s)" in capsys.readouterr().out
 
