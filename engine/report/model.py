@@ -372,6 +372,8 @@ CENT = Decimal("0.01")
 
 
 def _unpaid_total(amounts: list[dict[str, Any]]) -> str | None:
+    """What the amounts due leave unpaid by the report's date; None where no payment is
+    tracked."""
     known = [Decimal(a["unpaid"]) for a in amounts if a["unpaid"] is not None]
     return str(sum(known, Decimal(0))) if known else None
 
