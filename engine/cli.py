@@ -339,6 +339,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_known_as_of(log, "the log")
     _add_facility(log, "print")
+    log.add_argument(
+        "--event",
+        action="append",
+        default=None,
+        metavar="KIND",
+        help="only events of this kind (payment_overdue, event_of_default...); repeatable",
+    )
 
     check = commands.add_parser(
         "verify",
@@ -662,8 +669,13 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
         args.db, history=args.all, known_as_of=args.known_as_of, agreements=args.facility
     )
     write = sys.stdout.write  # not print: a book's log is millions of lines
+    wanted, seen = set(args.event or ()), set()
     try:
         for event in events:
+            if wanted:
+                if event.event not in wanted:
+                    continue
+                seen.add(event.event)
             if args.json:
                 write(json.dumps(event.as_json()) + "\n")
             else:
@@ -671,6 +683,12 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
                 write(f"{event.seq:>6} {report.one_line(event)}{_restates(event)}{gone}\n")
     except BrokenPipeError:  # `log | head`: the reader has all it wants
         _reader_gone()
+        return EXIT_OK
+    for kind in sorted(wanted - seen):  # a kind misspelt, or none recorded: said, not silent
+        sys.stderr.write(
+            f"covenant-monitor: no {kind} event to print (is it spelt as `log --json` names "
+            "events?)\n"
+        )
     return EXIT_OK
 
 

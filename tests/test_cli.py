@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -435,3 +436,22 @@ def test_log_format_json_keeps_its_message_when_an_event_has_one(db, tmp_path, c
 def test_verify_needs_an_existing_log(tmp_path, capsys):
     assert cli("verify", "--db", str(tmp_path / "none.db")) == 2
     assert "no audit log at" in capsys.readouterr().err
+
+
+def test_log_prints_only_the_kinds_of_event_asked_for(db, capsys):
+    """The example's missed payments (note_payments.csv pays nothing after May 19, 1998): for
+    each of the three Notes, 42 monthly interest payments and the principal, and the three
+    Section 4.2 accelerations paid 13 days late: 132 payment_overdue events, with the example's
+    12 events of default."""
+    run_example(db, "--as-of", "2026-01-01")
+    capsys.readouterr()
+    assert cli("log", "--db", str(db), "--event", "payment_overdue") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 132 and all(" payment_overdue " in line for line in lines)
+    args = ["log", "--db", str(db), "--json", "--event", "payment_overdue"]
+    assert cli(*args, "--event", "event_of_default") == 0
+    kinds = Counter(json.loads(line)["event"] for line in capsys.readouterr().out.splitlines())
+    assert kinds == {"payment_overdue": 132, "event_of_default": 12}
+    assert cli("log", "--db", str(db), "--event", "payment_overdu") == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no payment_overdu event to print" in err
