@@ -540,7 +540,13 @@ def test_amounts_due_all_paid_need_no_attention(
     assert row["amounts_unpaid"] == (11 if detailed else 0)
     capsys.readouterr()
     assert run("report", "--db", str(db)) == 0
-    assert ("## Plain Manufacturing Co.:" in capsys.readouterr().out) == detailed
+    text = capsys.readouterr().out
+    assert ("## Plain Manufacturing Co.:" in text) == detailed
+    # The portfolio view's Unpaid: none of plain's, or all eleven, 78,562.50 + 10 x 13,093.75
+    # = 209,500.00; acme's payments are not tracked.
+    unpaid = "$209,500.00" if detailed else "$0.00"
+    assert re.search(rf"\| plain \|.*\| compliant \| 0 \| 0 \| {re.escape(unpaid)} \|", text)
+    assert re.search(r"\| acme \|.*\| 1 \(1 event of default\) \| - \|", text)
 
 
 def test_run_log_and_report_filter_by_facility(portfolio: Path, store_log, capsys) -> None:

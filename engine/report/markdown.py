@@ -112,9 +112,12 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         tally(model["by_status"]),
         "",
     ]
+    # Unpaid amounts due, where some facility's payments are tracked (Notes, Section 4.1).
+    tracked = any(r["unpaid"] is not None for r in rows)
     out += _table(
         [
             *("Facility", "Name", "Agreement", "Status", "In breach", "Open defaults"),
+            *(["Unpaid"] if tracked else []),
             *("Nearest limit", "Tested through"),
         ],
         [
@@ -125,6 +128,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
                 r["status_label"],
                 r["in_breach"],
                 open_defaults(r["open_defaults"], r["events_of_default"]),
+                *([_unpaid_cell(r)] if tracked else []),
                 nearest(r["nearest"]),
                 r["tested_through"] or "-",
             ]
@@ -132,6 +136,10 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         ],
     )
     return out
+
+
+def _unpaid_cell(row: dict[str, Any]) -> str:
+    return "-" if row["unpaid"] is None else money(row["unpaid"], True)
 
 
 def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:

@@ -275,6 +275,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "amounts_unpaid": sum(
             1 for x in a["amounts_due"] if x["unpaid"] is None or Decimal(x["unpaid"])
         ),
+        "unpaid": s["amounts_unpaid_total"],  # None where payments are not tracked
         "nearest": nearest,
         # its latest quarter-end test by the report's date (of any test, if it has none): a
         # facility behind the book has not delivered its financials, or its folder is gone (a

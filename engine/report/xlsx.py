@@ -184,7 +184,8 @@ def _table(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
 def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     """One row per facility, the most serious first, then the nearest to a limit."""
     names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
-    names += ["Events of default", "Nearest limit", "Its headroom", "Tested", "Tested through"]
+    names += ["Events of default", "Unpaid", "Nearest limit", "Its headroom", "Tested"]
+    names += ["Tested through"]
     names += ["In full here"]
     yield from _table(names, (_portfolio_row(r) for r in model["portfolio"]))
 
@@ -208,6 +209,7 @@ def _portfolio_row(r: dict[str, Any]) -> list[Any]:
         r["in_breach"],
         r["open_defaults"],
         r["events_of_default"],
+        _cents(r["unpaid"]),
         t.get("covenant"),
         _share(t.get("headroom_percent")),
         _day(t.get("date")),
