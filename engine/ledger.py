@@ -66,6 +66,8 @@ class _Due:
 
 
 DEFAULT_INTEREST = "Default Rate interest on a late payment"
+ACCELERATION = "acceleration (Section 4.2)"  # Section 4.2's amount_due records no `what`
+IN_CASH = " in cash"
 DEFAULT_RATE_SOURCE = (
     "First Amendment Agreement (1997-08-20), Exhibit A item 1, Section 4.1(a) (Default Rate)"
 )
@@ -330,9 +332,7 @@ class Ledger:
                     for e in self.lifecycle
                     if e.event == "amount_due" and e.date == day and e.details["holder"] == holder
                 )
-                account.dues.append(
-                    _Due(day, "acceleration (Section 4.2)", Decimal(due.details["amount"]))
-                )
+                account.dues.append(_Due(day, ACCELERATION, Decimal(due.details["amount"])))
 
     def _payment(self, session: host.RuleSession, day: date) -> None:
         terms = self.terms
@@ -471,7 +471,7 @@ class Ledger:
             interest=None if what == "principal" else str(amount),
             due_date=day.isoformat(),
             day_count=str(self.terms.day_count),
-            what=what if what == "principal" else f"{what} in cash",
+            what=what if what == "principal" else what + IN_CASH,
             clause=clause,
         )
 

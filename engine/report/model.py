@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import processes
 from ..audit import StoredEvent
+from ..ledger import ACCELERATION, IN_CASH
 from ..values import FiscalQuarter
 from .shelf import Shelf, Shelved
 from .text import describe, restatement
@@ -361,18 +362,10 @@ def _unpaid(position: dict[str, Any]) -> dict[str, str] | None:
     }
 
 
-def _paid_for(amount: dict[str, Any]) -> str:
-    """What a payment applied to this amount due says it paid: the ledger's amounts are "X in
-    cash" (or "principal", or the acceleration), paid as "X"."""
-    return amount["what"].removesuffix(" in cash")
-
-
-# Section 4.2's amount due records no `what`; the report and the payments applied call it so.
-ACCELERATION = "acceleration (Section 4.2)"
 CENT = Decimal("0.01")
 
 
-def _unpaid_total(amounts: list[dict[str, Any]]) -> str | None:
+def _amounts_unpaid_total(amounts: list[dict[str, Any]]) -> str | None:
     """What the amounts due leave unpaid by the report's date; None where no payment is
     tracked."""
     known = [Decimal(a["unpaid"]) for a in amounts if a["unpaid"] is not None]
@@ -589,7 +582,7 @@ class _Agreement:
                 ),
                 "amounts_due_total": str(sum((Decimal(a["amount"]) for a in amounts), Decimal(0))),
                 # by the report's date, where the Notes' payments are tracked
-                "amounts_unpaid_total": _unpaid_total(amounts),
+                "amounts_unpaid_total": _amounts_unpaid_total(amounts),
                 "unpaid": _unpaid_in_all(notes),
                 "thin_headroom": [w for c in covenants if (w := self._thin(c))],
                 "step_ups": [] if ended else [up for c in covenants for up in self._step_ups(c)],
@@ -641,7 +634,9 @@ class _Agreement:
             if not tracked:
                 row["paid"] = row["unpaid"] = None
                 continue
-            got = paid[(row["holder"], row["due_date"], _paid_for(row))].quantize(CENT)
+            # the ledger records an amount as "X in cash" (or "principal"); a payment, as "X"
+            paid_for = row["what"].removesuffix(IN_CASH)
+            got = paid[(row["holder"], row["due_date"], paid_for)].quantize(CENT)
             row["paid"], row["unpaid"] = str(got), str(Decimal(row["amount"]) - got)
 
     def _notes_ledger(self) -> list[dict[str, Any]]:
