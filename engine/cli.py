@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import sys
+import textwrap
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -36,11 +37,18 @@ Monitor loan covenants and events of default. Covenants are declared as rule fil
 (rules/<agreement>/*.toml), the borrower's controller feeds facts (facts/<borrower>/*.csv or
 .xlsx), and every conclusion is appended to an audit log (SQLite) with the clause it rests on.
 """
-_EXIT_CODES = """\
+
+
+def _either(words: Sequence[str]) -> str:
+    """'a, b or c'."""
+    return f"{', '.join(words[:-1])} or {words[-1]}" if len(words) > 1 else "".join(words)
+
+
+# The kinds are listed from ATTENTION and notify.KINDS, so that help cannot fall behind them.
+_EXIT_CODES = f"""\
 exit codes:
   0  nothing new that needs attention (a rerun on the same inputs records nothing)
-  1  the run recorded a new breach, default, event_of_default, revolving_loan_reduction,
-     amount_due or restatement
+  1  {textwrap.fill(f"the run recorded a new {_either(ATTENTION)}", 87, subsequent_indent="     ")}
   2  bad input or usage; the message names the file, row and column; nothing was written
   3  the events were recorded, but a notification could not be delivered; it is sent
      again on the next run
@@ -208,10 +216,15 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser(
         "run",
         help="test the covenants on the facts and record what is new",
-        description="Load every agreement in --rules and the facts of the borrower folder of "
-        "the same name in --facts, test every covenant, apply waivers, suspensions "
-        "and grace periods, and append the new events to the audit log in one "
-        "transaction. Events already in the log are not recorded again.",
+        description=textwrap.fill(
+            "Load every agreement folder in --rules and every facility folder in --facts (its "
+            "facility.toml names the agreement it follows; a folder without one is the "
+            "facility of the agreement whose facts it is), test every covenant, apply "
+            "waivers, suspensions and grace periods, work out the Notes' interest and what "
+            "falls due, and append the new events to the audit log in one transaction. "
+            "Events already in the log are not recorded again.",
+            87,
+        ),
         epilog=_EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -227,8 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=Path("facts"),
         metavar="DIR",
-        help="folder with one sub-folder of facts per borrower, named like the "
-        "agreement (default: ./facts)",
+        help="folder with one sub-folder of facts per facility, each with a facility.toml "
+        "naming its agreement, or named like the agreement (default: ./facts)",
     )
     _add_db(run, creating=True)
     _add_facility(run, "evaluate")
@@ -291,9 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     alerts = run.add_argument_group(
         "alerts",
-        "Send new breach, default, event_of_default, amount_due, notice_required and "
-        "restatement events by e-mail or webhook. A failed delivery exits 3 and is retried "
-        "on the next run.",
+        textwrap.fill(
+            f"Send new {_either([kind for kind in ATTENTION if kind in notify.KINDS])} events "
+            "by e-mail or webhook. A failed delivery exits 3 and is retried on the next run.",
+            87,
+        ),
     )
     alerts.add_argument(
         "--config",
@@ -406,8 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="which facilities get their full sections when the report covers several: "
         "those needing attention (a status other than compliant, an open default, an amount "
-        "due), the others in the portfolio view only; or all (default: attention for several "
-        "facilities; one is always in full)",
+        "due not known to be paid), the others in the portfolio view only; or all "
+        "(default: attention for several facilities; one is always in full)",
     )
     rep.add_argument(
         "--workers",

@@ -30,20 +30,19 @@ from .interest import accrue, default_rate_pieces
 from .rules import Agreement, Consequence, Covenant, TestKind
 from .skeleton import Skeleton, hole
 
-# Events whose first recording makes `run` exit 1: something new needs attention.
-ATTENTION = frozenset(
-    {
-        "breach",
-        "default",
-        "event_of_default",
-        "revolving_loan_reduction",
-        "amount_due",
-        "payment_overdue",
-        "notice_required",
-        "pik_blocked",
-        "senior_debt_excess",
-        "restatement",
-    }
+# Events whose first recording makes `run` exit 1: something new needs attention. In the order
+# a breach's story runs, which is how `--help` and the README list them.
+ATTENTION = (
+    "breach",
+    "default",
+    "event_of_default",
+    "revolving_loan_reduction",
+    "amount_due",
+    "payment_overdue",
+    "notice_required",
+    "pik_blocked",
+    "senior_debt_excess",
+    "restatement",
 )
 # Details that say where an input sat (file and row), not what it said: moving a row or a folder
 # changes them, and must not make an event look restated.

@@ -29,7 +29,7 @@ from .store import Location
 
 # What is alerted: whatever needs attention, but a Revolving Loan Reduction, whose notice and
 # amounts due are alerted themselves. Derived, so that a kind added to ATTENTION is alerted too.
-KINDS = ATTENTION - {"revolving_loan_reduction"}
+KINDS = frozenset(ATTENTION) - {"revolving_loan_reduction"}
 TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
 
 

@@ -15,6 +15,8 @@ import pytest
 from conftest import EXAMPLE_FACTS, ROOT, RULES, Store
 from engine import audit, runner, store
 from engine.cli import main
+from engine.lifecycle import ATTENTION
+from engine.notify import KINDS
 
 
 @pytest.fixture
@@ -283,6 +285,19 @@ def test_help_explains_each_command(command, capsys):
     assert "exit codes" in text or "--db" in text
     if command == ["run"]:
         assert "--as-of" in text and "nothing was written" in text
+
+
+def test_run_help_names_every_kind_that_exits_1_and_every_kind_alerted(capsys):
+    """`run --help` had listed 6 of the 10 kinds that exit 1 once payment_overdue, pik_blocked
+    and senior_debt_excess were added; it now lists them from the sets that decide."""
+    with pytest.raises(SystemExit):
+        cli("run", "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    exit_1 = text[text.index(" 1 the run recorded") : text.index(" 2 bad input")]
+    alerted = text[text.index("alerts: Send new") : text.index("A failed delivery")]
+    assert set(re.findall(r"\b[a-z]+(?:_[a-z]+)*\b", exit_1)) >= set(ATTENTION)
+    assert {kind for kind in ATTENTION if kind in alerted} == KINDS
+    assert "revolving_loan_reduction" not in alerted  # its notice and amounts are alerted
 
 
 def test_python_dash_m_engine_runs_the_command(tmp_path):
