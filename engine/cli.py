@@ -408,6 +408,15 @@ def build_parser() -> argparse.ArgumentParser:
         "day it took effect (default: the latest run's as-of date)",
     )
     rep.add_argument(
+        "--compare-to",
+        type=_iso_date,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="also the state on this earlier date, beside the report's: each facility's "
+        "status then and whether it is worse, better or unchanged (the portfolio view), and "
+        "each covenant's status then",
+    )
+    rep.add_argument(
         "--thin-headroom",
         type=_percent,
         default=report.THIN_HEADROOM_PERCENT,
@@ -782,6 +791,10 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
         return EXIT_BAD_INPUT
     through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
     covered = _facilities(args, through)
+    day = args.as_of or max(covered.values(), default=None)
+    if args.compare_to is not None and day is not None and args.compare_to >= day:
+        out.error(f"--compare-to {args.compare_to} is not before the report's date, {day}")
+        return EXIT_BAD_INPUT
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
     # Not when the report itself is written to the terminal.
     tick = _Bar.shown(out) if args.out is not None or not sys.stdout.isatty() else None
@@ -800,6 +813,7 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
             shelf,
             args.workers,
             (lambda done, total: tick("reading the log", done, total)) if tick else None,
+            args.compare_to,
         )
         if args.out is None:
             try:

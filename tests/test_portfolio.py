@@ -1331,3 +1331,52 @@ def test_a_folders_snapshot_is_every_file_under_it_by_path_links_followed(tmp_pa
     ]
     assert names["link.csv"] == names["a.b"] == hashlib.sha256(b"y").hexdigest()
     assert files[names["dirlink/z.toml"]] == b"z"
+
+
+def test_the_portfolio_view_compared_to_an_earlier_date(portfolio: Path, tmp_path: Path, capsys):
+    """`report --compare-to`: on June 30, 1998 acme had breached its own 1.10 (1.05) and was
+    in its 30 days' grace, an Event of Default from July 30: worse by December 31. plain
+    complied on both days. On March 31, 1998 neither had been tested: both are new since."""
+    db, book = tmp_path / "log.db", tmp_path / "book.xlsx"
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    capsys.readouterr()
+    on = ["report", "--db", str(db), "--as-of", "1998-12-31"]
+    assert run(*on, "--compare-to", "1998-06-30", "--format", "json") == 0
+    model = json.loads(capsys.readouterr().out)
+    assert model["compared_to"] == "1998-06-30"
+    assert [
+        (r["facility"], r["status_before"], r["status"], r["change"]) for r in model["portfolio"]
+    ] == [
+        ("acme", "in_grace", "event_of_default", "worse"),
+        ("plain", "compliant", "compliant", "same"),
+    ]
+    assert model["changes"] == {"worse": 1, "same": 1}
+    assert [(s["status"], s["facilities"], s["facilities_before"]) for s in model["by_status"]] == [
+        ("event_of_default", 1, 0),
+        ("in_grace", 0, 1),
+        ("compliant", 1, 1),
+    ]
+    assert run(*on, "--compare-to", "1998-06-30") == 0
+    text = capsys.readouterr().out
+    assert "By status: 1 event of default (0); 0 default (in grace) (1); 1 compliant (1)." in text
+    assert "of 2 facilities, 1 worse, 1 unchanged." in text
+    assert re.search(r"\| acme \|.*\| event of default \| default \(in grace\) \| worse \|", text)
+    assert re.search(r"\| plain \|.*\| compliant \| compliant \|  \|", text)
+    assert run(*on, "--compare-to", "1998-06-30", "--format", "xlsx", "--out", str(book)) == 0
+    header, *cells = load_workbook(book)["Portfolio"].values
+    assert header[3:6] == ("Status", "Status on 1998-06-30", "Change")
+    assert [c[3:6] for c in cells] == [
+        ("event of default", "default (in grace)", "worse"),
+        ("compliant", "compliant", "unchanged"),
+    ]
+    assert run(*on, "--compare-to", "1998-03-31", "--format", "json") == 0
+    model = json.loads(capsys.readouterr().out)
+    assert {r["facility"]: r["change"] for r in model["portfolio"]} == {
+        "acme": "new",
+        "plain": "new",
+    }
+    capsys.readouterr()
+    assert run(*on, "--compare-to", "1998-12-31") == 2
+    assert "--compare-to 1998-12-31 is not before the report's date, 1998-12-31" in (
+        capsys.readouterr().err
+    )

@@ -381,3 +381,54 @@ def test_a_covenant_counted_in_days_shows_its_inputs_in_days(example):
         r"20 days \| -1 day \| -5\.00% \| breach",
         text,
     )
+
+
+def test_compared_to_an_earlier_date_what_changed_and_the_breaches_since(example):
+    """`report --compare-to`: the state on March 31, 1998 beside December 31, 1998's."""
+    model = report.build(example, date(1998, 12, 31), compare_to=date(1998, 3, 31))
+    before = model["agreements"][0]["before"]
+    changed = {c["covenant"]: (c["then"], c["now"]) for c in before["changed"]}
+    # 9.1 (First Amendment, Exhibit A item 7(B)): 30,000,000 on 1998-03-28 within the cap of
+    # 36,290,000 - 1,500,000; 20,000,000 on 1998-06-27 above 36,290,000 - 15,000,000 -
+    # 2,000,000 = 19,290,000, its latest test by December 31.
+    assert changed["9.1"] == ("compliant", "above the cap")
+    # SPA 5(a): the 10-Q for 1997Q3 delivered on the 21st day was its latest test in March;
+    # the 10-K for 1997, delivered on the 14th day, is compliant, the default still open.
+    assert changed["SPA 5(a)"] == ("default", "compliant (open default of 1997-12-05)")
+    # 6.21 compliant on 1998-03-28 ((14,000,000) against (14,642,000)); below the $8,000,000
+    # from May 2, 1998 at its latest test, (900,000) on 1998-12-26.
+    assert changed["6.21"] == (
+        "compliant (open event of default of 1997-11-29, 1998-01-31)",
+        "event of default",
+    )
+    # 6.18 compliant at 1998Q1 and 1998Q4 ($5,000,000, equal to the minimum), but the 1998Q2
+    # and 1998Q3 breaches are open events of default: its status alone would hide them.
+    assert changed["6.18"] == (
+        "compliant (open event of default of 1997-09-27)",
+        "compliant (open event of default of 1997-09-27, 1998-06-27, 1998-09-26)",
+    )
+    assert "5.2" not in changed and "6.19" not in changed  # as they were
+    # 6.21 from May 2, 1998: (10,800,000), (11,900,000), (5,900,000), (900,000) against
+    # 8,000,000; 6.18: (1,200,000) and 3,500,000 against 5,000,000; 6.20: 0.4828 and 0.9688
+    # against 1.00. None waived: each an event of default.
+    assert [(b["covenant"], b["breach_date"], b["status_text"]) for b in before["breaches"]] == [
+        ("6.21", "1998-05-30", "event of default"),
+        ("6.18", "1998-06-27", "event of default"),
+        ("6.20", "1998-06-27", "event of default"),
+        ("6.21", "1998-06-27", "event of default"),
+        ("6.18", "1998-09-26", "event of default"),
+        ("6.20", "1998-09-26", "event of default"),
+        ("6.21", "1998-09-26", "event of default"),
+        ("6.21", "1998-12-26", "event of default"),
+    ]
+    text = report.render(model, "md").decode()
+    assert "| Section | Covenant | Status | On 1998-03-31 | Latest test |" in text
+    assert re.search(r"\| 9\.1 \| [^|]+ \| above the cap \| compliant \|", text)
+    assert re.search(r"- Breaches since 1998-03-31: 6\.21 on 1998-05-30 \[\d+\], event of", text)
+    html = report.render(model, "html").decode()
+    assert "<th>Status (and on 1998-03-31)</th>" in html
+    assert '<span class="note">on 1998-03-31: compliant</span>' in html
+    assert "Breaches since 1998-03-31</strong>" in html
+    plain = report.build(example, date(1998, 12, 31))
+    assert plain["compared_to"] is None and plain["agreements"][0]["before"] is None
+    assert "On 1998-03-31" not in report.render(plain, "md").decode()

@@ -26,7 +26,9 @@ from . import INDEX, PAGES
 from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
+    CHANGES,
     blocked_runs,
+    changes,
     figure,
     followed,
     input_amount,
@@ -161,6 +163,8 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         nearest=nearest,
         open_defaults=open_defaults,
         tally=tally,
+        changes=changes,
+        change=CHANGES.__getitem__,
         input_amount=input_amount,
         blocked_runs=blocked_runs,
         unpaid=unpaid_words,

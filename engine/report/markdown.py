@@ -7,8 +7,10 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .text import (
+    CHANGES,
     amount,
     blocked_runs,
+    changes,
     figure,
     followed,
     input_amount,
@@ -112,11 +114,15 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         tally(model["by_status"]),
         "",
     ]
+    if then := model["compared_to"]:
+        out += [changes(then, model["changes"]), ""]
     # Unpaid amounts due, where some facility's payments are tracked (Notes, Section 4.1).
     tracked = any(r["unpaid"] is not None for r in rows)
     out += _table(
         [
-            *("Facility", "Name", "Agreement", "Status", "In breach", "Open defaults"),
+            *("Facility", "Name", "Agreement", "Status"),
+            *([f"On {then}", "Change"] if then else []),
+            *("In breach", "Open defaults"),
             *(["Unpaid"] if tracked else []),
             *("Nearest limit", "Tested through"),
         ],
@@ -126,6 +132,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
                 r["name"] or "",
                 r["package"] or "",
                 r["status_label"],
+                *([r["status_before_label"] or "-", _change(r["change"])] if then else []),
                 r["in_breach"],
                 open_defaults(r["open_defaults"], r["events_of_default"]),
                 *([_unpaid_cell(r)] if tracked else []),
@@ -136,6 +143,10 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         ],
     )
     return out
+
+
+def _change(change: str) -> str:
+    return "" if change == "same" else CHANGES[change]
 
 
 def _unpaid_cell(row: dict[str, Any]) -> str:
@@ -170,19 +181,27 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         + _left_unpaid(model, s),
         f"- Notices owed: {len(a['notices_owed'])}",
     ]
+    if a["before"]:
+        out += [f"- {words}" for words in _since(a["before"])]
     if unpaid := s["unpaid"]:
         words = unpaid_words(unpaid["date"], unpaid, to=" to the Notes' holders")
         out += [f"- {words} {' '.join(f'[{n}]' for n in unpaid['seqs'])}"]
     out += [""]
     out += _open_defaults(a) + _money_and_notices(a) + _warnings(model, a)
     out += ["### Covenants", ""]
+    then = a["before"]["date"] if a["before"] else None
     out += _table(
-        ["Section", "Covenant", "Status", "Latest test", "Value", "Threshold", "Headroom"],
+        [
+            *("Section", "Covenant", "Status"),
+            *([f"On {then}"] if then else []),
+            *("Latest test", "Value", "Threshold", "Headroom"),
+        ],
         [
             [
                 c["section"],
                 c["title"],
                 c["status_text"],
+                *([c["status_before_text"] or "-"] if then else []),
                 f"{when(t)} [{t['seq']}]" if (t := c["latest_test"]) else "",
                 figure(t, "value") if t else "",
                 figure(t, "threshold") if t else "",
@@ -195,6 +214,25 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         out += _covenant(c)
     out += _notes_ledger(a) + _lifecycles(a) + _instruments(a) + _restatements(a)
     return out
+
+
+def _since(before: dict[str, Any]) -> list[str]:
+    """What changed in a facility since the date compared to: the covenants whose status
+    changed, and the breaches since."""
+    then = before["date"]
+    moved = [
+        f"{c['covenant']} {c['title'] or ''}: {c['then'] or 'nothing recorded'} then, {c['now']} "
+        f"now" + (f" [{c['seq']}]" if c["seq"] else "")
+        for c in before["changed"]
+    ]
+    breaches = [
+        f"{b['covenant']} on {b['breach_date']} [{b['breach_seq']}], {b['status_text']}"
+        for b in before["breaches"]
+    ]
+    return [
+        f"Changed since {then}: " + ("; ".join(moved) if moved else "no covenant's status"),
+        f"Breaches since {then}: " + ("; ".join(breaches) if breaches else "none"),
+    ]
 
 
 def _open_defaults(a: dict[str, Any]) -> list[str]:

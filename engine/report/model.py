@@ -59,9 +59,10 @@ def build(
     events: list[StoredEvent],
     state_on: date | None = None,
     thin_percent: Decimal = THIN_HEADROOM_PERCENT,
+    compare_to: date | None = None,
 ) -> dict[str, Any]:
     """The model of the report on `state_on` (default: the latest run's as-of date), every
-    facility in full."""
+    facility in full; with `compare_to`, beside the state on that earlier date."""
     by_agreement: dict[str, list[StoredEvent]] = defaultdict(list)
     for event in events:
         by_agreement[event.agreement].append(event)
@@ -72,6 +73,7 @@ def build(
         latest_run,
         state_on,
         thin_percent,
+        compare_to=compare_to,
     )
 
 
@@ -88,6 +90,7 @@ def build_by_facility(
     shelf: Shelf | None = None,
     workers: int = 1,
     tick: Callable[[int, int], None] | None = None,
+    compare_to: date | None = None,
 ) -> dict[str, Any]:
     """The model built one facility at a time: `views(names)` gives those facilities' events
     in turn (it may read them from the log). With `detail` "attention", only the facilities
@@ -97,7 +100,8 @@ def build_by_facility(
     are held, a few hundred bytes a facility. With several `workers`, facilities are read and
     modelled in that many processes, a few chunks ahead of the one taking them in (reading
     and modelling were four fifths of a book's Markdown report). `tick(done, total)` is told
-    of each facility taken in."""
+    of each facility taken in. With `compare_to`, an earlier date, each facility's status and
+    each covenant's on that date stand beside those on the report's date."""
     day = state_on or latest_run
     horizon = _horizon(day) if day else None
     rows: list[dict[str, Any]] = []
@@ -105,7 +109,7 @@ def build_by_facility(
     appendix: list | Shelved = shelf.sequence(key=_seq, group=_facility) if shelf else []
     shown = read = done = 0
     first = last = None
-    facts = (views, day, horizon, thin_percent, detail)
+    facts = (views, day, horizon, thin_percent, detail, compare_to)
     for part in _parts(names, facts, workers):
         read += part.read
         done += 1
@@ -135,7 +139,10 @@ def build_by_facility(
         },
         "agreements": agreements,
         "portfolio": rows,
-        "by_status": _by_status(rows),
+        "by_status": _by_status(rows, compare_to is not None),
+        "compared_to": compare_to.isoformat() if compare_to else None,
+        # how many facilities' status is worse, better, the same or new since `compared_to`
+        "changes": dict(Counter(r["change"] for r in rows)) if compare_to else None,
         "detail": detail,
         "not_detailed": len(rows) - len(agreements),
         "events": appendix if shelf else sorted(appendix, key=_seq),
@@ -158,8 +165,8 @@ class _Part:
 
 
 # What the parts of a report are made from: views, the report's date and horizon, the thin
-# headroom, the detail; set while forked workers make them.
-_Facts = tuple[Views, date | None, date | None, Decimal, str]
+# headroom, the detail, the date compared to; set while forked workers make them.
+_Facts = tuple[Views, date | None, date | None, Decimal, str, date | None]
 _MAKING: _Facts | None = None
 _AHEAD = 4  # chunks made ahead for each process: only those wait in memory
 
@@ -193,13 +200,14 @@ def _made(chunk: list[str]) -> list[_Part]:
 
 
 def _parts_of(facts: _Facts, names: list[str]) -> Iterator[_Part]:
-    views, day, horizon, thin_percent, detail = facts
+    views, day, horizon, thin_percent, detail, then = facts
     for name, events in views(names):
         used = _used(events, day) if day else []
         if not used:
             yield _Part(len(events))
             continue
         model = _Agreement(name, used, day, horizon, thin_percent).model()
+        _compared(model, events, then, thin_percent)
         row = portfolio_row(model)
         row["detailed"] = detail == "all" or _needs_attention(row)
         yield _Part(
@@ -238,14 +246,78 @@ def _appendix_row(e: StoredEvent) -> dict[str, Any]:
 _SEVERITY = {status: rank for rank, status in enumerate(STATUS_WORDS)}
 
 
-def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
-    """A facility's row of the portfolio view, from its model."""
-    # A covenant compliant at its latest test may still carry an open default.
+def _compared(
+    model: dict[str, Any], events: list[StoredEvent], then: date | None, thin_percent: Decimal
+) -> None:
+    """Beside the facility's state on the report's date, its state on the earlier date `then`
+    (`report --compare-to`), from the same view of the log: each covenant's status then
+    (`status_before`; in words with its open defaults, `status_before_text`; None where nothing
+    was recorded for it by then) and, in `before`, the facility's status then, the covenants
+    whose status changed and the breaches since. A covenant compliant again at its latest
+    test may still carry the default it led to, and one in default may have breached again:
+    its status alone would hide both."""
+    earlier = None
+    if then is not None and (used := _used(events, then)):
+        earlier = _Agreement(model["agreement"], used, then, _horizon(then), thin_percent).model()
+    statuses = {c["section"]: c for c in earlier["covenants"]} if earlier else {}
+    for c in model["covenants"]:
+        was = statuses.get(c["section"], {})
+        c["status_before"] = was.get("status")
+        c["status_before_text"] = was.get("status_text")
+    if then is None:
+        model["before"] = None
+        return
+    model["before"] = {
+        "date": then.isoformat(),
+        "status": _worst(earlier) if earlier else None,
+        "ended": earlier["ended"]["date"] if earlier and earlier["ended"] else None,
+        "changed": [
+            {
+                "covenant": c["section"],
+                "title": c["title"],
+                "then": c["status_before_text"],
+                "now": c["status_text"],
+                "seq": c["latest_test"]["seq"] if c["latest_test"] else None,
+            }
+            for c in model["covenants"]
+            if c["status_before_text"] != c["status_text"]
+        ],
+        "breaches": [
+            {k: life[k] for k in ("covenant", "title", "breach_date", "breach_seq", "status_text")}
+            for life in model["lifecycles"]
+            if life["breach_date"] > then.isoformat()
+        ],
+    }
+
+
+def _worst(a: dict[str, Any]) -> str:
+    """A facility's most serious status: a covenant compliant at its latest test may still
+    carry an open default."""
     statuses = [c["status"] for c in a["covenants"]] + [
         life["status"] for life in a["open_defaults"]
     ]
-    statuses = statuses or ["not_tested"]
-    worst = min(statuses, key=_SEVERITY.__getitem__)
+    return min(statuses or ["not_tested"], key=_SEVERITY.__getitem__)
+
+
+def _status_label(status: str, ended: str | None) -> str:
+    return STATUS_WORDS[status] + (f"; monitoring ended {ended}" if ended else "")
+
+
+def _change(then: str | None, now: str) -> str:
+    """How a facility's status moved since the date compared to: "new" where nothing was
+    tested by then (no status then, or one after compliant: no breach reported, not tested),
+    else "worse", "better" or "same" by the order of STATUS_WORDS."""
+    if then is None or _SEVERITY[then] > _SEVERITY["compliant"]:
+        return "same" if now == then else "new"
+    if now == then:
+        return "same"
+    return "worse" if _SEVERITY[now] < _SEVERITY[then] else "better"
+
+
+def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
+    """A facility's row of the portfolio view, from its model."""
+    worst = _worst(a)
+    before = a["before"]
     nearest = min(
         (
             {"covenant": c["section"], "title": c["title"], **t}
@@ -266,8 +338,15 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "name": a["facility_name"] or a["borrower"],
         "package": a["package"],
         "status": worst,
-        "status_label": STATUS_WORDS[worst] + (f"; monitoring ended {ended}" if ended else ""),
+        "status_label": _status_label(worst, ended),
         "ended": ended,
+        # on the date compared to (report --compare-to); None when not comparing
+        "status_before": before and before["status"],
+        "status_before_label": _status_label(before["status"], before["ended"])
+        if before and before["status"]
+        else None,
+        "ended_before": before and before["ended"],
+        "change": _change(before["status"], worst) if before else None,
         "in_breach": s["in_breach"],
         "open_defaults": s["open_defaults"],
         "events_of_default": s["events_of_default"],
@@ -287,15 +366,26 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _by_status(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _by_status(rows: list[dict[str, Any]], comparing: bool) -> list[dict[str, Any]]:
     """How many facilities stand at each status, the most serious first, and how many are no
-    longer monitored: a book at a glance."""
+    longer monitored: a book at a glance; `comparing`, how many stood at each on the date
+    compared to (those with nothing recorded by then are at none)."""
     counts = Counter("monitoring_ended" if r["ended"] else r["status"] for r in rows)
+    then = Counter(
+        "monitoring_ended" if r["ended_before"] else r["status_before"]
+        for r in rows
+        if r["status_before"] is not None
+    )
     words = {**STATUS_WORDS, "monitoring_ended": "monitoring ended"}
     return [
-        {"status": status, "label": label, "facilities": counts[status]}
+        {
+            "status": status,
+            "label": label,
+            "facilities": counts[status],
+            **({"facilities_before": then[status]} if comparing else {}),
+        }
         for status, label in words.items()
-        if counts[status]
+        if counts[status] or then[status]
     ]
 
 

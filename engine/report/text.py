@@ -308,9 +308,26 @@ def one_line(event: StoredEvent) -> str:
 
 
 def tally(by_status: list[dict[str, Any]]) -> str:
-    """The portfolio view's count of facilities at each status, thousands separated."""
-    counts = "; ".join(f"{s['facilities']:,} {s['label']}" for s in by_status)
+    """The portfolio view's count of facilities at each status, thousands separated, with the
+    count on the date compared to in brackets where there is one: "3 event of default (1)"."""
+    counts = "; ".join(
+        f"{s['facilities']:,} {s['label']}"
+        + (f" ({s['facilities_before']:,})" if "facilities_before" in s else "")
+        for s in by_status
+    )
     return f"By status: {counts}." if counts else ""
+
+
+CHANGES = {"worse": "worse", "better": "better", "new": "first recorded since", "same": "unchanged"}
+
+
+def changes(compared_to: str, counts: dict[str, int]) -> str:
+    """How the book's facilities moved since the date compared to, after `tally`."""
+    said = ", ".join(f"{counts[c]:,} {words}" for c, words in CHANGES.items() if counts.get(c))
+    return (
+        f"Since {compared_to} (in brackets, the counts on that day): of "
+        f"{sum(counts.values()):,} facilities, {said}."
+    )
 
 
 def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:

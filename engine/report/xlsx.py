@@ -30,7 +30,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .text import ratio_places, unlike
+from .text import CHANGES, ratio_places, unlike
 
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
@@ -183,22 +183,31 @@ def _table(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
 
 def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     """One row per facility, the most serious first, then the nearest to a limit."""
-    names = ["Facility", "Name", "Agreement", "Status", "Covenants in breach", "Open defaults"]
+    then = model["compared_to"]
+    names = ["Facility", "Name", "Agreement", "Status"]
+    names += [f"Status on {then}", "Change"] if then else []
+    names += ["Covenants in breach", "Open defaults"]
     names += ["Events of default", "Unpaid", "Nearest limit", "Its headroom", "Tested"]
     names += ["Tested through"]
     names += ["In full here"]
-    yield from _table(names, (_portfolio_row(r) for r in model["portfolio"]))
+    rows = (_portfolio_row(r, then is not None) for r in model["portfolio"])
+    yield from _table(names, rows)
 
 
 def _by_status(model: dict[str, Any]) -> Iterator[Line]:
     """How many facilities stand at each status, the most serious first: the book at a glance,
     as the other formats' portfolio view opens with it."""
-    counts = [[s["label"], s["facilities"]] for s in model["by_status"]]
-    yield from _table(["Status", "Facilities"], counts)
-    yield BOLD, ["All facilities", sum(n for _, n in counts)]
+    then = model["compared_to"]
+    counts = [
+        [s["label"], s["facilities"], *([s["facilities_before"]] if then else [])]
+        for s in model["by_status"]
+    ]
+    yield from _table(["Status", "Facilities", *([f"On {then}"] if then else [])], counts)
+    keys = ["facilities", *(["facilities_before"] if then else [])]
+    yield BOLD, ["All facilities", *(sum(s[key] for s in model["by_status"]) for key in keys)]
 
 
-def _portfolio_row(r: dict[str, Any]) -> list[Any]:
+def _portfolio_row(r: dict[str, Any], comparing: bool) -> list[Any]:
     t = r["nearest"] or {}
     why_not = "monitoring ended" if r["ended"] else "compliant, nothing open"
     return [
@@ -206,6 +215,7 @@ def _portfolio_row(r: dict[str, Any]) -> list[Any]:
         r["name"],
         r["package"],
         r["status_label"],
+        *([r["status_before_label"], CHANGES[r["change"]]] if comparing else []),
         r["in_breach"],
         r["open_defaults"],
         r["events_of_default"],
@@ -219,7 +229,7 @@ def _portfolio_row(r: dict[str, Any]) -> list[Any]:
 
 
 def _summary(model: dict[str, Any]) -> Iterator[Line]:
-    source = model["generated_from"]
+    source, then = model["generated_from"], model["compared_to"]
     yield TITLE, ["Covenant report"]
     yield None, ["State on", _day(model["state_on"])]
     yield (
@@ -239,6 +249,7 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
             "Covenant",
             "Status",
             "Status detail",
+            *([f"Status on {then}"] if then else []),
             "In breach",
             "Latest test",
             "Period",
@@ -250,7 +261,7 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
             "Clause",
             "Seq",
         ],
-        (row for a in model["agreements"] for row in _covenant_rows(a)),
+        (row for a in model["agreements"] for row in _covenant_rows(a, then is not None)),
     )
     yield _BLANK
     yield from _table(
@@ -291,6 +302,24 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
         ],
         (row for a in model["agreements"] for row in _step_up_rows(a)),
     )
+    if then:
+        yield _BLANK
+        yield BOLD, [f"Breaches since {then}"]
+        yield from _table(
+            ["Agreement", "Section", "Covenant", "Breach", "Status", "Seq"],
+            (
+                [
+                    a["agreement"],
+                    b["covenant"],
+                    b["title"],
+                    _day(b["breach_date"]),
+                    b["status_text"],
+                    b["breach_seq"],
+                ]
+                for a in model["agreements"]
+                for b in a["before"]["breaches"]
+            ),
+        )
 
 
 def _agreement_row(a: dict[str, Any]) -> list[Any]:
@@ -312,7 +341,7 @@ def _agreement_row(a: dict[str, Any]) -> list[Any]:
     ]
 
 
-def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
+def _covenant_rows(a: dict[str, Any], comparing: bool) -> Iterator[list[Any]]:
     thin = {w["covenant"] for w in a["summary"]["thin_headroom"]}
     for c in a["covenants"]:
         t = c["latest_test"] or {}
@@ -323,6 +352,7 @@ def _covenant_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             c["title"],
             c["status_label"],
             "; ".join(c["status_notes"]),
+            *([c["status_before_text"]] if comparing else []),
             "yes" if c["bucket"] == "in_breach" else "no",
             _day(t.get("date")),
             t.get("period"),
