@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -17,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from time import monotonic
 from typing import Any, BinaryIO, NamedTuple
+
+from dateutil.relativedelta import relativedelta
 
 from . import audit, notify, processes, report, runner, store
 from .errors import InputError, Problem
@@ -82,6 +85,24 @@ def _argument(parse: Callable[[str], Any]) -> Callable[[str], Any]:
 
 
 _iso_date = _argument(parse_date)
+_PERIOD = re.compile(r"P(?:(\d+)Y)?(?:(\d+)M)?(?:(\d+)W)?(?:(\d+)D)?")
+
+
+def _date_or_period(text: str) -> date | relativedelta:
+    """A date, or an ISO 8601 period back from the report's date (P7D, P1M, P3M): a scheduled
+    report says "a week before" without a shell to work the date out."""
+    found = _PERIOD.fullmatch(text.strip().upper())
+    if found and any(found.groups()):
+        years, months, weeks, days = (int(part or 0) for part in found.groups())
+        return relativedelta(years=years, months=months, weeks=weeks, days=days)
+    try:
+        return parse_date(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a date (YYYY-MM-DD) nor a period such as P7D, P1M or P3M"
+        ) from error
+
+
 _smtp = _argument(notify.smtp_address)
 _url = _argument(notify.webhook_url)
 
@@ -409,12 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument(
         "--compare-to",
-        type=_iso_date,
+        type=_date_or_period,
         default=None,
-        metavar="YYYY-MM-DD",
-        help="also the state on this earlier date, beside the report's: each facility's "
-        "status then and whether it is worse, better or unchanged (the portfolio view), and "
-        "each covenant's status then",
+        metavar="DATE|PERIOD",
+        help="also the state on this earlier date, or this long before the report's date (an "
+        "ISO 8601 period: P7D a week, P1M a month, P3M a quarter), beside the report's: each "
+        "facility's status then and whether it is worse, better or unchanged (the portfolio "
+        "view), and each covenant's status then and the breaches since",
     )
     rep.add_argument(
         "--thin-headroom",
@@ -792,8 +814,15 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
     through = audit.last_seq(args.db)  # the log as it stands now: a run may record meanwhile
     covered = _facilities(args, through)
     day = args.as_of or max(covered.values(), default=None)
-    if args.compare_to is not None and day is not None and args.compare_to >= day:
-        out.error(f"--compare-to {args.compare_to} is not before the report's date, {day}")
+    then = args.compare_to
+    if isinstance(then, relativedelta):
+        try:
+            then = day - then if day else None
+        except (ValueError, OverflowError):  # before the year 1
+            out.error(f"--compare-to reaches back before the year 1 from {day}")
+            return EXIT_BAD_INPUT
+    if then is not None and day is not None and then >= day:
+        out.error(f"--compare-to {then} is not before the report's date, {day}")
         return EXIT_BAD_INPUT
     detail = args.detail or ("attention" if len(covered) > 1 else "all")
     # Not when the report itself is written to the terminal.
@@ -813,7 +842,7 @@ def _report(args: argparse.Namespace, out: _Output) -> int:
             shelf,
             args.workers,
             (lambda done, total: tick("reading the log", done, total)) if tick else None,
-            args.compare_to,
+            then,
         )
         if args.out is None:
             try:

@@ -1369,6 +1369,10 @@ def test_the_portfolio_view_compared_to_an_earlier_date(portfolio: Path, tmp_pat
         ("event of default", "default (in grace)", "worse"),
         ("compliant", "compliant", "unchanged"),
     ]
+    # A period back from the report's date, for a schedule: six months before December 31 is
+    # June 30 (dateutil's month arithmetic keeps to the month's last day).
+    assert run(*on, "--compare-to", "P6M", "--format", "json") == 0
+    assert json.loads(capsys.readouterr().out)["compared_to"] == "1998-06-30"
     assert run(*on, "--compare-to", "1998-03-31", "--format", "json") == 0
     model = json.loads(capsys.readouterr().out)
     assert {r["facility"]: r["change"] for r in model["portfolio"]} == {
@@ -1380,3 +1384,9 @@ def test_the_portfolio_view_compared_to_an_earlier_date(portfolio: Path, tmp_pat
     assert "--compare-to 1998-12-31 is not before the report's date, 1998-12-31" in (
         capsys.readouterr().err
     )
+    assert run(*on, "--compare-to", "P2000Y") == 2
+    assert "before the year 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        run(*on, "--compare-to", "7 days")
+    assert usage.value.code == 2
+    assert "neither a date (YYYY-MM-DD) nor a period" in capsys.readouterr().err
