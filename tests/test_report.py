@@ -432,3 +432,18 @@ def test_compared_to_an_earlier_date_what_changed_and_the_breaches_since(example
     plain = report.build(example, date(1998, 12, 31))
     assert plain["compared_to"] is None and plain["agreements"][0]["before"] is None
     assert "On 1998-03-31" not in report.render(plain, "md").decode()
+
+
+def test_a_report_before_any_position_says_where_it_would_be_found(example):
+    """The example's one run records each Note's position on its as-of date only: a report as
+    of December 31, 1999 has the Notes' ledger to that day but no position, and says so for
+    each of the three Notes, and how to have it, rather than leave the reader to think nothing
+    was owed."""
+    model = report.build(example, date(1999, 12, 31))
+    assert [n["position"] for n in model["agreements"][0]["notes_ledger"]] == [None] * 3
+    text = report.render(model, "md").decode()
+    said = "Where this Note stood on 1999-12-31 is not recorded"
+    assert text.count(said) == 3
+    assert '"covenant-monitor run --as-of 1999-12-31 --db ANOTHER.db"' in text
+    assert report.render(model, "html").decode().count(said) == 3
+    assert said not in report.render(report.build(example), "md").decode()

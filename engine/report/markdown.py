@@ -16,6 +16,7 @@ from .text import (
     input_amount,
     money,
     nearest,
+    no_position,
     open_defaults,
     percent,
     step_up_sentence,
@@ -212,7 +213,7 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     )
     for c in a["covenants"]:
         out += _covenant(c)
-    out += _notes_ledger(a) + _lifecycles(a) + _instruments(a) + _restatements(a)
+    out += _notes_ledger(a, model["state_on"]) + _lifecycles(a) + _instruments(a) + _restatements(a)
     return out
 
 
@@ -326,7 +327,7 @@ def _given(notice: dict[str, Any]) -> str:
     return f"{notice['given_on']} ({'on time' if notice['timely'] else 'late'})"
 
 
-def _notes_ledger(a: dict[str, Any]) -> list[str]:
+def _notes_ledger(a: dict[str, Any], day: str) -> list[str]:
     if not a["notes_ledger"]:
         return []
     out = ["### Ledger of the Notes (Section 4.1)", ""]
@@ -370,55 +371,57 @@ def _notes_ledger(a: dict[str, Any]) -> list[str]:
                 for r in note["rows"]
             ],
         )
-        if p := note["position"]:
+        if not (p := note["position"]):
+            out += [no_position(day), ""]
+            continue
+        out += [
+            f"On {p['date']} [{p['seq']}]: principal {money(p['principal'], True)} "
+            f"(existing {money(p['existing_outstanding_principal'], True)}, Initial "
+            f"Capitalized Interest Amount {money(p['initial_capitalized'], True)}"
+            f"{', accelerated' if p['initial_accelerated'] else ''}, Additional "
+            f"{money(p['additional_capitalized'], True)}, blockage "
+            f"{money(p['blockage_capitalized'], True)}); interest accrued since "
+            f"{p['accrued_from']}: {money(p['accrued_interest'], True)}."
+            + (
+                f" In a blockage since {p['in_blockage_since']}: Default Rate interest "
+                f"{money(p['blockage_default_rate_interest'], True)} so far."
+                if p["in_blockage_since"]
+                else ""
+            ),
+            "",
+        ]
+        if p.get("overdue"):
+            out += [f"Overdue on {p['date']}:", ""]
+            out += _table(
+                ["Due date", "For", "Unpaid", "Days", "Default Rate interest"],
+                [
+                    [
+                        o["due_date"],
+                        o["for"],
+                        money(o["unpaid"], True),
+                        o["days"],
+                        money(o["default_rate_interest"], True),
+                    ]
+                    for o in p["overdue"]
+                ],
+            )
+        elif p.get("payments"):
+            out += [f"Payments {p['payments']}.", ""]
+        if p["unpaid"]:
+            out += [unpaid_words(p["date"], p["unpaid"]) + ".", ""]
+        if q := p.get("prepayment"):
             out += [
-                f"On {p['date']} [{p['seq']}]: principal {money(p['principal'], True)} "
-                f"(existing {money(p['existing_outstanding_principal'], True)}, Initial "
-                f"Capitalized Interest Amount {money(p['initial_capitalized'], True)}"
-                f"{', accelerated' if p['initial_accelerated'] else ''}, Additional "
-                f"{money(p['additional_capitalized'], True)}, blockage "
-                f"{money(p['blockage_capitalized'], True)}); interest accrued since "
-                f"{p['accrued_from']}: {money(p['accrued_interest'], True)}."
-                + (
-                    f" In a blockage since {p['in_blockage_since']}: Default Rate interest "
-                    f"{money(p['blockage_default_rate_interest'], True)} so far."
-                    if p["in_blockage_since"]
-                    else ""
-                ),
+                f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "
+                f"**{money(q['amount'], True)}** = Base Principal Amount "
+                f"{money(q['base_principal_amount'], True)} + interest at {q['rate_percent']}% "
+                f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)} + "
+                f"amounts unpaid, with Default Rate interest on those overdue, "
+                f"{money(q['other_amounts_due'], True)}; forgiven: "
+                f"{money(q['forgiven'], True)} of capitalized interest. Open through "
+                f"{q['available_through']}"
+                + (f"; assumes {q['assumes']}." if q.get("assumes") else "."),
                 "",
             ]
-            if p.get("overdue"):
-                out += [f"Overdue on {p['date']}:", ""]
-                out += _table(
-                    ["Due date", "For", "Unpaid", "Days", "Default Rate interest"],
-                    [
-                        [
-                            o["due_date"],
-                            o["for"],
-                            money(o["unpaid"], True),
-                            o["days"],
-                            money(o["default_rate_interest"], True),
-                        ]
-                        for o in p["overdue"]
-                    ],
-                )
-            elif p.get("payments"):
-                out += [f"Payments {p['payments']}.", ""]
-            if p["unpaid"]:
-                out += [unpaid_words(p["date"], p["unpaid"]) + ".", ""]
-            if q := p.get("prepayment"):
-                out += [
-                    f"Prepayment quote (Section 4.1(e)), prepaying on {q['on']}: "
-                    f"**{money(q['amount'], True)}** = Base Principal Amount "
-                    f"{money(q['base_principal_amount'], True)} + interest at {q['rate_percent']}% "
-                    f"from {q['interest_from']} ({q['days']} days) {money(q['interest'], True)} + "
-                    f"amounts unpaid, with Default Rate interest on those overdue, "
-                    f"{money(q['other_amounts_due'], True)}; forgiven: "
-                    f"{money(q['forgiven'], True)} of capitalized interest. Open through "
-                    f"{q['available_through']}"
-                    + (f"; assumes {q['assumes']}." if q.get("assumes") else "."),
-                    "",
-                ]
     return out
 
 

@@ -307,6 +307,15 @@ def one_line(event: StoredEvent) -> str:
     return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
 
 
+def no_position(day: str) -> str:
+    """Why a report as of an earlier date than any run's says nothing of where a Note stood."""
+    return (
+        f"Where this Note stood on {day} is not recorded: a run records each Note's position "
+        f'on its own as-of date, and none did on or before {day}. "covenant-monitor run '
+        f'--as-of {day} --db ANOTHER.db" records it, in a log of its own.'
+    )
+
+
 def tally(by_status: list[dict[str, Any]]) -> str:
     """The portfolio view's count of facilities at each status, thousands separated, with the
     count on the date compared to in brackets where there is one: "3 event of default (1)"."""
