@@ -31,6 +31,7 @@ from .store import Location
 # amounts due are alerted themselves. Derived, so that a kind added to ATTENTION is alerted too.
 KINDS = frozenset(ATTENTION) - {"revolving_loan_reduction"}
 TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
+SUBJECT_FACILITIES = 3  # facilities an e-mail's subject names; the body lists every event
 
 
 class Channel(Protocol):
@@ -41,9 +42,14 @@ class Channel(Protocol):
 
 
 def _subject(events: list[audit.StoredEvent]) -> str:
+    """A line a mail client shows whole: a book's first run alerts thousands of facilities,
+    whose names would make a subject of tens of kilobytes."""
     kinds = sorted({e.event.replace("_", " ") for e in events})
-    agreements = ", ".join(sorted({e.agreement for e in events}))
-    return f"covenant-monitor: {len(events)} new ({', '.join(kinds)}) for {agreements}"
+    facilities = sorted({e.agreement for e in events})
+    named = ", ".join(facilities[:SUBJECT_FACILITIES])
+    if len(facilities) > SUBJECT_FACILITIES:
+        named += f" and {len(facilities) - SUBJECT_FACILITIES:,} more facilities"
+    return f"covenant-monitor: {len(events):,} new ({', '.join(kinds)}) for {named}"
 
 
 @dataclass(frozen=True)

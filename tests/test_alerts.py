@@ -335,3 +335,31 @@ def test_a_webhook_whose_secret_is_unset_is_not_sent_unsigned(
     err = capsys.readouterr().err
     assert "the environment variable HOOK_SECRET (the webhook secret) is not set" in err
     assert webhook.seen == []
+
+
+def test_an_emails_subject_names_a_few_facilities_of_a_book(tmp_path, smtp):
+    """A book's first run alerts every facility with something new: the subject names three
+    and counts the rest (five copies of the example: "and 2 more facilities"), where it had
+    named them all, tens of kilobytes for thousands; the body still lists every event."""
+    controller, mailbox = smtp
+    book = tmp_path / "book"
+    for name in ("alpha", "bravo", "charlie", "delta", "echo"):
+        shutil.copytree(EXAMPLE_FACTS / "cerplex", book / name)
+        (book / name / "facility.toml").write_text(
+            f'[facility]\nagreement = "cerplex"\nborrower = "{name.title()} Inc."\n'
+        )
+    db = tmp_path / "log.db"
+    flags = ["--email-to", "desk@lender.example", "--smtp", f"127.0.0.1:{controller.port}"]
+    assert run(db, *flags, facts=book) == 1
+    ((_, message),) = mailbox.messages
+    sent = alerting(db)
+    assert message["Subject"].endswith(" for alpha, bravo, charlie and 2 more facilities")
+    assert message["Subject"].startswith(f"covenant-monitor: {len(sent):,} new (")
+    body = [line for line in message.get_content().splitlines() if line.startswith("[")]
+    assert len(body) == len(sent) and {e.agreement for e in sent} == {
+        "alpha",
+        "bravo",
+        "charlie",
+        "delta",
+        "echo",
+    }
