@@ -1063,16 +1063,21 @@ def stream(
     history: bool = False,
     known_as_of: datetime | None = None,
     agreements: Collection[str] | None = None,
+    since: datetime | None = None,
 ) -> Iterator[StoredEvent]:
     """What `read` gives, in seq order, a thousand rows at a time: a portfolio's log does not
-    fit in memory. The superseded seqs are found first (few: only restatements and new
-    versions supersede); rows a run commits meanwhile are left out, so the view is the log as
-    it stood when the stream began, though no lock is held."""
+    fit in memory; only what runs recorded at or after `since`, if given. The superseded seqs
+    are found first (few: only restatements and new versions supersede); rows a run commits
+    meanwhile are left out, so the view is the log as it stood when the stream began, though
+    no lock is held."""
     with connect(path) as connection:
         where, values = ["e.seq <= ?"], [_last_seq(connection)]
         if known_as_of is not None:
             where.append("r.recorded_at <= ?")
             values.append(_cutoff(known_as_of))
+        if since is not None:
+            where.append("r.recorded_at >= ?")
+            values.append(_cutoff(since))
         if agreements is not None:
             wanted = sorted(agreements)
             where.append(f"e.agreement IN ({', '.join('?' * len(wanted))})")

@@ -107,11 +107,12 @@ _smtp = _argument(notify.smtp_address)
 _url = _argument(notify.webhook_url)
 
 
-def _instant(text: str) -> datetime:
-    """An ISO date-time; without a zone it is local time; a bare date means the end of it."""
+def _instant(text: str, of_day: time = time.max) -> datetime:
+    """An ISO date-time; without a zone it is local time; a bare date means the end of it (or
+    `of_day`)."""
     try:
         if len(text.strip()) == 10:
-            moment = datetime.combine(parse_date(text), time.max)
+            moment = datetime.combine(parse_date(text), of_day)
         else:
             moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as error:
@@ -127,6 +128,12 @@ def _instant(text: str) -> datetime:
             "0001-01-01T23:59:59Z"
         ) from error
     return moment
+
+
+def _since(text: str) -> datetime:
+    """As `_instant`, but a bare date means the start of that day: `log --since 2026-11-17`
+    includes what was recorded on the 17th."""
+    return _instant(text, time.min)
 
 
 class _Out(NamedTuple):
@@ -381,6 +388,15 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         metavar="KIND",
         help="only events of this kind (payment_overdue, event_of_default...); repeatable",
+    )
+    log.add_argument(
+        "--since",
+        type=_since,
+        default=None,
+        metavar="DATE-TIME",
+        help="only events recorded at or after this moment: what runs added since a review "
+        "(ISO, e.g. 2026-11-17T09:00:00Z; no zone means local time; a bare date means the "
+        "start of that day)",
     )
 
     check = commands.add_parser(
@@ -712,7 +728,11 @@ def _replay(args: argparse.Namespace, out: _Output) -> int:
 def _log(args: argparse.Namespace, out: _Output) -> int:
     _facilities(args)  # refuses a facility the log does not hold, before anything is printed
     events = audit.stream(
-        args.db, history=args.all, known_as_of=args.known_as_of, agreements=args.facility
+        args.db,
+        history=args.all,
+        known_as_of=args.known_as_of,
+        agreements=args.facility,
+        since=args.since,
     )
     write = sys.stdout.write  # not print: a book's log is millions of lines
     wanted, seen = set(args.event or ()), set()

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -470,3 +471,34 @@ def test_log_prints_only_the_kinds_of_event_asked_for(db, capsys):
     assert cli("log", "--db", str(db), "--event", "payment_overdu") == 0
     out, err = capsys.readouterr()
     assert out == "" and "no payment_overdu event to print" in err
+
+
+def test_log_since_prints_what_runs_recorded_from_that_moment(db, capsys):
+    """A reviewer's "what is new since I last looked": a run as of March 31, 1998, then one as
+    of June 30. The second records the breaches of 6.21 on May 30 ((10,800,000) against the
+    $8,000,000 from May 2, 1998) and of 6.18, 6.20 and 6.21 on June 27 (First Amendment,
+    Exhibit A items 3, 5 and 6); `log --since` a moment between the runs prints its events
+    alone."""
+    run_example(db, "--as-of", "1998-03-31")
+    between = datetime.now(UTC)
+    run_example(db, "--as-of", "1998-06-30")
+    first, second = sorted({e["run"] for e in log_json(db, capsys)})
+    args = ["log", "--db", str(db), "--json", "--since", between.isoformat()]
+    assert cli(*args) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert events and {e["run"] for e in events} == {second}
+    assert cli(*args, "--event", "breach") == 0
+    breaches = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(b["covenant"], b["date"]) for b in breaches] == [
+        ("6.21", "1998-05-30"),
+        ("6.18", "1998-06-27"),
+        ("6.20", "1998-06-27"),
+        ("6.21", "1998-06-27"),
+    ]
+    # A bare date is the start of that day: both runs were recorded today.
+    assert (
+        cli("log", "--db", str(db), "--json", "--since", between.astimezone().date().isoformat())
+        == 0
+    )
+    runs = {json.loads(line)["run"] for line in capsys.readouterr().out.splitlines()}
+    assert runs == {first, second}
