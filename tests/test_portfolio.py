@@ -1390,3 +1390,54 @@ def test_the_portfolio_view_compared_to_an_earlier_date(portfolio: Path, tmp_pat
         run(*on, "--compare-to", "7 days")
     assert usage.value.code == 2
     assert "neither a date (YYYY-MM-DD) nor a period" in capsys.readouterr().err
+
+
+def test_a_compliant_facility_short_of_a_coming_step_up_needs_attention(tmp_path, capsys):
+    """Section 6.18's minimum for the quarter ending March 31, 1998 is a loss of $391,000; from
+    June 30, 1998 it is $5,000,000 of income (First Amendment, Exhibit A item 3). lean's first
+    quarter ($1,000,000) complies, but is $4,000,000 short of June's minimum: as of March 31 it
+    is detailed and listed before ample ($6,000,000 meets both), which is a row only."""
+    facts, db, book = tmp_path / "facts", tmp_path / "log.db", tmp_path / "book.xlsx"
+    for name, income in (("ample", "6,000,000"), ("lean", "1,000,000")):
+        quarter = {**compliant_quarter("1998-03-31", "21,000,000"), "net_income": income}
+        write_table(facts / name, "financials", [quarter])
+        (facts / name / "facility.toml").write_text(PLAIN.replace("Plain", name.title()))
+    assert run("run", "--rules", str(RULES), "--facts", str(facts), "--db", str(db)) == 0
+    capsys.readouterr()
+    assert run("report", "--db", str(db), "--as-of", "1998-03-31", "--format", "json") == 0
+    rows = json.loads(capsys.readouterr().out)["portfolio"]
+    assert [(r["facility"], r["status"], r["detailed"]) for r in rows] == [
+        ("lean", "compliant", True),
+        ("ample", "compliant", False),
+    ]
+    short = rows[0]["step_up_short"]
+    assert (short["covenant"], short["takes_effect"], short["required"]) == (
+        "6.18",
+        "1998-06-30",
+        "5000000",
+    )
+    assert short["improvement_needed"] == "4000000" and rows[1]["step_up_short"] is None
+    assert run("report", "--db", str(db), "--as-of", "1998-03-31") == 0
+    text = capsys.readouterr().out
+    assert re.search(r"\| lean \|.*\| 6\.18 from 1998-06-30: \$4,000,000 short \|", text)
+    assert "## Lean Manufacturing Co.:" in text and "## Ample Manufacturing Co.:" not in text
+    assert (
+        run(
+            "report",
+            "--db",
+            str(db),
+            "--as-of",
+            "1998-03-31",
+            "--format",
+            "xlsx",
+            "--out",
+            str(book),
+        )
+        == 0
+    )
+    header, *cells = load_workbook(book)["Portfolio"].values
+    at = header.index("Step-up short")
+    assert [c[at : at + 3] for c in cells] == [
+        ("6.18", datetime(1998, 6, 30), 4000000),
+        (None, None, None),
+    ]

@@ -27,6 +27,7 @@ from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
     CHANGES,
+    PORTFOLIO_ORDER,
     blocked_runs,
     changes,
     figure,
@@ -38,6 +39,7 @@ from .text import (
     open_defaults,
     percent,
     step_up_sentence,
+    step_up_short,
     tally,
     unpaid_words,
     when,
@@ -164,6 +166,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         nearest=nearest,
         open_defaults=open_defaults,
         tally=tally,
+        step_up_short=step_up_short,
         no_position=no_position,
         changes=changes,
         change=CHANGES.__getitem__,
@@ -175,6 +178,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         meter=headroom_meter,
         facility_href=facility_href,
     )
+    environment.globals["portfolio_order"] = PORTFOLIO_ORDER
     return environment.get_template("report.html.j2")
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from .text import (
     CHANGES,
+    PORTFOLIO_ORDER,
     amount,
     blocked_runs,
     changes,
@@ -20,6 +21,7 @@ from .text import (
     open_defaults,
     percent,
     step_up_sentence,
+    step_up_short,
     tally,
     unpaid_words,
     when,
@@ -107,10 +109,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
     out = [
         "## Portfolio",
         "",
-        f"{len(rows):,} facilities, the most serious status first; among equals, the least "
-        f"headroom first; those whose monitoring ended last. Tested through: each one's latest "
-        f"quarter-end test by the report's date. "
-        f"{followed(len(rows), not_detailed)}",
+        f"{len(rows):,} facilities, {PORTFOLIO_ORDER} {followed(len(rows), not_detailed)}",
         "",
         tally(model["by_status"]),
         "",
@@ -119,13 +118,16 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         out += [changes(then, model["changes"]), ""]
     # Unpaid amounts due, where some facility's payments are tracked (Notes, Section 4.1).
     tracked = any(r["unpaid"] is not None for r in rows)
+    short = any(r["step_up_short"] for r in rows)
     out += _table(
         [
             *("Facility", "Name", "Agreement", "Status"),
             *([f"On {then}", "Change"] if then else []),
             *("In breach", "Open defaults"),
             *(["Unpaid"] if tracked else []),
-            *("Nearest limit", "Tested through"),
+            *("Nearest limit",),
+            *(["Step-up short"] if short else []),
+            "Tested through",
         ],
         [
             [
@@ -138,6 +140,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
                 open_defaults(r["open_defaults"], r["events_of_default"]),
                 *([_unpaid_cell(r)] if tracked else []),
                 nearest(r["nearest"]),
+                *([step_up_short(r["step_up_short"])] if short else []),
                 r["tested_through"] or "-",
             ]
             for r in rows

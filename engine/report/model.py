@@ -330,6 +330,13 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         default=None,
     )
     s = a["summary"]
+    # Its first coming step-up that the latest figures fall short of: compliant today, in
+    # breach then unless they improve, the nearest breach a compliant facility has.
+    short = min(
+        (u for u in s["step_ups"] if u["improvement_needed"] not in (None, "0")),
+        key=lambda u: (u["takes_effect"], _section_key(u["covenant"])),
+        default=None,
+    )
     tested = [c for c in a["covenants"] if c["latest_test"]]
     quarterly = [c for c in tested if c["test"] == "fiscal_quarter_end"]
     ended = a["ended"]["date"] if a["ended"] else None
@@ -357,6 +364,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         ),
         "unpaid": s["amounts_unpaid_total"],  # None where payments are not tracked
         "nearest": nearest,
+        "step_up_short": {k: short[k] for k in _SHORT} if short else None,
         # its latest quarter-end test by the report's date (of any test, if it has none): a
         # facility behind the book has not delivered its financials, or its folder is gone (a
         # run names those). A revolver reported monthly does not hide overdue financials.
@@ -364,6 +372,9 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
             (c["latest_test"]["date"] for c in quarterly or tested), default=None
         ),
     }
+
+
+_SHORT = ("covenant", "title", "unit", "takes_effect", "required", "improvement_needed")
 
 
 def _by_status(rows: list[dict[str, Any]], comparing: bool) -> list[dict[str, Any]]:
@@ -393,6 +404,7 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
     return (
         r["ended"] is not None,  # after those still monitored
         _SEVERITY[r["status"]],
+        r["step_up_short"] is None,  # short of a coming step-up: nearer a breach than any
         Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
         r["facility"],
     )
@@ -400,8 +412,11 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
 
 def _needs_attention(row: dict[str, Any]) -> bool:
     """Anything but a clean bill (a status other than compliant, an open default, an amount
-    due not known to be paid) in a facility still monitored."""
-    clean = row["status"] == "compliant" and not (row["open_defaults"] or row["amounts_unpaid"])
+    due not known to be paid, a coming step-up its latest figures fall short of) in a facility
+    still monitored."""
+    clean = row["status"] == "compliant" and not (
+        row["open_defaults"] or row["amounts_unpaid"] or row["step_up_short"]
+    )
     return row["ended"] is None and not clean
 
 

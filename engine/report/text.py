@@ -86,6 +86,23 @@ def nearest(test: dict[str, Any] | None) -> str:
     return f"{test['covenant']} {test['title']}: {share} on {when(test)}"
 
 
+# How the portfolio view orders its rows, and what "Tested through" means; said by every format.
+PORTFOLIO_ORDER = (
+    "the most serious status first; among equals, one short of a coming step-up first, then "
+    "the least headroom; those whose monitoring ended last. Tested through: each one's latest "
+    "quarter-end test by the report's date."
+)
+
+
+def step_up_short(short: dict[str, Any] | None) -> str:
+    """A facility's first coming step-up its latest figures fall short of, for the portfolio
+    view: "6.18 from 1998-06-30: $4,000,000 short"."""
+    if short is None:
+        return ""
+    needed = amount(short["unit"], short["improvement_needed"])
+    return f"{short['covenant']} from {short['takes_effect']}: {needed} short"
+
+
 def open_defaults(count: int, of_default: int) -> str:
     """A facility's open defaults for the portfolio view, those that are events of default
     said where there are any: "2 (1 event of default)", "1", "0"."""
@@ -353,7 +370,7 @@ def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:
         else f"The sections of the {detailed:,} needing attention follow"
     )
     return (
-        f"{shown}; the other {not_detailed:,}, compliant with no open default or amount due, or "
-        "no longer monitored, are in this table only "
+        f"{shown}; the other {not_detailed:,}, compliant with nothing open, unpaid or short of "
+        "a coming step-up, or no longer monitored, are in this table only "
         '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
     )

@@ -188,6 +188,7 @@ def _portfolio(model: dict[str, Any]) -> Iterator[Line]:
     names += [f"Status on {then}", "Change"] if then else []
     names += ["Covenants in breach", "Open defaults"]
     names += ["Events of default", "Unpaid", "Nearest limit", "Its headroom", "Tested"]
+    names += ["Step-up short", "From", "Short by"]
     names += ["Tested through"]
     names += ["In full here"]
     rows = (_portfolio_row(r, then is not None) for r in model["portfolio"])
@@ -208,7 +209,7 @@ def _by_status(model: dict[str, Any]) -> Iterator[Line]:
 
 
 def _portfolio_row(r: dict[str, Any], comparing: bool) -> list[Any]:
-    t = r["nearest"] or {}
+    t, short = r["nearest"] or {}, r["step_up_short"] or {}
     why_not = "monitoring ended" if r["ended"] else "compliant, nothing open"
     return [
         r["facility"],
@@ -223,6 +224,9 @@ def _portfolio_row(r: dict[str, Any], comparing: bool) -> list[Any]:
         t.get("covenant"),
         _share(t.get("headroom_percent")),
         _day(t.get("date")),
+        short.get("covenant"),
+        _day(short.get("takes_effect")),
+        _number(short.get("improvement_needed"), short.get("unit")),
         _day(r["tested_through"]),
         "yes" if r["detailed"] else f"no ({why_not})",
     ]
