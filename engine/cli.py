@@ -673,10 +673,11 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
     failed = [d for d in result.deliveries if d.error]
     for delivery in result.deliveries:
         if delivery.error:
+            first = f" ({delivery.sent} sent before it)" if delivery.sent else ""
             out.note(
-                f"could not notify {delivery.channel} of {delivery.events} event(s) after "
-                f"{delivery.attempts} attempt(s): {delivery.error}; they stay pending and are "
-                "sent on the next run",
+                f"could not notify {delivery.channel} of {delivery.events - delivery.sent} "
+                f"event(s){first} after {delivery.attempts} attempt(s): {delivery.error}; they "
+                "stay pending and are sent on the next run",
                 channel=delivery.channel,
             )
         else:

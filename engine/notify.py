@@ -31,12 +31,18 @@ from .store import Location
 # amounts due are alerted themselves. Derived, so that a kind added to ATTENTION is alerted too.
 KINDS = frozenset(ATTENTION) - {"revolving_loan_reduction"}
 TIMEOUT = 10.0  # seconds for one attempt to connect and deliver
+# Events a webhook's POST carries at most, some 350 KB of JSON: a book's first run alerts
+# thousands, megabytes that receivers refuse, and a channel refused whole would fail every run.
+WEBHOOK_BATCH = 500
 SUBJECT_FACILITIES = 3  # facilities an e-mail's subject names; the body lists every event
 
 
 class Channel(Protocol):
     @property
     def channel(self) -> str: ...
+
+    @property
+    def batch(self) -> int | None: ...  # events a message carries at most (None: all)
 
     def deliver(self, events: list[audit.StoredEvent]) -> None: ...
 
@@ -65,6 +71,10 @@ class Email:
     @property
     def channel(self) -> str:
         return f"email:{','.join(sorted(self.to))}"
+
+    @property
+    def batch(self) -> None:
+        return None  # one message: a list of a book's first run is a megabyte or two of text
 
     def deliver(self, events: list[audit.StoredEvent]) -> None:
         # Imported here, not at the top: about 10 ms of a run's start, and most runs send nothing.
@@ -98,6 +108,10 @@ class Webhook:
     @property
     def channel(self) -> str:
         return f"webhook:{self.url}"
+
+    @property
+    def batch(self) -> int:
+        return WEBHOOK_BATCH
 
     def deliver(self, events: list[audit.StoredEvent]) -> None:
         body = json.dumps(
@@ -134,9 +148,10 @@ def _from_environment(name: str | None, what: str) -> str:
 @dataclass(frozen=True)
 class Delivery:
     channel: str
-    events: int
-    attempts: int
+    events: int  # pending
+    attempts: int  # of the last message tried
     error: str | None = None
+    sent: int = 0  # of the events, those delivered (all, without an error)
 
 
 @dataclass
@@ -157,6 +172,23 @@ class Notifier:
         return results
 
     def _send(self, db: Location, channel: Channel, events: list[audit.StoredEvent]) -> Delivery:
+        """The events in messages of at most `channel.batch`, each marked delivered once the
+        server accepted it: a failure leaves the rest pending, and what went is not sent
+        again."""
+        size, sent, attempt = channel.batch or len(events), 0, 0
+        for start in range(0, len(events), size):
+            batch = events[start : start + size]
+            attempt, error = self._attempts(channel, batch)
+            if error is not None:
+                return Delivery(channel.channel, len(events), attempt, error, sent)
+            audit.delivered(db, channel.channel, [e.seq for e in batch])
+            sent += len(batch)
+        return Delivery(channel.channel, len(events), attempt, None, sent)
+
+    def _attempts(
+        self, channel: Channel, events: list[audit.StoredEvent]
+    ) -> tuple[int, str | None]:
+        """One message, tried up to `attempts` times: the attempts made, and the last error."""
         error = None
         for attempt in range(1, self.attempts + 1):
             try:
@@ -166,9 +198,8 @@ class Notifier:
                 if attempt < self.attempts:
                     time.sleep(self.backoff * 2 ** (attempt - 1))
                 continue
-            audit.delivered(db, channel.channel, [e.seq for e in events])
-            return Delivery(channel.channel, len(events), attempt)
-        return Delivery(channel.channel, len(events), self.attempts, error)
+            return attempt, None
+        return self.attempts, error
 
 
 _EMAIL_KEYS = {"to", "smtp", "from", "starttls", "username", "password_env"}

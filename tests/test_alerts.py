@@ -337,17 +337,23 @@ def test_a_webhook_whose_secret_is_unset_is_not_sent_unsigned(
     assert webhook.seen == []
 
 
+def books_of_the_example(tmp_path: Path, *names: str) -> Path:
+    """A book of facilities, each a copy of the example's facts following its agreement."""
+    book = tmp_path / "book"
+    for name in names:
+        shutil.copytree(EXAMPLE_FACTS / "cerplex", book / name)
+        (book / name / "facility.toml").write_text(
+            f'[facility]\nagreement = "cerplex"\nborrower = "{name.title()} Inc."\n'
+        )
+    return book
+
+
 def test_an_emails_subject_names_a_few_facilities_of_a_book(tmp_path, smtp):
     """A book's first run alerts every facility with something new: the subject names three
     and counts the rest (five copies of the example: "and 2 more facilities"), where it had
     named them all, tens of kilobytes for thousands; the body still lists every event."""
     controller, mailbox = smtp
-    book = tmp_path / "book"
-    for name in ("alpha", "bravo", "charlie", "delta", "echo"):
-        shutil.copytree(EXAMPLE_FACTS / "cerplex", book / name)
-        (book / name / "facility.toml").write_text(
-            f'[facility]\nagreement = "cerplex"\nborrower = "{name.title()} Inc."\n'
-        )
+    book = books_of_the_example(tmp_path, "alpha", "bravo", "charlie", "delta", "echo")
     db = tmp_path / "log.db"
     flags = ["--email-to", "desk@lender.example", "--smtp", f"127.0.0.1:{controller.port}"]
     assert run(db, *flags, facts=book) == 1
@@ -363,3 +369,31 @@ def test_an_emails_subject_names_a_few_facilities_of_a_book(tmp_path, smtp):
         "delta",
         "echo",
     }
+
+
+def test_a_webhook_is_sent_a_books_events_in_posts_of_at_most_a_batch(
+    tmp_path, store_log, webhook, capsys
+):
+    """Two copies of the example alert 736 events (368 each): posts of 500 and 236, each with
+    its own Idempotency-Key. The second refused, the first stays delivered and the rest
+    pending; the next run sends the 236 alone."""
+    db, book = store_log.db, books_of_the_example(tmp_path, "alpha", "bravo")
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        f'[notify]\nattempts = 2\nbackoff_seconds = 0\n[[notify.webhook]]\nurl = "{url(webhook)}"\n'
+    )
+    webhook.statuses = [200, 500, 503]
+    assert run(db, "--config", str(config), facts=book) == 3
+    recorded = [e.seq for e in alerting(db)]
+    assert len(recorded) == 736
+    assert [len(body["events"]) for _, body in webhook.seen] == [500, 236, 236]
+    assert [e["seq"] for e in webhook.seen[0][1]["events"]] == recorded[:500]
+    err = capsys.readouterr().err
+    assert f"could not notify webhook:{url(webhook)} of 236 event(s) (500 sent before it)" in err
+
+    assert run(db, "--config", str(config), facts=book) == 0
+    assert [e["seq"] for e in webhook.seen[-1][1]["events"]] == recorded[500:]
+    keys = {headers["Idempotency-Key"] for headers, _ in webhook.seen}
+    assert len(keys) == 2  # the 236 tried three times under one key, the 500 under another
+    assert run(db, "--config", str(config), facts=book) == 0
+    assert len(webhook.seen) == 4  # delivered once, never again
