@@ -162,7 +162,7 @@ def test_a_report_lists_a_facility_whose_monitoring_ended_last(
             *counts,
             ("All facilities", 2),
         ]
-        assert workbook["Portfolio"].auto_filter.ref == "A1:M3"  # thirteen columns, two facilities
+        assert workbook["Portfolio"].auto_filter.ref == "A1:P3"  # sixteen columns, two facilities
 
 
 def test_an_end_withdrawn_from_facility_toml_tests_what_followed(
