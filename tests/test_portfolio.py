@@ -1441,3 +1441,50 @@ def test_a_compliant_facility_short_of_a_coming_step_up_needs_attention(tmp_path
         ("6.18", datetime(1998, 6, 30), 4000000),
         (None, None, None),
     ]
+
+
+def test_a_review_against_an_earlier_date_details_a_facility_that_got_better(
+    portfolio: Path, tmp_path: Path, capsys
+) -> None:
+    """plain's revolver falls short of Section 4.2(iii)'s $4,886,984 on July 15, 1998
+    (3,000,000 + 1,500,000 = 4,500,000: a Revolving Loan Reduction) and meets it on October 15
+    (3,000,000 + 2,000,000). As of December 31 it is compliant, so a report details it only
+    when compared to September 30, when it stood accelerated: better, and a reviewer asks why."""
+    write_table(
+        portfolio / "plain",
+        "revolver",
+        [
+            {
+                "date": day,
+                "revolving_loans_outstanding": "3,000,000",
+                "revolving_loans_available": available,
+            }
+            for day, available in (("1998-07-15", "1,500,000"), ("1998-10-15", "2,000,000"))
+        ],
+    )
+    db = tmp_path / "log.db"
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    capsys.readouterr()
+    on = ["report", "--db", str(db), "--as-of", "1998-12-31", "--format", "json"]
+    assert run(*on) == 0
+    rows = {r["facility"]: r for r in json.loads(capsys.readouterr().out)["portfolio"]}
+    assert (rows["plain"]["status"], rows["plain"]["detailed"]) == ("compliant", False)
+    assert run(*on, "--compare-to", "1998-09-30") == 0
+    rows = {r["facility"]: r for r in json.loads(capsys.readouterr().out)["portfolio"]}
+    plain = rows["plain"]
+    assert (plain["status_before"], plain["status"], plain["change"]) == (
+        "accelerated",
+        "compliant",
+        "better",
+    )
+    assert plain["detailed"] and rows["acme"]["detailed"]
+    assert (
+        run("report", "--db", str(db), "--as-of", "1998-12-31", "--compare-to", "1998-09-30") == 0
+    )
+    text = capsys.readouterr().out
+    assert "Each facility's sections follow." in text and "## Plain Manufacturing Co.:" in text
+    assert followed(200, 191, compared_to="1998-09-30").startswith(
+        "The sections of the 9 needing attention or changed since 1998-09-30 follow; the other "
+        "191, compliant with nothing open, unpaid or short of a coming step-up and unchanged "
+        "since 1998-09-30, or no longer monitored,"
+    )

@@ -64,7 +64,9 @@ def to_html(model: dict[str, Any], workers: int = 1, tick: Tick | None = None) -
     written. `tick` is told of each chart drawn: a book's report draws thousands, at about
     25 ms each."""
     template = _template(lambda facility: f"#covenants-{facility}")
-    after_portfolio = followed(len(model["portfolio"]), model["not_detailed"])
+    after_portfolio = followed(
+        len(model["portfolio"]), model["not_detailed"], compared_to=model["compared_to"]
+    )
     with _drawing(model, workers, tick) as chart:
         yield from template.generate(
             model=model,
@@ -95,7 +97,9 @@ def write_pages(
             "index": f"../{INDEX}",
         }
         index = {**model, "agreements": [], "events": []}
-        after_portfolio = followed(facilities, model["not_detailed"], paged=True)
+        after_portfolio = followed(
+            facilities, model["not_detailed"], paged=True, compared_to=model["compared_to"]
+        )
         pieces = template.generate(
             model=index, page="index", after_portfolio=after_portfolio, **context
         )

@@ -105,16 +105,17 @@ def to_markdown(model: dict[str, Any]) -> Iterator[str]:
 
 
 def _portfolio(model: dict[str, Any]) -> list[str]:
-    rows, not_detailed = model["portfolio"], model["not_detailed"]
+    rows, then = model["portfolio"], model["compared_to"]
+    after = followed(len(rows), model["not_detailed"], compared_to=then)
     out = [
         "## Portfolio",
         "",
-        f"{len(rows):,} facilities, {PORTFOLIO_ORDER} {followed(len(rows), not_detailed)}",
+        f"{len(rows):,} facilities, {PORTFOLIO_ORDER} {after}",
         "",
         tally(model["by_status"]),
         "",
     ]
-    if then := model["compared_to"]:
+    if then:
         out += [changes(then, model["changes"]), ""]
     # Unpaid amounts due, where some facility's payments are tracked (Notes, Section 4.1).
     tracked = any(r["unpaid"] is not None for r in rows)

@@ -209,7 +209,7 @@ def _parts_of(facts: _Facts, names: list[str]) -> Iterator[_Part]:
         model = _Agreement(name, used, day, horizon, thin_percent).model()
         _compared(model, events, then, thin_percent)
         row = portfolio_row(model)
-        row["detailed"] = detail == "all" or _needs_attention(row)
+        row["detailed"] = detail == "all" or _needs_attention(row) or _moved(row)
         yield _Part(
             len(events),
             len(used),
@@ -418,6 +418,12 @@ def _needs_attention(row: dict[str, Any]) -> bool:
         row["open_defaults"] or row["amounts_unpaid"] or row["step_up_short"]
     )
     return row["ended"] is None and not clean
+
+
+def _moved(row: dict[str, Any]) -> bool:
+    """Worse or better since the date compared to, in a facility still monitored: a review of
+    what changed wants to see why, a waiver that made it compliant as much as a breach."""
+    return row["ended"] is None and row["change"] in ("worse", "better")
 
 
 def _used(events: list[StoredEvent], day: date) -> list[StoredEvent]:

@@ -356,21 +356,26 @@ def changes(compared_to: str, counts: dict[str, int]) -> str:
     )
 
 
-def followed(facilities: int, not_detailed: int, paged: bool = False) -> str:
-    """What follows a portfolio view: every facility's sections, or those needing attention;
-    in a `paged` report each has a page of its own, which its name links to."""
+def followed(
+    facilities: int, not_detailed: int, paged: bool = False, compared_to: str | None = None
+) -> str:
+    """What follows a portfolio view: every facility's sections, or those needing attention
+    (or, `compared_to` a date, changed since it); in a `paged` report each has a page of its
+    own, which its name links to."""
     if not not_detailed:
         if paged:
             return "Each facility has a page of its own: follow its name."
         return "Each facility's sections follow."
     detailed = facilities - not_detailed
+    which = "needing attention" + (f" or changed since {compared_to}" if compared_to else "")
     shown = (
-        f"The {detailed:,} needing attention have a page each: follow the name"
+        f"The {detailed:,} {which} have a page each: follow the name"
         if paged
-        else f"The sections of the {detailed:,} needing attention follow"
+        else f"The sections of the {detailed:,} {which} follow"
     )
+    unchanged = f" and unchanged since {compared_to}" if compared_to else ""
     return (
         f"{shown}; the other {not_detailed:,}, compliant with nothing open, unpaid or short of "
-        "a coming step-up, or no longer monitored, are in this table only "
+        f"a coming step-up{unchanged}, or no longer monitored, are in this table only "
         '("covenant-monitor report --facility NAME" gives one in full, "--detail all" all).'
     )
