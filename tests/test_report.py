@@ -16,7 +16,7 @@ from engine import audit, report
 from engine.audit import StoredEvent
 from engine.pipeline import monitor
 from engine.report.markdown import md
-from engine.report.text import blocked_runs, ratio
+from engine.report.text import blocked_runs, ratio, step_up_sentence
 
 
 def logged(tmp_path: Path, rules: Path = RULES, facts: Path = EXAMPLE_FACTS) -> list[StoredEvent]:
@@ -447,3 +447,46 @@ def test_a_report_before_any_position_says_where_it_would_be_found(example):
     assert '"covenant-monitor run --as-of 1999-12-31 --db ANOTHER.db"' in text
     assert report.render(model, "html").decode().count(said) == 3
     assert said not in report.render(report.build(example), "md").decode()
+
+
+@pytest.mark.parametrize(
+    ("days", "warned"),
+    [
+        # Tightened to 10 days: the latest delivery, 21 days after filing (the 10-Q for
+        # 1997Q3), is 21 - 10 = 11 days over the coming maximum.
+        ("10", "the maximum falls from 20 days to 10 days. The latest value, 21 days"),
+        ("30", None),  # loosened to 30 days: nothing to warn of
+    ],
+)
+def test_a_maximum_that_falls_is_warned_of_and_one_that_rises_is_not(
+    tmp_path, rules_copy, days, warned
+):
+    """Stock Purchase Agreement Section 5(a) allows twenty days; given a second row from April
+    1, 1998 (the test's, not the agreement's), as a leverage ratio's maximum steps down. The
+    terms store a maximum as they store a minimum: a falling one had gone unwarned, and a
+    rising one was read as a minimum stepping up."""
+    path = rules_copy / "cerplex" / "covenant-spa-5a-delivery-of-reports.toml"
+    path.write_text(
+        path.read_text().replace(
+            'maximum = "20"\n',
+            'through = 1998-03-31\nmaximum = "20"\n',
+        )
+        + f'\n[[covenant.schedule]]\nfrom = 1998-04-01\nmaximum = "{days}"\n'
+        'table_row = "a test\'s row"\nsource = "test"\n'
+    )
+    events = logged(tmp_path, rules=rules_copy)
+    ups = [
+        u
+        for u in agreement(events, "1998-03-31")["summary"]["step_ups"]
+        if u["covenant"] == "SPA 5(a)"
+    ]
+    if warned is None:
+        assert ups == []
+        return
+    (up,) = ups
+    assert (up["breach_when"], up["takes_effect"], up["improvement_needed"]) == (
+        "above",
+        "1998-04-01",
+        "11",
+    )
+    assert warned in step_up_sentence(up) and "must improve by 11 days" in step_up_sentence(up)

@@ -374,7 +374,15 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-_SHORT = ("covenant", "title", "unit", "takes_effect", "required", "improvement_needed")
+_SHORT = (
+    "covenant",
+    "title",
+    "unit",
+    "breach_when",
+    "takes_effect",
+    "required",
+    "improvement_needed",
+)
 
 
 def _by_status(rows: list[dict[str, Any]], comparing: bool) -> list[dict[str, Any]]:
@@ -887,12 +895,16 @@ class _Agreement:
         return {"covenant": covenant["section"], "title": covenant["title"], **test}
 
     def _step_ups(self, covenant: dict[str, Any]) -> list[dict[str, Any]]:
+        """The limits that tighten at the coming quarter-ends: a minimum that rises, or a
+        maximum that falls. The terms store either limit as `minimum`; which it is, the
+        covenant's tests say (a covenant not yet tested is read as having a minimum)."""
         latest = covenant["latest_test"]
+        above = latest is not None and latest["breach_when"] == "above"
         found = []
         for before, row in pairwise(covenant["schedule"]):
             lift = Decimal(row["minimum"]) - Decimal(before["minimum"])
             takes_effect = date.fromisoformat(row["takes_effect"])
-            if lift <= 0 or not self.day <= takes_effect <= self.horizon:
+            if (-lift if above else lift) <= 0 or not self.day <= takes_effect <= self.horizon:
                 continue
             if latest and not _untested(row, latest, covenant["test"]):
                 continue
@@ -904,6 +916,7 @@ class _Agreement:
                     "covenant": covenant["section"],
                     "title": covenant["title"],
                     "unit": covenant["unit"],
+                    "breach_when": "above" if above else "below",
                     "takes_effect": row["takes_effect"],
                     "table_row": row["table_row"],
                     "source": row["source"],
@@ -914,18 +927,19 @@ class _Agreement:
                     "plus_value": str(plus) if covenant["plus"] else None,
                     "required": str(required),
                     "latest": latest,
-                    "improvement_needed": _shortfall(required, value),
+                    "improvement_needed": _shortfall(required, value, above),
                     "terms_seq": covenant["terms_seq"],
                 }
             )
         return found
 
 
-def _shortfall(required: Decimal, value: str | None) -> str | None:
-    """How far the latest value is below a coming minimum; "0" when it already meets it."""
+def _shortfall(required: Decimal, value: str | None, above: bool) -> str | None:
+    """How far the latest value is below a coming minimum (`above`: over a coming maximum);
+    "0" when it already meets it."""
     if value is None:
         return None
-    short = required - Decimal(value)
+    short = Decimal(value) - required if above else required - Decimal(value)
     return str(short) if short > 0 else "0"
 
 
@@ -977,6 +991,7 @@ def _test_row(event: StoredEvent, breach_seqs: dict[tuple[str, str], int]) -> di
         "clause": d.get("clause"),
         "table_row": d.get("table_row"),
         "source_row": d.get("source_row"),
+        "breach_when": d.get("breach_when", "below"),
         "breach_seq": breach_seqs.get((event.covenant or "", event.date.isoformat())),
     }
 

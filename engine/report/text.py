@@ -95,12 +95,13 @@ PORTFOLIO_ORDER = (
 
 
 def step_up_short(short: dict[str, Any] | None) -> str:
-    """A facility's first coming step-up its latest figures fall short of, for the portfolio
-    view: "6.18 from 1998-06-30: $4,000,000 short"."""
+    """A facility's first coming step its latest figures fall short of, for the portfolio
+    view: "6.18 from 1998-06-30: $4,000,000 short" (a maximum's: "... over")."""
     if short is None:
         return ""
     needed = amount(short["unit"], short["improvement_needed"])
-    return f"{short['covenant']} from {short['takes_effect']}: {needed} short"
+    side = "over" if short["breach_when"] == "above" else "short"
+    return f"{short['covenant']} from {short['takes_effect']}: {needed} {side}"
 
 
 def open_defaults(count: int, of_default: int) -> str:
@@ -117,9 +118,10 @@ def step_up_sentence(up: dict[str, Any]) -> str:
     plus = ""
     if up["plus"]:
         plus = f" plus {up['plus'].replace('_', ' ')} ({amount(unit, up['plus_value'])} so far)"
+    moves = "maximum falls" if up["breach_when"] == "above" else "minimum rises"
     text = (
         f"{up['covenant']} {up['title']}: from {up['takes_effect']} ({up['table_row']}) the "
-        f"minimum rises from {amount(unit, up['from_minimum'])} to "
+        f"{moves} from {amount(unit, up['from_minimum'])} to "
         f"{amount(unit, up['to_minimum'])}{plus}."
     )
     latest = up["latest"]
