@@ -490,3 +490,20 @@ def test_a_maximum_that_falls_is_warned_of_and_one_that_rises_is_not(
         "11",
     )
     assert warned in step_up_sentence(up) and "must improve by 11 days" in step_up_sentence(up)
+
+
+def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
+    """9.1's Senior Debt cap (First Amendment, Exhibit A item 7(B): $36,290,000 less Permanent
+    Reductions) and SPA 5(a)'s twenty days are maximums: the report had said of the cap
+    "minimum ...; breach when below", and headed both schedules "Minimum"."""
+    model = report.build(example, date(1998, 12, 31))
+    sides = {c["section"]: c["breach_when"] for c in model["agreements"][0]["covenants"]}
+    assert sides["9.1"] == sides["SPA 5(a)"] == "above"
+    assert sides["6.18"] == "below" and sides["6.3"] is None  # reported breaches only: no test
+    text = report.render(model, "md").decode()
+    assert "Metric: `debt_outstanding`, maximum + -term_loan_permanent_reductions" in text
+    assert "revolving_permanent_reductions; breach when above." in text
+    assert text.count("| Table row | From | Through | Maximum | Source |") == 2
+    html = report.render(model, "html").decode()
+    assert html.count("crosses mark tests above the maximum") == 2
+    assert "<summary>Schedule of maximums (1 row)</summary>" in html

@@ -24,6 +24,7 @@ from matplotlib.textpath import text_to_path
 from matplotlib.ticker import Formatter
 
 from ..values import later
+from .text import limit
 
 _STYLE = {
     "svg.fonttype": "none",  # text as <text>, rendered with the reader's own sans-serif
@@ -61,7 +62,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
         figure, axes = _canvas()
         for xs, ys in _threshold_runs(schedule, covenant["tests"], end):
             axes.plot(xs, ys, drawstyle="steps-post", color=_THRESHOLD, linewidth=1.6)
-        axes.plot([], [], color=_THRESHOLD, linewidth=1.6, label="minimum in force")
+        axes.plot([], [], color=_THRESHOLD, linewidth=1.6, label=f"{limit(covenant)} in force")
         axes.plot(
             [_day(t) for t in tests],
             [float(t["value"]) for t in tests],
@@ -80,7 +81,7 @@ def covenant_chart(covenant: dict[str, Any], state_on: str, horizon_through: str
                 s=70,
                 color=_BREACH,
                 zorder=5,
-                label="below the minimum",
+                label=f"{covenant['breach_when'] or 'beyond'} the {limit(covenant)}",
             )
         day = date.fromisoformat(state_on)
         if first <= day <= end:

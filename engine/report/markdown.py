@@ -15,6 +15,7 @@ from .text import (
     figure,
     followed,
     input_amount,
+    limit,
     money,
     nearest,
     no_position,
@@ -475,7 +476,8 @@ def _covenant(c: dict[str, Any]) -> list[str]:
         facts.append(f"Threshold in force at the latest test: {md(c['clause'])}.")
     if c["metric"]:
         plus = f" + {c['plus']}" if c["plus"] else ""
-        facts.append(f"Metric: `{c['metric']}`, minimum{plus}; breach when below.")
+        side = f" when {c['breach_when']}" if c["breach_when"] else ""
+        facts.append(f"Metric: `{c['metric']}`, {limit(c)}{plus}; breach{side}.")
     if c["grace_days"] is not None:
         facts.append(f"Grace: {c['grace_days']} days.")
     facts.append(f"Terms [{c['terms_seq']}] from `{c['rule_file']}`." if c["rule_file"] else "")
@@ -484,7 +486,7 @@ def _covenant(c: dict[str, Any]) -> list[str]:
         out += ["> " + md(" ".join(c["text"].split())), ""]
     if c["schedule"]:
         out += _table(
-            ["Table row", "From", "Through", "Minimum", "Source"],
+            ["Table row", "From", "Through", limit(c).capitalize(), "Source"],
             [
                 [
                     row["table_row"],

@@ -815,6 +815,9 @@ class _Agreement:
         t = terms.details if terms else {}
         tests = sorted((e for e in own if e.event == "test"), key=lambda e: (e.date, e.seq))
         latest = tests[-1] if tests else None
+        # A maximum or a minimum: the terms store either as `minimum`, a test says which (as
+        # it does only of a maximum); not known before the first test.
+        above = any(e.details.get("breach_when") == "above" for e in tests)
         status, notes = self._status(section, latest, t)
         schedule = [_schedule_row(row, t.get("test")) for row in t.get("schedule") or []]
         not_tested = [_seq_row(e, "period", "reason") for e in own if e.event == "not_tested"]
@@ -838,6 +841,7 @@ class _Agreement:
             "plus": t.get("plus"),
             "plus_source": t.get("plus_source"),
             "unit": t.get("unit"),
+            "breach_when": "above" if above else "below" if tests else None,
             "grace_days": t.get("grace_days"),
             "grace_note": t.get("grace_note"),
             "note": t.get("note"),
@@ -896,10 +900,9 @@ class _Agreement:
 
     def _step_ups(self, covenant: dict[str, Any]) -> list[dict[str, Any]]:
         """The limits that tighten at the coming quarter-ends: a minimum that rises, or a
-        maximum that falls. The terms store either limit as `minimum`; which it is, the
-        covenant's tests say (a covenant not yet tested is read as having a minimum)."""
+        maximum that falls (a covenant not yet tested is read as having a minimum)."""
         latest = covenant["latest_test"]
-        above = latest is not None and latest["breach_when"] == "above"
+        above = covenant["breach_when"] == "above"
         found = []
         for before, row in pairwise(covenant["schedule"]):
             lift = Decimal(row["minimum"]) - Decimal(before["minimum"])
@@ -991,7 +994,6 @@ def _test_row(event: StoredEvent, breach_seqs: dict[tuple[str, str], int]) -> di
         "clause": d.get("clause"),
         "table_row": d.get("table_row"),
         "source_row": d.get("source_row"),
-        "breach_when": d.get("breach_when", "below"),
         "breach_seq": breach_seqs.get((event.covenant or "", event.date.isoformat())),
     }
 

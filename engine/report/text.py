@@ -112,6 +112,12 @@ def open_defaults(count: int, of_default: int) -> str:
     return f"{count} ({of_default} event{'s' if of_default != 1 else ''} of default)"
 
 
+def limit(covenant: dict[str, Any]) -> str:
+    """What a covenant's threshold is: "maximum", "minimum", or "limit" before its first test
+    says which."""
+    return {"above": "maximum", "below": "minimum"}.get(covenant["breach_when"], "limit")
+
+
 def step_up_sentence(up: dict[str, Any]) -> str:
     """The step-up warning in words; shared by every format."""
     unit = up["unit"]
