@@ -194,9 +194,9 @@ def describe(event: StoredEvent) -> str:
     if kind in ("test", "breach", "revolving_loan_reduction") and "threshold" in d:
         if d.get("threshold") is None:
             return f"reported ({d.get('reported_by')})"
-        limit = "maximum" if d.get("breach_when") == "above" else "minimum"
+        bound = "maximum" if d.get("breach_when") == "above" else "minimum"
         body = (
-            f"{d.get('period')}: {figure(d, 'value')} vs {limit} "
+            f"{d.get('period')}: {figure(d, 'value')} vs {bound} "
             f"{figure(d, 'threshold')}, headroom {figure(d, 'headroom')}"
         )
         return body + (f" -> {d.get('result')}" if kind == "test" else "")
