@@ -77,13 +77,13 @@ def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):
     ]
     # Section 6.20, 1998Q1: 13,650,000 / 30,000,000 = 0.455 against 0.45; 0.005 / 0.45 = 1.11%.
     ratio = covenants["6.20"]
-    assert (ratio["Value"], ratio["Minimum"]) == (0.455, 0.45)
+    assert (ratio["Value"], ratio["Threshold"]) == (0.455, 0.45)
     assert ratio["Headroom %"] == pytest.approx(0.0111)
     assert ratio["Warning"] == "thin"
     assert ratio["Latest test"] == datetime(1998, 3, 28)
     # Section 6.18, 1998Q1: a $350,000 loss against a $391,000 loss floor: compliant by 41,000.
     profit = covenants["6.18"]
-    assert (profit["Value"], profit["Minimum"], profit["Headroom"]) == (-350000, -391000, 41000)
+    assert (profit["Value"], profit["Threshold"], profit["Headroom"]) == (-350000, -391000, 41000)
     assert isinstance(profit["Value"], int | float)
     # Section 6.3's only breach in the example (1996-09-20) was waived.
     assert covenants["6.3"]["In breach"] == "no"
@@ -98,7 +98,7 @@ def test_summary_lists_the_june_1998_step_up(book):
     june = next(s for s in steps if s["Section"] == "6.18")
     # (391,000) to 5,000,000; from the 1998Q1 loss of 350,000 it needs 5,350,000 more.
     assert june["Takes effect"] == datetime(1998, 6, 30)
-    assert (june["Minimum now"], june["Minimum then"]) == (-391000, 5000000)
+    assert (june["Limit now"], june["Limit then"]) == (-391000, 5000000)
     assert june["Improvement needed"] == 5350000
 
 
