@@ -504,6 +504,12 @@ def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
     assert "Metric: `debt_outstanding`, maximum + -term_loan_permanent_reductions" in text
     assert "revolving_permanent_reductions; breach when above." in text
     assert text.count("| Table row | From | Through | Maximum | Source |") == 2
+    # As of December 31, 1998: 5.2 and 6.21 in breach (events of default); 6.3 waived, 6.4
+    # suspended and 9.1 above its cap, which flags the excess rather than breaching: "other",
+    # whose words had said "not tested, waived or suspended".
+    s = model["agreements"][0]["summary"]
+    assert (s["compliant"], s["in_breach"], s["other"]) == (5, 2, 3)
+    assert "3 other (not tested, waived, suspended, accelerated or above a cap)" in text
     html = report.render(model, "html").decode()
     assert html.count("crosses mark tests above the maximum") == 2
     assert "<summary>Schedule of maximums (1 row)</summary>" in html

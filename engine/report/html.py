@@ -27,6 +27,7 @@ from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
     CHANGES,
+    OTHER,
     PORTFOLIO_ORDER,
     blocked_runs,
     changes,
@@ -184,7 +185,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         meter=headroom_meter,
         facility_href=facility_href,
     )
-    environment.globals["portfolio_order"] = PORTFOLIO_ORDER
+    environment.globals.update(portfolio_order=PORTFOLIO_ORDER, other=OTHER)
     return environment.get_template("report.html.j2")
 
 

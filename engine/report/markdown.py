@@ -8,6 +8,7 @@ from typing import Any
 
 from .text import (
     CHANGES,
+    OTHER,
     PORTFOLIO_ORDER,
     amount,
     blocked_runs,
@@ -180,7 +181,7 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     out += ["### Summary", ""]
     out += [
         f"- Covenants: {s['covenants']}: **{s['compliant']} compliant**, "
-        f"**{s['in_breach']} in breach**, {s['other']} other (not tested, waived or suspended)",
+        f"**{s['in_breach']} in breach**, {s['other']} other ({OTHER})",
         f"- Open defaults: **{s['open_defaults']}**, of which events of default: "
         f"**{s['events_of_default']}**",
         f"- Amounts due: {len(a['amounts_due'])}, totalling {money(s['amounts_due_total'], True)}"

@@ -86,6 +86,10 @@ def nearest(test: dict[str, Any] | None) -> str:
     return f"{test['covenant']} {test['title']}: {share} on {when(test)}"
 
 
+# What a summary counts as neither compliant nor in breach: no test to go by, or a breach that
+# is no default (waived, suspended; a Revolving Loan Reduction; Senior Debt above 9.1's cap).
+OTHER = "not tested, waived, suspended, accelerated or above a cap"
+
 # How the portfolio view orders its rows, and what "Tested through" means; said by every format.
 PORTFOLIO_ORDER = (
     "the most serious status first; among equals, one short of a coming step-up first, then "
