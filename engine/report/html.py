@@ -26,10 +26,10 @@ from . import INDEX, PAGES
 from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
-    CHANGES,
     OTHER,
     PORTFOLIO_ORDER,
     blocked_runs,
+    change,
     changes,
     figure,
     followed,
@@ -176,7 +176,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         step_up_short=step_up_short,
         no_position=no_position,
         changes=changes,
-        change=CHANGES.__getitem__,
+        change=change,
         input_amount=input_amount,
         blocked_runs=blocked_runs,
         unpaid=unpaid_words,

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .text import (
-    CHANGES,
     OTHER,
     PORTFOLIO_ORDER,
     amount,
     blocked_runs,
+    change,
     changes,
     figure,
     followed,
@@ -138,7 +138,7 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
                 r["name"] or "",
                 r["package"] or "",
                 r["status_label"],
-                *([r["status_before_label"] or "-", _change(r["change"])] if then else []),
+                *([r["status_before_label"] or "-", change(r["change"])] if then else []),
                 r["in_breach"],
                 open_defaults(r["open_defaults"], r["events_of_default"]),
                 *([_unpaid_cell(r)] if tracked else []),
@@ -150,10 +150,6 @@ def _portfolio(model: dict[str, Any]) -> list[str]:
         ],
     )
     return out
-
-
-def _change(change: str) -> str:
-    return "" if change == "same" else CHANGES[change]
 
 
 def _unpaid_cell(row: dict[str, Any]) -> str:

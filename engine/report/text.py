@@ -359,6 +359,12 @@ def tally(by_status: list[dict[str, Any]]) -> str:
 CHANGES = {"worse": "worse", "better": "better", "new": "first recorded since", "same": "unchanged"}
 
 
+def change(moved: str) -> str:
+    """A facility's change in the portfolio view's table: blank when unchanged, so that the
+    changes stand out (Excel, which filters, says "unchanged")."""
+    return "" if moved == "same" else CHANGES[moved]
+
+
 def changes(compared_to: str, counts: dict[str, int]) -> str:
     """How the book's facilities moved since the date compared to, after `tally`."""
     said = ", ".join(f"{counts[c]:,} {words}" for c, words in CHANGES.items() if counts.get(c))
