@@ -231,15 +231,23 @@ class InterestTerms:
 
     @cached_property
     def payment_dates(self) -> tuple[date, ...]:
-        """Every interest payment date through maturity: the semi-annual dates, then the
-        monthly date on the day of the month `monthly_from` falls on. Computed once: the
-        loader checks every election against it and the ledger walks it several times."""
-        dates = set(self.semi_annual)
-        months = 0
-        while (day := self.monthly_from + relativedelta(months=months)) <= self.maturity:
-            dates.add(day)
-            months += 1
-        return tuple(sorted(dates))
+        """Computed once: the loader checks every election against them and the ledger walks
+        them several times."""
+        return payment_dates(self.semi_annual, self.monthly_from, self.maturity)
+
+
+def payment_dates(
+    semi_annual: Iterable[date], monthly_from: date, maturity: date
+) -> tuple[date, ...]:
+    """Every interest payment date through maturity: the semi-annual dates, then the monthly
+    date on the day of the month `monthly_from` falls on. The report works them out again
+    from the terms the log recorded."""
+    dates = set(semi_annual)
+    months = 0
+    while (day := monthly_from + relativedelta(months=months)) <= maturity:
+        dates.add(day)
+        months += 1
+    return tuple(sorted(dates))
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ def _interest(terms: InterestTerms) -> dict[str, Any]:
         "calendar": str(terms.calendar),
         "calendar_note": terms.calendar_note,
         "maturity": terms.maturity.isoformat(),
+        "maturity_source": terms.maturity_source,
         "rates": [
             {
                 "from": r.start.isoformat(),

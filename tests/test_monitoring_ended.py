@@ -144,6 +144,16 @@ def test_a_report_lists_a_facility_whose_monitoring_ended_last(
         ("sold", None, True),
         ("kept", None, False),
     ]
+    # Its calendar, while it is monitored: the Notes' interest on the 19th (Section 4.1(a)(y))
+    (detailed,) = model["agreements"]
+    assert [x["date"] for x in detailed["dates_ahead"]][:2] == ["1998-09-19", "1998-10-19"]
+    # and none once it has ended, when kept's goes on
+    args = ["report", "--db", str(db), "--format", "json", "--as-of", "1998-09-01"]
+    assert cli.main([*args, "--detail", "all"]) == 0
+    ahead = {
+        a["agreement"]: a["dates_ahead"] for a in json.loads(capsys.readouterr().out)["agreements"]
+    }
+    assert (ahead["sold"], ahead["kept"][0]["date"]) == ([], "1998-09-19")
     assert cli.main(["report", "--db", str(db), "--as-of", "1998-08-30"]) == 0
     assert "\nBy status: 1 event of default; 1 compliant.\n" in capsys.readouterr().out
     # In Excel, a sheet of its own, with the facilities counted in all; the Portfolio's rows

@@ -513,3 +513,118 @@ def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
     html = report.render(model, "html").decode()
     assert html.count("crosses mark tests above the maximum") == 2
     assert "<summary>Schedule of maximums (1 row)</summary>" in html
+
+
+def ahead(model: dict) -> list[tuple[str, str, str]]:
+    return [(x["date"], x["kind"], x["covenant"]) for x in model["dates_ahead"]]
+
+
+def test_dates_ahead_in_march_1998_worked_by_hand(example):
+    """As of March 31, 1998 the horizon runs through September 30, 1998. Section 4.1(a), as the
+    First Amendment (Exhibit A item 1) has it: interest "payable ... (y) monthly on the
+    nineteenth (19th) day of each month thereafter commencing March 19, 1998", so April 19 to
+    September 19. The limits that tighten (Exhibit A items 3 to 6), against the latest tests of
+    1998Q1 (1998-03-28): 6.21 from (14,642,000) to (13,842,000) on March 31, which (14,000,000)
+    misses by 158,000, then to 5,000,000 from May 2, by 19,000,000; on June 30, 6.18 from
+    (391,000) to 5,000,000, (350,000) short by 5,350,000; 6.19 from 0.425 to 0.67, 0.44 short
+    by 0.23; 6.20 from 0.45 to 1.00, 0.455 short by 0.545."""
+    model = agreement(example, "1998-03-31")
+    assert ahead(model) == [
+        ("1998-03-31", "step_up", "6.21"),
+        ("1998-04-19", "interest_payment", "4.1"),
+        ("1998-05-02", "step_up", "6.21"),
+        ("1998-05-19", "interest_payment", "4.1"),
+        ("1998-06-19", "interest_payment", "4.1"),
+        ("1998-06-30", "step_up", "6.18"),
+        ("1998-06-30", "step_up", "6.19"),
+        ("1998-06-30", "step_up", "6.20"),
+        ("1998-07-19", "interest_payment", "4.1"),
+        ("1998-08-19", "interest_payment", "4.1"),
+        ("1998-09-19", "interest_payment", "4.1"),
+    ]
+    steps = [x for x in model["dates_ahead"] if x["kind"] == "step_up"]
+    assert [Decimal(x["improvement_needed"]) for x in steps] == [
+        Decimal(158000),
+        Decimal(19000000),
+        Decimal(5350000),
+        Decimal("0.23"),
+        Decimal("0.545"),
+    ]
+    first = model["dates_ahead"][1]
+    assert first["clause"].endswith("Exhibit A item 1, Section 4.1(a)(x) and (y)")
+    assert first["text"] == "Interest on the Notes is payable."
+    assert steps[1]["text"] == (
+        "The minimum rises from ($13,842,000) to $5,000,000 plus net securities proceeds ($0 so "
+        "far): the latest value, ($14,000,000) (1998-03-28), is short of it by $19,000,000."
+    )
+
+
+def test_dates_ahead_an_election_notice_until_it_is_given(example):
+    """To add Additional Capitalized Interest Amounts on February 19, 1998 (a Thursday), the
+    Company must give notice "not less than three (3) Business Days prior" (Section 4.1(c)(i)):
+    Wednesday 18, Tuesday 17, then Friday 13, Monday 16 being Washington's Birthday, when New
+    York's banks close. pik_elections.csv has it given on February 13: listed as of the 12th,
+    not as of the 13th."""
+    before = agreement(example, "1998-02-12")["dates_ahead"]
+    assert [(x["date"], x["kind"]) for x in before[:2]] == [
+        ("1998-02-13", "notice_deadline"),
+        ("1998-02-19", "interest_payment"),
+    ]
+    assert before[0]["to"] == "each holder of a Note"
+    assert before[0]["clause"].endswith("Section 4.1(c)(i)")
+    given = agreement(example, "1998-02-13")["dates_ahead"]
+    assert "notice_deadline" not in {x["kind"] for x in given}
+
+
+def test_dates_ahead_a_grace_period_running_out(tmp_path, rules_copy):
+    """With ten days' grace, 6.18's 1997Q3 breach (1997-09-27) is an Event of Default from
+    October 7, 1997 unless cured or waived: a date ahead on the 6th, not on the 7th."""
+    path = rules_copy / "cerplex" / "covenant-6.18-minimum-profitability.toml"
+    path.write_text(path.read_text().replace("grace_days = 0", "grace_days = 10"))
+    events = logged(tmp_path, rules=rules_copy)
+    (grace,) = [
+        x for x in agreement(events, "1997-10-06")["dates_ahead"] if x["kind"] == "grace_ends"
+    ]
+    assert (grace["date"], grace["covenant"], grace["breach_date"]) == (
+        "1997-10-07",
+        "6.18",
+        "1997-09-27",
+    )
+    assert grace["text"].startswith("The grace period (10 days) of the breach of 1997-09-27")
+    later = agreement(events, "1997-10-07")["dates_ahead"]
+    assert "grace_ends" not in {x["kind"] for x in later}
+
+
+def test_dates_ahead_a_suspension_ending_at_the_latest_and_the_maturity(example):
+    """The Waiver of October 31, 1996 (Section 1) suspends 6.3 and 6.4 until the earlier of a
+    senior lender's action and November 30, 1996: as of November 1 both end by the 30th at the
+    latest; the senior lender acted on November 22 (events.csv), after which neither is
+    listed. The Notes are due November 19, 2001 (First Amendment, Recital B)."""
+    assert ahead(agreement(example, "1996-11-01")) == [
+        ("1996-11-30", "suspension_ends", "6.3"),
+        ("1996-11-30", "suspension_ends", "6.4"),
+    ]
+    assert ahead(agreement(example, "1996-11-22")) == []
+    maturity = agreement(example, "2001-06-30")["dates_ahead"]
+    assert [(x["date"], x["kind"]) for x in maturity[-2:]] == [
+        ("2001-11-19", "maturity"),
+        ("2001-11-19", "interest_payment"),
+    ]
+    assert "Recital B" in maturity[-2]["clause"]
+
+
+def test_dates_ahead_in_markdown_and_html(example):
+    model = report.build(example, date(1998, 3, 31))
+    text = report.render(model, "md").decode()
+    assert (
+        "#### Dates ahead\n\nFrom 1998-03-31 through 1998-09-30 (the next two quarter-ends):"
+        in text
+    )
+    assert re.search(
+        r"\| 1998-04-19 \\\[\d+\\\] \| 4\.1 Interest; Capitalized Interest Amounts \| "
+        r"Interest on the Notes is payable\. \| First Amendment",
+        text,
+    )
+    html = report.render(model, "html").decode()
+    assert '<div class="ahead" id="ahead-cerplex">' in html
+    assert html.count("Interest on the Notes is payable.") == 6

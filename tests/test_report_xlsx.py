@@ -48,14 +48,35 @@ def rows(sheet, header_row: int = 1) -> list[dict]:
 def test_the_sheets_and_their_frozen_headers(book):
     # As of March 31, 1998 the Notes have a ledger but no position: each run records one on
     # its own as-of date (here the day the tests run), which is after the report's date.
-    assert book.sheetnames == ["Summary", "Tests", "Events", "Amounts and notices", "Notes"]
+    assert book.sheetnames == [
+        "Summary",
+        "Tests",
+        "Events",
+        "Amounts and notices",
+        "Dates ahead",
+        "Notes",
+    ]
     assert book["Summary"].freeze_panes == "D7"
+    assert book["Dates ahead"].freeze_panes == "C2"
     assert book["Tests"].freeze_panes == "D2"
     assert book["Events"].freeze_panes == "B2"
     assert book["Amounts and notices"].freeze_panes == "A2"
     assert book["Tests"]["A1"].font.bold
     width = book["Summary"].column_dimensions["C"].width
     assert 20 < width <= 60  # covenant titles are long; the cap keeps the sheet usable
+
+
+def test_dates_ahead_are_dates_with_their_clause(book):
+    """Through September 30, 1998: the monthly interest dates on the 19th from April (Section
+    4.1(a)(y), First Amendment, Exhibit A item 1) among the step-ups; 6.21's to $5,000,000
+    from May 2, 1998 (Exhibit A item 6)."""
+    ahead = rows(book["Dates ahead"])
+    interest = [r["Date"] for r in ahead if r["Kind"] == "interest payment"]
+    assert interest == [datetime(1998, month, 19) for month in range(4, 10)]
+    (may,) = [r for r in ahead if r["Date"] == datetime(1998, 5, 2)]
+    assert (may["Agreement"], may["Covenant"], may["Kind"]) == ("cerplex", "6.21", "step up")
+    assert may["Clause"].endswith("row 'May 2, 1998 and thereafter'")
+    assert isinstance(may["Seq"], int)
 
 
 def test_summary_holds_the_state_date_and_each_covenant_as_numbers(book):

@@ -191,6 +191,7 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         out += [f"- {words} {' '.join(f'[{n}]' for n in unpaid['seqs'])}"]
     out += [""]
     out += _open_defaults(a) + _money_and_notices(a) + _warnings(model, a)
+    out += _dates_ahead(model, a)
     out += ["### Covenants", ""]
     then = a["before"]["date"] if a["before"] else None
     out += _table(
@@ -464,6 +465,32 @@ def _warnings(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
     for up in s["step_ups"]:
         out.append("- " + md(step_up_sentence(up)) + f" [{up['terms_seq']}]")
     return [*out, ""]
+
+
+def _dates_ahead(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
+    horizon = model["horizon"]
+    out = [
+        "#### Dates ahead",
+        "",
+        f"From {horizon['after']} through {horizon['through']} (the next two quarter-ends):",
+        "",
+    ]
+    if not a["dates_ahead"]:
+        return [*out, "None.", ""]
+    return out + list(
+        _table(
+            ["Date", "Covenant", "What", "Clause"],
+            (
+                [
+                    f"{x['date']} [{x['seq']}]",
+                    f"{x['covenant']} {x['title'] or ''}".rstrip(),
+                    x["text"],
+                    x["clause"] or "",
+                ]
+                for x in a["dates_ahead"]
+            ),
+        )
+    )
 
 
 def _covenant(c: dict[str, Any]) -> list[str]:

@@ -20,9 +20,10 @@ from typing import Any
 from .. import processes
 from ..audit import StoredEvent
 from ..ledger import ACCELERATION, IN_CASH
+from ..rules import payment_dates
 from ..values import FiscalQuarter
 from .shelf import Shelf, Shelved
-from .text import describe, restatement
+from .text import AHEAD, ahead_words, describe, restatement
 
 THIN_HEADROOM_PERCENT = Decimal(10)
 QUARTERS_AHEAD = 2  # step-ups are looked for at this many coming quarter-ends
@@ -374,6 +375,17 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# What a step-up in the dates ahead says.
+_STEP = (
+    "unit",
+    "breach_when",
+    "from_minimum",
+    "to_minimum",
+    "plus",
+    "plus_value",
+    "latest",
+    "improvement_needed",
+)
 _SHORT = (
     "covenant",
     "title",
@@ -520,6 +532,7 @@ class _Lifecycle:
     steps: list[dict[str, Any]] = field(default_factory=list)
     status: str = "breach"
     status_note: str = ""
+    default: StoredEvent | None = None  # the Default, while it is in its grace period
 
     def model(self) -> dict[str, Any]:
         d = self.breach.details
@@ -569,6 +582,11 @@ class _Agreement:
             self.kinds[event.event].append(event)
             if event.covenant and event.covenant not in interest:
                 self.by_covenant[event.covenant].append(event)
+        self.titles = {
+            e.covenant: e.details.get("title")
+            for kind in ("covenant_terms", "interest_terms")
+            for e in self.kinds[kind]
+        }
         self.lifecycles = self._lifecycles()
         # The breach (or Revolving Loan Reduction) event each failed test led to, by its key.
         self.breach_seqs = {key: life.breach.seq for key, life in self.lifecycles.items()}
@@ -601,6 +619,7 @@ class _Agreement:
                 eod_on = default.details.get("event_of_default_on")
                 if eod_on and date.fromisoformat(eod_on) > self.day:
                     life.status, life.status_note = "in_grace", f"until {eod_on}"
+                    life.default = default
             if eod := done.get("event_of_default"):
                 life.status = "event_of_default"
                 grace = eod.details.get("grace_days")
@@ -680,6 +699,7 @@ class _Agreement:
             buckets[c["bucket"]] += 1
         endings = self.kinds["monitoring_ended"]
         ended = _seq_row(max(endings, key=lambda e: e.seq), "reason") if endings else None
+        step_ups = [] if ended else [up for c in covenants for up in self._step_ups(c)]
         return {
             "agreement": self.name,
             "facility_name": agreement.details.get("facility_name") if agreement else None,
@@ -704,9 +724,11 @@ class _Agreement:
                 "amounts_unpaid_total": _amounts_unpaid_total(amounts),
                 "unpaid": _unpaid_in_all(notes),
                 "thin_headroom": [w for c in covenants if (w := self._thin(c))],
-                "step_ups": [] if ended else [up for c in covenants for up in self._step_ups(c)],
+                "step_ups": step_ups,
             },
             "covenants": covenants,
+            # what falls due, ends or takes effect from the report's date through the horizon
+            "dates_ahead": [] if ended else self._dates_ahead(step_ups, notices),
             "lifecycles": lifecycles,
             "open_defaults": open_defaults,
             "amounts_due": amounts,
@@ -736,6 +758,88 @@ class _Agreement:
                 for e in self.kinds["restatement"]
             ],
         }
+
+    def _dates_ahead(
+        self,
+        step_ups: list[dict[str, Any]],
+        notices: list[dict[str, Any]],
+    ) -> list[dict[str, Any]]:
+        """The calendar a reviewer works to, from the report's date through the horizon:
+        interest payment dates and maturity, grace periods running out, notice deadlines,
+        limits that tighten and suspensions that end at the latest, each with the clause and
+        the event it rests on. (An amount due is recorded on the day it falls due: the
+        amounts due say what is unpaid.)"""
+        found: list[dict[str, Any]] = []
+
+        def add(day: str | date, kind: str, covenant: str | None, seq: int, **item: Any) -> None:
+            if self.day <= _day(day) <= self.horizon:
+                title = self.titles.get(covenant)
+                found.append(
+                    {"date": str(day), "kind": kind, "covenant": covenant, "title": title}
+                    | item
+                    | {"seq": seq}
+                )
+
+        for terms in self.kinds["interest_terms"]:
+            d, section = terms.details, terms.covenant
+            pay, maturity = d["payment_dates"], date.fromisoformat(d["maturity"])
+            semi_annual = [date.fromisoformat(x) for x in pay["semi_annual"]]
+            for day in payment_dates(semi_annual, _day(pay["monthly_from"]), maturity):
+                add(day, "interest_payment", section, terms.seq, clause=pay["source"])
+            add(maturity, "maturity", section, terms.seq, clause=d.get("maturity_source"))
+        for life in self.lifecycles.values():
+            if (default := life.default) is not None:
+                d = default.details
+                add(
+                    d["event_of_default_on"],
+                    "grace_ends",
+                    life.covenant,
+                    default.seq,
+                    breach_date=life.breach.date.isoformat(),
+                    grace_days=d.get("grace_days"),
+                    clause=d.get("clause"),
+                )
+        for n in notices:
+            if not n["given_on"] or _day(n["given_on"]) > self.day:  # not given by the date
+                add(
+                    n["deadline"],
+                    "notice_deadline",
+                    n["covenant"],
+                    n["seq"],
+                    to=n["to"],
+                    reason=n["reason"],
+                    clause=n["clause"],
+                )
+        for up in step_ups:
+            add(
+                up["takes_effect"],
+                "step_up",
+                up["covenant"],
+                up["terms_seq"],
+                **{k: up[k] for k in _STEP},
+                clause=up["source"],
+            )
+        for event in self.kinds["covenant_suspended"]:
+            d = event.details
+            ends = [x for x in d.get("until_earlier_of") or () if _is_date(x)]
+            reinstated = any(
+                r.covenant == event.covenant and r.date >= event.date
+                for r in self.kinds["reinstatement_date"]
+            )
+            if ends and not reinstated:
+                add(
+                    min(ends),
+                    "suspension_ends",
+                    event.covenant,
+                    event.seq,
+                    instrument=d.get("instrument"),
+                    until_earlier_of=d.get("until_earlier_of"),
+                    clause=d.get("clause"),
+                )
+        found.sort(key=lambda x: (x["date"], AHEAD.index(x["kind"]), _section_key(x["covenant"])))
+        for item in found:
+            item["text"] = ahead_words(item)
+        return found
 
     def _paid_against(self, amounts: list[dict[str, Any]], notes: list[dict[str, Any]]) -> None:
         """Each amount due's `paid` and `unpaid` by the report's date: the payments applied to
@@ -935,6 +1039,18 @@ class _Agreement:
                 }
             )
         return found
+
+
+def _day(day: str | date) -> date:
+    return day if isinstance(day, date) else date.fromisoformat(day)
+
+
+def _is_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _shortfall(required: Decimal, value: str | None, above: bool) -> str | None:

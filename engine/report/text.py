@@ -122,18 +122,25 @@ def limit(covenant: dict[str, Any]) -> str:
     return {"above": "maximum", "below": "minimum"}.get(covenant["breach_when"], "limit")
 
 
-def step_up_sentence(up: dict[str, Any]) -> str:
-    """The step-up warning in words; shared by every format."""
+def _moves(up: dict[str, Any]) -> str:
+    """ "the minimum rises from $1 to $2" (a maximum's: "the maximum falls ..."), and what is
+    added to it."""
     unit = up["unit"]
+    moves = "maximum falls" if up["breach_when"] == "above" else "minimum rises"
     plus = ""
     if up["plus"]:
         plus = f" plus {up['plus'].replace('_', ' ')} ({amount(unit, up['plus_value'])} so far)"
-    moves = "maximum falls" if up["breach_when"] == "above" else "minimum rises"
-    text = (
-        f"{up['covenant']} {up['title']}: from {up['takes_effect']} ({up['table_row']}) the "
-        f"{moves} from {amount(unit, up['from_minimum'])} to "
-        f"{amount(unit, up['to_minimum'])}{plus}."
+    return (
+        f"the {moves} from {amount(unit, up['from_minimum'])} to "
+        f"{amount(unit, up['to_minimum'])}{plus}"
     )
+
+
+def step_up_sentence(up: dict[str, Any]) -> str:
+    """The step-up warning in words; shared by every format."""
+    unit = up["unit"]
+    text = f"{up['covenant']} {up['title']}: from {up['takes_effect']} ({up['table_row']}) "
+    text += _moves(up) + "."
     latest = up["latest"]
     if latest is None:
         return text + " No test yet to compare with."
@@ -147,6 +154,52 @@ def step_up_sentence(up: dict[str, Any]) -> str:
     return (
         text + f" The latest value, {amount(unit, latest['value'])} ({tested}), must improve by "
         f"{amount(unit, needed)} to comply. ({up['source']})"
+    )
+
+
+# What the report's dates ahead are, in the order those of one day are listed.
+AHEAD = (
+    "grace_ends",
+    "notice_deadline",
+    "maturity",
+    "interest_payment",
+    "step_up",
+    "suspension_ends",
+)
+
+
+def ahead_words(item: dict[str, Any]) -> str:
+    """What happens on one of the report's dates ahead, in words; shared by every format."""
+    kind = item["kind"]
+    if kind == "interest_payment":
+        return "Interest on the Notes is payable."
+    if kind == "maturity":
+        return "The Notes mature: their principal and interest fall due."
+    if kind == "grace_ends":
+        return (
+            f"The grace period ({item['grace_days']} days) of the breach of "
+            f"{item['breach_date']} runs out: unless it is cured or waived before, it is an "
+            "Event of Default from this day."
+        )
+    if kind == "notice_deadline":
+        return f"Last day of the notice to {item['to']}: {item['reason']}."
+    if kind == "step_up":
+        latest, needed = item["latest"], item["improvement_needed"]
+        moves = _moves(item)
+        text = moves[0].upper() + moves[1:]
+        if latest is None:
+            return text + ": no test yet to compare with."
+        if needed is None:
+            return f"{text}: the latest test ({when(latest)}) has no value to compare with."
+        value = f"the latest value, {amount(item['unit'], latest['value'])} ({when(latest)}),"
+        if needed == "0":
+            return f"{text}: {value} already meets it."
+        side = "over it" if item["breach_when"] == "above" else "short of it"
+        return f"{text}: {value} is {side} by {amount(item['unit'], needed)}."
+    until = " and ".join(x.replace("_", " ") for x in item["until_earlier_of"])
+    return (
+        f"The suspension by {item['instrument']} ends at the latest (the earlier of {until}): "
+        "the covenant is in full force again after it."
     )
 
 

@@ -3,8 +3,9 @@
 Sheets: Portfolio (one row per facility, when there are several) and By status (how many
 facilities stand at each), Summary (status of every covenant, totals per agreement, step-ups
 coming), Tests (one row per covenant test), Events (the audit-log events the report rests on),
-Amounts and notices, and where there are Notes (Section 4.1) Notes (each one's ledger), Note
-positions (where each stands, what is unpaid, the prepayment quote) and Overdue.
+Amounts and notices, Dates ahead (the calendar through the next two quarter-ends), and where
+there are Notes (Section 4.1) Notes (each one's ledger), Note positions (where each stands,
+what is unpaid, the prepayment quote) and Overdue.
 A sheet longer than Excel's limit goes on in "Events (2)", "Events (3)"..., each with the
 table's header.
 Text is always stored as text: a borrower's note that begins with "=" never becomes a formula.
@@ -60,6 +61,7 @@ def to_xlsx(model: dict[str, Any], out: BinaryIO) -> None:
         ("Tests", partial(_tests, inputs=_inputs(model)), "D2", True),
         ("Events", _events, "B2", True),
         ("Amounts and notices", _amounts_and_notices, "A2", False),
+        ("Dates ahead", _dates_ahead, "C2", True),
         ("Notes", _notes, "D2", True),
         ("Note positions", _note_positions, "C2", True),
         ("Overdue", _overdue, "D2", True),
@@ -549,6 +551,26 @@ def _amounts_and_notices_rows(a: dict[str, Any]) -> Iterator[list[Any]]:
             n["clause"],
             n["seq"],
         ]
+
+
+def _dates_ahead(model: dict[str, Any]) -> Iterator[Line]:
+    yield from _rows_if_any(
+        ["Agreement", "Date", "Covenant", "Title", "Kind", "What", "Clause", "Seq"],
+        (
+            [
+                a["agreement"],
+                _day(x["date"]),
+                x["covenant"],
+                x["title"],
+                x["kind"].replace("_", " "),
+                x["text"],
+                x["clause"],
+                x["seq"],
+            ]
+            for a in model["agreements"]
+            for x in a["dates_ahead"]
+        ),
+    )
 
 
 def _rows_if_any(names: list[str], rows: Iterable[list[Any]]) -> Iterator[Line]:
