@@ -783,7 +783,7 @@ class _Agreement:
         for terms in self.kinds["interest_terms"]:
             d, section = terms.details, terms.covenant
             pay, maturity = d["payment_dates"], date.fromisoformat(d["maturity"])
-            semi_annual = [date.fromisoformat(x) for x in pay["semi_annual"]]
+            semi_annual = tuple(date.fromisoformat(x) for x in pay["semi_annual"])
             for day in payment_dates(semi_annual, _day(pay["monthly_from"]), maturity):
                 add(day, "interest_payment", section, terms.seq, clause=pay["source"])
             add(maturity, "maturity", section, terms.seq, clause=d.get("maturity_source"))
