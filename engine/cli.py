@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from time import monotonic
 from typing import Any, BinaryIO, NamedTuple
@@ -657,8 +659,12 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
             last_recorded_as_of=day,
         )
     stored = sum(result.new.values())
-    for event in audit.written(args.db, result.first_seq, stored, () if listed else _ROUTINE):
-        out.event(event)
+    written = audit.written(args.db, result.first_seq, stored, () if listed else _ROUTINE)
+    # A facility's events in date order: the log records its covenants' lifecycle, then its
+    # Notes' ledger, holder by holder, and read in that order the dates ran back and forth.
+    for _, facility in groupby(written, key=attrgetter("agreement")):
+        for event in sorted(facility, key=attrgetter("date")):
+            out.event(event)
     already = result.produced - (stored - result.new["restatement"])
     routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
     counted = "".join(f", {n} {_counted(kind, n)}" for kind, n in routine)

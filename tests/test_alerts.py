@@ -111,7 +111,7 @@ def test_an_email_lists_what_needs_attention_once(tmp_path, store_log, smtp, cap
     assert [line for line in body.splitlines() if line.startswith("[")] == [
         f"[{e.seq}] {one_line(e)}" for e in sent
     ]
-    assert "1997-11-29  cerplex    6.21  event_of_default" in body
+    assert "1997-11-29  cerplex    6.21     event_of_default" in body
     assert "$412,202.53 due 1997-09-02" in body
     # note_payments.csv pays nothing after May 19, 1998: the missed payments are alerted.
     assert "the interest due 1998-06-19 ($108,598.63) not paid that day" in body

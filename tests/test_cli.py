@@ -43,9 +43,28 @@ def log_json(db: Path, capsys) -> list[dict]:
 def test_run_exits_1_on_new_breaches_then_0_on_a_rerun(db, capsys):
     assert run_example(db) == 1
     out = capsys.readouterr().out
-    assert "6.18  breach" in out and "[First Amendment Agreement" in out
+    assert "6.18     breach" in out and "[First Amendment Agreement" in out
     assert run_example(db) == 0
     assert "0 new event(s)" in capsys.readouterr().out
+
+
+def test_run_lists_each_facilitys_events_by_date_in_columns(tmp_path, capsys):
+    """The log records the covenants' lifecycle before the Notes' ledger; `run` prints them by
+    date, so the Section 4.1 election notice for February 19, 1998 (dated from the payment
+    date before it, August 19, 1997) comes before the Revolving Loan Reduction of September
+    2, 1997, and the covenant and kind columns line up whatever their width ("SPA 5(a)",
+    "initial_amount_accelerated")."""
+    assert run_example(tmp_path / "log.db", "--as-of", "1998-12-31") == 1
+    lines = [line for line in capsys.readouterr().out.splitlines() if line[:2] == "19"]
+    assert [line[:10] for line in lines] == sorted(line[:10] for line in lines)
+
+    def first(start: str) -> int:
+        return next(n for n, line in enumerate(lines) if line.startswith(start))
+
+    notice = "1997-08-19  cerplex    4.1      notice_required            notice to each"
+    assert first(notice) < first("1997-09-02  cerplex    4.2      revolving_loan_reduction   1997")
+    assert first("1997-12-05  cerplex    SPA 5(a) breach                     10-Q 1997Q3") > 0
+    assert first("1997-09-02  cerplex    4.1      initial_amount_accelerated The ") > 0
 
 
 def test_run_lists_waivers_suspensions_and_reinstatement_dates_with_clauses(db, capsys):
@@ -87,7 +106,7 @@ def test_run_counts_the_terms_it_records_and_lists_them_only_when_verbose(tmp_pa
     assert {kind: _listed(out, kind) for kind in terms} == terms
     # First Amendment Agreement, Exhibit A item 1, Section 4.1(a)(i) and (ii); Recital B.
     rates = "9.50% from 1997-02-19, 15% from 1997-08-19; maturity 2001-11-19"
-    assert f"interest_terms           Interest; Capitalized Interest Amounts: {rates}" in out
+    assert f"interest_terms             Interest; Capitalized Interest Amounts: {rates}" in out
 
 
 def test_run_exits_0_when_nothing_needs_attention(db, tmp_path, capsys):

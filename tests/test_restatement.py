@@ -69,7 +69,8 @@ def test_a_corrected_figure_supersedes_the_breach_it_undoes(facts, store_log, ca
     assert run(facts, db) == 1  # a restatement needs a reviewer's attention
     out = capsys.readouterr().out
     assert (
-        "1997-11-29  cerplex    -     restatement              financials period_end 1997-11-29"
+        "1997-11-29  cerplex    -        restatement                "
+        "financials period_end 1997-11-29"
         " tangible_net_worth -15400000 -> -15300000; withdraws 3 event(s), replaces 1"
     ) in out
 
@@ -118,7 +119,7 @@ def test_log_shows_the_current_view_and_all_shows_history(facts, store_log, caps
     current = capsys.readouterr().out
     assert main(["log", "--db", str(db), "--all"]) == 0
     everything = capsys.readouterr().out
-    breach = "1997-11-29  cerplex    6.21  breach"
+    breach = "1997-11-29  cerplex    6.21     breach"
     assert breach not in current
     assert breach in everything and "[superseded by" in everything
     assert len(everything.splitlines()) == len(current.splitlines()) + 4  # 3 withdrawn, 1 test

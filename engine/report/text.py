@@ -383,8 +383,9 @@ def restatement(d: dict[str, Any]) -> str:
 
 
 def one_line(event: StoredEvent) -> str:
-    """The short form `run` and `log` print."""
-    head = f"{event.date}  {event.agreement:<10} {event.covenant or '-':<5} {event.event:<24}"
+    """The short form `run` and `log` print, in columns as wide as the example's widest
+    covenant ("SPA 5(a)") and kind ("initial_amount_accelerated")."""
+    head = f"{event.date}  {event.agreement:<10} {event.covenant or '-':<8} {event.event:<26}"
     clause = event.details.get("clause")
     return f"{head} {describe(event)}" + (f"  [{clause}]" if clause else "")
 
