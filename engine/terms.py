@@ -137,6 +137,8 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
         "consequence": str(covenant.consequence),
         "metric": covenant.metric.source if covenant.metric else None,
         "unit": unit_of(covenant),
+        # a limit's side, so that a report reads a cap as one before its first test
+        "breach_when": covenant.breach_when if covenant.schedule else None,
         "plus": covenant.plus.source if covenant.plus else None,
         "plus_source": covenant.plus_source,
         "on_zero_denominator": covenant.on_zero_denominator,

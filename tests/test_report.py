@@ -515,6 +515,22 @@ def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
     assert "<summary>Schedule of maximums (1 row)</summary>" in html
 
 
+def test_a_cap_reads_as_a_cap_before_its_first_test(example):
+    """As of June 30, 1997, before SPA 5(a)'s first delivery was due (the 10-Q filed August
+    12, 1997; Section 5(a): "within twenty (20) days") and 9.1's first test, the terms say
+    which limit each is: a maximum, where before a first test the report had said "limit";
+    6.19, first tested on September 27, 1997, a minimum (Exhibit A item 4)."""
+    model = report.build(example, date(1997, 6, 30))
+    covenants = {c["section"]: c for c in model["agreements"][0]["covenants"]}
+    assert covenants["SPA 5(a)"]["latest_test"] is covenants["9.1"]["latest_test"] is None
+    sides = {section: c["breach_when"] for section, c in covenants.items()}
+    assert sides["SPA 5(a)"] == sides["9.1"] == "above"
+    assert (sides["6.19"], sides["6.3"]) == ("below", None)
+    text = report.render(model, "md").decode()
+    assert text.count("| Table row | From | Through | Maximum | Source |") == 2
+    assert "Metric: `debt_outstanding`, maximum + -term_loan_permanent_reductions" in text
+
+
 def ahead(model: dict) -> list[tuple[str, str, str]]:
     return [(x["date"], x["kind"], x["covenant"]) for x in model["dates_ahead"]]
 

@@ -919,9 +919,11 @@ class _Agreement:
         t = terms.details if terms else {}
         tests = sorted((e for e in own if e.event == "test"), key=lambda e: (e.date, e.seq))
         latest = tests[-1] if tests else None
-        # A maximum or a minimum: the terms store either as `minimum`, a test says which (as
-        # it does only of a maximum); not known before the first test.
-        above = any(e.details.get("breach_when") == "above" for e in tests)
+        # A maximum or a minimum: the terms store either as `minimum`, and say which; in a log
+        # from before they did, a test says (as it does only of a maximum), and before the
+        # first test it is not known.
+        declared = t.get("breach_when")
+        above = declared == "above" or any(e.details.get("breach_when") == "above" for e in tests)
         status, notes = self._status(section, latest, t)
         schedule = [_schedule_row(row, t.get("test")) for row in t.get("schedule") or []]
         not_tested = [_seq_row(e, "period", "reason") for e in own if e.event == "not_tested"]
@@ -945,7 +947,7 @@ class _Agreement:
             "plus": t.get("plus"),
             "plus_source": t.get("plus_source"),
             "unit": t.get("unit"),
-            "breach_when": "above" if above else "below" if tests else None,
+            "breach_when": "above" if above else "below" if declared or tests else None,
             "grace_days": t.get("grace_days"),
             "grace_note": t.get("grace_note"),
             "note": t.get("note"),
@@ -1004,7 +1006,8 @@ class _Agreement:
 
     def _step_ups(self, covenant: dict[str, Any]) -> list[dict[str, Any]]:
         """The limits that tighten at the coming quarter-ends: a minimum that rises, or a
-        maximum that falls (a covenant not yet tested is read as having a minimum)."""
+        maximum that falls (in a log whose terms do not say which, a covenant not yet tested
+        is read as having a minimum)."""
         latest = covenant["latest_test"]
         above = covenant["breach_when"] == "above"
         found = []
