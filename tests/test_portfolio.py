@@ -1488,3 +1488,40 @@ def test_a_review_against_an_earlier_date_details_a_facility_that_got_better(
         "191, compliant with nothing open, unpaid or short of a coming step-up and unchanged "
         "since 1998-09-30, or no longer monitored,"
     )
+
+
+def test_defaults_in_grace_come_first_by_the_day_their_grace_runs_out(
+    portfolio: Path, tmp_path: Path, capsys
+) -> None:
+    """acme's 1998Q2 current ratio (1.05 against its own 1.10) breaches Section 6.20 on June
+    30, 1998, with 30 days' grace (its Section 7.1(c)): an Event of Default on July 30 unless
+    cured or waived. zeta has the same figures and 10 days' grace: July 10. As of July 5 both
+    are in grace, and zeta, nearer an Event of Default, comes first, though acme is first by
+    name; each row says until when, and each facility's dates ahead has the day."""
+    zeta = ACME.replace("grace_days = 30", "grace_days = 10").replace("Acme Holdings", "Zeta")
+    write_table(portfolio / "zeta", "financials", QUARTERS)
+    (portfolio / "zeta" / "facility.toml").write_text(zeta)
+    db = tmp_path / "log.db"
+    assert run("run", "--rules", str(RULES), "--facts", str(portfolio), "--db", str(db)) == 1
+    capsys.readouterr()
+    on = ["report", "--db", str(db), "--as-of", "1998-07-05"]
+    assert run(*on, "--format", "json") == 0
+    model = json.loads(capsys.readouterr().out)
+    assert [(r["facility"], r["status_label"], r["grace_ends"]) for r in model["portfolio"]] == [
+        ("zeta", "default (in grace) until 1998-07-10", "1998-07-10"),
+        ("acme", "default (in grace) until 1998-07-30", "1998-07-30"),
+        ("plain", "compliant", None),
+    ]
+    graces = {
+        a["agreement"]: [
+            (x["date"], x["covenant"], x["grace_days"])
+            for x in a["dates_ahead"]
+            if x["kind"] == "grace_ends"
+        ]
+        for a in model["agreements"]
+    }
+    assert graces == {"zeta": [("1998-07-10", "6.20", 10)], "acme": [("1998-07-30", "6.20", 30)]}
+    assert run(*on) == 0
+    assert re.search(
+        r"\| zeta \|.*\| default \(in grace\) until 1998-07-10 \|", capsys.readouterr().out
+    )

@@ -338,6 +338,9 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         key=lambda u: (u["takes_effect"], _section_key(u["covenant"])),
         default=None,
     )
+    grace_ends = min(
+        filter(None, (life["grace_ends"] for life in a["open_defaults"])), default=None
+    )
     tested = [c for c in a["covenants"] if c["latest_test"]]
     quarterly = [c for c in tested if c["test"] == "fiscal_quarter_end"]
     ended = a["ended"]["date"] if a["ended"] else None
@@ -346,7 +349,10 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
         "name": a["facility_name"] or a["borrower"],
         "package": a["package"],
         "status": worst,
-        "status_label": _status_label(worst, ended),
+        "status_label": _status_label(worst, ended)
+        + (f" until {grace_ends}" if worst == "in_grace" and grace_ends else ""),
+        # the first day one of its Defaults in grace is an Event of Default, unless cured
+        "grace_ends": grace_ends,
         "ended": ended,
         # on the date compared to (report --compare-to); None when not comparing
         "status_before": before and before["status"],
@@ -424,6 +430,8 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
     return (
         r["ended"] is not None,  # after those still monitored
         _SEVERITY[r["status"]],
+        r["grace_ends"]
+        or "9999-12-31",  # a Default in grace: the nearest an Event of Default first
         r["step_up_short"] is None,  # short of a coming step-up: nearer a breach than any
         Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
         r["facility"],
@@ -555,6 +563,8 @@ class _Lifecycle:
             "status_note": self.status_note,
             "status_text": STATUS_WORDS[self.status]
             + (f", {self.status_note}" if self.status_note else ""),
+            # in its grace period: the day it is an Event of Default unless cured or waived
+            "grace_ends": self.default.details["event_of_default_on"] if self.default else None,
             "steps": sorted(self.steps, key=lambda s: (s["date"], s["seq"])),
         }
 
