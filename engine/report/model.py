@@ -430,8 +430,8 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
     return (
         r["ended"] is not None,  # after those still monitored
         _SEVERITY[r["status"]],
-        r["grace_ends"]
-        or "9999-12-31",  # a Default in grace: the nearest an Event of Default first
+        # a Default in grace: the one nearest an Event of Default first
+        r["grace_ends"] or "9999-12-31",
         r["step_up_short"] is None,  # short of a coming step-up: nearer a breach than any
         Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
         r["facility"],
