@@ -590,6 +590,12 @@ def test_dates_ahead_an_election_notice_until_it_is_given(example):
     assert before[0]["clause"].endswith("Section 4.1(c)(i)")
     given = agreement(example, "1998-02-13")["dates_ahead"]
     assert "notice_deadline" not in {x["kind"] for x in given}
+    # The notices owed say so too: not given on the 12th, though the run that recorded the
+    # notice (as of a later date) knew it was given on the 13th.
+    (owed,) = agreement(example, "1998-02-12")["notices_owed"][1:]
+    assert (owed["deadline"], owed["given_on"], owed["timely"]) == ("1998-02-13", None, None)
+    (owed,) = agreement(example, "1998-02-13")["notices_owed"][1:]
+    assert (owed["given_on"], owed["timely"]) == ("1998-02-13", True)
 
 
 def test_dates_ahead_a_grace_period_running_out(tmp_path, rules_copy):

@@ -702,6 +702,9 @@ class _Agreement:
                 self.kinds["notice_required"], key=lambda e: (e.details["deadline"], e.seq)
             )
         ]
+        for n in notices:  # a notice a later run saw given is not given yet on the date
+            if n["given_on"] and _day(n["given_on"]) > self.day:
+                n["given_on"] = n["timely"] = None
         notes = self._notes_ledger()
         self._paid_against(amounts, notes)
         buckets = defaultdict(int)
@@ -810,7 +813,7 @@ class _Agreement:
                     clause=d.get("clause"),
                 )
         for n in notices:
-            if not n["given_on"] or _day(n["given_on"]) > self.day:  # not given by the date
+            if not n["given_on"]:
                 add(
                     n["deadline"],
                     "notice_deadline",
