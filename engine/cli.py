@@ -427,7 +427,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=report.FORMATS,
         default="md",
         help="md (Markdown, for e-mail and tickets), json (for other systems), html (one "
-        "self-contained file with charts) or xlsx (Excel; needs --out) (default: md)",
+        "self-contained file with charts), xlsx (Excel; needs --out) or ics (the dates ahead "
+        "as an iCalendar file, for a calendar) (default: md)",
     )
     rep.add_argument(
         "--out",

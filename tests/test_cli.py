@@ -207,6 +207,15 @@ def test_report_markdown_and_json(db, tmp_path, capsys):
     ]
     # Section 4.2's notice, then the 4.1(c) election notice recorded for February 19, 1998.
     assert [n["deadline"] for n in agreement["notices_owed"]] == ["1997-09-02", "1998-02-13"]
+    # The dates ahead as a calendar file: as of the day before the election notice was due,
+    # its deadline (Section 4.1(c)(i)), then the interest payable on February 19, 1998.
+    out = tmp_path / "dates.ics"
+    ics = ["--format", "ics", "--out", str(out), "--as-of", "1998-02-12"]
+    assert cli("report", "--db", str(db), *ics) == 0
+    text = out.read_bytes().decode()  # RFC 5545's lines end in CRLF
+    assert text.startswith("BEGIN:VCALENDAR\r\n") and text.endswith("END:VCALENDAR\r\n")
+    starts = re.findall(r"^DTSTART;VALUE=DATE:(\d{8})\r$", text, re.MULTILINE)
+    assert starts[:2] == ["19980213", "19980219"]
 
 
 def test_report_thin_headroom_limit_from_the_command_line(db, capsys):

@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from icalendar import Calendar
 
 from conftest import EXAMPLE_FACTS, LATE, RULES
 from engine import audit, report
@@ -292,6 +293,7 @@ def test_an_empty_log_renders_in_every_format():
     assert "holds no events" in report.render(model, "html").decode()
     assert json.loads(report.render(model, "json"))["events"] == []
     assert report.render(model, "xlsx")[:2] == b"PK"  # a zip: the workbook
+    assert not Calendar.from_ical(report.render(model, "ics")).walk("VEVENT")
 
 
 def test_markdown_cells_keep_borrower_text_from_becoming_markup():
@@ -650,3 +652,27 @@ def test_dates_ahead_in_markdown_and_html(example):
     html = report.render(model, "html").decode()
     assert '<div class="ahead" id="ahead-cerplex">' in html
     assert html.count("Interest on the Notes is payable.") == 6
+
+
+def test_dates_ahead_as_a_calendar(example):
+    """`report --format ics`: each date ahead an all-day event, titled by facility, covenant
+    and what happens, described with its clause and audit-log event. As of March 31, 1998,
+    the eleven dates of test_dates_ahead_in_march_1998_worked_by_hand. An event's UID is the
+    same in a later report (6.21's step to $5,000,000 on May 2, 1998, as of April 30), so a
+    calendar importing both keeps one."""
+    march = Calendar.from_ical(report.render(report.build(example, date(1998, 3, 31)), "ics"))
+    events = march.walk("VEVENT")
+    assert str(march["X-WR-CALNAME"]) == "Covenant dates ahead, 1998-03-31 through 1998-09-30"
+    assert [(e.decoded("DTSTART"), str(e["SUMMARY"])) for e in events[:3]] == [
+        (date(1998, 3, 31), "cerplex 6.21: the minimum rises"),
+        (date(1998, 4, 19), "cerplex 4.1: interest payable on the Notes"),
+        (date(1998, 5, 2), "cerplex 6.21: the minimum rises"),
+    ]
+    assert len(events) == 11 and len({str(e["UID"]) for e in events}) == 11
+    assert events[1].decoded("DTEND") == date(1998, 4, 20)  # all day: the next day, excluded
+    described = str(events[1]["DESCRIPTION"]).splitlines()
+    assert described[0] == "The Cerplex Group, Inc.: 4.1 Interest; Capitalized Interest Amounts"
+    assert described[2].endswith("Exhibit A item 1, Section 4.1(a)(x) and (y)")
+    april = Calendar.from_ical(report.render(report.build(example, date(1998, 4, 30)), "ics"))
+    (may,) = [e for e in april.walk("VEVENT") if e.decoded("DTSTART") == date(1998, 5, 2)]
+    assert may["UID"] == events[2]["UID"]

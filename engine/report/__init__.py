@@ -18,7 +18,7 @@ from .text import one_line
 if TYPE_CHECKING:
     from .html import Tick
 
-FORMATS = ("md", "json", "html", "xlsx")
+FORMATS = ("md", "json", "html", "xlsx", "ics")
 # An HTML report as a folder of pages (`write_pages`): the portfolio view, the folder of the
 # facilities' pages beside it, and the file that tells such a folder from any other.
 INDEX, PAGES, MARKER = "index.html", "facilities", ".covenant-monitor-report"
@@ -74,6 +74,11 @@ def write(
         from .xlsx import to_xlsx
 
         to_xlsx(model, out)
+        return
+    elif format == "ics":
+        from .ics import to_ics
+
+        to_ics(model, out)
         return
     else:
         raise ValueError(f"unknown report format {format!r}; expected one of {', '.join(FORMATS)}")

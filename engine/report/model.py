@@ -849,7 +849,9 @@ class _Agreement:
                     until_earlier_of=d.get("until_earlier_of"),
                     clause=d.get("clause"),
                 )
-        found.sort(key=lambda x: (x["date"], AHEAD.index(x["kind"]), _section_key(x["covenant"])))
+        found.sort(
+            key=lambda x: (x["date"], list(AHEAD).index(x["kind"]), _section_key(x["covenant"]))
+        )
         for item in found:
             item["text"] = ahead_words(item)
         return found

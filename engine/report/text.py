@@ -157,15 +157,23 @@ def step_up_sentence(up: dict[str, Any]) -> str:
     )
 
 
-# What the report's dates ahead are, in the order those of one day are listed.
-AHEAD = (
-    "grace_ends",
-    "notice_deadline",
-    "maturity",
-    "interest_payment",
-    "step_up",
-    "suspension_ends",
-)
+# What the report's dates ahead are, in the order those of one day are listed, and each in a
+# few words (a calendar's title; a step-up's say which way its limit moves).
+AHEAD = {
+    "grace_ends": "grace runs out: an Event of Default unless cured or waived",
+    "notice_deadline": "last day of a notice",
+    "maturity": "the Notes mature",
+    "interest_payment": "interest payable on the Notes",
+    "step_up": "",
+    "suspension_ends": "a suspension ends at the latest",
+}
+
+
+def ahead_brief(item: dict[str, Any]) -> str:
+    """A date ahead in a few words: "interest payable on the Notes", "the minimum rises"."""
+    if item["kind"] == "step_up":
+        return "the maximum falls" if item["breach_when"] == "above" else "the minimum rises"
+    return AHEAD[item["kind"]]
 
 
 def ahead_words(item: dict[str, Any]) -> str:
