@@ -41,7 +41,7 @@ def _event(a: dict[str, Any], item: dict[str, Any], stamp: datetime) -> Event:
     day = date.fromisoformat(item["date"])
     facility = a["agreement"]
     named = a["facility_name"] or a["borrower"] or facility
-    # to/reason tell two notices of one covenant due the same day apart
+    # a notice's reason tells two notices of one covenant due the same day apart
     key = (facility, item["kind"], item["covenant"], item["date"], item.get("reason") or "")
     event = Event()
     event.add("uid", hashlib.sha256("|".join(key).encode()).hexdigest()[:32] + "@covenant-monitor")

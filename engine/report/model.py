@@ -381,6 +381,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+_AHEAD_ORDER = {kind: n for n, kind in enumerate(AHEAD)}  # of the dates ahead of one day
 # What a step-up in the dates ahead says.
 _STEP = (
     "unit",
@@ -849,9 +850,7 @@ class _Agreement:
                     until_earlier_of=d.get("until_earlier_of"),
                     clause=d.get("clause"),
                 )
-        found.sort(
-            key=lambda x: (x["date"], list(AHEAD).index(x["kind"]), _section_key(x["covenant"]))
-        )
+        found.sort(key=lambda x: (x["date"], _AHEAD_ORDER[x["kind"]], _section_key(x["covenant"])))
         for item in found:
             item["text"] = ahead_words(item)
         return found
