@@ -503,8 +503,12 @@ def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
     assert sides["9.1"] == sides["SPA 5(a)"] == "above"
     assert sides["6.18"] == "below" and sides["6.3"] is None  # reported breaches only: no test
     text = report.render(model, "md").decode()
-    assert "Metric: `debt_outstanding`, maximum + -term_loan_permanent_reductions" in text
-    assert "revolving_permanent_reductions; breach when above." in text
+    # "each minus Permanent Reductions": the cap less them, which had read "maximum +
+    # -term_loan_permanent_reductions - ...".
+    assert (
+        "Metric: `debt_outstanding`, maximum - term_loan_permanent_reductions"
+        " - revolving_permanent_reductions; breach when above." in text
+    )
     assert text.count("| Table row | From | Through | Maximum | Source |") == 2
     # As of December 31, 1998: 5.2 and 6.21 in breach (events of default); 6.3 waived, 6.4
     # suspended and 9.1 above its cap, which flags the excess rather than breaching: "other",
@@ -514,6 +518,14 @@ def test_a_cap_is_called_a_maximum_and_breached_above_it(example):
     assert "3 other (not tested, waived, suspended, accelerated or above a cap)" in text
     html = report.render(model, "html").decode()
     assert html.count("crosses mark tests above the maximum") == 2
+    assert (
+        "breach when above the <code>maximum - term_loan_permanent_reductions"
+        " - revolving_permanent_reductions</code>" in html
+    )
+    caption = "(the schedule - term_loan_permanent_reductions - revolving_permanent_reductions)"
+    assert caption in html
+    # 6.21: "plus one hundred percent (100%) of Net Securities Proceeds".
+    assert "<code>minimum + net_securities_proceeds</code>" in html
     assert "<summary>Schedule of maximums (1 row)</summary>" in html
 
 
@@ -530,7 +542,7 @@ def test_a_cap_reads_as_a_cap_before_its_first_test(example):
     assert (sides["6.19"], sides["6.3"]) == ("below", None)
     text = report.render(model, "md").decode()
     assert text.count("| Table row | From | Through | Maximum | Source |") == 2
-    assert "Metric: `debt_outstanding`, maximum + -term_loan_permanent_reductions" in text
+    assert "Metric: `debt_outstanding`, maximum - term_loan_permanent_reductions" in text
 
 
 def ahead(model: dict) -> list[tuple[str, str, str]]:

@@ -28,6 +28,7 @@ from .shelf import Shelved
 from .text import (
     OTHER,
     PORTFOLIO_ORDER,
+    adjusted,
     blocked_runs,
     change,
     changes,
@@ -173,6 +174,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         open_defaults=open_defaults,
         tally=tally,
         limit=limit,
+        adjusted=adjusted,
         step_up_short=step_up_short,
         no_position=no_position,
         changes=changes,

@@ -9,6 +9,7 @@ from typing import Any
 from .text import (
     OTHER,
     PORTFOLIO_ORDER,
+    adjusted,
     amount,
     blocked_runs,
     change,
@@ -499,9 +500,8 @@ def _covenant(c: dict[str, Any]) -> list[str]:
     if c["clause"]:
         facts.append(f"Threshold in force at the latest test: {md(c['clause'])}.")
     if c["metric"]:
-        plus = f" + {c['plus']}" if c["plus"] else ""
         side = f" when {c['breach_when']}" if c["breach_when"] else ""
-        facts.append(f"Metric: `{c['metric']}`, {limit(c)}{plus}; breach{side}.")
+        facts.append(f"Metric: `{c['metric']}`, {adjusted(limit(c), c['plus'])}; breach{side}.")
     if c["grace_days"] is not None:
         facts.append(f"Grace: {c['grace_days']} days.")
     facts.append(f"Terms [{c['terms_seq']}] from `{c['rule_file']}`." if c["rule_file"] else "")

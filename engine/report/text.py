@@ -122,6 +122,18 @@ def limit(covenant: dict[str, Any]) -> str:
     return {"above": "maximum", "below": "minimum"}.get(covenant["breach_when"], "limit")
 
 
+def adjusted(base: str, plus: str | None) -> str:
+    """A limit with what its clause adds to it, as arithmetic: "minimum + net_securities_proceeds",
+    and for an expression that subtracts, "maximum - term_loan_permanent_reductions - ..." (not
+    "+ -term_loan..."); the same sum, since nothing binds looser than + and -."""
+    if not plus:
+        return base
+    plus = " ".join(plus.split())
+    if plus.startswith("-"):
+        return f"{base} - {plus[1:].lstrip()}"
+    return f"{base} + {plus}"
+
+
 def _moves(up: dict[str, Any]) -> str:
     """ "the minimum rises from $1 to $2" (a maximum's: "the maximum falls ..."), and what is
     added to it."""
