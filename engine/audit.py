@@ -670,11 +670,20 @@ class Appender:
         (`inputs`), and commit; `new` counts them by kind, and `first_seq` is the first one's
         seq (read them back with `written`). With nothing new, nothing is written.
         `progress(done, total)` counts the facilities whose events are written."""
+        self.rehearse(progress)
+        self.connection.commit()
+        self.committed = True
+
+    def rehearse(self, progress: Callable[[int, int], None] | None = None) -> None:
+        """Write what `commit` would, without committing (a dry run): `pending` reads it back
+        in this transaction, which `appending` then rolls back."""
         self._store_files()
         if self.count:
             self._write(progress)
-        self.connection.commit()
-        self.committed = True
+
+    def pending(self, skip: Collection[str] = ()) -> Iterator[StoredEvent]:
+        """The events written in this transaction, as `written` reads a committed run's."""
+        return _written(self.connection, self.first_seq, self.count, skip)
 
     _BATCH = 1000  # files per statement
 
@@ -1237,6 +1246,15 @@ def written(
     run's commit)."""
     if first_seq is None or not count:
         return
+    with connect(path) as connection:
+        yield from _written(connection, first_seq, count, skip)
+
+
+def _written(
+    connection: Connection, first_seq: int | None, count: int, skip: Collection[str]
+) -> Iterator[StoredEvent]:
+    if first_seq is None or not count:
+        return
     skip = sorted(_stored_kinds(skip))
     sql = (
         f"{_SELECT_EVENTS} WHERE e.seq >= ? AND e.seq < ?"
@@ -1244,12 +1262,11 @@ def written(
         + " ORDER BY e.seq"
     )
     end = first_seq + count
-    with connect(path) as connection:
-        details = _Details(connection)
-        for start in range(first_seq, end, _READ_BATCH):
-            batch = (start, min(start + _READ_BATCH, end), *skip)
-            for row in connection.execute(sql, batch).fetchall():
-                yield from _events(row, details)
+    details = _Details(connection)
+    for start in range(first_seq, end, _READ_BATCH):
+        batch = (start, min(start + _READ_BATCH, end), *skip)
+        for row in connection.execute(sql, batch).fetchall():
+            yield from _events(row, details)
 
 
 _READ_BATCH = 1000

@@ -11,7 +11,7 @@ import signal
 import sys
 import textwrap
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
@@ -280,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="walk the whole hash chain before adding, as the verify command does (by "
         "default a run checks only that the log ends where the last run left it)",
+    )
+    run.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="evaluate and print what the run would record, then roll it back: nothing is "
+        "written and no alert sent (draft figures checked before they are delivered); exits "
+        "as the run would",
     )
     run.add_argument(
         "--partition",
@@ -628,10 +635,23 @@ def _counted(kind: str, n: int) -> str:
 
 def _run(args: argparse.Namespace, out: _Output) -> int:
     if args.known_as_of is not None:
+        if args.dry_run:
+            out.error("--dry-run cannot be given with --known-as-of: a replay writes nothing")
+            return EXIT_BAD_INPUT
         return _replay(args, out)
-    notifier = _notifier(args)
+    notifier = None if args.dry_run else _notifier(args)
     as_of = args.as_of or date.today()
     listed = args.verbose or out.json
+    skip = () if listed else _ROUTINE
+
+    def show(events: Iterable[audit.StoredEvent]) -> None:
+        # A facility's events in date order: the log records its covenants' lifecycle, then
+        # its Notes' ledger, holder by holder, and read in that order the dates ran back and
+        # forth.
+        for _, facility in groupby(events, key=attrgetter("agreement")):
+            for event in sorted(facility, key=attrgetter("date")):
+                out.event(event)
+
     result = runner.execute(
         args.rules,
         args.facts,
@@ -645,6 +665,7 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
         notifier=notifier,
         progress=out.progress,
         tick=_Bar.shown(out),
+        rehearsal=(lambda log: show(log.pending(skip))) if args.dry_run else None,
     )
     for borrower in result.without_rules:
         out.note(
@@ -660,22 +681,21 @@ def _run(args: argparse.Namespace, out: _Output) -> int:
             last_recorded_as_of=day,
         )
     stored = sum(result.new.values())
-    written = audit.written(args.db, result.first_seq, stored, () if listed else _ROUTINE)
-    # A facility's events in date order: the log records its covenants' lifecycle, then its
-    # Notes' ledger, holder by holder, and read in that order the dates ran back and forth.
-    for _, facility in groupby(written, key=attrgetter("agreement")):
-        for event in sorted(facility, key=attrgetter("date")):
-            out.event(event)
+    if not args.dry_run:
+        show(audit.written(args.db, result.first_seq, stored, skip))
     already = result.produced - (stored - result.new["restatement"])
     routine = sorted((kind, n) for kind, n in result.new.items() if kind in _ROUTINE)
     counted = "".join(f", {n} {_counted(kind, n)}" for kind, n in routine)
+    recorded = "would be recorded" if args.dry_run else "recorded"
+    rolled_back = "; nothing was written (--dry-run)" if args.dry_run else ""
     out.summary(
-        f"{stored} new event(s) recorded in {store.shown(args.db)} as of {as_of}{counted}; "
-        f"{already} already in the log.",
+        f"{stored} new event(s) {recorded} in {store.shown(args.db)} as of {as_of}{counted}; "
+        f"{already} already in the log{rolled_back}.",
         new=stored,
         already=already,
         as_of=as_of,
         head=result.head,
+        **({"dry_run": True} if args.dry_run else {}),
     )
     failed = [d for d in result.deliveries if d.error]
     for delivery in result.deliveries:

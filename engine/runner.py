@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ def execute(
     notifier: Notifier | None = None,
     progress: Progress = _quiet,
     tick: Tick | None = None,
+    rehearsal: Callable[[audit.Appender], None] | None = None,
 ) -> RunResult:
     """One run. Every facility is read and evaluated first (in `workers` processes), so bad
     input raises InputError before the log (or its lock) is touched; comparing with the log and
@@ -82,73 +84,100 @@ def execute(
 
     Before adding, the run checks that the log ends where the last run left it
     (`audit.check_tail`), which costs the same at any size; `verify_chain` walks the whole
-    chain first, as `verify` does, which costs about 9 microseconds an event."""
-    latest = _Latest(db) if store.exists(db) else None
-    with evaluate_portfolio(
-        rules_dir,
-        facts_dir,
-        as_of,
-        only,
-        workers,
-        (lambda done, total: tick("evaluating", done, total)) if tick else None,
-        partition,
-        latest.before if latest else None,
-    ) as evaluated:
-        progress("evaluated", facilities=evaluated.count)
-        with store.run_lock(db, wait):
-            progress("lock acquired", db=str(db))
-            previous, not_found = None, []
-            if store.exists(db):
-                verification = audit.verify(db) if verify_chain else audit.check_tail(db)
-                if not verification.ok:
-                    raise LogTampered(verification)
-                names = evaluated.facilities
-                previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
-                if only is None:
-                    not_found = _not_found(db, evaluated, partition)
-            packages: dict[str, dict[str, str]] = {}  # the rule files of each, as read
-            produced = 0
-            with audit.appending(db, as_of) as log:
-                for sha, content in evaluated.rule_files.items():
-                    log.file(sha, content)
-                for done, assessed in enumerate(evaluated, 1):
-                    for sha, content in assessed.files.items():
+    chain first, as `verify` does, which costs about 9 microseconds an event.
+
+    With `rehearsal`, a dry run: the new events are written as a run would write them, handed
+    to `rehearsal` (read them with `Appender.pending`), and rolled back; nobody is notified.
+    Without a log there yet, the rehearsal writes a temporary one, not the first of `db`."""
+    with _log_written(db, rehearsal is not None) as db:
+        latest = _Latest(db) if store.exists(db) else None
+        with evaluate_portfolio(
+            rules_dir,
+            facts_dir,
+            as_of,
+            only,
+            workers,
+            (lambda done, total: tick("evaluating", done, total)) if tick else None,
+            partition,
+            latest.before if latest else None,
+        ) as evaluated:
+            progress("evaluated", facilities=evaluated.count)
+            with store.run_lock(db, wait):
+                progress("lock acquired", db=str(db))
+                previous, not_found = None, []
+                if store.exists(db):
+                    verification = audit.verify(db) if verify_chain else audit.check_tail(db)
+                    if not verification.ok:
+                        raise LogTampered(verification)
+                    names = evaluated.facilities
+                    previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
+                    if only is None:
+                        not_found = _not_found(db, evaluated, partition)
+                packages: dict[str, dict[str, str]] = {}  # the rule files of each, as read
+                produced = 0
+                with audit.appending(db, as_of) as log:
+                    for sha, content in evaluated.rule_files.items():
                         log.file(sha, content)
-                    for sha, (earlier, added) in assessed.grown.items():
-                        log.appended_file(sha, earlier, added)  # earlier: stored by the basis
-                    for sha, content in assessed.details_files.items():
-                        log.details_file(sha, content)
-                    view = _compare(log, previous, assessed, evaluated.listing, as_of)
-                    entry = restate.recorded_entry(
-                        assessed.facility, assessed.entry, view.recorded(), packages
-                    )
-                    log.inputs.add(assessed.facility, entry)
-                    produced += view.events
+                    for done, assessed in enumerate(evaluated, 1):
+                        for sha, content in assessed.files.items():
+                            log.file(sha, content)
+                        for sha, (earlier, added) in assessed.grown.items():
+                            log.appended_file(sha, earlier, added)  # earlier: stored by the basis
+                        for sha, content in assessed.details_files.items():
+                            log.details_file(sha, content)
+                        view = _compare(log, previous, assessed, evaluated.listing, as_of)
+                        entry = restate.recorded_entry(
+                            assessed.facility, assessed.entry, view.recorded(), packages
+                        )
+                        log.inputs.add(assessed.facility, entry)
+                        produced += view.events
+                        if tick:
+                            tick("comparing with the log", done, evaluated.count)
+                    log.inputs.fields = {
+                        "rules": str(rules_dir),
+                        "facts": str(facts_dir),
+                        "engine": __version__,
+                        "packages": packages,
+                    }
+                    progress("recording", new=log.count)
+                    recording = None
                     if tick:
-                        tick("comparing with the log", done, evaluated.count)
-                log.inputs.fields = {
-                    "rules": str(rules_dir),
-                    "facts": str(facts_dir),
-                    "engine": __version__,
-                    "packages": packages,
-                }
-                progress("recording", new=log.count)
-                log.commit((lambda done, total: tick("recording", done, total)) if tick else None)
-                first, new = log.first_seq, log.new
-            head = audit.head(db)
-            progress("recorded", new=sum(new.values()), head=head)
-            deliveries = notifier.send(db, first) if notifier is not None else []
-    return RunResult(
-        evaluated.facilities,
-        evaluated.without_facts,
-        evaluated.without_rules,
-        produced,
-        first,
-        new,
-        head,
-        deliveries,
-        not_found,
-    )
+                        recording = functools.partial(tick, "recording")
+                    if rehearsal is None:
+                        log.commit(recording)
+                    else:
+                        log.rehearse(recording)
+                        rehearsal(log)
+                    first, new = log.first_seq, log.new
+                head = audit.head(db)
+                if rehearsal is not None:
+                    progress("rolled back", new=sum(new.values()), head=head)
+                    notifier = None
+                else:
+                    progress("recorded", new=sum(new.values()), head=head)
+                deliveries = notifier.send(db, first) if notifier is not None else []
+        return RunResult(
+            evaluated.facilities,
+            evaluated.without_facts,
+            evaluated.without_rules,
+            produced,
+            first,
+            new,
+            head,
+            deliveries,
+            not_found,
+        )
+
+
+@contextlib.contextmanager
+def _log_written(db: Location, dry_run: bool) -> Iterator[Location]:
+    """The log a run writes: `db`, or for a dry run with no log there yet, a temporary one
+    (with nothing to compare with, every event is new), so that it does not make the first."""
+    if not dry_run or store.exists(db):
+        yield db
+        return
+    with tempfile.TemporaryDirectory(prefix="covenant-monitor-dry-run-") as scratch:
+        yield Path(scratch) / "covenant-monitor.db"
 
 
 def _not_found(
