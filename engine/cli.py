@@ -399,6 +399,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="only events of this kind (payment_overdue, event_of_default...); repeatable",
     )
     log.add_argument(
+        "--covenant",
+        action="append",
+        default=None,
+        metavar="SECTION",
+        help='only events of this covenant, as the log names it ("6.21", "SPA 5(a)", "4.1" '
+        "for the Notes' ledger); repeatable",
+    )
+    log.add_argument(
         "--since",
         type=_since,
         default=None,
@@ -763,13 +771,17 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
         since=args.since,
     )
     write = sys.stdout.write  # not print: a book's log is millions of lines
-    wanted, seen = set(args.event or ()), set()
+    kinds, covenants = set(args.event or ()), set(args.covenant or ())
+    seen_kinds, seen_covenants = set(), set()
     try:
         for event in events:
-            if wanted:
-                if event.event not in wanted:
+            if kinds or covenants:
+                if (kinds and event.event not in kinds) or (
+                    covenants and event.covenant not in covenants
+                ):
                     continue
-                seen.add(event.event)
+                seen_kinds.add(event.event)
+                seen_covenants.add(event.covenant)
             if args.json:
                 write(json.dumps(event.as_json()) + "\n")
             else:
@@ -778,10 +790,16 @@ def _log(args: argparse.Namespace, out: _Output) -> int:
     except BrokenPipeError:  # `log | head`: the reader has all it wants
         _reader_gone()
         return EXIT_OK
-    for kind in sorted(wanted - seen):  # a kind misspelt, or none recorded: said, not silent
+    # A kind or covenant misspelt, or none recorded: said, not silent.
+    for kind in sorted(kinds - seen_kinds):
         sys.stderr.write(
             f"covenant-monitor: no {kind} event to print (is it spelt as `log --json` names "
             "events?)\n"
+        )
+    for section in sorted(covenants - seen_covenants):
+        sys.stderr.write(
+            f"covenant-monitor: no event of covenant {section} to print (is it named as "
+            "`log` prints sections, such as 6.21 or SPA 5(a)?)\n"
         )
     return EXIT_OK
 

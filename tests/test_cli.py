@@ -501,6 +501,36 @@ def test_log_prints_only_the_kinds_of_event_asked_for(db, capsys):
     assert out == "" and "no payment_overdu event to print" in err
 
 
+def test_log_prints_only_the_covenants_asked_for(db, capsys):
+    """Section 6.21's history as of March 31, 1998: its two breaches, each of a Consolidated
+    Tangible Net Worth under the floor in force (First Amendment, Exhibit A item 6): November
+    29, 1997, ($15,400,000) against ($15,365,000); January 31, 1998, ($14,700,000) against
+    ($14,642,000). With 9.1's, which never breached, nothing more; a section the log does not
+    name is said on standard error."""
+    run_example(db, "--as-of", "1998-03-31")
+    capsys.readouterr()
+    args = ["log", "--db", str(db), "--covenant", "6.21"]
+    assert cli(*args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(
+        line[19:30] == "cerplex    " and line[30:39] == "6.21     " for line in lines
+    )
+    assert cli(*args, "--covenant", "9.1", "--event", "breach") == 0
+    breaches = capsys.readouterr().out.splitlines()
+    assert [(line[7:17], line[30:38]) for line in breaches] == [
+        ("1997-11-29", "6.21    "),
+        ("1998-01-31", "6.21    "),
+    ]
+    assert "($15,400,000) vs minimum ($15,365,000)" in breaches[0]
+    assert "($14,700,000) vs minimum ($14,642,000)" in breaches[1]
+    assert cli("log", "--db", str(db), "--json", "--covenant", "SPA 5(a)") == 0
+    covenants = {json.loads(line)["covenant"] for line in capsys.readouterr().out.splitlines()}
+    assert covenants == {"SPA 5(a)"}
+    assert cli("log", "--db", str(db), "--covenant", "6.2") == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "no event of covenant 6.2 to print" in err
+
+
 def test_log_since_prints_what_runs_recorded_from_that_moment(db, capsys):
     """A reviewer's "what is new since I last looked": a run as of March 31, 1998, then one as
     of June 30. The second records the breaches of 6.21 on May 30 ((10,800,000) against the
