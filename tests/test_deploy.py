@@ -30,9 +30,13 @@ def unit_settings(unit: str) -> dict[str, list[str]]:
     return settings
 
 
+def service_commands(unit: str, key: str = "ExecStart") -> list[list[str]]:
+    return [shlex.split(line) for line in unit_settings(unit)[key]]
+
+
 def service_command(unit: str = "covenant-monitor.service", key: str = "ExecStart") -> list[str]:
-    (line,) = unit_settings(unit)[key]
-    return shlex.split(line)
+    (command,) = service_commands(unit, key)
+    return command
 
 
 def on_the_example(command: list[str], state: Path) -> list[str]:
@@ -139,23 +143,29 @@ def test_a_run_is_followed_by_the_report_as_the_same_user():
 def test_the_report_unit_verifies_the_log_then_reports_on_it(tmp_path):
     """The report unit's commands on the example's run as of June 30, 1998: the log verified,
     then the folder of pages beside the state a week before (June 23: the 6.18, 6.20 and 6.21
-    breaches of June 27, 1998 are since), readable by the group under the unit's UMask=0027;
-    with a row of the log edited, verification stops it (exit 5) before any report."""
+    breaches of June 27, 1998 are since), readable by the group under the unit's UMask=0027,
+    and the calendar of the dates ahead through December 31, 1998: the Notes' interest on the
+    19th of each month (Section 4.1(a)(x) and (y)), July to December; with a row of the log
+    edited, verification stops it (exit 5) before any report."""
     run = on_the_example(service_command(), tmp_path)
     at = run.index("--config")
     del run[at : at + 2]
     verify = on_the_example(service_command(UNITS[1], "ExecStartPre"), tmp_path)
-    report = on_the_example(service_command(UNITS[1]), tmp_path)
-    assert (verify[0], report[0]) == ("verify", "report")
-    assert verify[verify.index("--db") + 1] == report[report.index("--db") + 1]
-    assert report[report.index("--db") + 1] == run[run.index("--db") + 1]
+    report, calendar = (on_the_example(c, tmp_path) for c in service_commands(UNITS[1]))
+    assert (verify[0], report[0], calendar[0]) == ("verify", "report", "report")
+    for command in (verify, report, calendar):
+        assert command[command.index("--db") + 1] == run[run.index("--db") + 1]
     assert main([*run, "--as-of", "1998-06-30"]) == 1
     umask = os.umask(0o027)
     try:
         assert main(verify) == 0
         assert main(report) == 0
+        assert main(calendar) == 0
     finally:
         os.umask(umask)
+    ics = (tmp_path / "dates-ahead.ics").read_text()
+    assert re.findall(r"DTSTART;VALUE=DATE:(\d+)", ics) == [f"1998{m:02}19" for m in range(7, 13)]
+    assert ics.count("SUMMARY:cerplex 4.1: interest payable on the Notes") == 6
     folder = tmp_path / "report"
     page = re.sub(r"<[^>]+>", "", (folder / "facilities/cerplex.html").read_text())
     assert "Breaches since 1998-06-23: 6.18 on 1998-06-27" in page
