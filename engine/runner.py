@@ -89,84 +89,85 @@ def execute(
     With `rehearsal`, a dry run: the new events are written as a run would write them, handed
     to `rehearsal` (read them with `Appender.pending`), and rolled back; nobody is notified.
     Without a log there yet, the rehearsal writes a temporary one, not the first of `db`."""
-    with _log_written(db, rehearsal is not None) as db:
+    with contextlib.ExitStack() as stack:
+        db = stack.enter_context(_log_written(db, rehearsal is not None))
         latest = _Latest(db) if store.exists(db) else None
-        with evaluate_portfolio(
-            rules_dir,
-            facts_dir,
-            as_of,
-            only,
-            workers,
-            (lambda done, total: tick("evaluating", done, total)) if tick else None,
-            partition,
-            latest.before if latest else None,
-        ) as evaluated:
-            progress("evaluated", facilities=evaluated.count)
-            with store.run_lock(db, wait):
-                progress("lock acquired", db=str(db))
-                previous, not_found = None, []
-                if store.exists(db):
-                    verification = audit.verify(db) if verify_chain else audit.check_tail(db)
-                    if not verification.ok:
-                        raise LogTampered(verification)
-                    names = evaluated.facilities
-                    previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
-                    if only is None:
-                        not_found = _not_found(db, evaluated, partition)
-                packages: dict[str, dict[str, str]] = {}  # the rule files of each, as read
-                produced = 0
-                with audit.appending(db, as_of) as log:
-                    for sha, content in evaluated.rule_files.items():
-                        log.file(sha, content)
-                    for done, assessed in enumerate(evaluated, 1):
-                        for sha, content in assessed.files.items():
-                            log.file(sha, content)
-                        for sha, (earlier, added) in assessed.grown.items():
-                            log.appended_file(sha, earlier, added)  # earlier: stored by the basis
-                        for sha, content in assessed.details_files.items():
-                            log.details_file(sha, content)
-                        view = _compare(log, previous, assessed, evaluated.listing, as_of)
-                        entry = restate.recorded_entry(
-                            assessed.facility, assessed.entry, view.recorded(), packages
-                        )
-                        log.inputs.add(assessed.facility, entry)
-                        produced += view.events
-                        if tick:
-                            tick("comparing with the log", done, evaluated.count)
-                    log.inputs.fields = {
-                        "rules": str(rules_dir),
-                        "facts": str(facts_dir),
-                        "engine": __version__,
-                        "packages": packages,
-                    }
-                    progress("recording", new=log.count)
-                    recording = None
-                    if tick:
-                        recording = functools.partial(tick, "recording")
-                    if rehearsal is None:
-                        log.commit(recording)
-                    else:
-                        log.rehearse(recording)
-                        rehearsal(log)
-                    first, new = log.first_seq, log.new
-                head = audit.head(db)
-                if rehearsal is not None:
-                    progress("rolled back", new=sum(new.values()), head=head)
-                    notifier = None
-                else:
-                    progress("recorded", new=sum(new.values()), head=head)
-                deliveries = notifier.send(db, first) if notifier is not None else []
-        return RunResult(
-            evaluated.facilities,
-            evaluated.without_facts,
-            evaluated.without_rules,
-            produced,
-            first,
-            new,
-            head,
-            deliveries,
-            not_found,
+        evaluated = stack.enter_context(
+            evaluate_portfolio(
+                rules_dir,
+                facts_dir,
+                as_of,
+                only,
+                workers,
+                (lambda done, total: tick("evaluating", done, total)) if tick else None,
+                partition,
+                latest.before if latest else None,
+            )
         )
+        progress("evaluated", facilities=evaluated.count)
+        with store.run_lock(db, wait):
+            progress("lock acquired", db=str(db))
+            previous, not_found = None, []
+            if store.exists(db):
+                verification = audit.verify(db) if verify_chain else audit.check_tail(db)
+                if not verification.ok:
+                    raise LogTampered(verification)
+                names = evaluated.facilities
+                previous = latest.under_lock(names) if latest else _latest_inputs(db, names)
+                if only is None:
+                    not_found = _not_found(db, evaluated, partition)
+            packages: dict[str, dict[str, str]] = {}  # the rule files of each, as read
+            produced = 0
+            with audit.appending(db, as_of) as log:
+                for sha, content in evaluated.rule_files.items():
+                    log.file(sha, content)
+                for done, assessed in enumerate(evaluated, 1):
+                    for sha, content in assessed.files.items():
+                        log.file(sha, content)
+                    for sha, (earlier, added) in assessed.grown.items():
+                        log.appended_file(sha, earlier, added)  # earlier: stored by the basis
+                    for sha, content in assessed.details_files.items():
+                        log.details_file(sha, content)
+                    view = _compare(log, previous, assessed, evaluated.listing, as_of)
+                    entry = restate.recorded_entry(
+                        assessed.facility, assessed.entry, view.recorded(), packages
+                    )
+                    log.inputs.add(assessed.facility, entry)
+                    produced += view.events
+                    if tick:
+                        tick("comparing with the log", done, evaluated.count)
+                log.inputs.fields = {
+                    "rules": str(rules_dir),
+                    "facts": str(facts_dir),
+                    "engine": __version__,
+                    "packages": packages,
+                }
+                progress("recording", new=log.count)
+                recording = functools.partial(tick, "recording") if tick else None
+                if rehearsal is None:
+                    log.commit(recording)
+                else:
+                    log.rehearse(recording)
+                    rehearsal(log)
+                first, new = log.first_seq, log.new
+            head = audit.head(db)
+            if rehearsal is None:
+                progress("recorded", new=sum(new.values()), head=head)
+                deliveries = notifier.send(db, first) if notifier is not None else []
+            else:
+                progress("rolled back", new=sum(new.values()), head=head)
+                deliveries = []
+    return RunResult(
+        evaluated.facilities,
+        evaluated.without_facts,
+        evaluated.without_rules,
+        produced,
+        first,
+        new,
+        head,
+        deliveries,
+        not_found,
+    )
 
 
 @contextlib.contextmanager
