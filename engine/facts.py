@@ -9,7 +9,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -23,31 +23,12 @@ from .cached import ByIdentity, cached_property
 from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
 from .rules import Agreement, InterestTerms, TestKind
-from .schema import QUARTER_END_FIELDS, TABLES, FactEvent, Kind, Table
+from .schema import TABLES, FactEvent, Kind, Table
 from .values import FiscalQuarter, parse_date, parse_decimal, plain_numbers
 
 # A quarter-end row's fiscal quarter may end this far from the calendar quarter end the covenant
 # tables name (a 52/53-week year ends within a week of December 31).
 _FISCAL_SLACK_DAYS = 14
-_NON_NEGATIVE = {
-    "gain_on_sale_pcs",
-    "accounts_receivable",
-    "inventory",
-    "wells_fargo_debt",
-    "current_assets",
-    "current_liabilities",
-    "net_securities_proceeds",
-    "revolving_loans_outstanding",
-    "revolving_loans_available",
-    "initial_capitalized_interest_amount",
-    "existing_outstanding_principal",
-    "balance",
-    "applied",
-    "debt_outstanding",
-    "term_loan_permanent_reductions",
-    "revolving_permanent_reductions",
-    "amount",
-}
 
 
 @dataclass(frozen=True)
@@ -851,12 +832,13 @@ class _RowCheck:
             self.problem(column, why)
         return self.get(column)
 
-    def amounts(self, columns: Iterable[str]) -> dict[str, Decimal]:
-        values, record = {}, self.record
-        for column in columns:
+    def amounts(self, table: Table) -> dict[str, Decimal]:
+        """The row's amounts in `table`'s columns, each that cannot be negative checked."""
+        values, record, non_negative = {}, self.record, table.non_negative
+        for column in table.amount_columns:
             value = record.get(column)  # a cell reported as bad is no Decimal
             if isinstance(value, Decimal):
-                if column in _NON_NEGATIVE and value < 0:
+                if column in non_negative and value < 0:
                     self.problem(column, f"{value} is negative; this amount cannot be")
                 values[column] = value
         return values
@@ -883,7 +865,7 @@ def _financials(
         check = _RowCheck(origin, record, problems)
         period_end = check.require("period_end")
         quarter_end = check.present("fiscal_quarter") or any(
-            check.present(f) for f in QUARTER_END_FIELDS
+            check.present(f) for f in TABLES["financials"].quarter_end_columns
         )
         quarter = None
         if quarter_end:
@@ -905,7 +887,7 @@ def _financials(
         if not quarter_end:
             # An interim balance sheet: its one figure is the net worth Section 6.21 tests.
             check.require("tangible_net_worth", "blank on a row with no quarterly figures")
-        amounts = check.amounts(TABLES["financials"].amount_columns)
+        amounts = check.amounts(TABLES["financials"])
         if quarter_end:
             amounts.setdefault("gain_on_sale_pcs", Decimal(0))
         checked.append((check, period_end, quarter, amounts))
@@ -957,7 +939,7 @@ def _dated_amounts(rows, table: str, problems: list[Problem]) -> tuple[RevolverR
         day = check.require("date")
         for column in columns:
             check.require(column)
-        amounts = check.amounts(columns)
+        amounts = check.amounts(TABLES[table])
         checked.append((check, day, amounts))
     _unique([(c, d) for c, d, _ in checked], "date", "date")
     return tuple(
@@ -978,9 +960,7 @@ def _notes(rows, problems: list[Problem]) -> tuple[Note, ...]:
         check = _RowCheck(origin, record, problems)
         holder = check.require("holder")
         check.require("initial_capitalized_interest_amount")
-        amounts = check.amounts(
-            ("initial_capitalized_interest_amount", "existing_outstanding_principal")
-        )
+        amounts = check.amounts(TABLES["notes"])
         checked.append((check, holder, amounts))
     _unique([(c, h) for c, h, _ in checked], "holder", "holder")
     return tuple(
@@ -1002,7 +982,7 @@ def _note_payments(rows, notes: tuple[Note, ...], problems: list[Problem]):
         check = _RowCheck(origin, record, problems)
         day, holder = check.require("date"), check.require("holder")
         check.require("amount")
-        amount = check.amounts(("amount",)).get("amount")
+        amount = check.amounts(TABLES["note_payments"]).get("amount")
         if isinstance(holder, str) and holder not in holders:
             check.problem("holder", f"{holder!r} holds no Note in notes.csv")
         if amount == 0:  # a negative amount is already refused as negative
@@ -1018,7 +998,7 @@ def _counsel_reserve(rows, problems: list[Problem]) -> tuple[ReserveRow, ...]:
         check = _RowCheck(origin, record, problems)
         day = check.require("date")
         check.require("balance")
-        amounts = check.amounts(("balance", "applied"))
+        amounts = check.amounts(TABLES["counsel_reserve"])
         checked.append((check, day, amounts))
     _unique([(c, d) for c, d, _ in checked], "date", "date")
     return tuple(

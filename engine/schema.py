@@ -24,6 +24,9 @@ class Column:
     name: str
     kind: Kind
     required: bool = True  # must appear in the header (a cell may still be blank where allowed)
+    non_negative: bool = False  # an amount that cannot be below zero (a balance, a debt)
+    # A figure reported only at a fiscal quarter's end: a row holding one is a quarter-end row.
+    quarter_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,32 +54,29 @@ class Table:
     def amount_fields(self) -> frozenset[str]:
         return frozenset(self.amount_columns)
 
+    @cached_property
+    def non_negative(self) -> frozenset[str]:
+        return frozenset(c.name for c in self.columns if c.non_negative)
 
-# Figures that exist only at a fiscal quarter's end; interim rows leave them blank.
-QUARTER_END_FIELDS = (
-    "net_income",
-    "gain_on_sale_pcs",
-    "accounts_receivable",
-    "inventory",
-    "wells_fargo_debt",
-    "current_assets",
-    "current_liabilities",
-)
+    @cached_property
+    def quarter_end_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.quarter_end)
+
 
 FINANCIALS = Table(
     "financials",
     (
         Column("period_end", Kind.DATE),
         Column("fiscal_quarter", Kind.QUARTER, required=False),
-        Column("net_income", Kind.AMOUNT),
-        Column("gain_on_sale_pcs", Kind.AMOUNT, required=False),
-        Column("accounts_receivable", Kind.AMOUNT),
-        Column("inventory", Kind.AMOUNT),
-        Column("wells_fargo_debt", Kind.AMOUNT),
-        Column("current_assets", Kind.AMOUNT),
-        Column("current_liabilities", Kind.AMOUNT),
+        Column("net_income", Kind.AMOUNT, quarter_end=True),
+        Column("gain_on_sale_pcs", Kind.AMOUNT, False, non_negative=True, quarter_end=True),
+        Column("accounts_receivable", Kind.AMOUNT, non_negative=True, quarter_end=True),
+        Column("inventory", Kind.AMOUNT, non_negative=True, quarter_end=True),
+        Column("wells_fargo_debt", Kind.AMOUNT, non_negative=True, quarter_end=True),
+        Column("current_assets", Kind.AMOUNT, non_negative=True, quarter_end=True),
+        Column("current_liabilities", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("tangible_net_worth", Kind.AMOUNT),
-        Column("net_securities_proceeds", Kind.AMOUNT, required=False),
+        Column("net_securities_proceeds", Kind.AMOUNT, False, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
@@ -84,8 +84,8 @@ REVOLVER = Table(
     "revolver",
     (
         Column("date", Kind.DATE),
-        Column("revolving_loans_outstanding", Kind.AMOUNT),
-        Column("revolving_loans_available", Kind.AMOUNT),
+        Column("revolving_loans_outstanding", Kind.AMOUNT, non_negative=True),
+        Column("revolving_loans_available", Kind.AMOUNT, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
@@ -93,10 +93,10 @@ NOTES = Table(
     "notes",
     (
         Column("holder", Kind.TEXT),
-        Column("initial_capitalized_interest_amount", Kind.AMOUNT),
+        Column("initial_capitalized_interest_amount", Kind.AMOUNT, non_negative=True),
         # Principal on February 19, 1997, before the Initial Capitalized Interest Amount: what
         # the ledger of Section 4.1 starts from (First Amendment Schedule 3).
-        Column("existing_outstanding_principal", Kind.AMOUNT, required=False),
+        Column("existing_outstanding_principal", Kind.AMOUNT, False, non_negative=True),
     ),
 )
 # The Company's elections to add Additional Capitalized Interest Amounts (Section 4.1(c)): the
@@ -130,8 +130,8 @@ COUNSEL_RESERVE = Table(
     "counsel_reserve",
     (
         Column("date", Kind.DATE),
-        Column("balance", Kind.AMOUNT),
-        Column("applied", Kind.AMOUNT, required=False),
+        Column("balance", Kind.AMOUNT, non_negative=True),
+        Column("applied", Kind.AMOUNT, False, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
@@ -153,9 +153,9 @@ WELLS_FARGO = Table(
     "wells_fargo",
     (
         Column("date", Kind.DATE),
-        Column("debt_outstanding", Kind.AMOUNT),
-        Column("term_loan_permanent_reductions", Kind.AMOUNT),
-        Column("revolving_permanent_reductions", Kind.AMOUNT),
+        Column("debt_outstanding", Kind.AMOUNT, non_negative=True),
+        Column("term_loan_permanent_reductions", Kind.AMOUNT, non_negative=True),
+        Column("revolving_permanent_reductions", Kind.AMOUNT, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
@@ -166,7 +166,7 @@ NOTE_PAYMENTS = Table(
     (
         Column("date", Kind.DATE),
         Column("holder", Kind.TEXT),
-        Column("amount", Kind.AMOUNT),
+        Column("amount", Kind.AMOUNT, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
