@@ -269,9 +269,9 @@ def load_facts(
     sources = _find_sources(folder, problems, read)
     tables: dict[str, list[tuple[Origin, dict[str, object]]]] = {}
     for name, source in sources.items():
-        tables[name] = _parse(source, TABLES[name], problems)
+        tables[name] = _parse(source, _table(name, agreement), problems)
     notes = _notes(tables.get("notes", []), problems)
-    financials, tail = _financials(tables.get("financials", []), problems)
+    financials, tail = _financials(tables.get("financials", []), agreement.financials, problems)
     revolver = _revolver(tables.get("revolver", []), problems)
     wells_fargo = _dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems)
     facts = Facts(
@@ -323,8 +323,10 @@ def load_appended(
         if text is None or (table not in after and data[:start].strip().count(b"\n")):
             return None  # no tail: the earlier part must hold no rows
         source = _Source(folder / f"{table}.csv", data=text[0], skipped=text[1])
-        loaded[table] = _parse(source, TABLES[table], problems)
-    financials, tail = _financials(loaded.get("financials", []), problems, after.get("financials"))
+        loaded[table] = _parse(source, _table(table, agreement), problems)
+    financials, tail = _financials(
+        loaded.get("financials", []), agreement.financials, problems, after.get("financials")
+    )
     revolver = _revolver(loaded.get("revolver", []), problems)
     wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
     facts = Facts(
@@ -855,17 +857,23 @@ def _unique(checks: list[tuple[_RowCheck, object]], column: str, what: str) -> N
             first_row[key] = check.origin.row
 
 
+def _table(name: str, agreement: Agreement) -> Table:
+    """A facts table's columns, financials.csv's as the agreement declares them."""
+    return agreement.financials if name == "financials" else TABLES[name]
+
+
 def _financials(
-    rows, problems: list[Problem], after: Tail | None = None
+    rows, table: Table, problems: list[Problem], after: Tail | None = None
 ) -> tuple[tuple[FinancialRow, ...], Tail | None]:
-    """The rows in date order, and the table's tail; `after`: the tail of earlier rows (not
-    among these) that these carry on from."""
+    """The rows in date order, and the table's tail; `table`: the columns the agreement
+    declares; `after`: the tail of earlier rows (not among these) that these carry on from."""
+    quarter_end_columns, interim_columns = table.quarter_end_columns, table.interim_columns
     checked = []
     for origin, record in rows:
         check = _RowCheck(origin, record, problems)
         period_end = check.require("period_end")
         quarter_end = check.present("fiscal_quarter") or any(
-            check.present(f) for f in TABLES["financials"].quarter_end_columns
+            check.present(f) for f in quarter_end_columns
         )
         quarter = None
         if quarter_end:
@@ -884,10 +892,15 @@ def _financials(
                         f"{quarter} ends near {quarter.nominal_end}, but period_end is "
                         f"{period_end} ({gap} days away)",
                     )
-        if not quarter_end:
-            # An interim balance sheet: its one figure is the net worth Section 6.21 tests.
-            check.require("tangible_net_worth", "blank on a row with no quarterly figures")
-        amounts = check.amounts(TABLES["financials"])
+        if not quarter_end and not any(check.present(f) for f in interim_columns):
+            # An interim balance sheet: it reports a figure tested at any time (the net worth
+            # Section 6.21 tests, or one the agreement declares).
+            check.problem(
+                interim_columns[0],
+                "blank on a row with no quarterly figures"
+                + (f" (it reports {' or '.join(interim_columns)})" if interim_columns[1:] else ""),
+            )
+        amounts = check.amounts(table)
         if quarter_end:
             amounts.setdefault("gain_on_sale_pcs", Decimal(0))
         checked.append((check, period_end, quarter, amounts))

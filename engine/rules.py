@@ -8,6 +8,8 @@ naming each file and key.
 
 from __future__ import annotations
 
+import keyword
+import re
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
@@ -25,7 +27,7 @@ from .cached import ByIdentity
 from .conventions import Calendar, DayCount
 from .errors import InputError, Problem
 from .expr import Expr, parse_expr
-from .schema import METRIC_TABLES
+from .schema import FINANCIALS, METRIC_TABLES, Column, Kind, Table, financials_for
 from .snapshot import Snapshot, folder_files
 from .values import FiscalQuarter, parse_decimal
 
@@ -185,6 +187,38 @@ class Cited:
     source: str
 
 
+class Reported(StrEnum):
+    """When the controller reports a figure an agreement declares."""
+
+    QUARTER_END = "quarter_end"  # on quarter-end rows only: a row holding it is one
+    ANY_TIME = "any_time"  # on interim balance sheets too
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A financial figure an agreement's covenants read beyond the built-in columns of
+    financials.csv (Consolidated EBITDA, Total Funded Debt, ...): a column of its own, as the
+    agreement defines it."""
+
+    name: str
+    title: str
+    reported: Reported
+    non_negative: bool
+    source: str  # the clause that defines it
+    note: str | None = None
+
+    @property
+    def column(self) -> Column:
+        quarter_end = self.reported is Reported.QUARTER_END
+        return Column(
+            self.name,
+            Kind.AMOUNT,
+            non_negative=self.non_negative,
+            quarter_end=quarter_end,
+            interim=not quarter_end,
+        )
+
+
 @dataclass(frozen=True)
 class RatePeriod:
     start: date
@@ -276,6 +310,10 @@ class Agreement:
     facts: str  # the borrower's folder under facts/ (by default the agreement's id)
     highest_lawful_rate: Cited | None = None  # limb (A) of the Default Rate, when configured
     interest: InterestTerms | None = None
+    figures: tuple[Figure, ...] = ()
+    # financials.csv's columns for this agreement: the built-in ones and its figures, those its
+    # covenants read required (`schema.financials_for`).
+    financials: Table = FINANCIALS
     # A facility following this agreement as a shared covenant package (see portfolio.py):
     # the package's id, the facility's own name, and the end of its monitoring if it ended.
     package: str | None = None
@@ -327,7 +365,7 @@ def load_agreements(rules_dir: Path) -> list[Agreement]:
 
 def load_agreement(folder: Path) -> Agreement:
     problems: list[Problem] = []
-    agreement_tables, covenants, instruments, interest = [], {}, {}, []
+    sections: list[tuple[str, Reader, Section]] = []
     snapshot = folder_files(folder)
     names, contents = snapshot
     files = [n for n in names if "/" not in n and fnmatchcase(n, "*.toml")]
@@ -351,12 +389,19 @@ def load_agreement(folder: Path) -> Agreement:
             continue
         kind, body = next(iter(data.items()))
         section = reader.section(body, kind)
-        if section is None:
-            continue
-        if kind == "agreement":
-            agreement_tables.append(section)
-        elif kind == "covenant":
-            covenant = _covenant(section)
+        if section is not None:
+            sections.append((kind, reader, section))
+    # The agreement's figures first: its covenants' metrics may read them.
+    agreement_tables = [section for kind, _, section in sections if kind == "agreement"]
+    figures = _figures(agreement_tables[0]) if len(agreement_tables) == 1 else ()
+    columns = tuple(f.column for f in figures)
+    tables = {**METRIC_TABLES, "financials": financials_for(columns, frozenset())}
+    covenants: dict[str, Covenant] = {}
+    instruments: dict[str, Instrument] = {}
+    interest: list[InterestTerms] = []
+    for kind, reader, section in sections:
+        if kind == "covenant":
+            covenant = _covenant(section, tables)
             if covenant and covenant.section in covenants:
                 first = covenants[covenant.section].file
                 reader.problem(
@@ -371,7 +416,7 @@ def load_agreement(folder: Path) -> Agreement:
                 )
             elif terms := _interest(section):
                 interest.append(terms)
-        else:
+        elif kind == "instrument":
             instrument = parse_instrument(section)
             if instrument and instrument.id in instruments:
                 first = instruments[instrument.id].file
@@ -386,8 +431,16 @@ def load_agreement(folder: Path) -> Agreement:
         )
         raise InputError(problems)
     agreement = _agreement(agreement_tables[0], folder, covenants, instruments)
-    if agreement is not None and interest:
-        agreement = replace(agreement, interest=interest[0])
+    if agreement is not None:
+        read = frozenset().union(
+            *(c.input_names for c in covenants.values() if c.table == "financials")
+        )
+        agreement = replace(
+            agreement,
+            interest=interest[0] if interest else None,
+            figures=figures,
+            financials=financials_for(columns, read),
+        )
     _check_references(agreement, problems)
     if problems or agreement is None:
         raise InputError(problems)
@@ -432,7 +485,43 @@ def _agreement(section: Section, folder: Path, covenants, instruments) -> Agreem
     return agreement if section.done() else None
 
 
-def _covenant(section: Section) -> Covenant | None:
+_FIGURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _figures(section: Section) -> tuple[Figure, ...]:
+    """The figures `[[agreement.figure]]` declares, each a new column of financials.csv."""
+    taken = set(FINANCIALS.column_names)
+    figures = []
+    for row in section.tables("figure"):
+        name = row.text("name")
+        if name is not None:
+            if not _FIGURE_NAME.fullmatch(name) or keyword.iskeyword(name):
+                row.problem(
+                    "name",
+                    f"{name!r} is not a column name: lower-case letters, digits "
+                    "and _, beginning with a letter",
+                )
+                name = None
+            elif name in taken:
+                row.problem("name", f"financials.csv already has a column {name!r}")
+                name = None
+            else:
+                taken.add(name)
+        figure = Figure(
+            name,
+            row.text("title"),
+            row.choice("reported", Reported),
+            row.boolean("non_negative", required=False),
+            row.text("source"),
+            row.text("note", required=False),
+        )
+        row.done()
+        if name is not None:  # declared even if another key is wrong: no metric reading it fails
+            figures.append(figure)
+    return tuple(figures)
+
+
+def _covenant(section: Section, tables: Mapping[str, Table]) -> Covenant | None:
     test = section.choice("test", TestKind)
     consequence = section.choice("consequence", Consequence)
     metric = table = plus = None
@@ -441,10 +530,10 @@ def _covenant(section: Section) -> Covenant | None:
     if computed:
         breach_when = section.choice("breach_when", ("below", "above"))
     elif test is not None and test is not TestKind.REPORTED:
-        metric, table = section.metric("metric")
+        metric, table = section.metric("metric", tables)
         breach_when = section.choice("breach_when", ("below", "above"))
         if section.has("plus"):
-            plus, plus_table = section.metric("plus")
+            plus, plus_table = section.metric("plus", tables)
             if plus_table is not None and table is not None and plus_table != table:
                 section.problem("plus", f"must read the same table as the metric ({table})")
     schedule = _schedule(section, test, breach_when) if test is not TestKind.REPORTED else ()
@@ -810,6 +899,10 @@ class Section:
             self.problem(key, "must not be negative")
         return value or 0
 
+    def boolean(self, key: str, required: bool = True) -> bool:
+        """true or false (absent and not required: false)."""
+        return self._get(key, required, (bool,), "true or false") or False
+
     def choice(self, key: str, choices, required: bool = True):
         value = self._get(key, required, (str,), "text")
         if value is None:
@@ -820,16 +913,17 @@ class Section:
             return None
         return choices(value) if isinstance(choices, type) else value
 
-    def metric(self, key: str) -> tuple[Expr | None, str | None]:
+    def metric(self, key: str, tables: Mapping[str, Table]) -> tuple[Expr | None, str | None]:
+        """An expression on the amounts of one of `tables`, and that table's name."""
         source = self.text(key)
         if source is None:
             return None, None
-        for table_name, table in METRIC_TABLES.items():
+        for table_name, table in tables.items():
             try:
                 return parse_expr(source, table.amount_fields), table_name
             except ValueError:
                 continue
-        fields = sorted(set().union(*(t.amount_fields for t in METRIC_TABLES.values())))
+        fields = sorted(set().union(*(t.amount_fields for t in tables.values())))
         try:  # parse against every field to name the real fault
             parse_expr(source, frozenset(fields))
             self.problem(key, "a metric must read the amounts of one facts table only")

@@ -6,9 +6,9 @@ read a field that the facts loader does not check.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
-from functools import cached_property
+from functools import cache, cached_property
 
 
 class Kind(StrEnum):
@@ -27,6 +27,8 @@ class Column:
     non_negative: bool = False  # an amount that cannot be below zero (a balance, a debt)
     # A figure reported only at a fiscal quarter's end: a row holding one is a quarter-end row.
     quarter_end: bool = False
+    # A figure an interim balance sheet reports: a row with no quarter-end figure holds one.
+    interim: bool = False
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,10 @@ class Table:
     def quarter_end_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.quarter_end)
 
+    @cached_property
+    def interim_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.interim)
+
 
 FINANCIALS = Table(
     "financials",
@@ -75,7 +81,7 @@ FINANCIALS = Table(
         Column("wells_fargo_debt", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("current_assets", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("current_liabilities", Kind.AMOUNT, non_negative=True, quarter_end=True),
-        Column("tangible_net_worth", Kind.AMOUNT),
+        Column("tangible_net_worth", Kind.AMOUNT, interim=True),
         Column("net_securities_proceeds", Kind.AMOUNT, False, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
@@ -193,6 +199,25 @@ METRIC_TABLES: dict[str, Table] = {
     "revolver": REVOLVER,
     "wells_fargo": WELLS_FARGO,
 }
+
+
+@cache
+def financials_for(figures: tuple[Column, ...], read: frozenset[str]) -> Table:
+    """The financials table of an agreement: the built-in columns and the figures its
+    agreement.toml declares (before `note`), each required in the header if one of its
+    covenants reads it and not otherwise, so that a package with other covenants than
+    Cerplex's does not ask its controller for Cerplex's columns. One table for each package,
+    which its facilities share (headers are checked once for each table and header)."""
+    *built_in, note = FINANCIALS.columns
+    columns = [
+        replace(c, required=c.required and (c.kind is not Kind.AMOUNT or c.name in read))
+        for c in built_in
+    ] + [replace(c, required=c.name in read) for c in figures]
+    # An interim row must hold a figure tested at any time: one the covenants read, if any.
+    interim = {c.name for c in columns if c.interim and c.name in read}
+    if interim:
+        columns = [replace(c, interim=c.name in interim) for c in columns]
+    return Table("financials", (*columns, note))
 
 
 class FactEvent(StrEnum):

@@ -45,6 +45,7 @@ def declared(agreement: Agreement) -> list[AuditEvent]:
                     for rate in agreement.default_rates
                 ],
                 **_facility(agreement),
+                **_figures(agreement),
             },
         )
     ]
@@ -88,6 +89,26 @@ def _facility(agreement: Agreement) -> dict[str, Any]:
     if agreement.package is None:
         return {}
     return {"package": agreement.package, "facility_name": agreement.facility_name}
+
+
+def _figures(agreement: Agreement) -> dict[str, Any]:
+    """The figures of financials.csv the agreement declares, with the clauses defining them
+    (none for Cerplex, whose terms then read as before)."""
+    if not agreement.figures:
+        return {}
+    return {
+        "figures": [
+            {
+                "name": f.name,
+                "title": f.title,
+                "reported": str(f.reported),
+                "non_negative": f.non_negative,
+                "source": f.source,
+                "note": f.note,
+            }
+            for f in agreement.figures
+        ]
+    }
 
 
 def _interest(terms: InterestTerms) -> dict[str, Any]:
