@@ -13,12 +13,14 @@ out here, being none).
 from __future__ import annotations
 
 import csv
+import json
 from collections import Counter
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from openpyxl import load_workbook
 
 from conftest import RULES, pick
 from engine import audit, cli
@@ -304,14 +306,36 @@ def test_bad_facts_are_refused_naming_file_row_and_column_and_nothing_is_written
     assert not (tmp_path / "audit.db").exists()
 
 
-def test_the_log_of_a_package_with_figures_verifies_and_reports(tmp_path, capsys):
+def test_the_report_defines_each_figure_with_its_clause_in_every_format(tmp_path, capsys):
     package(tmp_path)
     facility(tmp_path)
-    assert run(tmp_path, "1998-12-31") == 1  # breaches recorded
+    assert run(tmp_path, "1998-12-31") == 1  # the two breaches
     db = tmp_path / "audit.db"
     assert audit.verify(db).ok
-    assert len(pick(audit.read(db), "breach")) == 2
+    clause = "First Amendment Agreement (1997-08-20), Exhibit A item 6, Section 6.21"
     capsys.readouterr()
     assert cli.main(["report", "--db", str(db)]) == 0
-    report = capsys.readouterr().out
-    assert "consolidated_current_assets / consolidated_current_liabilities" in report
+    markdown = capsys.readouterr().out
+    assert (
+        f"`consolidated_tangible_net_worth`, Consolidated Tangible Net Worth ({clause})."
+        in markdown
+    )
+    assert cli.main(["report", "--db", str(db), "--format", "json"]) == 0
+    (acme,) = json.loads(capsys.readouterr().out)["agreements"]
+    assert [f["name"] for f in acme["figures"]] == HEADER[1:]
+    html = tmp_path / "report.html"
+    assert cli.main(["report", "--db", str(db), "--format", "html", "--out", str(html)]) == 0
+    assert (
+        f"<code>consolidated_tangible_net_worth</code>, Consolidated Tangible Net Worth "
+        f"({clause})." in html.read_text()
+    )
+    book = tmp_path / "report.xlsx"
+    assert cli.main(["report", "--db", str(db), "--format", "xlsx", "--out", str(book)]) == 0
+    rows = list(load_workbook(book)["Summary"].iter_rows(values_only=True))
+    assert (
+        "acme",
+        "consolidated_tangible_net_worth",
+        "Consolidated Tangible Net Worth",
+        "any_time",
+        clause,
+    ) in [r[:5] for r in rows]

@@ -169,6 +169,15 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
             f"lenders: {md('; '.join(a['lenders']))}.",
             "",
         ]
+    if a["figures"]:  # their names are lower-case letters, digits and _ (the rules loader)
+        out += [
+            "Figures the agreement defines (columns of financials.csv): "
+            + "; ".join(
+                f"`{f['name']}`, {md(f['title'])} ({md(f['source'])})" for f in a["figures"]
+            )
+            + ".",
+            "",
+        ]
     if (ended := a["ended"]) is not None:
         out += [
             f"**Monitoring ended on {ended['date']}** [{ended['seq']}]: {md(ended['reason'])}. "

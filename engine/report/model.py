@@ -721,6 +721,8 @@ class _Agreement:
             "title": agreement.details.get("title") if agreement else None,
             "borrower": agreement.details.get("borrower") if agreement else None,
             "lenders": agreement.details.get("lenders") if agreement else [],
+            # the columns of financials.csv its agreement defines, each with its clause
+            "figures": agreement.details.get("figures", []) if agreement else [],
             "dated": agreement.details.get("dated") if agreement else None,
             "terms_seq": agreement.seq if agreement else None,
             "ended": ended,  # monitoring ended by the report's date: nothing is tested after

@@ -288,6 +288,7 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
         ],
         (_agreement_row(a) for a in model["agreements"]),
     )
+    yield from _figures(model)
     yield _BLANK
     yield BOLD, [f"Step-ups through {model['horizon']['through']}" if model["horizon"] else ""]
     yield from _table(
@@ -326,6 +327,19 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
                 for b in a["before"]["breaches"]
             ),
         )
+
+
+def _figures(model: dict[str, Any]) -> Iterator[Line]:
+    """The columns of financials.csv the agreements define, where any does."""
+    rows = [
+        [a["agreement"], f["name"], f["title"], f["reported"], f["source"]]
+        for a in model["agreements"]
+        for f in a["figures"]
+    ]
+    if rows:
+        yield _BLANK
+        yield BOLD, ["Figures the agreements define (columns of financials.csv)"]
+        yield from _table(["Agreement", "Column", "Figure", "Reported", "Clause"], rows)
 
 
 def _agreement_row(a: dict[str, Any]) -> list[Any]:
