@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections import Counter
 from datetime import date
 from decimal import Decimal
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from conftest import RULES, pick
+from conftest import EXAMPLE_FACTS, RULES, pick
 from engine import audit, cli
 from engine.errors import InputError
 from engine.pipeline import monitor
@@ -339,3 +340,32 @@ def test_the_report_defines_each_figure_with_its_clause_in_every_format(tmp_path
         "any_time",
         clause,
     ) in [r[:5] for r in rows]
+
+
+def test_in_a_book_of_two_packages_each_facility_is_read_by_its_own(tmp_path):
+    """Cerplex's bundled facility beside acme: each financials.csv is checked against its own
+    agreement's columns (Cerplex's 6.19 reads inventory; the ratios package does not)."""
+    rules = package(tmp_path)
+    shutil.copytree(RULES / "cerplex", rules / "cerplex")
+    facts = facility(tmp_path)
+    shutil.copytree(EXAMPLE_FACTS / "cerplex", facts / "cerplex")
+    events = monitor(rules, facts, date(1998, 12, 31)).events
+    acme = [e for e in events if e.agreement == "acme"]
+    assert results_of(acme, "6.20")[date(1998, 9, 30)][2] == "breach"  # 0.99 < 1.00, as above
+    # Cerplex's 6.21 breach of January 31, 1998: ($14,700,000) against the ($14,642,000)
+    # floor (Exhibit A item 6), as in the bundled example.
+    cerplex = [e for e in pick(events, "breach", "6.21") if e.agreement == "cerplex"]
+    assert date(1998, 1, 31) in {e.date for e in cerplex}
+    # Without its inventory column, Cerplex's file is refused; acme's never had one.
+    path = facts / "cerplex" / "financials.csv"
+    with path.open(newline="") as handle:
+        table = list(csv.DictReader(handle))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, [k for k in table[0] if k != "inventory"])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if k != "inventory"} for row in table)
+    with pytest.raises(InputError) as raised:
+        monitor(rules, facts, date(1998, 12, 31))
+    assert [(Path(p.file).parent.name, p.column, p.message) for p in raised.value.problems] == [
+        ("cerplex", "inventory", "required column is missing")
+    ]
