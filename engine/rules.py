@@ -311,9 +311,6 @@ class Agreement:
     highest_lawful_rate: Cited | None = None  # limb (A) of the Default Rate, when configured
     interest: InterestTerms | None = None
     figures: tuple[Figure, ...] = ()
-    # financials.csv's columns for this agreement: the built-in ones and its figures, those its
-    # covenants read required (`schema.financials_for`).
-    financials: Table = FINANCIALS
     # A facility following this agreement as a shared covenant package (see portfolio.py):
     # the package's id, the facility's own name, and the end of its monitoring if it ended.
     package: str | None = None
@@ -321,6 +318,15 @@ class Agreement:
     ended: Ending | None = None
     # Its folder as read, the rule files parsed from these bytes: what a run records.
     snapshot: Snapshot | None = field(default=None, compare=False, repr=False)
+
+    @cached_property
+    def financials(self) -> Table:
+        """financials.csv's columns for this agreement: the built-in ones and its figures,
+        those its covenants read required; the same table for every facility of a package."""
+        read = frozenset().union(
+            *(c.input_names for c in self.covenants.values() if c.table == "financials")
+        )
+        return financials_for(tuple(f.column for f in self.figures), read)
 
     def evaluated_as_of(self, as_of: date) -> date:
         """The date it is evaluated as of in a run as of `as_of`: the day its monitoring
@@ -432,15 +438,7 @@ def load_agreement(folder: Path) -> Agreement:
         raise InputError(problems)
     agreement = _agreement(agreement_tables[0], folder, covenants, instruments)
     if agreement is not None:
-        read = frozenset().union(
-            *(c.input_names for c in covenants.values() if c.table == "financials")
-        )
-        agreement = replace(
-            agreement,
-            interest=interest[0] if interest else None,
-            figures=figures,
-            financials=financials_for(columns, read),
-        )
+        agreement = replace(agreement, interest=interest[0] if interest else None, figures=figures)
     _check_references(agreement, problems)
     if problems or agreement is None:
         raise InputError(problems)
