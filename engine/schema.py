@@ -75,14 +75,16 @@ FINANCIALS = Table(
         Column("period_end", Kind.DATE),
         Column("fiscal_quarter", Kind.QUARTER, required=False),
         Column("net_income", Kind.AMOUNT, quarter_end=True),
-        Column("gain_on_sale_pcs", Kind.AMOUNT, False, non_negative=True, quarter_end=True),
+        Column(
+            "gain_on_sale_pcs", Kind.AMOUNT, required=False, non_negative=True, quarter_end=True
+        ),
         Column("accounts_receivable", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("inventory", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("wells_fargo_debt", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("current_assets", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("current_liabilities", Kind.AMOUNT, non_negative=True, quarter_end=True),
         Column("tangible_net_worth", Kind.AMOUNT, interim=True),
-        Column("net_securities_proceeds", Kind.AMOUNT, False, non_negative=True),
+        Column("net_securities_proceeds", Kind.AMOUNT, required=False, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
@@ -102,7 +104,7 @@ NOTES = Table(
         Column("initial_capitalized_interest_amount", Kind.AMOUNT, non_negative=True),
         # Principal on February 19, 1997, before the Initial Capitalized Interest Amount: what
         # the ledger of Section 4.1 starts from (First Amendment Schedule 3).
-        Column("existing_outstanding_principal", Kind.AMOUNT, False, non_negative=True),
+        Column("existing_outstanding_principal", Kind.AMOUNT, required=False, non_negative=True),
     ),
 )
 # The Company's elections to add Additional Capitalized Interest Amounts (Section 4.1(c)): the
@@ -137,7 +139,7 @@ COUNSEL_RESERVE = Table(
     (
         Column("date", Kind.DATE),
         Column("balance", Kind.AMOUNT, non_negative=True),
-        Column("applied", Kind.AMOUNT, False, non_negative=True),
+        Column("applied", Kind.AMOUNT, required=False, non_negative=True),
         Column("note", Kind.TEXT, required=False),
     ),
 )
