@@ -128,11 +128,18 @@ def _test_covenant(covenant: Covenant, facts: Facts) -> Iterator[TestResult | No
                     row.amounts,
                     row.origin,
                     _nsp_note(row),
+                    row.sums,
                 )
     elif covenant.test is TestKind.ANY_TIME:
         for row in facts.financials:
             yield _test(
-                covenant, row.period_end, row.period_end, row.amounts, row.origin, _nsp_note(row)
+                covenant,
+                row.period_end,
+                row.period_end,
+                row.amounts,
+                row.origin,
+                _nsp_note(row),
+                row.sums,
             )
     elif covenant.test is TestKind.EACH_REPORTED_DATE:
         for row in facts.wells_fargo if covenant.table == "wells_fargo" else facts.revolver:
@@ -262,7 +269,9 @@ def _test(
     amounts: dict[str, Decimal],
     origin: Origin,
     note: str | None,
+    sums: dict[str, str] | None = None,
 ) -> TestResult | NotTested:
+    """`sums`: what the row's sums over quarters add up, or why they could not be made."""
     assert covenant.metric is not None
     period = str(key)
     row = covenant.threshold_for(key)
@@ -280,8 +289,13 @@ def _test(
         inputs = {name: amounts[name] for name in names}
     except KeyError:
         # Blank inputs make the test impossible: said in the log, never passed in silence.
-        missing = ", ".join(name for name in names if name not in amounts)
-        return NotTested(covenant, day, period, f"{missing} not reported ({origin.cited})", origin)
+        missing = [name for name in names if name not in amounts]
+        unmade = [sums[name] for name in missing if sums and name in sums]
+        blank = ", ".join(name for name in missing if not sums or name not in sums)
+        why = "; ".join([f"{blank} not reported"] * bool(blank) + unmade)
+        return NotTested(covenant, day, period, f"{why} ({origin.cited})", origin)
+    if sums and (made := [sums[name] for name in names if name in sums]):
+        note = "; ".join([note, *made] if note else made)
     plus_value = covenant.plus.evaluate(inputs) if covenant.plus else None
     threshold = row.minimum + (plus_value or 0)
     try:

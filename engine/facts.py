@@ -22,7 +22,7 @@ from typing import IO, Any
 from .cached import ByIdentity, cached_property
 from .errors import InputError, Problem
 from .portfolio import FACILITY_FILE
-from .rules import Agreement, InterestTerms, TestKind
+from .rules import Agreement, Figure, InterestTerms, TestKind
 from .schema import TABLES, FactEvent, Kind, Table
 from .values import FiscalQuarter, parse_date, parse_decimal, plain_numbers
 
@@ -64,6 +64,9 @@ class FinancialRow:
     origin: Origin
     note: str | None = None
     nsp_carried_from: date | None = None  # Net Securities Proceeds taken from an earlier row
+    # The agreement's sums over fiscal quarters on a quarter-end row, by name: which quarters'
+    # amounts each adds up, or why it cannot be made (then it is not among the amounts).
+    sums: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -146,38 +149,59 @@ class FactEventRow:
     note: str | None = None
 
 
+# The amounts of the columns an agreement sums that one fiscal quarter reported.
+Quarterly = tuple[FiscalQuarter, dict[str, Decimal]]
+
+
 @dataclass(frozen=True)
 class Tail:
     """Where a table tested row by row ends, as far as rows appended to it are concerned: its
     last row's date and, for financials, the last fiscal quarter given (named or worked out
-    from a quarter-end row) and the latest Net Securities Proceeds reported, with their period
-    end, which later rows carry. A run records it of each such table it read (the files'
-    rows, whatever the as-of date), so that a later one reads only the rows appended since
-    (`load_appended`)."""
+    from a quarter-end row), the latest Net Securities Proceeds reported, with their period
+    end, and the last quarters' amounts of the columns the agreement sums over quarters, as
+    many as a later quarter's sums reach back to: what later rows carry on from. A run records
+    it of each such table it read (the files' rows, whatever the as-of date), so that a later
+    one reads only the rows appended since (`load_appended`)."""
 
     last: date
     quarter: FiscalQuarter | None = None
     nsp: tuple[Decimal, date] | None = None
+    window: tuple[Quarterly, ...] = ()
 
     def recorded(self) -> str:
         """As a run's manifest holds it, one string (a manifest holds one for each table of
         each facility): the last date, then for financials the quarter, and the proceeds and
-        their date, "-" where none, separated by spaces ("2007-09-30 2007Q3 0 2007-06-30")."""
+        their date, "-" where none, separated by spaces ("2007-09-30 2007Q3 0 2007-06-30"),
+        then each quarter of the window with its amounts ("2007Q2/ebitda=1250000")."""
         fields = [self.last.isoformat()]
-        if self.quarter is not None or self.nsp is not None:
+        if self.quarter is not None or self.nsp is not None or self.window:
             fields.append(str(self.quarter) if self.quarter is not None else "-")
         if self.nsp is not None:
             fields += [str(self.nsp[0]), self.nsp[1].isoformat()]
+        elif self.window:
+            fields += ["-", "-"]
+        for quarter, amounts in self.window:
+            fields.append("/".join([str(quarter), *(f"{k}={v}" for k, v in amounts.items())]))
         return " ".join(fields)
 
     @classmethod
     def read(cls, recorded: str) -> Tail:
-        last, quarter, nsp, nsp_on = [*recorded.split(" "), "-", "-", "-"][:4]
+        fields = recorded.split(" ")
+        last, quarter, nsp, nsp_on = [*fields[:4], "-", "-", "-"][:4]
+        window = fields[4:]
         return cls(
             date.fromisoformat(last),
             FiscalQuarter.parse(quarter) if quarter != "-" else None,
             (Decimal(nsp), date.fromisoformat(nsp_on)) if nsp != "-" else None,
+            tuple(_quarterly(text) for text in window),
         )
+
+
+def _quarterly(recorded: str) -> Quarterly:
+    quarter, *amounts = recorded.split("/")
+    return FiscalQuarter.parse(quarter), {
+        name: Decimal(value) for name, value in (a.split("=") for a in amounts)
+    }
 
 
 @dataclass(frozen=True)
@@ -271,7 +295,7 @@ def load_facts(
     for name, source in sources.items():
         tables[name] = _parse(source, _table(name, agreement), problems)
     notes = _notes(tables.get("notes", []), problems)
-    financials, tail = _financials(tables.get("financials", []), agreement.financials, problems)
+    financials, tail = _financials(tables.get("financials", []), agreement, problems)
     revolver = _revolver(tables.get("revolver", []), problems)
     wells_fargo = _dated_amounts(tables.get("wells_fargo", []), "wells_fargo", problems)
     facts = Facts(
@@ -325,7 +349,7 @@ def load_appended(
         source = _Source(folder / f"{table}.csv", data=text[0], skipped=text[1])
         loaded[table] = _parse(source, _table(table, agreement), problems)
     financials, tail = _financials(
-        loaded.get("financials", []), agreement.financials, problems, after.get("financials")
+        loaded.get("financials", []), agreement, problems, after.get("financials")
     )
     revolver = _revolver(loaded.get("revolver", []), problems)
     wells_fargo = _dated_amounts(loaded.get("wells_fargo", []), "wells_fargo", problems)
@@ -863,10 +887,11 @@ def _table(name: str, agreement: Agreement) -> Table:
 
 
 def _financials(
-    rows, table: Table, problems: list[Problem], after: Tail | None = None
+    rows, agreement: Agreement, problems: list[Problem], after: Tail | None = None
 ) -> tuple[tuple[FinancialRow, ...], Tail | None]:
-    """The rows in date order, and the table's tail; `table`: the columns the agreement
-    declares; `after`: the tail of earlier rows (not among these) that these carry on from."""
+    """The rows in date order, each with the agreement's sums over quarters, and the table's
+    tail; `after`: the tail of earlier rows (not among these) that these carry on from."""
+    table = agreement.financials
     quarter_end_columns, interim_columns = table.quarter_end_columns, table.interim_columns
     checked = []
     for origin, record in rows:
@@ -913,6 +938,7 @@ def _financials(
     ordered = sorted(
         (item for item in checked if isinstance(item[1], date)), key=lambda item: item[1]
     )
+    quarters = _Quarters(agreement.sums, after.window if after is not None else ())
     for check, period_end, quarter, amounts in ordered:
         carried_from = None
         nsp = amounts.get("net_securities_proceeds")
@@ -927,16 +953,67 @@ def _financials(
         else:
             latest_nsp = (nsp, period_end)
         note = check.get("note")
-        result.append(FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from))
+        sums = quarters.add(quarter, amounts) if quarters and quarter is not None else None
+        result.append(
+            FinancialRow(period_end, quarter, amounts, check.origin, note, carried_from, sums)
+        )
     if not result:
         return (), after
-    quarters = [r.fiscal_quarter for r in result if r.fiscal_quarter is not None]
+    given = [r.fiscal_quarter for r in result if r.fiscal_quarter is not None]
     nsp, reported_on = latest_nsp
     return tuple(result), Tail(
         result[-1].period_end,
-        quarters[-1] if quarters else (after.quarter if after else None),
+        given[-1] if given else (after.quarter if after else None),
         (nsp, reported_on) if reported_on is not None else None,
+        quarters.window(),
     )
+
+
+class _Quarters:
+    """An agreement's sums over fiscal quarters (EBITDA for the four quarters then ended),
+    made row by row from the quarter-end rows in date order and the quarters before them
+    (an earlier run's tail). A sum needs each of its quarters' amounts: a quarter missing,
+    or a blank cell, and it is not made, and says why."""
+
+    def __init__(self, sums: tuple[Figure, ...], window: tuple[Quarterly, ...]):
+        self.sums = sums
+        self.columns = tuple(dict.fromkeys(f.sum_of for f in sums if f.sum_of is not None))
+        self.reach = max((f.quarters for f in sums), default=1) - 1  # quarters before one
+        self.reported: dict[FiscalQuarter, dict[str, Decimal]] = dict(window)
+
+    def __bool__(self) -> bool:
+        return bool(self.sums)
+
+    def add(self, quarter: FiscalQuarter, amounts: dict[str, Decimal]) -> dict[str, str]:
+        """Add the sums ending with `quarter` to its row's `amounts`; what each adds up, or
+        why it cannot be made, by name."""
+        self.reported[quarter] = {c: amounts[c] for c in self.columns if c in amounts}
+        said = {}
+        for figure in self.sums:
+            column = figure.sum_of
+            assert column is not None
+            span = [quarter]
+            while len(span) < figure.quarters:
+                span.append(span[-1].previous())
+            span.reverse()
+            lacking = [str(q) for q in span if column not in self.reported.get(q, {})]
+            over = f"{column} over the {figure.quarters} fiscal quarters {span[0]} to {quarter}"
+            if lacking:
+                said[figure.name] = f"{figure.name}, {over}: not reported for {', '.join(lacking)}"
+                continue
+            parts = [self.reported[q][column] for q in span]
+            amounts[figure.name] = sum(parts, Decimal(0))
+            said[figure.name] = f"{figure.name} = {column} of " + " + ".join(
+                f"{q} ({amount})" for q, amount in zip(span, parts, strict=True)
+            )
+        return said
+
+    def window(self) -> tuple[Quarterly, ...]:
+        """The last quarters a later quarter's sums reach back to, as a tail records them."""
+        if not self.sums:
+            return ()
+        latest = sorted(self.reported)[-self.reach :]
+        return tuple((q, self.reported[q]) for q in latest)
 
 
 def _revolver(rows, problems: list[Problem]) -> tuple[RevolverRow, ...]:

@@ -197,18 +197,22 @@ class Reported(StrEnum):
 @dataclass(frozen=True)
 class Figure:
     """A financial figure an agreement's covenants read beyond the built-in columns of
-    financials.csv (Consolidated EBITDA, Total Funded Debt, ...): a column of its own, as the
-    agreement defines it."""
+    financials.csv (Consolidated EBITDA, Total Funded Debt, ...), as the agreement defines it:
+    a column of its own, or the sum of a quarter-end column over consecutive fiscal quarters
+    (EBITDA "for the four fiscal quarters then ended"), which the monitor adds up."""
 
     name: str
     title: str
-    reported: Reported
+    reported: Reported | None  # None: a sum, on quarter-end rows
     non_negative: bool
     source: str  # the clause that defines it
     note: str | None = None
+    sum_of: str | None = None  # the quarter-end column summed
+    quarters: int = 0  # how many fiscal quarters, ending with the one tested
 
     @property
     def column(self) -> Column:
+        """Its column of financials.csv (a reported figure's)."""
         quarter_end = self.reported is Reported.QUARTER_END
         return Column(
             self.name,
@@ -321,12 +325,22 @@ class Agreement:
 
     @cached_property
     def financials(self) -> Table:
-        """financials.csv's columns for this agreement: the built-in ones and its figures,
-        those its covenants read required; the same table for every facility of a package."""
-        read = frozenset().union(
-            *(c.input_names for c in self.covenants.values() if c.table == "financials")
+        """financials.csv's columns for this agreement: the built-in ones and its reported
+        figures, those its covenants read (or sum) required; the same table for every facility
+        of a package."""
+        summed = {f.name: f.sum_of for f in self.sums}
+        read = frozenset(
+            summed.get(name, name)
+            for c in self.covenants.values()
+            if c.table == "financials"
+            for name in c.input_names
         )
-        return financials_for(tuple(f.column for f in self.figures), read)
+        return financials_for(tuple(f.column for f in self.figures if f.sum_of is None), read)
+
+    @cached_property
+    def sums(self) -> tuple[Figure, ...]:
+        """Its figures that are sums over fiscal quarters, which the facts loader adds up."""
+        return tuple(f for f in self.figures if f.sum_of is not None)
 
     def evaluated_as_of(self, as_of: date) -> date:
         """The date it is evaluated as of in a run as of `as_of`: the day its monitoring
@@ -400,8 +414,7 @@ def load_agreement(folder: Path) -> Agreement:
     # The agreement's figures first: its covenants' metrics may read them.
     agreement_tables = [section for kind, _, section in sections if kind == "agreement"]
     figures = _figures(agreement_tables[0]) if len(agreement_tables) == 1 else ()
-    columns = tuple(f.column for f in figures)
-    tables = {**METRIC_TABLES, "financials": financials_for(columns, frozenset())}
+    tables = {**METRIC_TABLES, "financials": _metric_financials(figures)}
     covenants: dict[str, Covenant] = {}
     instruments: dict[str, Instrument] = {}
     interest: list[InterestTerms] = []
@@ -483,13 +496,23 @@ def _agreement(section: Section, folder: Path, covenants, instruments) -> Agreem
     return agreement if section.done() else None
 
 
+def _metric_financials(figures: tuple[Figure, ...]) -> Table:
+    """What a metric on financials may read: the table's amounts, the agreement's figures
+    reported in it and those it sums."""
+    columns = financials_for(tuple(f.column for f in figures if f.sum_of is None), frozenset())
+    sums = tuple(Column(f.name, Kind.AMOUNT) for f in figures if f.sum_of is not None)
+    return Table("financials", (*columns.columns, *sums))
+
+
 _FIGURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def _figures(section: Section) -> tuple[Figure, ...]:
-    """The figures `[[agreement.figure]]` declares, each a new column of financials.csv."""
+    """The figures `[[agreement.figure]]` declares: each a new column of financials.csv, or
+    a sum of a quarter-end column over fiscal quarters (`sum_of`, `quarters`)."""
     taken = set(FINANCIALS.column_names)
-    figures = []
+    figures: list[Figure] = []
+    summing: list[tuple[Section, Figure]] = []
     for row in section.tables("figure"):
         name = row.text("name")
         if name is not None:
@@ -505,18 +528,56 @@ def _figures(section: Section) -> tuple[Figure, ...]:
                 name = None
             else:
                 taken.add(name)
-        figure = Figure(
-            name,
-            row.text("title"),
-            row.choice("reported", Reported),
-            row.boolean("non_negative", required=False),
-            row.text("source"),
-            row.text("note", required=False),
-        )
+        title = row.text("title")
+        if row.has("sum_of"):
+            for key in ("reported", "non_negative"):
+                if row.has(key):
+                    row.seen.add(key)
+                    row.problem(key, "a sum is of quarter-end figures: it takes no " + key)
+            figure = Figure(
+                name,
+                title,
+                None,
+                False,
+                row.text("source"),
+                row.text("note", required=False),
+                row.text("sum_of"),
+                _quarters(row),
+            )
+            summing.append((row, figure))
+        else:
+            if row.has("quarters"):
+                row.seen.add("quarters")
+                row.problem("quarters", "goes with sum_of: the column summed")
+            figure = Figure(
+                name,
+                title,
+                row.choice("reported", Reported),
+                row.boolean("non_negative", required=False),
+                row.text("source"),
+                row.text("note", required=False),
+            )
         row.done()
         if name is not None:  # declared even if another key is wrong: no metric reading it fails
             figures.append(figure)
+    quarter_end = {*FINANCIALS.quarter_end_columns}
+    quarter_end.update(f.name for f in figures if f.reported is Reported.QUARTER_END)
+    for row, figure in summing:
+        if figure.sum_of is not None and figure.sum_of not in quarter_end:
+            row.problem(
+                "sum_of",
+                f"{figure.sum_of!r} is not a figure reported at a quarter's end; those are: "
+                + ", ".join(sorted(quarter_end)),
+            )
     return tuple(figures)
+
+
+def _quarters(row: Section) -> int:
+    """How many fiscal quarters a sum runs over: two at least (one is the figure itself)."""
+    quarters = row.integer("quarters")
+    if type(row.data.get("quarters")) is int and 0 <= quarters < 2:  # else said already
+        row.problem("quarters", f"{quarters}: a sum runs over two fiscal quarters or more")
+    return quarters
 
 
 def _covenant(section: Section, tables: Mapping[str, Table]) -> Covenant | None:

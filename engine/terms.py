@@ -12,7 +12,7 @@ from typing import Any
 
 from .cached import WhileAlive
 from .lifecycle import AuditEvent, SharedDetails, SharedEvent, unit_of
-from .rules import Agreement, Covenant, InterestTerms
+from .rules import Agreement, Covenant, Figure, InterestTerms
 
 RULE = "declared"
 
@@ -96,18 +96,22 @@ def _figures(agreement: Agreement) -> dict[str, Any]:
     (none for Cerplex, whose terms then read as before)."""
     if not agreement.figures:
         return {}
+    return {"figures": [_figure(f) for f in agreement.figures]}
+
+
+def _figure(figure: Figure) -> dict[str, Any]:
+    """A figure as its terms say it: how it is reported, or what it sums over how many
+    quarters."""
+    if figure.sum_of is not None:
+        how: dict[str, Any] = {"sum_of": figure.sum_of, "quarters": figure.quarters}
+    else:
+        how = {"reported": str(figure.reported), "non_negative": figure.non_negative}
     return {
-        "figures": [
-            {
-                "name": f.name,
-                "title": f.title,
-                "reported": str(f.reported),
-                "non_negative": f.non_negative,
-                "source": f.source,
-                "note": f.note,
-            }
-            for f in agreement.figures
-        ]
+        "name": figure.name,
+        "title": figure.title,
+        **how,
+        "source": figure.source,
+        "note": figure.note,
     }
 
 

@@ -318,8 +318,8 @@ def test_the_report_defines_each_figure_with_its_clause_in_every_format(tmp_path
     assert cli.main(["report", "--db", str(db)]) == 0
     markdown = capsys.readouterr().out
     assert (
-        f"`consolidated_tangible_net_worth`, Consolidated Tangible Net Worth ({clause})."
-        in markdown
+        "`consolidated_tangible_net_worth`, Consolidated Tangible Net Worth, at any time "
+        f"({clause})." in markdown
     )
     assert cli.main(["report", "--db", str(db), "--format", "json"]) == 0
     (acme,) = json.loads(capsys.readouterr().out)["agreements"]
@@ -327,8 +327,8 @@ def test_the_report_defines_each_figure_with_its_clause_in_every_format(tmp_path
     html = tmp_path / "report.html"
     assert cli.main(["report", "--db", str(db), "--format", "html", "--out", str(html)]) == 0
     assert (
-        f"<code>consolidated_tangible_net_worth</code>, Consolidated Tangible Net Worth "
-        f"({clause})." in html.read_text()
+        "<code>consolidated_tangible_net_worth</code>, Consolidated Tangible Net Worth, "
+        f"at any time ({clause})." in html.read_text()
     )
     book = tmp_path / "report.xlsx"
     assert cli.main(["report", "--db", str(db), "--format", "xlsx", "--out", str(book)]) == 0
@@ -337,7 +337,7 @@ def test_the_report_defines_each_figure_with_its_clause_in_every_format(tmp_path
         "acme",
         "consolidated_tangible_net_worth",
         "Consolidated Tangible Net Worth",
-        "any_time",
+        "at any time",
         clause,
     ) in [r[:5] for r in rows]
 

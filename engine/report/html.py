@@ -26,6 +26,7 @@ from . import INDEX, PAGES
 from .charts import covenant_chart
 from .shelf import Shelved
 from .text import (
+    FIGURES,
     OTHER,
     PORTFOLIO_ORDER,
     adjusted,
@@ -41,6 +42,7 @@ from .text import (
     no_position,
     open_defaults,
     percent,
+    reported,
     step_up_sentence,
     step_up_short,
     tally,
@@ -185,9 +187,10 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         thousands="{:,}".format,
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
+        reported=reported,
         facility_href=facility_href,
     )
-    environment.globals.update(portfolio_order=PORTFOLIO_ORDER, other=OTHER)
+    environment.globals.update(portfolio_order=PORTFOLIO_ORDER, other=OTHER, figures=FIGURES)
     return environment.get_template("report.html.j2")
 
 

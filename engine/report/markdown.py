@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .text import (
+    FIGURES,
     OTHER,
     PORTFOLIO_ORDER,
     adjusted,
@@ -23,6 +24,7 @@ from .text import (
     no_position,
     open_defaults,
     percent,
+    reported,
     step_up_sentence,
     step_up_short,
     tally,
@@ -171,9 +173,10 @@ def _agreement(model: dict[str, Any], a: dict[str, Any]) -> list[str]:
         ]
     if a["figures"]:  # their names are lower-case letters, digits and _ (the rules loader)
         out += [
-            "Figures the agreement defines (columns of financials.csv): "
+            f"{FIGURES}: "
             + "; ".join(
-                f"`{f['name']}`, {md(f['title'])} ({md(f['source'])})" for f in a["figures"]
+                f"`{f['name']}`, {md(f['title'])}, {md(reported(f))} ({md(f['source'])})"
+                for f in a["figures"]
             )
             + ".",
             "",

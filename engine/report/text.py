@@ -98,6 +98,21 @@ PORTFOLIO_ORDER = (
 )
 
 
+# What the figures an agreement defines are, as every format heads them.
+FIGURES = "Figures the agreement defines (columns of financials.csv, or sums of them)"
+
+
+def reported(figure: dict[str, Any]) -> str:
+    """How a figure an agreement defines comes: a column reported at quarter ends or at any
+    time, or the sum of one over fiscal quarters, which the monitor adds up."""
+    if "sum_of" in figure:
+        return (
+            f"the sum of {figure['sum_of']} over {figure['quarters']} fiscal quarters, "
+            "the last the one tested"
+        )
+    return {"quarter_end": "at quarter ends", "any_time": "at any time"}[figure["reported"]]
+
+
 def step_up_short(short: dict[str, Any] | None) -> str:
     """A facility's first coming step its latest figures fall short of, for the portfolio
     view: "6.18 from 1998-06-30: $4,000,000 short" (a maximum's: "... over")."""

@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .text import CHANGES, ratio_places, unlike
+from .text import CHANGES, ratio_places, reported, unlike
 
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
@@ -332,14 +332,14 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
 def _figures(model: dict[str, Any]) -> Iterator[Line]:
     """The columns of financials.csv the agreements define, where any does."""
     rows = [
-        [a["agreement"], f["name"], f["title"], f["reported"], f["source"]]
+        [a["agreement"], f["name"], f["title"], reported(f), f["source"]]
         for a in model["agreements"]
         for f in a["figures"]
     ]
     if rows:
         yield _BLANK
-        yield BOLD, ["Figures the agreements define (columns of financials.csv)"]
-        yield from _table(["Agreement", "Column", "Figure", "Reported", "Clause"], rows)
+        yield BOLD, ["Figures the agreements define (columns of financials.csv, or sums of them)"]
+        yield from _table(["Agreement", "Name", "Figure", "Reported", "Clause"], rows)
 
 
 def _agreement_row(a: dict[str, Any]) -> list[Any]:
