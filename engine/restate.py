@@ -187,10 +187,13 @@ def fact_changes(old: Facts, new: Facts) -> list[dict[str, Any]]:
 def _by_key(facts: Facts) -> dict[tuple[str, str], tuple[dict[str, str | None], object]]:
     rows: dict[tuple[str, str], tuple[dict[str, str | None], object]] = {}
     for r in facts.financials:
+        # What the controller wrote: not a figure carried from an earlier row, nor a sum of
+        # earlier quarters' (their change is the quarter's that changed)
         values = {
             k: str(v)
             for k, v in r.amounts.items()
-            if r.nsp_carried_from is None or k != "net_securities_proceeds"
+            if (r.nsp_carried_from is None or k != "net_securities_proceeds")
+            and (r.sums is None or k not in r.sums)
         }
         values.update(
             fiscal_quarter=str(r.fiscal_quarter) if r.fiscal_quarter else None, note=r.note

@@ -290,3 +290,24 @@ def test_the_terms_and_the_report_say_what_the_sum_adds_up(tmp_path, capsys):
         "then ended, the sum of consolidated\\_ebitda over 4 fiscal quarters, the last the one "
         f"tested ({CLAUSE}, definition of Consolidated EBITDA)"
     ) in capsys.readouterr().out
+
+
+def test_a_restated_quarter_restates_each_sum_reaching_it(tmp_path, capsys):
+    """1998Q3's EBITDA corrected from 2,000,000 to 1,900,000: 1998Q4's sum is 9,900,000 and
+    30,000,000 / 9,900,000 = 3.0303 (more than 3.00); 1999Q1's 9,400,000 and 28,500,000 /
+    9,400,000 = 3.0319. The restatement names the one cell the controller changed."""
+    package(tmp_path)
+    rows = [*ROWS[:4], ["1999-03-31", "28,500,000", "2,000,000"]]
+    acme(tmp_path, rows)
+    assert run(tmp_path, "1999-03-31") == 0
+    acme(tmp_path, [*rows[:2], ["1998-09-30", "25,000,000", "1,900,000"], *rows[3:]])
+    assert run(tmp_path, "1999-03-31") == 1
+    current = audit.read(tmp_path / "audit.db")
+    (notice,) = pick(current, "restatement")
+    assert [(c["row"], c["column"], c["old"], c["new"]) for c in notice.details["changes"]] == [
+        ("period_end 1998-09-30", "consolidated_ebitda", "2000000", "1900000")
+    ]
+    assert {e.date: e.details["value"][:6] for e in pick(current, "breach", "6.1")} == {
+        date(1998, 12, 31): "3.0303",
+        date(1999, 3, 31): "3.0319",
+    }
