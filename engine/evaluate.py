@@ -119,12 +119,14 @@ def _evaluation(found: Iterable[Iterable[TestResult | NotTested]]) -> Evaluation
 
 def _test_covenant(covenant: Covenant, facts: Facts) -> Iterator[TestResult | NotTested]:
     if covenant.test is TestKind.FISCAL_QUARTER_END:
+        year_end = covenant.fiscal_year_end
         for row in facts.financials:
-            if row.fiscal_quarter is not None:
+            quarter = row.fiscal_quarter
+            if quarter is not None and (year_end is None or quarter.quarter == year_end):
                 yield _test(
                     covenant,
                     row.period_end,
-                    row.fiscal_quarter,
+                    quarter,
                     row.amounts,
                     row.origin,
                     _nsp_note(row),

@@ -109,6 +109,9 @@ class Covenant:
     restore_note: str | None = None
     other_agreement: str | None = None  # the covenant is another agreement's, same borrower
     flag: str | None = None  # Consequence.FLAG: the event a failed test records
+    # FISCAL_QUARTER_END: tested at each fiscal year's end only, the quarter of that number
+    # (4 for a year ending December 31, 2 for one ending June 30); None: every quarter's end
+    fiscal_year_end: int | None = None
 
     def threshold_for(self, key: Key) -> Threshold | None:
         schedule = self.schedule
@@ -638,8 +641,23 @@ def _covenant(section: Section, tables: Mapping[str, Table]) -> Covenant | None:
         restore_note=restore_note,
         other_agreement=section.text("other_agreement", required=False),
         flag=section.text("flag", required=consequence is Consequence.FLAG),
+        fiscal_year_end=_fiscal_year_end(section, test),
     )
     return covenant if section.done() else None
+
+
+def _fiscal_year_end(section: Section, test: TestKind | None) -> int | None:
+    """`fiscal_year_end = "Q4"`: a quarter-end test made at each fiscal year's end only (an
+    annual limit on capital expenditures), the year's last quarter named as the tables name
+    quarters, by the calendar quarter it ends in."""
+    if not section.has("fiscal_year_end"):
+        return None
+    if test is not TestKind.FISCAL_QUARTER_END:
+        section.seen.add("fiscal_year_end")
+        section.problem("fiscal_year_end", f"only a {TestKind.FISCAL_QUARTER_END} test has one")
+        return None
+    last = section.choice("fiscal_year_end", ("Q1", "Q2", "Q3", "Q4"))
+    return int(last[1]) if last is not None else None
 
 
 def _schedule(section: Section, test: TestKind | None, breach_when: str | None):

@@ -159,6 +159,7 @@ def _covenant(covenant: Covenant) -> dict[str, Any]:
         "title": covenant.title,
         "text": covenant.text.strip(),
         "test": str(covenant.test),
+        **({"fiscal_year_end": f"Q{year_end}"} if (year_end := covenant.fiscal_year_end) else {}),
         "consequence": str(covenant.consequence),
         "metric": covenant.metric.source if covenant.metric else None,
         "unit": unit_of(covenant),

@@ -48,6 +48,7 @@ from .text import (
     tally,
     unpaid_words,
     when,
+    year_end,
 )
 
 Tick = Callable[[str, int, int, str], None]  # tick(stage, done, in all, what is counted)
@@ -188,6 +189,7 @@ def _template(facility_href: Callable[[str], str]) -> Template:
         anchor=lambda section: "covenant-" + str(section).replace(".", "-"),
         meter=headroom_meter,
         reported=reported,
+        year_end=year_end,
         facility_href=facility_href,
     )
     environment.globals.update(portfolio_order=PORTFOLIO_ORDER, other=OTHER, figures=FIGURES)

@@ -30,6 +30,7 @@ from .text import (
     tally,
     unpaid_words,
     when,
+    year_end,
 )
 
 # Each character borrower text could make markup with, or break a table with, and what it
@@ -514,6 +515,8 @@ def _covenant(c: dict[str, Any]) -> list[str]:
     if c["metric"]:
         side = f" when {c['breach_when']}" if c["breach_when"] else ""
         facts.append(f"Metric: `{c['metric']}`, {adjusted(limit(c), c['plus'])}; breach{side}.")
+    if c["fiscal_year_end"]:
+        facts.append(f"Tested {year_end(c['fiscal_year_end'])}.")
     if c["grace_days"] is not None:
         facts.append(f"Grace: {c['grace_days']} days.")
     facts.append(f"Terms [{c['terms_seq']}] from `{c['rule_file']}`." if c["rule_file"] else "")

@@ -959,6 +959,7 @@ class _Agreement:
             else "other",
             "text": t.get("text"),
             "test": t.get("test"),
+            "fiscal_year_end": t.get("fiscal_year_end"),
             "metric": t.get("metric"),
             "plus": t.get("plus"),
             "plus_source": t.get("plus_source"),

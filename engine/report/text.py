@@ -113,6 +113,11 @@ def reported(figure: dict[str, Any]) -> str:
     return {"quarter_end": "at quarter ends", "any_time": "at any time"}[figure["reported"]]
 
 
+def year_end(quarter: str) -> str:
+    """When a covenant tested at fiscal year ends only is tested (`quarter`: "Q4")."""
+    return f"at each fiscal year's end only, the quarter named {quarter}"
+
+
 def step_up_short(short: dict[str, Any] | None) -> str:
     """A facility's first coming step its latest figures fall short of, for the portfolio
     view: "6.18 from 1998-06-30: $4,000,000 short" (a maximum's: "... over")."""
@@ -381,7 +386,10 @@ def describe(event: StoredEvent) -> str:
         return body
     if kind == "covenant_terms":
         rows = len(d.get("schedule") or [])
-        return f"{d.get('title')}: {d.get('test')}, {rows} schedule row(s) ({d.get('rule_file')})"
+        test = d.get("test")
+        if quarter := d.get("fiscal_year_end"):
+            test = f"{test} ({year_end(quarter)})"
+        return f"{d.get('title')}: {test}, {rows} schedule row(s) ({d.get('rule_file')})"
     if kind == "agreement_terms":
         return f"{d.get('title')}, dated {d.get('dated')}"
     if kind == "interest_terms":
