@@ -531,35 +531,23 @@ def _figures(section: Section) -> tuple[Figure, ...]:
                 name = None
             else:
                 taken.add(name)
-        title = row.text("title")
-        if row.has("sum_of"):
-            for key in ("reported", "non_negative"):
-                if row.has(key):
-                    row.seen.add(key)
-                    row.problem(key, "a sum is of quarter-end figures: it takes no " + key)
-            figure = Figure(
-                name,
-                title,
-                None,
-                False,
-                row.text("source"),
-                row.text("note", required=False),
-                row.text("sum_of"),
-                _quarters(row),
-            )
+        summed = row.has("sum_of")
+        for key, why in _NOT_WITH[summed].items():
+            if row.has(key):
+                row.seen.add(key)
+                row.problem(key, why)
+        figure = Figure(
+            name,
+            row.text("title"),
+            None if summed else row.choice("reported", Reported),
+            not summed and row.boolean("non_negative", required=False),
+            row.text("source"),
+            row.text("note", required=False),
+            row.text("sum_of") if summed else None,
+            _quarters(row) if summed else 0,
+        )
+        if summed:
             summing.append((row, figure))
-        else:
-            if row.has("quarters"):
-                row.seen.add("quarters")
-                row.problem("quarters", "goes with sum_of: the column summed")
-            figure = Figure(
-                name,
-                title,
-                row.choice("reported", Reported),
-                row.boolean("non_negative", required=False),
-                row.text("source"),
-                row.text("note", required=False),
-            )
         row.done()
         if name is not None:  # declared even if another key is wrong: no metric reading it fails
             figures.append(figure)
@@ -573,6 +561,16 @@ def _figures(section: Section) -> tuple[Figure, ...]:
                 + ", ".join(sorted(quarter_end)),
             )
     return tuple(figures)
+
+
+# The keys a figure reported (False) or summed (True) may not have, and why.
+_NOT_WITH = {
+    False: {"quarters": "goes with sum_of: the column summed"},
+    True: {
+        key: f"a sum is of quarter-end figures: it takes no {key}"
+        for key in ("reported", "non_negative")
+    },
+}
 
 
 def _quarters(row: Section) -> int:
