@@ -294,7 +294,7 @@ def _test(
         missing = [name for name in names if name not in amounts]
         unmade = [sums[name] for name in missing if sums and name in sums]
         blank = ", ".join(name for name in missing if not sums or name not in sums)
-        why = "; ".join([f"{blank} not reported"] * bool(blank) + unmade)
+        why = "; ".join(([f"{blank} not reported"] if blank else []) + unmade)
         return NotTested(covenant, day, period, f"{why} ({origin.cited})", origin)
     if sums and (made := [sums[name] for name in names if name in sums]):
         note = "; ".join([note, *made] if note else made)
