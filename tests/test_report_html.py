@@ -268,7 +268,8 @@ def test_a_chart_drawn_where_others_were_is_the_one_drawn_alone(march_1998):
     ],
 )
 def test_the_headroom_meter(headroom, kind, width):
-    assert headroom_meter(headroom, "10") == {"kind": kind, "width": width}
+    test = {"headroom_percent": headroom, "headroom": headroom, "threshold": "100"}
+    assert headroom_meter(test, "10") == {"kind": kind, "width": width}
 
 
 @pytest.mark.parametrize(

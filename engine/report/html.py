@@ -35,6 +35,7 @@ from .text import (
     changes,
     figure,
     followed,
+    headroom_share,
     input_amount,
     limit,
     money,
@@ -56,9 +57,11 @@ Tick = Callable[[str, int, int, str], None]  # tick(stage, done, in all, what is
 METER_FULL_PERCENT = Decimal(25)  # headroom of a quarter of the threshold or more fills it
 
 
-def headroom_meter(headroom_percent: str, thin_percent: str) -> dict[str, Any]:
-    """How a headroom reads at a glance: its share of a full bar, and ample, thin or below."""
-    share = Decimal(headroom_percent)
+def headroom_meter(test: dict[str, Any], thin_percent: str) -> dict[str, Any]:
+    """How a test's headroom reads at a glance: its share of a full bar, and ample, thin or
+    below."""
+    share = headroom_share(test)
+    assert share is not None, "a meter is drawn only for a headroom share"
     kind = "below" if share < 0 else "thin" if share < Decimal(thin_percent) else "ample"
     width = min(abs(share), METER_FULL_PERCENT) / METER_FULL_PERCENT * 100
     return {"kind": kind, "width": f"{max(width, Decimal(3)):.0f}"}

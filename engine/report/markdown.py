@@ -73,7 +73,7 @@ def _table(header: list[str], rows: Iterable[list[object]]) -> Iterator[str]:
 
 
 def _headroom(test: dict[str, Any]) -> str:
-    share = f" ({percent(test['headroom_percent'])})" if test["headroom_percent"] else ""
+    share = f" ({percent(test)})" if test["headroom_percent"] else ""
     return figure(test, "headroom") + share
 
 
@@ -547,7 +547,7 @@ def _covenant(c: dict[str, Any]) -> list[str]:
                     figure(t, "value"),
                     figure(t, "threshold"),
                     figure(t, "headroom"),
-                    percent(t["headroom_percent"]),
+                    percent(t),
                     t["result"]
                     + (f" [{t['breach_seq']}]" if t["breach_seq"] else "")
                     + (f": {t['note']}" if t["note"] else ""),

@@ -23,7 +23,7 @@ from ..ledger import ACCELERATION, IN_CASH
 from ..rules import payment_dates
 from ..values import FiscalQuarter
 from .shelf import Shelf, Shelved
-from .text import AHEAD, ahead_words, describe, restatement
+from .text import AHEAD, ahead_words, describe, headroom_share, restatement
 
 THIN_HEADROOM_PERCENT = Decimal(10)
 QUARTERS_AHEAD = 2  # step-ups are looked for at this many coming quarter-ends
@@ -327,7 +327,7 @@ def portfolio_row(a: dict[str, Any]) -> dict[str, Any]:
             and (t := c["latest_test"])
             and t["headroom_percent"] is not None
         ),
-        key=lambda t: Decimal(t["headroom_percent"]),
+        key=headroom_share,
         default=None,
     )
     s = a["summary"]
@@ -434,7 +434,7 @@ def _portfolio_order(r: dict[str, Any]) -> tuple:
         # a Default in grace: the one nearest an Event of Default first
         r["grace_ends"] or "9999-12-31",
         r["step_up_short"] is None,  # short of a coming step-up: nearer a breach than any
-        Decimal(r["nearest"]["headroom_percent"]) if r["nearest"] else Decimal("Infinity"),
+        headroom_share(r["nearest"]) if r["nearest"] else Decimal("Infinity"),
         r["facility"],
     )
 

@@ -68,8 +68,31 @@ def unlike(details: dict[str, Any], key: str) -> str | None:
     return {"value": details.get("threshold"), "headroom": "0"}.get(key)
 
 
-def percent(value: str | None) -> str:
-    return "" if value is None else f"{value}%"
+def headroom_share(test: dict[str, Any]) -> Decimal | None:
+    """A test's headroom as a percentage of its threshold's size (None: it has none). The log
+    keeps it to the hundredth; one kept as 0.00 or -0.00 whose headroom is not zero (a dollar
+    inside or outside a limit of millions) is worked out again from the headroom, so that it
+    neither reads as equality nor sorts, or shows as a meter, with the compliant."""
+    kept = test.get("headroom_percent")
+    if kept is None:
+        return None
+    if Decimal(kept) or not Decimal(test["headroom"]):
+        return Decimal(kept)
+    return Decimal(test["headroom"]) * 100 / abs(Decimal(test["threshold"]))
+
+
+def share_places(value: Decimal) -> int:
+    """Two places, or as many more as it takes to show the first digit of a share that is not
+    zero (0.000006, not 0.00001, for 0.00000602)."""
+    return max(2, -value.adjusted()) if value else 2
+
+
+def percent(test: dict[str, Any]) -> str:
+    """A test's headroom share as the reports print it: "1.26%", "0.000025%", "-0.000025%"."""
+    value = headroom_share(test)
+    if value is None:
+        return ""
+    return f"{value.quantize(Decimal(1).scaleb(-share_places(value))):f}%"
 
 
 def when(test: dict[str, Any]) -> str:
@@ -82,8 +105,7 @@ def nearest(test: dict[str, Any] | None) -> str:
     """A facility's compliant covenant closest to its limit, for the portfolio view."""
     if test is None:
         return ""
-    share = percent(test["headroom_percent"])
-    return f"{test['covenant']} {test['title']}: {share} on {when(test)}"
+    return f"{test['covenant']} {test['title']}: {percent(test)} on {when(test)}"
 
 
 # What a summary counts as neither compliant nor in breach: no test to go by, or a breach that

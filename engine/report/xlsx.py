@@ -31,7 +31,7 @@ from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
-from .text import CHANGES, ratio_places, reported, unlike
+from .text import CHANGES, headroom_share, ratio_places, reported, share_places, unlike
 
 USD, CENTS, RATIO, SHARE, DAY = (
     "#,##0;(#,##0)",
@@ -130,8 +130,12 @@ def _cents(value: str | None) -> _Cell:
     return _Cell(Decimal(value) if value is not None else None, CENTS)
 
 
-def _share(percent: str | None) -> _Cell:
-    return _Cell(Decimal(percent) / 100 if percent is not None else None, SHARE)
+def _share(test: dict[str, Any]) -> _Cell:
+    """A test's headroom share, to as many places as the text reports show it."""
+    percent = headroom_share(test)
+    if percent is None:
+        return _Cell(None, SHARE)
+    return _Cell(percent / 100, "0." + "0" * share_places(percent) + "%")
 
 
 def _cell(sheet: WriteOnlyWorksheet, value: Any, style: str | None) -> WriteOnlyCell | Any:
@@ -224,7 +228,7 @@ def _portfolio_row(r: dict[str, Any], comparing: bool) -> list[Any]:
         r["events_of_default"],
         _cents(r["unpaid"]),
         t.get("covenant"),
-        _share(t.get("headroom_percent")),
+        _share(t),
         _day(t.get("date")),
         short.get("covenant"),
         _day(short.get("takes_effect")),
@@ -246,7 +250,7 @@ def _summary(model: dict[str, Any]) -> Iterator[Line]:
             f"{source['log_events']} in the log)",
         ],
     )
-    yield None, ["Thin headroom below", _share(model["thin_headroom_percent"])]
+    yield None, ["Thin headroom below", _Cell(Decimal(model["thin_headroom_percent"]) / 100, SHARE)]
     yield _BLANK
     yield from _table(
         [
@@ -379,7 +383,7 @@ def _covenant_rows(a: dict[str, Any], comparing: bool) -> Iterator[list[Any]]:
             _number(t.get("value"), unit, unlike(t, "value")),
             _number(t.get("threshold"), unit),
             _number(t.get("headroom"), unit, unlike(t, "headroom")),
-            _share(t.get("headroom_percent")),
+            _share(t),
             "thin" if c["section"] in thin else "",
             c["clause"],
             t.get("seq"),
@@ -468,7 +472,7 @@ def _test_row(
         _number(t["plus_value"], unit),
         _number(t["threshold"], unit),
         _number(t["headroom"], unit, unlike(t, "headroom")),
-        _share(t["headroom_percent"]),
+        _share(t),
         t["result"],
         t["clause"],
         t["source_row"],
