@@ -988,25 +988,42 @@ class _Quarters:
         """Add the sums ending with `quarter` to its row's `amounts`; what each adds up, or
         why it cannot be made, by name."""
         self.reported[quarter] = {c: amounts[c] for c in self.columns if c in amounts}
-        said = {}
-        for figure in self.sums:
-            column = figure.sum_of
-            assert column is not None
-            span = [quarter]
-            while len(span) < figure.quarters:
-                span.append(span[-1].previous())
-            span.reverse()
-            lacking = [str(q) for q in span if column not in self.reported.get(q, {})]
-            over = f"{column} over the {figure.quarters} fiscal quarters {span[0]} to {quarter}"
-            if lacking:
-                said[figure.name] = f"{figure.name}, {over}: not reported for {', '.join(lacking)}"
-                continue
-            parts = [self.reported[q][column] for q in span]
-            amounts[figure.name] = sum(parts, Decimal(0))
-            said[figure.name] = f"{figure.name} = {column} of " + " + ".join(
-                f"{q} ({amount})" for q, amount in zip(span, parts, strict=True)
+        return {figure.name: self._sum(figure, quarter, amounts) for figure in self.sums}
+
+    def _sum(self, figure: Figure, quarter: FiscalQuarter, amounts: dict[str, Decimal]) -> str:
+        """One sum ending with `quarter`, added to `amounts`: what it adds up, or why not."""
+        column, first = figure.sum_of, figure.annualized_from
+        assert column is not None
+        if first is not None and quarter < first:
+            return f"{figure.name}: not measured before {first}, the first fiscal quarter it counts"
+        span = [quarter]
+        while len(span) < figure.quarters and span[-1] != first:
+            span.append(span[-1].previous())
+        span.reverse()
+        if lacking := [str(q) for q in span if column not in self.reported.get(q, {})]:
+            over = (
+                f"{column} over the {len(span)} fiscal quarters {span[0]} to {quarter}"
+                if span[1:]
+                else f"{column} of the fiscal quarter {quarter}"
             )
-        return said
+            return f"{figure.name}, {over}: not reported for {', '.join(lacking)}"
+        parts = [self.reported[q][column] for q in span]
+        total = sum(parts, Decimal(0))
+        added = f"{column} of " + " + ".join(
+            f"{q} ({amount})" for q, amount in zip(span, parts, strict=True)
+        )
+        if len(span) == figure.quarters:
+            amounts[figure.name] = total
+            return f"{figure.name} = {added}"
+        # Times the quarters before dividing: exact whenever the quotient is.
+        amounts[figure.name] = total * figure.quarters / len(span)
+        if span[1:]:
+            added = f"({added}) x {figure.quarters} / {len(span)}"
+        else:
+            added += f" x {figure.quarters}"
+        return (
+            f"{figure.name} = {added}, annualized from {first}, the first fiscal quarter it counts"
+        )
 
     def window(self) -> tuple[Quarterly, ...]:
         """The last quarters a later quarter's sums reach back to, as a tail records them."""

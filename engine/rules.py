@@ -212,6 +212,9 @@ class Figure:
     note: str | None = None
     sum_of: str | None = None  # the quarter-end column summed
     quarters: int = 0  # how many fiscal quarters, ending with the one tested
+    # The first fiscal quarter a sum counts (a borrower's first after its closing): until
+    # `quarters` have passed, the sum of those since, times quarters / their number.
+    annualized_from: FiscalQuarter | None = None
 
     @property
     def column(self) -> Column:
@@ -545,6 +548,7 @@ def _figures(section: Section) -> tuple[Figure, ...]:
             row.text("note", required=False),
             row.text("sum_of") if summed else None,
             _quarters(row) if summed else 0,
+            row.quarter("annualized_from", required=False) if summed else None,
         )
         if summed:
             summing.append((row, figure))
@@ -565,7 +569,7 @@ def _figures(section: Section) -> tuple[Figure, ...]:
 
 # The keys a figure reported (False) or summed (True) may not have, and why.
 _NOT_WITH = {
-    False: {"quarters": "goes with sum_of: the column summed"},
+    False: {key: "goes with sum_of: the column summed" for key in ("quarters", "annualized_from")},
     True: {
         key: f"a sum is of quarter-end figures: it takes no {key}"
         for key in ("reported", "non_negative")

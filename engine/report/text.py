@@ -128,10 +128,17 @@ def reported(figure: dict[str, Any]) -> str:
     """How a figure an agreement defines comes: a column reported at quarter ends or at any
     time, or the sum of one over fiscal quarters, which the monitor adds up."""
     if "sum_of" in figure:
-        return (
+        said = (
             f"the sum of {figure['sum_of']} over {figure['quarters']} fiscal quarters, "
             "the last the one tested"
         )
+        if first := figure.get("annualized_from"):
+            said += (
+                f"; counted from {first}, and annualized until {figure['quarters']} have "
+                f"passed (the sum of those since, times {figure['quarters']} and divided by "
+                "their number)"
+            )
+        return said
     return {"quarter_end": "at quarter ends", "any_time": "at any time"}[figure["reported"]]
 
 
