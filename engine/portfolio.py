@@ -28,6 +28,11 @@ covenant = "6.20"
 grace_days = 30
 source = "Acme Note Agreement (2024-03-01), Section 7.1(c)"
 
+[[facility.figure]]                  # a sum of its package counted from its own first
+name = "ebitda_four_quarters"        # quarter after its closing, annualized until enough
+annualized_from = "2024Q2"           # quarters have passed
+source = "Acme Note Agreement (2024-03-01), Section 1.1, definition of Consolidated EBITDA"
+
 [[facility.instrument]]              # a waiver, suspension or amendment of its own, written
 id = "acme-waiver-1998-08-14"        # as a rule file's [instrument]; its conditions precedent
 title = "Acme Waiver Letter"         # are recorded in the facility's own events.csv
@@ -54,6 +59,7 @@ from .rules import (
     Agreement,
     Covenant,
     Ending,
+    Figure,
     Instrument,
     Reader,
     Section,
@@ -276,6 +282,10 @@ def _facility(
     covenants = dict(package.covenants) if package else {}
     for override in overrides:
         _override(override, covenants)
+    counted = section.tables("figure")
+    figures = {f.name: f for f in package.figures} if package else {}
+    for table in counted:
+        _counted_from(table, figures, package)
     instruments = dict(package.instruments) if package else {}
     for table in own:
         _instrument(table, instruments, covenants)
@@ -291,6 +301,7 @@ def _facility(
         facts=folder.name,
         covenants=covenants,
         instruments=instruments,
+        figures=tuple(figures.values()) if counted else package.figures,
         borrower=borrower,
         package=package.id,
         facility_name=name,
@@ -349,6 +360,27 @@ def _override(section: Section, covenants: dict[str, Covenant]) -> None:
         section.problem(limit, f"an override sets {limit} (with from) or grace_days")
     if section.done():
         covenants[covenant.section] = covenant
+
+
+def _counted_from(section: Section, figures: dict[str, Figure], package: Agreement | None) -> None:
+    """A sum of the package counted from the facility's own first fiscal quarter
+    (`annualized_from`), with the clause that says so."""
+    name = section.text("name")
+    first = section.quarter("annualized_from")
+    source = section.text("source")
+    figure = figures.get(name or "")
+    if name is not None and package is not None and (figure is None or figure.sum_of is None):
+        sums = ", ".join(f.name for f in package.sums) or "none"
+        section.problem(
+            "name",
+            f"{name!r} is not a sum over fiscal quarters of the agreement (its sums: {sums})",
+        )
+    elif figure is not None and figure.annualized_source is not None:
+        section.problem("name", f"{name!r} is counted from its own first quarter twice")
+    if section.done() and figure is not None and first is not None and source is not None:
+        figures[figure.name] = replace(
+            figure, annualized_from=first, annualized_source=f"{source} (facility override)"
+        )
 
 
 def _instrument(

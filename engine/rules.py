@@ -215,6 +215,7 @@ class Figure:
     # The first fiscal quarter a sum counts (a borrower's first after its closing): until
     # `quarters` have passed, the sum of those since, times quarters / their number.
     annualized_from: FiscalQuarter | None = None
+    annualized_source: str | None = None  # its clause, when a facility's own: not `source`
 
     @property
     def column(self) -> Column:

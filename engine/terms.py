@@ -106,6 +106,8 @@ def _figure(figure: Figure) -> dict[str, Any]:
         how: dict[str, Any] = {"sum_of": figure.sum_of, "quarters": figure.quarters}
         if figure.annualized_from is not None:
             how["annualized_from"] = str(figure.annualized_from)
+        if figure.annualized_source is not None:
+            how["annualized_source"] = figure.annualized_source
     else:
         how = {"reported": str(figure.reported), "non_negative": figure.non_negative}
     return {

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from test_agreement_figures import results_of, run
@@ -169,3 +170,105 @@ def test_the_terms_and_the_report_say_from_which_quarter_it_counts(tmp_path, cap
         "counted from 1998Q3, and annualized until 4 have passed (the sum of those since, "
         f"times 4 and divided by their number) ({CLAUSE}, definition of Consolidated EBITDA)"
     ) in capsys.readouterr().out
+
+
+FACILITY_CLAUSE = "Acme Note Agreement (1998-07-15), Section 1.1, definition of Consolidated EBITDA"
+
+
+def counted_from(root: Path, name: str, first: str | None, rows=ROWS) -> None:
+    """facts/<name>, following the leverage package (whose sum is not annualized), its sum
+    counted from its own first quarter `first` (None: as the package says)."""
+    acme(root, rows)
+    folder = root / "facts" / name
+    if name != "acme":
+        (root / "facts" / "acme").rename(folder)
+    if first is not None:
+        with (folder / "facility.toml").open("a") as toml:
+            toml.write(
+                f'\n[[facility.figure]]\nname = "ebitda_four_quarters"\n'
+                f'annualized_from = "{first}"\nsource = "{FACILITY_CLAUSE}"\n'
+            )
+
+
+def test_a_facility_counts_a_packages_sum_from_its_own_closing(tmp_path, capsys):
+    """Two facilities of one package, the same figures: Acme's notes closed in July 1998 and
+    its facility.toml counts EBITDA from 1998Q3, annualized; Beta's sums are the package's,
+    four quarters or none."""
+    package(tmp_path, leverage=FROM_CLOSING)
+    counted_from(tmp_path, "beta", None)
+    counted_from(tmp_path, "acme", "1998Q3")
+    events = monitor(tmp_path / "rules", tmp_path / "facts", date(1999, 6, 30)).events
+    acme_tests = results_of([e for e in events if e.agreement == "acme"], "6.1")
+    assert acme_tests == results_of(
+        monitor(
+            package(tmp_path / "alone", ANNUALIZED, FROM_CLOSING),
+            acme(tmp_path / "alone", ROWS),
+            date(1999, 6, 30),
+        ).events,
+        "6.1",
+    )
+    assert len(acme_tests) == 4  # 1998Q3 to 1999Q2, as worked out above
+    # Beta's sums are of four quarters, its file beginning with 1998Q2: none for 1998Q3 or
+    # 1998Q4; 1999Q1's counts the predecessor's quarter: 1,000,000 + 2,500,000 + 2,000,000 +
+    # 3,000,000 = 8,500,000, and 31,000,000 / 8,500,000 = 3.647..., more than 3.00.
+    beta = [e for e in events if e.agreement == "beta"]
+    beta_tests = results_of(beta, "6.1")
+    assert sorted(beta_tests) == [date(1999, 3, 31), date(1999, 6, 30)]
+    assert str(beta_tests[date(1999, 3, 31)][0])[:6] == "3.6470"
+    reasons = {e.date: e.details["reason"] for e in pick(beta, "not_tested", "6.1")}
+    assert reasons[date(1998, 9, 30)] == (
+        "ebitda_four_quarters, consolidated_ebitda over the 4 fiscal quarters 1997Q4 to "
+        "1998Q3: not reported for 1997Q4, 1998Q1 (financials.csv row 3)"
+    )
+    # The facility's terms record the quarter and the clause; the report says both.
+    (terms,) = [e for e in pick(events, "agreement_terms") if e.agreement == "acme"]
+    summed = terms.details["figures"][2]
+    assert (summed["annualized_from"], summed["annualized_source"]) == (
+        "1998Q3",
+        f"{FACILITY_CLAUSE} (facility override)",
+    )
+    assert run(tmp_path, "1999-06-30") == 1
+    capsys.readouterr()
+    assert cli.main(["report", "--db", str(tmp_path / "audit.db"), "--facility", "acme"]) == 0
+    assert f"counted from 1998Q3 ({FACILITY_CLAUSE} (facility override)), and annualized" in (
+        capsys.readouterr().out.replace("\\_", "_")
+    )
+
+
+@pytest.mark.parametrize(
+    ("figure_table", "key", "message"),
+    [
+        (
+            'name = "total_funded_debt"\nannualized_from = "1998Q3"\nsource = "x"',
+            "name",
+            "'total_funded_debt' is not a sum over fiscal quarters of the agreement (its sums: "
+            "ebitda_four_quarters)",
+        ),
+        ('name = "ebitda"\nannualized_from = "1998Q3"\nsource = "x"', "name", "'ebitda' is not"),
+        ('name = "ebitda_four_quarters"\nsource = "x"', "annualized_from", "required key"),
+        ('name = "ebitda_four_quarters"\nannualized_from = "1998Q3"', "source", "required key"),
+        (
+            'name = "ebitda_four_quarters"\nannualized_from = "1998Q3"\nsource = "x"\nquarters = 2',
+            "quarters",
+            "unknown key",
+        ),
+        (
+            'name = "ebitda_four_quarters"\nannualized_from = "1998Q3"\nsource = "x"\n\n'
+            '[[facility.figure]]\nname = "ebitda_four_quarters"\nannualized_from = "1998Q4"\n'
+            'source = "x"',
+            "name",
+            "counted from its own first quarter twice",
+        ),
+    ],
+)
+def test_a_bad_facility_figure_is_refused_naming_the_file_and_key(
+    tmp_path, capsys, figure_table, key, message
+):
+    package(tmp_path, leverage=FROM_CLOSING)
+    counted_from(tmp_path, "acme", None)
+    with (tmp_path / "facts" / "acme" / "facility.toml").open("a") as toml:
+        toml.write(f"\n[[facility.figure]]\n{figure_table}\n")
+    assert run(tmp_path, "1999-06-30") == 2
+    err = capsys.readouterr().err
+    assert "acme/facility.toml" in err and f".{key}: " in err and message in err, err
+    assert not (tmp_path / "audit.db").exists()

@@ -133,6 +133,8 @@ def reported(figure: dict[str, Any]) -> str:
             "the last the one tested"
         )
         if first := figure.get("annualized_from"):
+            if clause := figure.get("annualized_source"):
+                first += f" ({clause})"
             said += (
                 f"; counted from {first}, and annualized until {figure['quarters']} have "
                 f"passed (the sum of those since, times {figure['quarters']} and divided by "
