@@ -970,7 +970,8 @@ def _financials(
 
 
 class _Quarters:
-    """An agreement's sums over fiscal quarters (EBITDA for the four quarters then ended),
+    """An agreement's sums over fiscal quarters (EBITDA for the four quarters then ended), and
+    averages (Total Debt at their ends),
     made row by row from the quarter-end rows in date order and the quarters before them
     (an earlier run's tail). A sum needs each of its quarters' amounts: a quarter missing,
     or a blank cell, and it is not made, and says why."""
@@ -1012,6 +1013,9 @@ class _Quarters:
         added = f"{column} of " + " + ".join(
             f"{q} ({amount})" for q, amount in zip(span, parts, strict=True)
         )
+        if figure.average:
+            amounts[figure.name] = total / figure.quarters
+            return f"{figure.name} = ({added}) / {figure.quarters}"
         if len(span) == figure.quarters:
             amounts[figure.name] = total
             return f"{figure.name} = {added}"

@@ -369,8 +369,8 @@ def _counted_from(section: Section, figures: dict[str, Figure], package: Agreeme
     first = section.quarter("annualized_from")
     source = section.text("source")
     figure = figures.get(name or "")
-    if name is not None and package is not None and (figure is None or figure.sum_of is None):
-        sums = ", ".join(f.name for f in package.sums) or "none"
+    if name is not None and package is not None and (figure is None or not _annualizable(figure)):
+        sums = ", ".join(f.name for f in package.sums if _annualizable(f)) or "none"
         section.problem(
             "name",
             f"{name!r} is not a sum over fiscal quarters of the agreement (its sums: {sums})",
@@ -381,6 +381,10 @@ def _counted_from(section: Section, figures: dict[str, Figure], package: Agreeme
         figures[figure.name] = replace(
             figure, annualized_from=first, annualized_source=f"{source} (facility override)"
         )
+
+
+def _annualizable(figure: Figure) -> bool:
+    return figure.sum_of is not None and not figure.average
 
 
 def _instrument(

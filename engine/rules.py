@@ -202,7 +202,9 @@ class Figure:
     """A financial figure an agreement's covenants read beyond the built-in columns of
     financials.csv (Consolidated EBITDA, Total Funded Debt, ...), as the agreement defines it:
     a column of its own, or the sum of a quarter-end column over consecutive fiscal quarters
-    (EBITDA "for the four fiscal quarters then ended"), which the monitor adds up."""
+    (EBITDA "for the four fiscal quarters then ended") or its average at their ends (Total Debt
+    "averaged over the last day of each of the four fiscal quarters then ended"), which the
+    monitor works out."""
 
     name: str
     title: str
@@ -210,10 +212,12 @@ class Figure:
     non_negative: bool
     source: str  # the clause that defines it
     note: str | None = None
-    sum_of: str | None = None  # the quarter-end column summed
+    sum_of: str | None = None  # the quarter-end column summed (then divided, for an average)
     quarters: int = 0  # how many fiscal quarters, ending with the one tested
-    # The first fiscal quarter a sum counts (a borrower's first after its closing): until
-    # `quarters` have passed, the sum of those since, times quarters / their number.
+    average: bool = False  # the sum divided by `quarters`
+    # The first fiscal quarter a sum (not an average) counts (a borrower's first after its
+    # closing): until `quarters` have passed, the sum of those since, times quarters / their
+    # number.
     annualized_from: FiscalQuarter | None = None
     annualized_source: str | None = None  # its clause, when a facility's own: not `source`
 
@@ -346,7 +350,8 @@ class Agreement:
 
     @cached_property
     def sums(self) -> tuple[Figure, ...]:
-        """Its figures that are sums over fiscal quarters, which the facts loader adds up."""
+        """Its figures that are sums (or averages) over fiscal quarters, which the facts loader
+        works out."""
         return tuple(f for f in self.figures if f.sum_of is not None)
 
     def evaluated_as_of(self, as_of: date) -> date:
@@ -516,10 +521,11 @@ _FIGURE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 def _figures(section: Section) -> tuple[Figure, ...]:
     """The figures `[[agreement.figure]]` declares: each a new column of financials.csv, or
-    a sum of a quarter-end column over fiscal quarters (`sum_of`, `quarters`)."""
+    a sum or an average of a quarter-end column over fiscal quarters (`sum_of` or `average_of`,
+    `quarters`)."""
     taken = set(FINANCIALS.column_names)
     figures: list[Figure] = []
-    summing: list[tuple[Section, Figure]] = []
+    summing: list[tuple[Section, str, Figure]] = []
     for row in section.tables("figure"):
         name = row.text("name")
         if name is not None:
@@ -535,11 +541,19 @@ def _figures(section: Section) -> tuple[Figure, ...]:
                 name = None
             else:
                 taken.add(name)
-        summed = row.has("sum_of")
+        average = row.has("average_of")
+        if average and row.has("sum_of"):
+            row.seen.add("sum_of")
+            row.problem("sum_of", "a figure is a sum or an average (average_of), not both")
+        of = "average_of" if average else "sum_of"
+        summed = row.has(of)
         for key, why in _NOT_WITH[summed].items():
             if row.has(key):
                 row.seen.add(key)
                 row.problem(key, why)
+        if average and row.has("annualized_from"):
+            row.seen.add("annualized_from")
+            row.problem("annualized_from", "an average is not annualized: a sum is")
         figure = Figure(
             name,
             row.text("title"),
@@ -547,39 +561,44 @@ def _figures(section: Section) -> tuple[Figure, ...]:
             not summed and row.boolean("non_negative", required=False),
             row.text("source"),
             row.text("note", required=False),
-            row.text("sum_of") if summed else None,
+            row.text(of) if summed else None,
             _quarters(row) if summed else 0,
-            row.quarter("annualized_from", required=False) if summed else None,
+            average,
+            row.quarter("annualized_from", required=False) if summed and not average else None,
         )
         if summed:
-            summing.append((row, figure))
+            summing.append((row, of, figure))
         row.done()
         if name is not None:  # declared even if another key is wrong: no metric reading it fails
             figures.append(figure)
     quarter_end = {*FINANCIALS.quarter_end_columns}
     quarter_end.update(f.name for f in figures if f.reported is Reported.QUARTER_END)
-    for row, figure in summing:
+    for row, of, figure in summing:
         if figure.sum_of is not None and figure.sum_of not in quarter_end:
             row.problem(
-                "sum_of",
+                of,
                 f"{figure.sum_of!r} is not a figure reported at a quarter's end; those are: "
                 + ", ".join(sorted(quarter_end)),
             )
     return tuple(figures)
 
 
-# The keys a figure reported (False) or summed (True) may not have, and why.
+# The keys a figure reported (False) or summed or averaged (True) may not have, and why.
 _NOT_WITH = {
-    False: {key: "goes with sum_of: the column summed" for key in ("quarters", "annualized_from")},
+    False: {
+        key: "goes with sum_of (or average_of): the column summed"
+        for key in ("quarters", "annualized_from")
+    },
     True: {
-        key: f"a sum is of quarter-end figures: it takes no {key}"
+        key: f"a sum or an average is of quarter-end figures: it takes no {key}"
         for key in ("reported", "non_negative")
     },
 }
 
 
 def _quarters(row: Section) -> int:
-    """How many fiscal quarters a sum runs over: two at least (one is the figure itself)."""
+    """How many fiscal quarters a sum or an average runs over: two at least (one is the figure
+    itself)."""
     quarters = row.integer("quarters")
     if type(row.data.get("quarters")) is int and 0 <= quarters < 2:  # else said already
         row.problem("quarters", f"{quarters}: a sum runs over two fiscal quarters or more")

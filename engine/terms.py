@@ -100,10 +100,11 @@ def _figures(agreement: Agreement) -> dict[str, Any]:
 
 
 def _figure(figure: Figure) -> dict[str, Any]:
-    """A figure as its terms say it: how it is reported, or what it sums over how many
-    quarters (and from which, annualized until they have passed)."""
+    """A figure as its terms say it: how it is reported, or what it sums (or averages) over
+    how many quarters (and from which, annualized until they have passed)."""
     if figure.sum_of is not None:
-        how: dict[str, Any] = {"sum_of": figure.sum_of, "quarters": figure.quarters}
+        of = "average_of" if figure.average else "sum_of"
+        how: dict[str, Any] = {of: figure.sum_of, "quarters": figure.quarters}
         if figure.annualized_from is not None:
             how["annualized_from"] = str(figure.annualized_from)
         if figure.annualized_source is not None:

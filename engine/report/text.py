@@ -126,7 +126,12 @@ FIGURES = "Figures the agreement defines (columns of financials.csv, or sums of 
 
 def reported(figure: dict[str, Any]) -> str:
     """How a figure an agreement defines comes: a column reported at quarter ends or at any
-    time, or the sum of one over fiscal quarters, which the monitor adds up."""
+    time, or the sum or average of one over fiscal quarters, which the monitor works out."""
+    if "average_of" in figure:
+        return (
+            f"the average of {figure['average_of']} at the ends of {figure['quarters']} fiscal "
+            "quarters, the last the one tested"
+        )
     if "sum_of" in figure:
         said = (
             f"the sum of {figure['sum_of']} over {figure['quarters']} fiscal quarters, "
