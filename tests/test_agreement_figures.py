@@ -232,11 +232,17 @@ def figure(**keys: str) -> str:
     ],
 )
 def test_a_bad_figure_is_refused_naming_the_file_and_key(tmp_path, agreement, key, message):
+    refused(package(tmp_path, agreement) / "ratios", key, message)
+
+
+def refused(folder: Path, key: str, message: str) -> None:
+    """Loading the agreement in `folder` is refused, naming its agreement.toml, `key` and a
+    problem saying `message`."""
     with pytest.raises(InputError) as raised:
-        load_agreement(package(tmp_path, agreement) / "ratios")
+        load_agreement(folder)
     problems = [(p.file, p.key, p.message) for p in raised.value.problems]
     assert any(
-        f.endswith("ratios/agreement.toml") and k.endswith(key) and message in m
+        f.endswith(f"{folder.name}/agreement.toml") and k.endswith(key) and message in m
         for f, k, m in problems
     ), problems
 
