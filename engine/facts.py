@@ -970,11 +970,10 @@ def _financials(
 
 
 class _Quarters:
-    """An agreement's sums over fiscal quarters (EBITDA for the four quarters then ended), and
-    averages (Total Debt at their ends),
-    made row by row from the quarter-end rows in date order and the quarters before them
-    (an earlier run's tail). A sum needs each of its quarters' amounts: a quarter missing,
-    or a blank cell, and it is not made, and says why."""
+    """An agreement's sums over fiscal quarters (EBITDA for the four quarters then ended) and
+    averages (Total Debt at their ends), made row by row from the quarter-end rows in date
+    order and the quarters before them (an earlier run's tail). Each needs all its quarters'
+    amounts: a quarter missing, or a blank cell, and it is not made, and says why."""
 
     def __init__(self, sums: tuple[Figure, ...], window: tuple[Quarterly, ...]):
         self.sums = sums
@@ -992,7 +991,8 @@ class _Quarters:
         return {figure.name: self._sum(figure, quarter, amounts) for figure in self.sums}
 
     def _sum(self, figure: Figure, quarter: FiscalQuarter, amounts: dict[str, Decimal]) -> str:
-        """One sum ending with `quarter`, added to `amounts`: what it adds up, or why not."""
+        """One sum (or average) ending with `quarter`, added to `amounts`: how it was worked
+        out, or why it could not be."""
         column, first = figure.sum_of, figure.annualized_from
         assert column is not None
         if first is not None and quarter < first:
